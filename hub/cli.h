@@ -1,0 +1,43 @@
+/* Command-line front end: option parsing shared by every subcommand, and the subcommands themselves. */
+#ifndef SY_CLI_H
+#define SY_CLI_H
+
+#include "config.h"
+
+#define SY_CLI_MAX_ARGS 16
+
+typedef struct st_sy_cli_t {
+    const char *config_path; /* --config; NULL = $SWITCHYARD_CONFIG or the embedded example */
+    sy_config_overrides_t ov;
+    const char *url;        /* --url */
+    const char *secret_env; /* --secret-env */
+    long count;             /* -n */
+    int follow;             /* -f / --follow */
+    int json;               /* --json */
+    int raw;                /* --raw */
+    const char *args[SY_CLI_MAX_ARGS]; /* positional arguments after the subcommand words */
+    int num_args;
+} sy_cli_t;
+
+/* Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+#define SY_EXIT_OK 0
+#define SY_EXIT_FAIL 1
+#define SY_EXIT_USAGE 2
+
+/* Loads the configuration named by cli (or the embedded default); prints file:line:column on error. */
+int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf);
+
+int sy_cli_log(sy_cli_t *cli, const char *verb);
+int sy_cli_trigger(sy_cli_t *cli);
+
+/* Sample events for `trigger` (cli_samples.c). Returns a malloc'd body or NULL for an unknown type. */
+char *sy_sample_event(const char *connector, const char *type, int64_t now_ms);
+/* The event types sy_sample_event knows, NULL-terminated. */
+extern const char *const sy_sample_types_stripe[];
+extern const char *const sy_sample_types_hubspot[];
+
+/* The example configuration compiled into the binary (generated from deploy/switchyard.example.yaml). */
+extern const unsigned char sy_embedded_config[];
+extern const size_t sy_embedded_config_len;
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * msgpack encoding of stored values: the only file that includes msgpack.h.
+ * Values are maps with short string keys so later versions can add fields; readers skip unknown keys.
+ */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+#define EVENT_FORMAT_VERSION 1
+
+static void pack_str(msgpack_packer *pk, const char *key, sy_slice_t v)
+{
+    msgpack_pack_str_with_body(pk, key, strlen(key));
+    msgpack_pack_str_with_body(pk, v.base != NULL ? v.base : "", v.len);
+}
+
+static void pack_i64(msgpack_packer *pk, const char *key, int64_t v)
+{
+    msgpack_pack_str_with_body(pk, key, strlen(key));
+    msgpack_pack_int64(pk, v);
+}
+
+int sy_codec_event_encode(const sy_event_t *ev, char **out, size_t *outlen)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 12);
+    pack_i64(&pk, "v", EVENT_FORMAT_VERSION);
+    pack_i64(&pk, "rcv", ev->received_at_ms);
+    pack_i64(&pk, "occ", ev->occurred_at_ms);
+    pack_str(&pk, "src", ev->source);
+    pack_str(&pk, "con", ev->connector);
+    pack_str(&pk, "id", ev->event_id);
+    pack_str(&pk, "type", ev->type);
+    pack_str(&pk, "sig", ev->signature);
+    pack_str(&pk, "ua", ev->user_agent);
+    pack_i64(&pk, "bi", ev->batch_index);
+    pack_i64(&pk, "bn", ev->batch_size);
+    msgpack_pack_str_with_body(&pk, "body", 4);
+    msgpack_pack_bin_with_body(&pk, ev->body.base, ev->body.len);
+    if (sb.data == NULL) {
+        msgpack_sbuffer_destroy(&sb);
+        return SY_ENOMEM;
+    }
+    *out = sb.data; /* ownership moves to the caller: release with free() */
+    *outlen = sb.size;
+    return 0;
+}
+
+/* Zero-copy: msgpack-c's unpacker points str/bin objects into the input; we check that it did. */
+static int take_slice(const msgpack_object *o, const char *base, size_t len, sy_slice_t *out)
+{
+    const char *p;
+    size_t n;
+    if (o->type == MSGPACK_OBJECT_STR) {
+        p = o->via.str.ptr;
+        n = o->via.str.size;
+    } else if (o->type == MSGPACK_OBJECT_BIN) {
+        p = o->via.bin.ptr;
+        n = o->via.bin.size;
+    } else {
+        return SY_EPARSE;
+    }
+    if (n != 0 && (p < base || p + n > base + len))
+        return SY_EPARSE;
+    *out = (sy_slice_t){n != 0 ? p : "", n};
+    return 0;
+}
+
+static int take_i64(const msgpack_object *o, int64_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+        *out = (int64_t)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = o->via.i64;
+    else
+        return SY_EPARSE;
+    return 0;
+}
+
+static int key_is(const msgpack_object *k, const char *s)
+{
+    size_t n = strlen(s);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    int rc = SY_EPARSE;
+    int64_t v;
+
+    memset(ev, 0, sizeof(*ev));
+    msgpack_unpacked_init(&up);
+    /* msgpack_unpack_next says CONTINUE both at a clean end and on truncation: insist on consuming all. */
+    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+        up.data.type != MSGPACK_OBJECT_MAP)
+        goto Exit;
+    const msgpack_object_map *m = &up.data.via.map;
+    for (uint32_t i = 0; i != m->size; ++i) {
+        const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
+        int r = 0;
+        if (key_is(k, "rcv"))
+            r = take_i64(val, &ev->received_at_ms);
+        else if (key_is(k, "occ"))
+            r = take_i64(val, &ev->occurred_at_ms);
+        else if (key_is(k, "src"))
+            r = take_slice(val, data, len, &ev->source);
+        else if (key_is(k, "con"))
+            r = take_slice(val, data, len, &ev->connector);
+        else if (key_is(k, "id"))
+            r = take_slice(val, data, len, &ev->event_id);
+        else if (key_is(k, "type"))
+            r = take_slice(val, data, len, &ev->type);
+        else if (key_is(k, "sig"))
+            r = take_slice(val, data, len, &ev->signature);
+        else if (key_is(k, "ua"))
+            r = take_slice(val, data, len, &ev->user_agent);
+        else if (key_is(k, "bi") && (r = take_i64(val, &v)) == 0)
+            ev->batch_index = (uint32_t)v;
+        else if (key_is(k, "bn") && (r = take_i64(val, &v)) == 0)
+            ev->batch_size = (uint32_t)v;
+        else if (key_is(k, "body"))
+            r = take_slice(val, data, len, &ev->body);
+        if (r != 0)
+            goto Exit;
+    }
+    rc = 0;
+Exit:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}

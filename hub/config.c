@@ -1,0 +1,436 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yamldoc.h"
+
+/* Limits that keep a typo from turning into a resource problem. */
+#define MIN_MAP_SIZE (1ull << 20)
+#define MAX_THREADS 64
+#define MAX_SECRET_FILE 4096
+
+typedef struct st_secret_spec_t {
+    char *env;
+    char *file;
+    char *value;
+    char *demo_default;
+} secret_spec_t;
+
+static void secret_spec_dispose(secret_spec_t *s)
+{
+    free(s->env);
+    free(s->file);
+    free(s->value);
+    free(s->demo_default);
+    memset(s, 0, sizeof(*s));
+}
+
+static const sy_yaml_key_t secret_keys[] = {
+    {"env", sy_yaml_read_string, offsetof(secret_spec_t, env)},
+    {"file", sy_yaml_read_string, offsetof(secret_spec_t, file)},
+    {"value", sy_yaml_read_string, offsetof(secret_spec_t, value)},
+    {"demo_default", sy_yaml_read_string, offsetof(secret_spec_t, demo_default)},
+};
+
+static int read_secret_file(const char *path, char **out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return SY_EIO;
+    char buf[MAX_SECRET_FILE + 1];
+    size_t n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    if (n > MAX_SECRET_FILE)
+        return SY_ETOOBIG;
+    /* Files written by `echo` end with a newline that is not part of the secret. */
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        --n;
+    if ((*out = strndup(buf, n)) == NULL)
+        return SY_ENOMEM;
+    return 0;
+}
+
+/*
+ * Resolves one secret node ({env: NAME, demo_default: x} | {file: PATH} | {value: x}) into a malloc'd string.
+ * *is_demo is set when the demo default had to be used. An unset env var with no default is an error:
+ * a hub that silently accepts nothing would look healthy while dropping every webhook.
+ */
+static int resolve_secret(sy_yaml_t *y, yaml_node_t *node, const char *what, char **out, int *is_demo, sy_error_t *err)
+{
+    secret_spec_t spec = {0};
+    int rc;
+    *out = NULL;
+    if ((rc = sy_yaml_read_map(y, node, what, secret_keys, SY_ARRAY_SIZE(secret_keys), &spec, err)) != 0)
+        goto Exit;
+    int kinds = (spec.env != NULL) + (spec.file != NULL) + (spec.value != NULL);
+    if (kinds != 1) {
+        rc = sy_yaml_fail(y, node, err, "%s: give exactly one of env, file or value", what);
+        goto Exit;
+    }
+    if (spec.env != NULL) {
+        const char *v = getenv(spec.env);
+        if (v != NULL && *v != '\0') {
+            *out = strdup(v);
+        } else if (spec.demo_default != NULL) {
+            *out = strdup(spec.demo_default);
+            *is_demo = 1;
+        } else {
+            rc = sy_yaml_fail(y, node, err, "%s: environment variable %s is not set", what, spec.env);
+            goto Exit;
+        }
+    } else if (spec.file != NULL) {
+        if ((rc = read_secret_file(spec.file, out)) != 0) {
+            rc = sy_yaml_fail(y, node, err, "%s: cannot read secret file %s: %s", what, spec.file,
+                              rc == SY_ETOOBIG ? "larger than 4 KiB" : strerror(errno));
+            goto Exit;
+        }
+    } else {
+        *out = strdup(spec.value);
+    }
+    if (*out == NULL) {
+        rc = SY_ENOMEM;
+        goto Exit;
+    }
+    if (**out == '\0') {
+        rc = sy_yaml_fail(y, node, err, "%s: the secret is empty", what);
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    secret_spec_dispose(&spec);
+    return rc;
+}
+
+/* --- sources ----------------------------------------------------------------------------------------- */
+
+typedef struct st_source_spec_t {
+    char *connector;
+    int64_t tolerance_ms;
+    unsigned signature_version;
+    char *public_url;
+    yaml_node_t *secrets;
+} source_spec_t;
+
+static int keep_node(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    *(yaml_node_t **)field = n;
+    return 0;
+}
+
+static const sy_yaml_key_t source_keys[] = {
+    {"connector", sy_yaml_read_string, offsetof(source_spec_t, connector)},
+    {"tolerance", sy_yaml_read_duration, offsetof(source_spec_t, tolerance_ms)},
+    {"signature_version", sy_yaml_read_uint, offsetof(source_spec_t, signature_version)},
+    {"public_url", sy_yaml_read_string, offsetof(source_spec_t, public_url)},
+    {"secrets", keep_node, offsetof(source_spec_t, secrets)},
+};
+
+static int valid_source_name(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 64)
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_source_conf_t *src, sy_error_t *err)
+{
+    source_spec_t spec = {.tolerance_ms = -1};
+    char what[128];
+    int rc;
+    const char *name = (const char *)key->data.scalar.value;
+
+    snprintf(what, sizeof(what), "source \"%s\"", name);
+    if (!valid_source_name(name)) {
+        rc = sy_yaml_fail(y, key, err, "%s: names use a-z, 0-9, '_' and '-' (at most 64)", what);
+        goto Exit;
+    }
+    if ((src->name = strdup(name)) == NULL) {
+        rc = SY_ENOMEM;
+        goto Exit;
+    }
+    if ((rc = sy_yaml_read_map(y, val, what, source_keys, SY_ARRAY_SIZE(source_keys), &spec, err)) != 0)
+        goto Exit;
+    if (spec.connector == NULL) {
+        rc = sy_yaml_fail(y, val, err, "%s: missing key \"connector\"", what);
+        goto Exit;
+    }
+    if ((src->connector = sy_connector_find(spec.connector)) == NULL) {
+        rc = sy_yaml_fail(y, val, err, "%s: unknown connector \"%s\"", what, spec.connector);
+        goto Exit;
+    }
+    src->verify.tolerance_ms = spec.tolerance_ms >= 0 ? spec.tolerance_ms : src->connector->default_tolerance_ms;
+    src->verify.signature_version = spec.signature_version != 0 ? (int)spec.signature_version : 3;
+    if (src->verify.signature_version < 1 || src->verify.signature_version > 3) {
+        rc = sy_yaml_fail(y, val, err, "%s: signature_version must be 1, 2 or 3", what);
+        goto Exit;
+    }
+    src->public_url = spec.public_url;
+    spec.public_url = NULL;
+    if (src->public_url != NULL && strncmp(src->public_url, "http://", 7) != 0 &&
+        strncmp(src->public_url, "https://", 8) != 0) {
+        rc = sy_yaml_fail(y, val, err, "%s: public_url must start with http:// or https://", what);
+        goto Exit;
+    }
+    if (spec.secrets == NULL || spec.secrets->type != YAML_SEQUENCE_NODE ||
+        spec.secrets->data.sequence.items.start == spec.secrets->data.sequence.items.top) {
+        rc = sy_yaml_fail(y, spec.secrets != NULL ? spec.secrets : val, err, "%s: \"secrets\" must be a non-empty list",
+                          what);
+        goto Exit;
+    }
+    for (yaml_node_item_t *it = spec.secrets->data.sequence.items.start; it < spec.secrets->data.sequence.items.top; ++it) {
+        if (src->verify.num_secrets == SY_MAX_SECRETS) {
+            rc = sy_yaml_fail(y, sy_yaml_node(y, *it), err, "%s: at most %d secrets", what, SY_MAX_SECRETS);
+            goto Exit;
+        }
+        char **slot = &src->secret_storage[src->verify.num_secrets];
+        if ((rc = resolve_secret(y, sy_yaml_node(y, *it), what, slot, &src->uses_demo_secret, err)) != 0)
+            goto Exit;
+        src->verify.secrets[src->verify.num_secrets++] = sy_slice_cstr(*slot);
+    }
+    rc = 0;
+Exit:
+    free(spec.connector);
+    free(spec.public_url);
+    return rc;
+}
+
+static int read_sources(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    if (n->type != YAML_MAPPING_NODE)
+        return sy_yaml_fail(y, n, err, "sources: expected a mapping of source names");
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    free(conf->sources); /* a repeated key is refused before we get here twice */
+    if ((conf->sources = calloc(count + 1, sizeof(*conf->sources))) == NULL)
+        return SY_ENOMEM;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; ++p) {
+        yaml_node_t *k = sy_yaml_node(y, p->key);
+        if (k->type != YAML_SCALAR_NODE)
+            return sy_yaml_fail(y, k, err, "sources: names must be plain strings");
+        if (sy_config_find_source(conf, (const char *)k->data.scalar.value, k->data.scalar.length) != NULL)
+            return sy_yaml_fail(y, k, err, "sources: \"%s\" given twice", k->data.scalar.value);
+        sy_source_conf_t *src = &conf->sources[conf->num_sources];
+        src->index = conf->num_sources++;
+        int rc = read_source(y, k, sy_yaml_node(y, p->value), src, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* --- sections ------------------------------------------------------------------------------------------- */
+
+static const sy_yaml_key_t storage_keys[] = {
+    {"map_size", sy_yaml_read_size, offsetof(sy_config_t, map_size)},
+    {"map_size_max", sy_yaml_read_size, offsetof(sy_config_t, map_size_max)},
+    {"max_batch", sy_yaml_read_uint, offsetof(sy_config_t, max_batch)},
+};
+
+static const sy_yaml_key_t ingress_keys[] = {
+    {"listen", sy_yaml_read_string, offsetof(sy_config_t, ingress_listen)},
+    {"threads", sy_yaml_read_uint, offsetof(sy_config_t, ingress_threads)},
+    {"max_body", sy_yaml_read_size, offsetof(sy_config_t, max_body)},
+    {"max_batch_events", sy_yaml_read_uint, offsetof(sy_config_t, max_batch_events)},
+    {"http2", sy_yaml_read_bool, offsetof(sy_config_t, ingress_http2)},
+};
+
+static int read_admin_token(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    free(conf->admin_token);
+    return resolve_secret(y, n, "admin.token", &conf->admin_token, &conf->admin_uses_demo_token, err);
+}
+
+static const sy_yaml_key_t admin_keys[] = {
+    {"listen", sy_yaml_read_string, offsetof(sy_config_t, admin_listen)},
+    {"token", read_admin_token, 0},
+};
+
+#define SECTION(fn, keys, what)                                                                                        \
+    static int fn(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)                                          \
+    {                                                                                                                  \
+        return sy_yaml_read_map(y, n, what, keys, SY_ARRAY_SIZE(keys), field, err);                                    \
+    }
+SECTION(read_storage, storage_keys, "storage")
+SECTION(read_ingress, ingress_keys, "ingress")
+SECTION(read_admin, admin_keys, "admin")
+#undef SECTION
+
+static const sy_yaml_key_t top_keys[] = {
+    {"data_dir", sy_yaml_read_string, offsetof(sy_config_t, data_dir)},
+    {"storage", read_storage, 0},
+    {"ingress", read_ingress, 0},
+    {"admin", read_admin, 0},
+    {"sources", read_sources, 0},
+};
+
+static int replace_string(char **dst, const char *src)
+{
+    if (src == NULL)
+        return 0;
+    free(*dst);
+    return (*dst = strdup(src)) != NULL ? 0 : SY_ENOMEM;
+}
+
+static void set_defaults(sy_config_t *conf)
+{
+    conf->map_size = 1ull << 30;
+    conf->max_batch = 4096;
+    conf->ingress_threads = 2;
+    conf->max_body = 1ull << 20;
+    conf->max_batch_events = 1000;
+}
+
+static int load(sy_config_t *conf, const char *path, const char *text, size_t len, const sy_config_overrides_t *ov,
+                sy_error_t *err)
+{
+    sy_yaml_t y;
+    int rc;
+    char host[256];
+    unsigned short port;
+
+    memset(conf, 0, sizeof(*conf));
+    set_defaults(conf);
+    if ((conf->path = strdup(path)) == NULL)
+        return SY_ENOMEM;
+    if ((rc = text != NULL ? sy_yaml_load_string(&y, path, text, len, err) : sy_yaml_load(&y, path, err)) != 0)
+        return rc;
+    yaml_node_t *root = sy_yaml_root(&y);
+    if (root == NULL) {
+        rc = sy_error_set(err, SY_EINVAL, path, 1, 1, "the file is empty");
+        goto Exit;
+    }
+    if ((rc = sy_yaml_read_map(&y, root, "config", top_keys, SY_ARRAY_SIZE(top_keys), conf, err)) != 0)
+        goto Exit;
+
+    if (ov != NULL) {
+        if ((rc = replace_string(&conf->data_dir, ov->data_dir)) != 0 ||
+            (rc = replace_string(&conf->ingress_listen, ov->listen)) != 0 ||
+            (rc = replace_string(&conf->admin_listen, ov->admin_listen)) != 0)
+            goto Exit;
+    }
+    /* Checks that need the whole file; they point at the top of the file. */
+    if (conf->data_dir == NULL && (rc = replace_string(&conf->data_dir, "./var")) != 0)
+        goto Exit;
+    if (conf->ingress_listen == NULL && (rc = replace_string(&conf->ingress_listen, "127.0.0.1:8080")) != 0)
+        goto Exit;
+    if (conf->admin_listen == NULL && (rc = replace_string(&conf->admin_listen, "127.0.0.1:8081")) != 0)
+        goto Exit;
+    if (sy_parse_hostport(conf->ingress_listen, host, sizeof(host), &port) != 0) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0, "ingress.listen: expected HOST:PORT, got \"%s\"", conf->ingress_listen);
+        goto Exit;
+    }
+    if (sy_parse_hostport(conf->admin_listen, host, sizeof(host), &port) != 0) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0, "admin.listen: expected HOST:PORT, got \"%s\"", conf->admin_listen);
+        goto Exit;
+    }
+    if (conf->map_size < MIN_MAP_SIZE) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0, "storage.map_size: at least 1MiB");
+        goto Exit;
+    }
+    if (conf->map_size_max < conf->map_size)
+        conf->map_size_max = conf->map_size_max == 0 ? conf->map_size * 64 : conf->map_size;
+    if (conf->max_batch == 0 || conf->ingress_threads == 0 || conf->ingress_threads > MAX_THREADS ||
+        conf->max_batch_events == 0 || conf->max_body == 0) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0,
+                          "storage.max_batch, ingress.threads (<= 64), ingress.max_batch_events and "
+                          "ingress.max_body must be positive");
+        goto Exit;
+    }
+    if (conf->admin_token == NULL) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0, "admin.token: missing (the admin API needs a bearer token)");
+        goto Exit;
+    }
+    if (conf->num_sources == 0) {
+        rc = sy_error_set(err, SY_EINVAL, path, 0, 0, "sources: at least one source is needed");
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    sy_yaml_dispose(&y);
+    return rc;
+}
+
+int sy_config_load(sy_config_t *conf, const char *path, const sy_config_overrides_t *ov, sy_error_t *err)
+{
+    return load(conf, path, NULL, 0, ov, err);
+}
+
+int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len,
+                        const sy_config_overrides_t *ov, sy_error_t *err)
+{
+    return load(conf, name, text, len, ov, err);
+}
+
+void sy_config_dispose(sy_config_t *conf)
+{
+    for (size_t i = 0; i != conf->num_sources; ++i) {
+        sy_source_conf_t *src = &conf->sources[i];
+        free(src->name);
+        free(src->public_url);
+        for (size_t j = 0; j != SY_MAX_SECRETS; ++j) {
+            if (src->secret_storage[j] != NULL) {
+                /* Secrets do not linger in freed heap memory. */
+                explicit_bzero(src->secret_storage[j], strlen(src->secret_storage[j]));
+                free(src->secret_storage[j]);
+            }
+        }
+    }
+    free(conf->sources);
+    if (conf->admin_token != NULL)
+        explicit_bzero(conf->admin_token, strlen(conf->admin_token));
+    free(conf->admin_token);
+    free(conf->path);
+    free(conf->data_dir);
+    free(conf->ingress_listen);
+    free(conf->admin_listen);
+    memset(conf, 0, sizeof(*conf));
+}
+
+const sy_source_conf_t *sy_config_find_source(const sy_config_t *conf, const char *name, size_t len)
+{
+    for (size_t i = 0; i != conf->num_sources; ++i)
+        if (conf->sources[i].name != NULL && strlen(conf->sources[i].name) == len &&
+            memcmp(conf->sources[i].name, name, len) == 0)
+            return &conf->sources[i];
+    return NULL;
+}
+
+int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short *port)
+{
+    const char *colon, *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return SY_EINVAL;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        if ((colon = strrchr(s, ':')) == NULL)
+            return SY_EINVAL;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return SY_EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p > 65535)
+        return SY_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned short)p;
+    return 0;
+}

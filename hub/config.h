@@ -1,0 +1,65 @@
+/*
+ * The hub's configuration: one YAML file (deploy/switchyard.example.yaml documents every key), then
+ * command-line overrides. Loading resolves secrets (env var, file, literal, or a marked local-demo default)
+ * and checks everything a running hub would trip over later, with file:line:column in each message.
+ */
+#ifndef SY_CONFIG_H
+#define SY_CONFIG_H
+
+#include "common.h"
+#include "connector.h"
+
+typedef struct st_sy_source_conf_t {
+    char *name;
+    size_t index; /* position in sy_config_t.sources, used by metrics */
+    const sy_connector_t *connector;
+    sy_source_verify_t verify; /* secrets point into secret_storage */
+    char *secret_storage[SY_MAX_SECRETS];
+    char *public_url; /* HubSpot v2/v3: the URL the provider calls; NULL = rebuild from the request */
+    int uses_demo_secret;
+} sy_source_conf_t;
+
+typedef struct st_sy_config_t {
+    char *path;
+    char *data_dir;
+    uint64_t map_size;
+    uint64_t map_size_max;
+    unsigned max_batch; /* events per group commit; 1 = one fsync per event */
+
+    char *ingress_listen;
+    unsigned ingress_threads;
+    uint64_t max_body;
+    unsigned max_batch_events;
+    int ingress_http2;
+
+    char *admin_listen;
+    char *admin_token;
+    int admin_uses_demo_token;
+
+    sy_source_conf_t *sources;
+    size_t num_sources;
+} sy_config_t;
+
+/* Command-line values that override the file (NULL = keep). */
+typedef struct st_sy_config_overrides_t {
+    const char *data_dir;
+    const char *listen;
+    const char *admin_listen;
+} sy_config_overrides_t;
+
+/*
+ * Loads path into conf (zeroed by this call). Returns 0, or a negative code with err telling
+ * file:line:column and what is wrong. conf must be disposed in both cases.
+ */
+int sy_config_load(sy_config_t *conf, const char *path, const sy_config_overrides_t *ov, sy_error_t *err);
+/* Same from text in memory; name stands for the file in messages. */
+int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len,
+                        const sy_config_overrides_t *ov, sy_error_t *err);
+void sy_config_dispose(sy_config_t *conf);
+
+const sy_source_conf_t *sy_config_find_source(const sy_config_t *conf, const char *name, size_t len);
+
+/* Splits "host:port" / "[::1]:port"; host is copied into host (hostlen bytes). 0 or SY_EINVAL. */
+int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short *port);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * Crypto helpers: the only module that includes OpenSSL.
+ * All functions are thread-safe (contexts are per call or per thread).
+ */
+#ifndef SY_CRYPTO_H
+#define SY_CRYPTO_H
+
+#include "common.h"
+
+#define SY_SHA256_LEN 32
+
+/* HMAC-SHA256 of the concatenation of the n parts, keyed by key. Returns 0 or SY_EIO. */
+int sy_hmac_sha256(sy_slice_t key, const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN]);
+/* SHA-256 of the concatenation of the n parts. */
+int sy_sha256(const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN]);
+
+/* Constant-time equality of two byte ranges (length compared first; the length is not secret). */
+int sy_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Lower-case hex; out must hold 2*len+1 bytes (NUL-terminated). */
+void sy_hex_encode(const unsigned char *in, size_t len, char *out);
+/* Decodes hex (either case). Returns decoded length, or -1 on bad input or if it would exceed outcap. */
+long sy_hex_decode(const char *in, size_t len, unsigned char *out, size_t outcap);
+/* Standard base64 with padding; out must hold 4*((len+2)/3)+1 bytes. Returns the length written. */
+size_t sy_base64_encode(const unsigned char *in, size_t len, char *out);
+/* Returns decoded length, or -1 on bad input or overflow of outcap. */
+long sy_base64_decode(const char *in, size_t len, unsigned char *out, size_t outcap);
+
+/* Cryptographically random bytes. */
+int sy_random_bytes(void *buf, size_t len);
+
+#endif

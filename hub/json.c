@@ -1,0 +1,508 @@
+/*
+ * JSON validation and field access on top of jsmn (the only file that includes jsmn.h).
+ *
+ * jsmn tokenizes but, even in strict mode, does not check the grammar between tokens ("[1 2]", "[1,]",
+ * "{\"a\" 1}" and "{} {}" all tokenize), accepts any primitive starting with t/f/n/-/digit ("tru", "01", "1."),
+ * lets control characters into strings and stops at a NUL byte. So after tokenizing, validate() walks the tokens
+ * once and checks that the bytes between them are exactly the punctuation JSON requires, that each primitive is a
+ * literal or an RFC 8259 number, and the depth cap. The tokens stay as jsmn left them; accessors read them.
+ */
+#include "json.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSMN_STATIC
+#define JSMN_STRICT
+/* Parent links make closing brackets and commas O(1) instead of a scan back over all tokens. */
+#define JSMN_PARENT_LINKS
+#include <jsmn.h>
+
+/* validate() recurses once per nesting level: a hard ceiling whatever the configured cap. */
+#define DEPTH_HARD_MAX 512
+
+static const char msg_invalid[] = "body is not valid JSON";
+static const char msg_utf8[] = "body is not valid UTF-8";
+static const char msg_depth[] = "JSON nesting deeper than the limit";
+static const char msg_tokens[] = "JSON has more tokens than the limit";
+static const char msg_size[] = "body is too large to parse as JSON";
+
+void sy_json_init(sy_json_t *json, size_t max_tokens, unsigned max_depth)
+{
+    memset(json, 0, sizeof(*json));
+    /* jsmn counts tokens in an unsigned int and offsets in an int. */
+    json->max_tokens = max_tokens > INT_MAX ? INT_MAX : max_tokens;
+    json->max_depth = max_depth > DEPTH_HARD_MAX ? DEPTH_HARD_MAX : max_depth;
+}
+
+void sy_json_dispose(sy_json_t *json)
+{
+    free(json->tokens);
+    memset(json, 0, sizeof(*json));
+}
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Checks that text[from, to) is whitespace around exactly one `sep` (or whitespace only when sep is 0). */
+static int gap_ok(const char *text, int from, int to, char sep)
+{
+    if (from > to)
+        return 0;
+    int seen = sep == 0;
+    for (int i = from; i != to; ++i) {
+        if (is_ws(text[i]))
+            continue;
+        if (seen || text[i] != sep)
+            return 0;
+        seen = 1;
+    }
+    return seen;
+}
+
+/* RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int number_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-')
+        ++i;
+    if (i == len)
+        return 0;
+    if (s[i] == '0') {
+        ++i;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            ++i;
+    } else {
+        return 0;
+    }
+    if (i < len && s[i] == '.') {
+        size_t d = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            ++i;
+        if (i == d)
+            return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            ++i;
+        size_t d = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            ++i;
+        if (i == d)
+            return 0;
+    }
+    return i == len;
+}
+
+static int primitive_ok(const char *s, size_t len)
+{
+    switch (s[0]) {
+    case 't':
+        return len == 4 && memcmp(s, "true", 4) == 0;
+    case 'f':
+        return len == 5 && memcmp(s, "false", 5) == 0;
+    case 'n':
+        return len == 4 && memcmp(s, "null", 4) == 0;
+    default:
+        return number_ok(s, len);
+    }
+}
+
+static int span_start(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+
+static int span_end(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+typedef struct st_walk_t {
+    const char *text;
+    const jsmntok_t *toks;
+    int count;
+    unsigned max_depth;
+    const char *err;
+} walk_t;
+
+/* Validates the subtree at tok; returns the index after it, or -1 with w->err set. */
+static int validate(walk_t *w, int tok, unsigned depth)
+{
+    if (tok >= w->count)
+        goto Invalid;
+    const jsmntok_t *t = &w->toks[tok];
+    if (t->start < 0 || t->end < 0)
+        goto Invalid;
+
+    switch (t->type) {
+    case JSMN_PRIMITIVE:
+        if (t->size != 0 || !primitive_ok(w->text + t->start, (size_t)(t->end - t->start)))
+            goto Invalid;
+        return tok + 1;
+    case JSMN_STRING:
+        if (t->size != 0)
+            goto Invalid;
+        /* JSON forbids raw control characters in strings; jsmn lets them through. */
+        for (int i = t->start; i != t->end; ++i) {
+            if ((unsigned char)w->text[i] < 0x20)
+                goto Invalid;
+        }
+        return tok + 1;
+    case JSMN_OBJECT:
+    case JSMN_ARRAY: {
+        if (depth + 1 > w->max_depth) {
+            w->err = msg_depth;
+            return -1;
+        }
+        int is_obj = t->type == JSMN_OBJECT;
+        int pos = t->start + 1, next = tok + 1;
+        for (int i = 0; i != t->size; ++i) {
+            if (is_obj) {
+                if (next >= w->count)
+                    goto Invalid;
+                const jsmntok_t *key = &w->toks[next];
+                if (key->type != JSMN_STRING || key->size != 1 || !gap_ok(w->text, pos, span_start(key), i == 0 ? 0 : ','))
+                    goto Invalid;
+                for (int k = key->start; k != key->end; ++k) {
+                    if ((unsigned char)w->text[k] < 0x20)
+                        goto Invalid;
+                }
+                pos = span_end(key);
+                ++next;
+            }
+            if (next >= w->count)
+                goto Invalid;
+            const jsmntok_t *val = &w->toks[next];
+            if (!gap_ok(w->text, pos, span_start(val), is_obj ? ':' : (i == 0 ? 0 : ',')))
+                goto Invalid;
+            if ((next = validate(w, next, depth + 1)) < 0)
+                return -1;
+            pos = span_end(val);
+        }
+        if (!gap_ok(w->text, pos, t->end - 1, 0))
+            goto Invalid;
+        return next;
+    }
+    default:
+        goto Invalid;
+    }
+
+Invalid:
+    if (w->err == NULL)
+        w->err = msg_invalid;
+    return -1;
+}
+
+/*
+ * jsmn closes a bracket by walking up the parent links from the last token, O(depth) per bracket, so a body of
+ * nested brackets costs quadratic time (a 200 KB "[[[...]]]" took seconds) before validate() could count levels.
+ * This linear pre-scan enforces the depth cap first. It only has to be right for valid JSON: brackets inside
+ * strings do not count; anything it misjudges in invalid input is refused later anyway.
+ */
+static int depth_ok(const char *text, size_t len, unsigned max_depth)
+{
+    unsigned depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return 0;
+        } else if ((c == '}' || c == ']') && depth != 0) {
+            --depth;
+        }
+    }
+    return 1;
+}
+
+/* Grows the token array to hold at least n tokens (n <= max_tokens). Out of memory aborts. */
+static void grow(sy_json_t *json, size_t n)
+{
+    size_t cap = json->capacity * 2;
+    if (cap < n)
+        cap = n;
+    if (cap < 64)
+        cap = 64;
+    if (cap > json->max_tokens)
+        cap = json->max_tokens;
+    void *p = realloc(json->tokens, cap * sizeof(jsmntok_t));
+    if (p == NULL)
+        abort();
+    json->tokens = p;
+    json->capacity = cap;
+}
+
+/* A body whose root is a scalar: jsmn's strict mode refuses a primitive at the very end of the input. */
+static int parse_scalar_root(sy_json_t *json, const char *text, int from, int to, const char **errmsg)
+{
+    if (json->max_tokens < 1) {
+        *errmsg = msg_tokens;
+        return SY_ETOOBIG;
+    }
+    if (json->capacity < 1)
+        grow(json, 1);
+    if (!primitive_ok(text + from, (size_t)(to - from))) {
+        *errmsg = msg_invalid;
+        return SY_EPARSE;
+    }
+    jsmntok_t *t = json->tokens;
+    *t = (jsmntok_t){.type = JSMN_PRIMITIVE, .start = from, .end = to, .size = 0, .parent = -1};
+    json->count = 1;
+    return 0;
+}
+
+int sy_json_parse(sy_json_t *json, const char *text, size_t len, const char **errmsg)
+{
+    const char *ignored;
+    if (errmsg == NULL)
+        errmsg = &ignored;
+    json->count = 0;
+    json->text = text;
+    json->len = len;
+
+    if (len > INT_MAX - 1) {
+        *errmsg = msg_size;
+        return SY_ETOOBIG;
+    }
+    if (!sy_utf8_valid(text, len)) {
+        *errmsg = msg_utf8;
+        return SY_EPARSE;
+    }
+    if (!depth_ok(text, len, json->max_depth)) {
+        *errmsg = msg_depth;
+        return SY_EPARSE;
+    }
+    int from = 0, to = (int)len;
+    while (from < to && is_ws(text[from]))
+        ++from;
+    while (to > from && is_ws(text[to - 1]))
+        --to;
+    if (from == to) {
+        *errmsg = msg_invalid;
+        return SY_EPARSE;
+    }
+    if (text[from] != '{' && text[from] != '[' && text[from] != '"')
+        return parse_scalar_root(json, text, from, to, errmsg);
+
+    jsmn_parser p;
+    int r = JSMN_ERROR_NOMEM;
+    if (json->capacity != 0) {
+        jsmn_init(&p);
+        r = jsmn_parse(&p, text, len, json->tokens, (unsigned)json->capacity);
+    }
+    if (r == JSMN_ERROR_NOMEM) {
+        /* Count first, so that a body over the cap is refused without allocating for it. */
+        jsmn_init(&p);
+        r = jsmn_parse(&p, text, len, NULL, 0);
+        if (r < 0) {
+            *errmsg = msg_invalid;
+            return SY_EPARSE;
+        }
+        if ((size_t)r > json->max_tokens) {
+            *errmsg = msg_tokens;
+            return SY_ETOOBIG;
+        }
+        if ((size_t)r > json->capacity)
+            grow(json, (size_t)r);
+        jsmn_init(&p);
+        r = jsmn_parse(&p, text, len, json->tokens, (unsigned)json->capacity);
+    }
+    if (r <= 0) {
+        *errmsg = msg_invalid;
+        return r == JSMN_ERROR_NOMEM ? SY_ETOOBIG : SY_EPARSE;
+    }
+
+    walk_t w = {.text = text, .toks = json->tokens, .count = r, .max_depth = json->max_depth};
+    const jsmntok_t *root = &w.toks[0];
+    int next = validate(&w, 0, 0);
+    if (next < 0 || next != r || span_start(root) != from || span_end(root) != to) {
+        /* Too deep is malformed for our purposes (a 400), not an oversized body. */
+        *errmsg = w.err != NULL ? w.err : msg_invalid;
+        return SY_EPARSE;
+    }
+    json->count = r;
+    return 0;
+}
+
+static const jsmntok_t *tok_at(const sy_json_t *json, int tok)
+{
+    if (tok < 0 || tok >= json->count)
+        return NULL;
+    return (const jsmntok_t *)json->tokens + tok;
+}
+
+sy_json_type_t sy_json_type(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL)
+        return SY_JSON_UNDEFINED;
+    switch (t->type) {
+    case JSMN_OBJECT:
+        return SY_JSON_OBJECT;
+    case JSMN_ARRAY:
+        return SY_JSON_ARRAY;
+    case JSMN_STRING:
+        return SY_JSON_STRING;
+    case JSMN_PRIMITIVE:
+        return SY_JSON_PRIMITIVE;
+    default:
+        return SY_JSON_UNDEFINED;
+    }
+}
+
+sy_slice_t sy_json_text(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL)
+        return (sy_slice_t){NULL, 0};
+    return (sy_slice_t){json->text + t->start, (size_t)(t->end - t->start)};
+}
+
+sy_slice_t sy_json_span(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL)
+        return (sy_slice_t){NULL, 0};
+    return (sy_slice_t){json->text + span_start(t), (size_t)(span_end(t) - span_start(t))};
+}
+
+int sy_json_size(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    return t != NULL ? t->size : 0;
+}
+
+int sy_json_skip(const sy_json_t *json, int tok)
+{
+    if (tok_at(json, tok) == NULL)
+        return json->count;
+    /* Tokens are in document order: each token adds its children to the number still to visit. */
+    const jsmntok_t *toks = json->tokens;
+    int pending = 1;
+    while (pending > 0 && tok < json->count) {
+        pending += toks[tok].size - 1;
+        ++tok;
+    }
+    return tok;
+}
+
+int sy_json_get(const sy_json_t *json, int obj, const char *key)
+{
+    const jsmntok_t *t = tok_at(json, obj);
+    if (t == NULL || t->type != JSMN_OBJECT)
+        return -1;
+    int k = obj + 1;
+    for (int i = 0; i != t->size && k + 1 < json->count; ++i) {
+        /* Keys compare raw (escapes not decoded); with duplicate keys the first wins. */
+        if (sy_json_str_eq(json, k, key))
+            return k + 1;
+        k = sy_json_skip(json, k + 1);
+    }
+    return -1;
+}
+
+int sy_json_at(const sy_json_t *json, int arr, int i)
+{
+    const jsmntok_t *t = tok_at(json, arr);
+    if (t == NULL || t->type != JSMN_ARRAY || i < 0 || i >= t->size)
+        return -1;
+    int e = arr + 1;
+    for (int k = 0; k != i; ++k)
+        e = sy_json_skip(json, e);
+    return e < json->count ? e : -1;
+}
+
+int sy_json_int64(const sy_json_t *json, int tok, int64_t *out)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL || t->type != JSMN_PRIMITIVE)
+        return SY_EPARSE;
+    const char *s = json->text + t->start;
+    size_t len = (size_t)(t->end - t->start), i = 0;
+    int neg = 0;
+    if (i < len && s[i] == '-') {
+        neg = 1;
+        ++i;
+    }
+    if (i == len)
+        return SY_EPARSE;
+    /* Accumulate negatively so that INT64_MIN is representable. */
+    int64_t v = 0;
+    for (; i != len; ++i) {
+        if (s[i] < '0' || s[i] > '9')
+            return SY_EPARSE;
+        int d = s[i] - '0';
+        if (v < (INT64_MIN + d) / 10)
+            return SY_EPARSE;
+        v = v * 10 - d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return SY_EPARSE;
+        v = -v;
+    }
+    *out = v;
+    return 0;
+}
+
+int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL || t->type != JSMN_STRING)
+        return 0;
+    size_t n = strlen(s);
+    return (size_t)(t->end - t->start) == n && memcmp(json->text + t->start, s, n) == 0;
+}
+
+int sy_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return 0; /* continuation byte, overlong 0xc0/0xc1, or 0xf5.. */
+        }
+        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k < n; ++k) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return 0;
+        }
+        i += n;
+    }
+    return 1;
+}

@@ -1,0 +1,189 @@
+/*
+ * switchyard: the webhook hub daemon and its command-line tools, one binary with subcommands.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "server.h"
+
+#define SY_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fputs("usage: switchyard COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve                        run the hub (ingress, log writer, admin listener)\n"
+          "  config check                 load the configuration and say what it sets up\n"
+          "  log tail [-n N] [-f] [--json]  last N events (default 10); -f keeps following\n"
+          "  log show SEQ [--json|--raw]  one event: metadata and pretty body (--raw: body bytes exactly)\n"
+          "  log stats [--json]           events per source and type, size on disk\n"
+          "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
+          "                               send a correctly signed sample event to a running hub\n"
+          "  version                      print the version\n"
+          "\n"
+          "options for every command that reads the configuration or the data:\n"
+          "  --config FILE                configuration (default: $SWITCHYARD_CONFIG, else the built-in example,\n"
+          "                               which is deploy/switchyard.example.yaml)\n"
+          "  --data-dir DIR               override data_dir\n"
+          "  --listen HOST:PORT           override ingress.listen\n"
+          "  --admin-listen HOST:PORT     override admin.listen\n"
+          "\n"
+          "exit codes: 0 ok, 1 failure, 2 usage or configuration error\n",
+          out);
+}
+
+static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } valued[] = {{"--config", offsetof(sy_cli_t, config_path)},
+                  {"--data-dir", offsetof(sy_cli_t, ov.data_dir)},
+                  {"--listen", offsetof(sy_cli_t, ov.listen)},
+                  {"--admin-listen", offsetof(sy_cli_t, ov.admin_listen)},
+                  {"--url", offsetof(sy_cli_t, url)},
+                  {"--secret-env", offsetof(sy_cli_t, secret_env)}};
+    for (int i = first; i < argc; ++i) {
+        const char *a = argv[i];
+        size_t k;
+        for (k = 0; k != SY_ARRAY_SIZE(valued); ++k)
+            if (strcmp(a, valued[k].name) == 0)
+                break;
+        if (k != SY_ARRAY_SIZE(valued)) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "switchyard: %s needs a value\n", a);
+                return SY_EXIT_USAGE;
+            }
+            *(const char **)((char *)cli + valued[k].offset) = argv[++i];
+        } else if (strcmp(a, "-n") == 0) {
+            char *end;
+            if (i + 1 >= argc || (cli->count = strtol(argv[++i], &end, 10)) < 0 || *end != '\0') {
+                fprintf(stderr, "switchyard: -n needs a whole number\n");
+                return SY_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "-f") == 0 || strcmp(a, "--follow") == 0) {
+            cli->follow = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            cli->json = 1;
+        } else if (strcmp(a, "--raw") == 0) {
+            cli->raw = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "switchyard: unknown option %s (see switchyard help)\n", a);
+            return SY_EXIT_USAGE;
+        } else if (cli->num_args == SY_CLI_MAX_ARGS) {
+            fprintf(stderr, "switchyard: too many arguments\n");
+            return SY_EXIT_USAGE;
+        } else {
+            cli->args[cli->num_args++] = a;
+        }
+    }
+    return SY_EXIT_OK;
+}
+
+int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf)
+{
+    sy_error_t err = {0};
+    char msg[900];
+    int rc;
+    const char *path = cli->config_path != NULL ? cli->config_path : getenv("SWITCHYARD_CONFIG");
+
+    if (path != NULL && *path != '\0')
+        rc = sy_config_load(conf, path, &cli->ov, &err);
+    else
+        rc = sy_config_load_text(conf, "(built-in) deploy/switchyard.example.yaml", (const char *)sy_embedded_config,
+                                 sy_embedded_config_len, &cli->ov, &err);
+    if (rc != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        fprintf(stderr, "%s\n", msg);
+        sy_config_dispose(conf);
+    }
+    return rc;
+}
+
+static void warn_demo_secrets(const sy_config_t *conf)
+{
+    for (size_t i = 0; i != conf->num_sources; ++i)
+        if (conf->sources[i].uses_demo_secret)
+            sy_log(SY_LOG_WARN, "source \"%s\" uses its LOCAL DEMO secret: set the env var named in %s for real use",
+                   conf->sources[i].name, conf->path);
+    if (conf->admin_uses_demo_token)
+        sy_log(SY_LOG_WARN, "admin API uses the LOCAL DEMO token: set SWITCHYARD_ADMIN_TOKEN (or admin.token) "
+                            "for real use");
+}
+
+static int cmd_serve(sy_cli_t *cli)
+{
+    sy_config_t conf;
+    if (sy_cli_load_config(cli, &conf) != 0)
+        return SY_EXIT_USAGE;
+    warn_demo_secrets(&conf);
+    int rc = sy_server_run(&conf);
+    sy_config_dispose(&conf);
+    return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
+}
+
+static int cmd_config_check(sy_cli_t *cli)
+{
+    sy_config_t conf;
+    if (sy_cli_load_config(cli, &conf) != 0)
+        return SY_EXIT_USAGE;
+    printf("ok: %s\n  data_dir %s (map %llu MiB, up to %llu MiB)\n  ingress  http://%s/hooks/{source}, %u threads, "
+           "bodies up to %llu bytes\n  admin    http://%s\n",
+           conf.path, conf.data_dir, (unsigned long long)(conf.map_size >> 20),
+           (unsigned long long)(conf.map_size_max >> 20), conf.ingress_listen, conf.ingress_threads,
+           (unsigned long long)conf.max_body, conf.admin_listen);
+    for (size_t i = 0; i != conf.num_sources; ++i) {
+        const sy_source_conf_t *s = &conf.sources[i];
+        printf("  source   %-10s connector %-8s %zu secret(s)%s, tolerance %llds%s\n", s->name, s->connector->name,
+               s->verify.num_secrets, s->uses_demo_secret ? " (LOCAL DEMO)" : "",
+               (long long)(s->verify.tolerance_ms / 1000),
+               strcmp(s->connector->name, "hubspot") == 0
+                   ? (s->verify.signature_version == 3 ? ", signature v3" : ", signature v1/v2 (legacy)")
+                   : "");
+    }
+    sy_config_dispose(&conf);
+    return SY_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    sy_cli_t cli = {.count = -1};
+    const char *cmd = argc > 1 ? argv[1] : "help";
+    int first = 2;
+    const char *verb = NULL;
+
+    if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "switchyard: %s needs a verb (see switchyard help)\n", cmd);
+            return SY_EXIT_USAGE;
+        }
+        verb = argv[2];
+        first = 3;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return SY_EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("switchyard %s (H2O %s)\n", SY_VERSION, H2O_VERSION);
+        return SY_EXIT_OK;
+    }
+    int rc = parse_args(argc, argv, first, &cli);
+    if (rc != SY_EXIT_OK)
+        return rc;
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(&cli);
+    if (strcmp(cmd, "config") == 0 && strcmp(verb, "check") == 0)
+        return cmd_config_check(&cli);
+    if (strcmp(cmd, "log") == 0)
+        return sy_cli_log(&cli, verb);
+    if (strcmp(cmd, "trigger") == 0)
+        return sy_cli_trigger(&cli);
+    fprintf(stderr, "switchyard: unknown command \"%s%s%s\"\n\n", cmd, verb != NULL ? " " : "", verb != NULL ? verb : "");
+    usage(stderr);
+    return SY_EXIT_USAGE;
+}

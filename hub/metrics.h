@@ -1,0 +1,62 @@
+/*
+ * Counters and histograms for /metrics (Prometheus text format).
+ * Written from many threads with relaxed atomics; read by the admin thread. Nothing here ever holds a
+ * secret: labels are source names, status codes and check names only.
+ */
+#ifndef SY_METRICS_H
+#define SY_METRICS_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "common.h"
+#include "connector.h"
+
+/* Status codes ingress answers, in label order. */
+#define SY_METRICS_STATUSES(X) X(200) X(400) X(401) X(404) X(405) X(413) X(500) X(503)
+enum {
+#define SY_METRICS_STATUS_ENUM(code) SY_STATUS_IDX_##code,
+    SY_METRICS_STATUSES(SY_METRICS_STATUS_ENUM)
+#undef SY_METRICS_STATUS_ENUM
+        SY_STATUS_IDX_COUNT
+};
+#define SY_VERIFY_RESULT_COUNT (SY_VERIFY_NO_SECRET + 1)
+#define SY_HISTOGRAM_MAX_BUCKETS 16
+
+typedef struct st_sy_histogram_t {
+    const double *bounds; /* upper bounds, ascending; +Inf is implicit */
+    size_t num_bounds;
+    double scale; /* observations are integers in units of 1/scale (e.g. microseconds: scale 1e6) */
+    _Atomic uint64_t buckets[SY_HISTOGRAM_MAX_BUCKETS + 1];
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum; /* in units of 1/scale */
+} sy_histogram_t;
+
+typedef struct st_sy_source_metrics_t {
+    _Atomic uint64_t requests[SY_STATUS_IDX_COUNT];
+    _Atomic uint64_t signature_failures[SY_VERIFY_RESULT_COUNT];
+    _Atomic uint64_t events_stored;
+    _Atomic uint64_t events_duplicate;
+} sy_source_metrics_t;
+
+typedef struct st_sy_metrics_t {
+    size_t num_sources;
+    sy_source_metrics_t *sources;                      /* indexed like sy_config_t.sources */
+    _Atomic uint64_t unrouted[SY_STATUS_IDX_COUNT];    /* requests that matched no source */
+    sy_histogram_t commit_batch_events;                /* events per group commit */
+    sy_histogram_t commit_seconds;                     /* commit latency incl. fsync */
+    _Atomic uint64_t commit_errors_full, commit_errors_io;
+    _Atomic uint64_t map_size_bytes;                   /* updated by the writer */
+} sy_metrics_t;
+
+int sy_metrics_init(sy_metrics_t *m, size_t num_sources);
+void sy_metrics_dispose(sy_metrics_t *m);
+
+void sy_metrics_count_request(sy_metrics_t *m, long source_index /* -1: unrouted */, int status);
+void sy_histogram_observe(sy_histogram_t *h, uint64_t value_in_units);
+
+/* Writes one histogram in Prometheus text format (name without suffixes). */
+void sy_histogram_render(const sy_histogram_t *h, FILE *out, const char *name, const char *help);
+int sy_metrics_status_index(int status);
+
+#endif

@@ -1,0 +1,288 @@
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <h2o/http1.h>
+
+#include "log.h"
+
+#define ACCEPT_BATCH 16
+#define DRAIN_FLUSH_ROUNDS 10 /* x 10 ms of loop time after the last answer, so it reaches the socket */
+
+static int resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+    char host[256], portstr[8];
+    unsigned short port;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV}, *res;
+    if (sy_parse_hostport(hostport, host, sizeof(host), &port) != 0)
+        return SY_EINVAL;
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    /* Only numeric addresses: resolving names here could reach the network. */
+    if (getaddrinfo(host, portstr, &hints, &res) != 0)
+        return SY_EINVAL;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/*
+ * Opens a listening socket. With reuseport, all ingress threads bind the same port and the kernel spreads
+ * connections; a probe bind without SO_REUSEPORT first makes sure no other process already holds the port
+ * (otherwise two hubs would silently share it).
+ */
+static int open_listener(const char *hostport, int reuseport, int probe, int *fd_out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int fd, on = 1;
+
+    if (resolve(hostport, &ss, &sslen) != 0) {
+        sy_log(SY_LOG_ERROR, "listen %s: not a numeric HOST:PORT", hostport);
+        return SY_EINVAL;
+    }
+    if (probe) {
+        if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            return SY_EIO;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        int brc = bind(fd, (struct sockaddr *)&ss, sslen);
+        int e = errno;
+        close(fd);
+        if (brc != 0) {
+            sy_log(SY_LOG_ERROR, "listen %s: %s", hostport, strerror(e));
+            return SY_EIO;
+        }
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+        return SY_EIO;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        sy_log(SY_LOG_ERROR, "listen %s: %s", hostport, strerror(errno));
+        close(fd);
+        return SY_EIO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    sy_loop_t *l = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i != ACCEPT_BATCH; ++i) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        if (l->use_http2) {
+            h2o_accept(&l->accept_ctx, sock);
+        } else {
+            struct timeval now;
+            gettimeofday(&now, NULL);
+            h2o_http1_accept(&l->accept_ctx, sock, now);
+        }
+    }
+}
+
+static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    sy_loop_t *l = H2O_STRUCT_FROM_MEMBER(sy_loop_t, stop_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        free(msg);
+    }
+    if (l->listener != NULL) {
+        /* Stop accepting: new connections are refused by the kernel once the socket is closed. */
+        h2o_socket_read_stop(l->listener);
+        h2o_socket_close(l->listener);
+        l->listener = NULL;
+    }
+    l->stopping = 1;
+}
+
+static void *loop_main(void *arg)
+{
+    sy_loop_t *l = arg;
+    int flush_rounds = DRAIN_FLUSH_ROUNDS;
+    while (!l->stopping || l->inflight != 0 || flush_rounds-- > 0)
+        h2o_evloop_run(l->loop, l->stopping ? 10 : INT32_MAX);
+    return NULL;
+}
+
+static int loop_init(sy_server_t *s, sy_loop_t *l, h2o_globalconf_t *gc, int listen_fd, int use_http2)
+{
+    memset(l, 0, sizeof(*l));
+    l->server = s;
+    l->listen_fd = listen_fd;
+    l->use_http2 = use_http2;
+    l->loop = h2o_evloop_create();
+    h2o_context_init(&l->ctx, l->loop, gc);
+    l->accept_ctx.ctx = &l->ctx;
+    l->accept_ctx.hosts = gc->hosts;
+    h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
+    l->listener = h2o_evloop_socket_create(l->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->listener->data = l;
+    h2o_socket_read_start(l->listener, on_accept);
+    return 0;
+}
+
+static void loop_dispose(sy_loop_t *l)
+{
+    if (l->loop == NULL)
+        return;
+    if (l->listener != NULL)
+        h2o_socket_close(l->listener);
+    h2o_multithread_unregister_receiver(l->ctx.queue, &l->stop_receiver);
+    h2o_multithread_queue_t *queue = l->ctx.queue;
+    h2o_context_dispose(&l->ctx);
+    /* H2O 2.2.5's h2o_context_dispose leaves the queue it created in h2o_context_init. */
+    h2o_multithread_destroy_queue(queue);
+    /* Run once more so sockets closed above are really released before the loop goes. */
+    h2o_evloop_run(l->loop, 0);
+    h2o_evloop_destroy(l->loop);
+    l->loop = NULL;
+}
+
+static void request_stop(sy_loop_t *l)
+{
+    h2o_multithread_message_t *msg = calloc(1, sizeof(*msg));
+    if (msg == NULL)
+        abort();
+    h2o_multithread_send_message(&l->stop_receiver, msg);
+}
+
+static void setup_globalconf(h2o_globalconf_t *gc, const sy_config_t *conf, int ingress)
+{
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("switchyard"));
+    /* H2O buffers the whole body before the handler runs: this cap is what bounds memory per request. */
+    gc->max_request_entity_size = ingress ? (size_t)conf->max_body : 64 * 1024;
+    gc->http1.upgrade_to_http2 = ingress && conf->ingress_http2;
+    h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    if (ingress)
+        sy_ingress_register(path);
+    else
+        sy_admin_register(path);
+}
+
+int sy_server_run(const sy_config_t *conf)
+{
+    sy_server_t s = {.conf = conf};
+    sigset_t sigs;
+    int sig, rc = 1, admin_fd = -1;
+    unsigned started = 0;
+    int *fds = NULL;
+    sy_error_t err = {0};
+    char msg[800];
+
+    s.started_at_ms = sy_now_ms();
+    /* Signals are taken by sigwait in this thread only; every thread created below inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (sy_metrics_init(&s.metrics, conf->num_sources) != 0)
+        goto Exit;
+    if (sy_store_open(&s.store, conf->data_dir, conf->map_size, conf->map_size_max, 0, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        sy_log(SY_LOG_ERROR, "%s", msg);
+        goto Exit;
+    }
+    if ((fds = calloc(conf->ingress_threads, sizeof(*fds))) == NULL)
+        goto Exit;
+    for (unsigned i = 0; i != conf->ingress_threads; ++i)
+        fds[i] = -1;
+    for (unsigned i = 0; i != conf->ingress_threads; ++i)
+        if (open_listener(conf->ingress_listen, 1, i == 0, &fds[i]) != 0)
+            goto Exit;
+    if (open_listener(conf->admin_listen, 0, 0, &admin_fd) != 0)
+        goto Exit;
+    if (sy_writer_start(&s.writer, s.store, &s.metrics, conf->max_batch) != 0)
+        goto Exit;
+
+    setup_globalconf(&s.ingress_gc, conf, 1);
+    setup_globalconf(&s.admin_gc, conf, 0);
+    if ((s.loops = calloc(conf->ingress_threads, sizeof(*s.loops))) == NULL)
+        goto Exit;
+    for (unsigned i = 0; i != conf->ingress_threads; ++i) {
+        loop_init(&s, &s.loops[i], &s.ingress_gc, fds[i], conf->ingress_http2);
+        fds[i] = -1; /* owned by the loop's socket now */
+        sy_ingress_loop_init(&s.loops[i]);
+    }
+    loop_init(&s, &s.admin, &s.admin_gc, admin_fd, 0);
+    admin_fd = -1;
+    for (started = 0; started != conf->ingress_threads; ++started)
+        h2o_multithread_create_thread(&s.loops[started].tid, NULL, loop_main, &s.loops[started]);
+    h2o_multithread_create_thread(&s.admin.tid, NULL, loop_main, &s.admin);
+
+    sy_log(SY_LOG_INFO, "switchyard %s: ingress on http://%s/hooks/{source} (%u threads), admin on http://%s, "
+                        "data in %s", "0.1.0", conf->ingress_listen, conf->ingress_threads, conf->admin_listen,
+           conf->data_dir);
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sy_log(SY_LOG_INFO, "SIGHUP: nothing to reload in this version");
+            continue;
+        }
+        break;
+    }
+    sy_log(SY_LOG_INFO, "%s: stopping (no new connections; finishing in-flight commits)", strsignal(sig));
+    for (unsigned i = 0; i != started; ++i)
+        request_stop(&s.loops[i]);
+    request_stop(&s.admin);
+    for (unsigned i = 0; i != started; ++i)
+        pthread_join(s.loops[i].tid, NULL);
+    pthread_join(s.admin.tid, NULL);
+    rc = 0;
+
+Exit:
+    /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
+    sy_writer_stop(s.writer);
+    if (s.loops != NULL) {
+        for (unsigned i = 0; i != conf->ingress_threads; ++i) {
+            sy_ingress_loop_dispose(&s.loops[i]);
+            loop_dispose(&s.loops[i]);
+        }
+        free(s.loops);
+        loop_dispose(&s.admin);
+        h2o_config_dispose(&s.ingress_gc);
+        h2o_config_dispose(&s.admin_gc);
+    }
+    if (fds != NULL)
+        for (unsigned i = 0; i != conf->ingress_threads; ++i)
+            if (fds[i] >= 0)
+                close(fds[i]);
+    free(fds);
+    if (admin_fd >= 0)
+        close(admin_fd);
+    sy_store_close(s.store);
+    sy_metrics_dispose(&s.metrics);
+    if (rc == 0)
+        sy_log(SY_LOG_INFO, "stopped cleanly");
+    return rc;
+}
+
+void sy_http_send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, body, len);
+}

@@ -1,0 +1,64 @@
+/*
+ * The running hub: H2O event loops for ingress (several threads, SO_REUSEPORT) and admin (one thread),
+ * the log writer, signals and graceful stop.
+ */
+#ifndef SY_SERVER_H
+#define SY_SERVER_H
+
+#include <h2o.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "connector.h"
+#include "json.h"
+#include "metrics.h"
+#include "store.h"
+#include "writer.h"
+
+typedef struct st_sy_server_t sy_server_t;
+
+/* One event-loop thread. Handlers find it from req->conn->ctx (ctx is the first member). */
+typedef struct st_sy_loop_t {
+    h2o_context_t ctx;
+    sy_server_t *server;
+    h2o_evloop_t *loop;
+    h2o_accept_ctx_t accept_ctx;
+    int use_http2;
+    int listen_fd;
+    h2o_socket_t *listener;
+    pthread_t tid;
+    h2o_multithread_receiver_t log_receiver;  /* writer → loop: committed jobs */
+    h2o_multithread_receiver_t stop_receiver; /* main → loop: stop accepting */
+    size_t inflight;                          /* requests waiting for the writer */
+    int stopping;
+    /* per-thread scratch for ingress, reused across requests */
+    sy_json_t json;
+    sy_event_ref_t *events;
+    sy_header_t *headers;
+} sy_loop_t;
+
+struct st_sy_server_t {
+    const sy_config_t *conf;
+    sy_store_t *store;
+    sy_writer_t *writer;
+    sy_metrics_t metrics;
+    h2o_globalconf_t ingress_gc, admin_gc;
+    sy_loop_t *loops; /* conf->ingress_threads of them */
+    sy_loop_t admin;
+    int64_t started_at_ms;
+};
+
+/* Runs until SIGTERM/SIGINT; returns the process exit code (0 after a clean stop). */
+int sy_server_run(const sy_config_t *conf);
+
+/* Handlers (ingress.c, admin.c). */
+void sy_ingress_register(h2o_pathconf_t *pathconf);
+void sy_admin_register(h2o_pathconf_t *pathconf);
+void sy_ingress_loop_init(sy_loop_t *l);
+void sy_ingress_loop_dispose(sy_loop_t *l);
+
+/* Sends a JSON body with the given status (content-length set, so never chunked). body is copied. */
+void sy_http_send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len);
+
+#endif

@@ -1,0 +1,381 @@
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCHEMA_VERSION 1
+#define KEY_SEP '\x1f' /* between source and event id: source names never contain it */
+#define MAX_EVENT_KEY 511 /* LMDB's default maximum key size */
+
+struct st_sy_store_t {
+    MDB_env *env;
+    MDB_dbi events, event_ids, meta;
+    uint64_t map_size, map_size_max;
+    int readonly;
+    /* LMDB lets the map grow only while this process has no transaction open: in-process readers hold
+     * the read side for their transaction's life, the writer takes the write side to grow. */
+    pthread_rwlock_t resize_lock;
+    char path[512];
+};
+
+struct st_sy_store_read_t {
+    sy_store_t *store;
+    MDB_txn *txn;
+};
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; --i, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i != 8; ++i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int map_error(int mrc)
+{
+    switch (mrc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return SY_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+        return SY_EFULL;
+    case ENOMEM:
+        return SY_ENOMEM;
+    default:
+        return SY_EIO;
+    }
+}
+
+static int open_dbs(sy_store_t *s, sy_error_t *err)
+{
+    MDB_txn *txn = NULL;
+    int mrc;
+    unsigned flags = s->readonly ? 0 : MDB_CREATE;
+
+    if ((mrc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn)) != 0)
+        goto Fail;
+    if ((mrc = mdb_dbi_open(txn, "events", flags, &s->events)) != 0 ||
+        (mrc = mdb_dbi_open(txn, "event_ids", flags, &s->event_ids)) != 0 ||
+        (mrc = mdb_dbi_open(txn, "meta", flags, &s->meta)) != 0)
+        goto Fail;
+    if (!s->readonly) {
+        MDB_val k = {sizeof("schema_version") - 1, "schema_version"}, v;
+        if ((mrc = mdb_get(txn, s->meta, &k, &v)) == MDB_NOTFOUND) {
+            unsigned char buf[8];
+            put_be64(buf, SCHEMA_VERSION);
+            v = (MDB_val){8, buf};
+            if ((mrc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+                goto Fail;
+        } else if (mrc != 0) {
+            goto Fail;
+        } else if (v.mv_size != 8 || get_be64(v.mv_data) != SCHEMA_VERSION) {
+            mdb_txn_abort(txn);
+            return sy_error_set(err, SY_EIO, s->path, 0, 0, "unsupported schema version (this build reads %d)",
+                                SCHEMA_VERSION);
+        }
+    }
+    /* Commit even a read-only transaction: DBI handles opened in an aborted transaction are closed with it. */
+    if ((mrc = mdb_txn_commit(txn)) != 0) {
+        txn = NULL;
+        goto Fail;
+    }
+    return 0;
+Fail:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (mrc == MDB_NOTFOUND && s->readonly)
+        return sy_error_set(err, SY_ENOTFOUND, s->path, 0, 0, "no event log here yet (start `switchyard serve` once)");
+    return sy_error_set(err, map_error(mrc), s->path, 0, 0, "cannot open the event log: %s", mdb_strerror(mrc));
+}
+
+int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t map_size_max, int flags,
+                  sy_error_t *err)
+{
+    sy_store_t *s;
+    int mrc, rc;
+
+    *out = NULL;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return SY_ENOMEM;
+    snprintf(s->path, sizeof(s->path), "%s", dir);
+    pthread_rwlock_init(&s->resize_lock, NULL);
+    s->readonly = (flags & SY_STORE_READONLY) != 0;
+    s->map_size = map_size;
+    s->map_size_max = map_size_max > map_size ? map_size_max : map_size;
+    if (!s->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = sy_error_set(err, SY_EIO, dir, 0, 0, "cannot create data directory: %s", strerror(errno));
+        goto Fail;
+    }
+    if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
+        (mrc = mdb_env_set_maxreaders(s->env, 256)) != 0)
+        goto FailMdb;
+    if (!s->readonly && (mrc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0)
+        goto FailMdb;
+    /* MDB_NOTLS: read transactions are not tied to threads (the admin thread and CLI open them freely). */
+    if ((mrc = mdb_env_open(s->env, dir, (s->readonly ? MDB_RDONLY : 0) | MDB_NOTLS, 0600)) != 0)
+        goto FailMdb;
+    if (!s->readonly) {
+        /* A file created by a larger configuration keeps its size: never shrink below it. */
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        if (info.me_mapsize > s->map_size)
+            s->map_size = info.me_mapsize;
+    }
+    if ((rc = open_dbs(s, err)) != 0)
+        goto Fail;
+    *out = s;
+    return 0;
+FailMdb:
+    rc = sy_error_set(err, mrc == ENOENT ? SY_ENOTFOUND : map_error(mrc), dir, 0, 0, "cannot open the event log: %s",
+                      mrc == ENOENT ? "no event log here yet (start `switchyard serve` once)" : mdb_strerror(mrc));
+Fail:
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize_lock);
+    free(s);
+    return rc;
+}
+
+void sy_store_close(sy_store_t *store)
+{
+    if (store == NULL)
+        return;
+    mdb_env_close(store->env);
+    pthread_rwlock_destroy(&store->resize_lock);
+    free(store);
+}
+
+static size_t make_id_key(unsigned char *buf, sy_slice_t source, sy_slice_t event_id)
+{
+    memcpy(buf, source.base, source.len);
+    buf[source.len] = KEY_SEP;
+    memcpy(buf + source.len + 1, event_id.base, event_id.len);
+    return source.len + 1 + event_id.len;
+}
+
+/* One attempt at the batch; returns an MDB code (0 on commit). */
+static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    uint64_t next_seq = 1;
+    int mrc;
+
+    if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return mrc;
+    if ((mrc = mdb_cursor_open(txn, s->events, &cur)) != 0)
+        goto Abort;
+    MDB_val k, v;
+    if ((mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0)
+        next_seq = get_be64(k.mv_data) + 1;
+    else if (mrc != MDB_NOTFOUND)
+        goto Abort;
+
+    for (size_t i = 0; i != n; ++i) {
+        sy_append_t *it = &items[i];
+        unsigned char idkey[MAX_EVENT_KEY], seqbuf[8];
+        if (it->source.len + 1 + it->event_id.len > MAX_EVENT_KEY) {
+            mrc = MDB_BAD_VALSIZE;
+            goto Abort;
+        }
+        MDB_val ik = {make_id_key(idkey, it->source, it->event_id), idkey}, iv;
+        /* A provider retry: answer with the first seq. This also catches repeats within the batch. */
+        if ((mrc = mdb_get(txn, s->event_ids, &ik, &iv)) == 0 && iv.mv_size == 8) {
+            it->seq = get_be64(iv.mv_data);
+            it->duplicate = 1;
+            continue;
+        } else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+            goto Abort;
+        }
+        put_be64(seqbuf, next_seq);
+        iv = (MDB_val){8, seqbuf};
+        if ((mrc = mdb_put(txn, s->event_ids, &ik, &iv, 0)) != 0)
+            goto Abort;
+        MDB_val ek = {8, seqbuf}, ev = {it->value.len, (void *)it->value.base};
+        if ((mrc = mdb_cursor_put(cur, &ek, &ev, MDB_APPEND)) != 0)
+            goto Abort;
+        it->seq = next_seq++;
+        it->duplicate = 0;
+    }
+    mdb_cursor_close(cur);
+    return mdb_txn_commit(txn);
+Abort:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return mrc;
+}
+
+int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
+{
+    int mrc;
+    if (s->readonly)
+        return SY_EINVAL;
+    while ((mrc = append_once(s, items, n)) == MDB_MAP_FULL && s->map_size < s->map_size_max) {
+        /* No transaction is open now (this is the only writer and it just aborted): growing is safe. */
+        uint64_t grown = s->map_size * 2 < s->map_size_max ? s->map_size * 2 : s->map_size_max;
+        pthread_rwlock_wrlock(&s->resize_lock);
+        int grc = mdb_env_set_mapsize(s->env, (size_t)grown);
+        pthread_rwlock_unlock(&s->resize_lock);
+        if (grc != 0)
+            break;
+        s->map_size = grown;
+    }
+    if (mrc == MDB_BAD_VALSIZE)
+        return SY_ETOOBIG;
+    return map_error(mrc);
+}
+
+/* Begins a read transaction holding the resize lock's read side; on error the lock is released. */
+static int begin_read_txn(sy_store_t *s, MDB_txn **txn)
+{
+    int mrc;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) == MDB_MAP_RESIZED) {
+        /* The writer in another process grew the map: adopt its size (no txn of ours is open) and retry. */
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_wrlock(&s->resize_lock);
+        mdb_env_set_mapsize(s->env, 0);
+        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_rwlock_rdlock(&s->resize_lock);
+        mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    }
+    if (mrc != 0)
+        pthread_rwlock_unlock(&s->resize_lock);
+    return mrc;
+}
+
+int sy_store_read_begin(sy_store_t *s, sy_store_read_t **out)
+{
+    sy_store_read_t *rd = calloc(1, sizeof(*rd));
+    int mrc;
+    if (rd == NULL)
+        return SY_ENOMEM;
+    rd->store = s;
+    if ((mrc = begin_read_txn(s, &rd->txn)) != 0) {
+        free(rd);
+        return map_error(mrc);
+    }
+    *out = rd;
+    return 0;
+}
+
+void sy_store_read_end(sy_store_read_t *rd)
+{
+    if (rd == NULL)
+        return;
+    mdb_txn_abort(rd->txn);
+    pthread_rwlock_unlock(&rd->store->resize_lock);
+    free(rd);
+}
+
+static int decode_at(MDB_val *k, MDB_val *v, sy_event_t *ev)
+{
+    if (k->mv_size != 8 || sy_codec_event_decode(v->mv_data, v->mv_size, ev) != 0)
+        return SY_EIO;
+    ev->seq = get_be64(k->mv_data);
+    return 0;
+}
+
+int sy_store_event_get(sy_store_read_t *rd, uint64_t seq, sy_event_t *ev)
+{
+    unsigned char kb[8];
+    put_be64(kb, seq);
+    MDB_val k = {8, kb}, v;
+    int mrc = mdb_get(rd->txn, rd->store->events, &k, &v);
+    if (mrc != 0)
+        return map_error(mrc);
+    return decode_at(&k, &v, ev);
+}
+
+int sy_store_event_next(sy_store_read_t *rd, uint64_t after, sy_event_t *ev)
+{
+    MDB_cursor *cur;
+    unsigned char kb[8];
+    int mrc;
+    if (after == UINT64_MAX)
+        return SY_ENOTFOUND;
+    put_be64(kb, after + 1);
+    MDB_val k = {8, kb}, v;
+    if ((mrc = mdb_cursor_open(rd->txn, rd->store->events, &cur)) != 0)
+        return map_error(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    mdb_cursor_close(cur);
+    if (mrc != 0)
+        return map_error(mrc);
+    return decode_at(&k, &v, ev);
+}
+
+int sy_store_last_seq(sy_store_read_t *rd, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int mrc;
+    *seq = 0;
+    if ((mrc = mdb_cursor_open(rd->txn, rd->store->events, &cur)) != 0)
+        return map_error(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (mrc == MDB_NOTFOUND)
+        return 0;
+    if (mrc != 0)
+        return map_error(mrc);
+    *seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+    return 0;
+}
+
+int sy_store_lookup_event_id(sy_store_read_t *rd, sy_slice_t source, sy_slice_t event_id, uint64_t *seq)
+{
+    unsigned char idkey[MAX_EVENT_KEY];
+    if (source.len + 1 + event_id.len > MAX_EVENT_KEY)
+        return SY_ENOTFOUND;
+    MDB_val k = {make_id_key(idkey, source, event_id), idkey}, v;
+    int mrc = mdb_get(rd->txn, rd->store->event_ids, &k, &v);
+    if (mrc != 0)
+        return map_error(mrc);
+    if (v.mv_size != 8)
+        return SY_EIO;
+    *seq = get_be64(v.mv_data);
+    return 0;
+}
+
+int sy_store_stats(sy_store_t *s, sy_store_stats_t *st)
+{
+    MDB_envinfo info;
+    MDB_stat envst, dbst;
+    MDB_txn *txn;
+    char file[600];
+    struct stat sb;
+    int mrc;
+
+    memset(st, 0, sizeof(*st));
+    if ((mrc = mdb_env_info(s->env, &info)) != 0 || (mrc = mdb_env_stat(s->env, &envst)) != 0)
+        return map_error(mrc);
+    st->map_size = info.me_mapsize;
+    st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * envst.ms_psize;
+    snprintf(file, sizeof(file), "%s/data.mdb", s->path);
+    if (stat(file, &sb) == 0)
+        st->file_bytes = (uint64_t)sb.st_blocks * 512;
+    /* A read transaction only long enough to read the DB's entry count (O(1)). */
+    if ((mrc = begin_read_txn(s, &txn)) != 0)
+        return map_error(mrc);
+    if ((mrc = mdb_stat(txn, s->events, &dbst)) == 0)
+        st->events = dbst.ms_entries;
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+    return map_error(mrc);
+}

@@ -1,0 +1,74 @@
+/*
+ * The LMDB store: the only file that includes lmdb.h.
+ *
+ * One environment (directory data_dir: data.mdb + lock.mdb), named databases:
+ *   events     key: seq, u64 big-endian (byte order = numeric order, so appends use MDB_APPEND)
+ *              value: msgpack event (see event.h / codec.c)
+ *   event_ids  key: source "\x1f" provider event id   value: seq (u64 big-endian)   -- dedupe index
+ *   meta       key: name                              value: schema_version, ...
+ *
+ * Writes come from one thread (the log writer); readers may be other threads or other processes (the CLI).
+ * Durability: default LMDB sync (fdatasync at every commit); no MDB_NOSYNC / MDB_NOMETASYNC, so a commit
+ * that returned is on disk.
+ */
+#ifndef SY_STORE_H
+#define SY_STORE_H
+
+#include "common.h"
+#include "event.h"
+
+typedef struct st_sy_store_t sy_store_t;
+typedef struct st_sy_store_read_t sy_store_read_t;
+
+#define SY_STORE_READONLY 0x1
+
+/*
+ * Opens (creating if needed, mode 0700/0600) the environment in dir. map_size is the initial map,
+ * map_size_max the most it may grow to on MDB_MAP_FULL. Read-only opens take the map size from the file.
+ * Returns 0 or a negative code with err set.
+ */
+int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t map_size_max, int flags,
+                  sy_error_t *err);
+void sy_store_close(sy_store_t *store);
+
+/* One event to append: ev is the metadata, value its pre-encoded msgpack (sy_codec_event_encode). */
+typedef struct st_sy_append_t {
+    sy_slice_t source;
+    sy_slice_t event_id;
+    sy_slice_t value;
+    uint64_t seq;  /* out: the event's seq (the first one's for a duplicate) */
+    int duplicate; /* out: 1 if source+event_id was already in the log (or earlier in this batch) */
+} sy_append_t;
+
+/*
+ * Appends a batch in ONE write transaction and commits it (fsync). For each item either a new seq
+ * is assigned or the existing seq of the same source+event id is returned with duplicate=1.
+ * On MDB_MAP_FULL the map grows (doubling, up to map_size_max) and the batch is retried; past the maximum,
+ * or on ENOSPC/EIO, nothing of the batch is written and SY_EFULL / SY_EIO is returned.
+ * Call from one thread at a time.
+ */
+int sy_store_append(sy_store_t *store, sy_append_t *items, size_t n);
+
+/* Read transactions: slices returned are valid until sy_store_read_end. */
+int sy_store_read_begin(sy_store_t *store, sy_store_read_t **out);
+void sy_store_read_end(sy_store_read_t *rd);
+/* The event at seq (SY_ENOTFOUND if none). */
+int sy_store_event_get(sy_store_read_t *rd, uint64_t seq, sy_event_t *ev);
+/* The first event with seq > after (SY_ENOTFOUND at the end). */
+int sy_store_event_next(sy_store_read_t *rd, uint64_t after, sy_event_t *ev);
+/* Highest seq in the log, 0 if empty. */
+int sy_store_last_seq(sy_store_read_t *rd, uint64_t *seq);
+/* Seq stored for source+event id (SY_ENOTFOUND if none). */
+int sy_store_lookup_event_id(sy_store_read_t *rd, sy_slice_t source, sy_slice_t event_id, uint64_t *seq);
+
+typedef struct st_sy_store_stats_t {
+    uint64_t events;        /* entries in the events DB */
+    uint64_t map_size;      /* current map size */
+    uint64_t used_bytes;    /* pages in use * page size */
+    uint64_t file_bytes;    /* data.mdb on disk (st_blocks) */
+} sy_store_stats_t;
+
+/* Cheap figures for /metrics and `log stats`: no long transaction. */
+int sy_store_stats(sy_store_t *store, sy_store_stats_t *st);
+
+#endif

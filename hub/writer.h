@@ -1,0 +1,34 @@
+/*
+ * The log writer: one thread that group-commits appends.
+ *
+ * Ingress threads submit jobs (one per request, each with one or more events). The writer takes every job
+ * that has queued (up to max_batch events), appends them in one LMDB transaction, commits (fsync) and then
+ * calls each job's on_done on the writer thread. Throughput is therefore not bounded by one fsync per request.
+ */
+#ifndef SY_WRITER_H
+#define SY_WRITER_H
+
+#include "common.h"
+#include "metrics.h"
+#include "store.h"
+
+typedef struct st_sy_writer_t sy_writer_t;
+typedef struct st_sy_log_job_t sy_log_job_t;
+
+struct st_sy_log_job_t {
+    sy_log_job_t *next; /* writer queue link (owned by the writer while queued) */
+    sy_append_t *items;
+    size_t num_items;
+    int result; /* set before on_done: 0, SY_EFULL, SY_EIO, SY_ETOOBIG or SY_ESHUTDOWN */
+    /* Runs on the writer thread once the job's transaction committed (or failed). Must not block.
+     * The submitter owns the job; the writer never touches it after on_done. */
+    void (*on_done)(sy_log_job_t *job);
+};
+
+int sy_writer_start(sy_writer_t **out, sy_store_t *store, sy_metrics_t *metrics, unsigned max_batch);
+/* Queues job. Returns 0, or SY_ESHUTDOWN (on_done is then not called). Thread-safe. */
+int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
+/* Commits everything queued, then stops the thread and frees the writer. */
+void sy_writer_stop(sy_writer_t *w);
+
+#endif

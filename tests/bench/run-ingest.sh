@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Ingest benchmark: how many signed Stripe events per second Switchyard makes durable, and how fast it answers.
+#
+#   tests/bench/run-ingest.sh [BUILD_DIR]        (default: <repo>/build-bench)
+#
+# Builds a Release binary, starts `switchyard serve` on free loopback ports with a temp config and data dir, drives
+# it with bench_ingest (group commit at several connection counts), restarts it with storage.max_batch: 1 (one
+# commit, so one fsync, per event) for contrast, then prints a Markdown table and the machine it ran on.
+# Everything stays on 127.0.0.1. See tests/bench/README.md for what is measured. Tunables (environment):
+#   CONNS="1 16 64 128 256"   REQS_1=20000 (1 connection)   REQS=200000 (others)      group-commit runs
+#   SYNC_CONNS="1 16 64"      SYNC_REQS_1=2000              SYNC_REQS=10000           max_batch 1 runs
+#   WARMUP=1000 (untimed requests before each run)   THREADS=2 (ingress threads)   MAX_BATCH=4096
+#   RUN_TIMEOUT=60 (seconds per run)   BENCH_TMPDIR (parent of the temp dir; default BUILD_DIR: a real disk,
+#   not tmpfs, or fsync costs nothing)   KEEP_TMP=1 (keep config, data and logs)   SKIP_BUILD=1
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:-$root/build-bench}
+
+CONNS=${CONNS:-"1 16 64 128 256"}
+REQS_1=${REQS_1:-20000}
+REQS=${REQS:-200000}
+SYNC_CONNS=${SYNC_CONNS:-"1 16 64"}
+SYNC_REQS_1=${SYNC_REQS_1:-2000}
+SYNC_REQS=${SYNC_REQS:-10000}
+WARMUP=${WARMUP:-1000}
+THREADS=${THREADS:-2}
+MAX_BATCH=${MAX_BATCH:-4096}
+RUN_TIMEOUT=${RUN_TIMEOUT:-60}
+SECRET=whsec_bench_secret
+TOKEN=bench-token
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ---- build ----
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    say "== building Release into $build"
+    mkdir -p "$build"
+    blog=$build/bench-build.log
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSY_TESTS=OFF >"$blog" 2>&1 || { cat "$blog" >&2; exit 1; }
+    cmake --build "$build" -j "$(nproc)" --target switchyard bench_ingest >>"$blog" 2>&1 ||
+        { tail -n 40 "$blog" >&2; exit 1; }
+fi
+bin=$(find "$build" -maxdepth 2 -type f -name switchyard -perm -u+x | head -n 1)
+gen=$(find "$build" -maxdepth 3 -type f -name bench_ingest -perm -u+x | head -n 1)
+[ -n "$bin" ] && [ -n "$gen" ] || { say "switchyard or bench_ingest not found under $build"; exit 1; }
+
+# ---- temp dir, server lifecycle ----
+mkdir -p "${BENCH_TMPDIR:-$build}"
+tmp=$(mktemp -d "${BENCH_TMPDIR:-$build}/ingest-bench.XXXXXX")
+server_pid=
+
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do # up to 10 s for a clean shutdown
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        say "!! server did not stop within 10 s of SIGTERM: killing it"
+        kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+cleanup() {
+    stop_server
+    if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A loopback TCP port nobody listens on (the tiny race with other programs is acceptable for a benchmark).
+used_ports=" "
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        case "$used_ports" in *" $p "*) continue ;; esac
+        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+            used_ports="$used_ports$p "
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# start_server NAME MAX_BATCH: fresh data dir and config, start, wait for /healthz.
+start_server() {
+    local name=$1 batch=$2 dir=$tmp/$1
+    mkdir -p "$dir/data"
+    ingress_port=$(free_port)
+    admin_port=$(free_port)
+    cat >"$dir/config.yaml" <<EOF
+data_dir: $dir/data
+storage: {map_size: 4GiB, map_size_max: 16GiB, max_batch: $batch}
+ingress: {listen: 127.0.0.1:$ingress_port, threads: $THREADS, max_body: 1MiB}
+admin: {listen: 127.0.0.1:$admin_port, token: {value: $TOKEN}}
+sources:
+  stripe: {connector: stripe, tolerance: 300s, secrets: [{value: $SECRET}]}
+EOF
+    "$bin" serve --config "$dir/config.yaml" >"$dir/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 300); do # up to 30 s
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            server_pid=
+            say "!! switchyard exited during start-up; its log:"
+            tail -n 30 "$dir/server.log" >&2
+            exit 1
+        fi
+        if curl -fsS -o /dev/null --max-time 1 -H "Authorization: Bearer $TOKEN" \
+            "http://127.0.0.1:$admin_port/healthz" 2>/dev/null; then
+            say "== $name: switchyard up (pid $server_pid, ingress :$ingress_port, admin :$admin_port, max_batch $batch)"
+            return
+        fi
+        sleep 0.1
+    done
+    say "!! /healthz did not answer within 30 s; server log:"
+    tail -n 30 "$dir/server.log" >&2
+    exit 1
+}
+
+# run_one MODE CONNS REQUESTS: one generator run, one table row.
+rows=
+failed=0
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+run_one() {
+    local mode=$1 conns=$2 n=$3 out rc=0 res
+    local log=$tmp/$mode-c$conns.txt
+    "$gen" --host 127.0.0.1 --port "$ingress_port" --connections "$conns" --requests "$n" --warmup "$WARMUP" \
+        --secret "$SECRET" --source stripe --timeout "$RUN_TIMEOUT" >"$log" 2>&1 || rc=$?
+    res=$(grep '^RESULT ' "$log" || true)
+    if [ -z "$res" ]; then
+        say "!! $mode, $conns connections: the generator failed (exit $rc):"
+        cat "$log" >&2
+        failed=1
+        rows="$rows| $mode | $conns | – | – | – | failed |"$'\n'
+        kill -0 "$server_pid" 2>/dev/null || { say "!! the server is gone"; server_pid=; exit 1; }
+        return
+    fi
+    local rps p50 p99 errors
+    rps=$(field rps "$res")
+    p50=$(field p50_ms "$res")
+    p99=$(field p99_ms "$res")
+    errors=$(field errors "$res")
+    say "   $mode, $(printf '%3d' "$conns") connections, $n events: $rps/s, p50 $p50 ms, p99 $p99 ms, errors $errors"
+    if [ "$errors" != 0 ]; then
+        failed=1
+        grep -E '^(errors|  status|  first)' "$log" | sed 's/^/      /' >&2
+        grep '^bench_ingest:' "$log" | sed 's/^/      /' >&2 || true
+    fi
+    rows="$rows| $mode | $conns | $rps | $p50 | $p99 | $errors |"$'\n'
+}
+
+started=$(date +%s)
+
+start_server group "$MAX_BATCH"
+for c in $CONNS; do
+    if [ "$c" = 1 ]; then run_one "group commit (max_batch $MAX_BATCH)" "$c" "$REQS_1"; else
+        run_one "group commit (max_batch $MAX_BATCH)" "$c" "$REQS"; fi
+done
+group_size=$(du -sh "$tmp/group/data" | cut -f1)
+stop_server
+[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$tmp/group/data"
+
+start_server sync 1
+for c in $SYNC_CONNS; do
+    if [ "$c" = 1 ]; then run_one "one commit per event (max_batch 1)" "$c" "$SYNC_REQS_1"; else
+        run_one "one commit per event (max_batch 1)" "$c" "$SYNC_REQS"; fi
+done
+stop_server
+
+# ---- report ----
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+fs=$(df -PT "$tmp" | awk 'NR == 2 { print $2 " on " $1 }')
+cat <<EOF
+
+## Switchyard ingest benchmark
+
+Signed ~1.5 KB Stripe \`customer.updated\` events, keep-alive HTTP/1.1, one request in flight per connection,
+load generator on the same machine. events/s counts 200 answers only (200 = durable). Latencies in ms.
+
+| mode | connections | events/s | p50 ms | p99 ms | errors |
+|---|---:|---:|---:|---:|---:|
+${rows%$'\n'}
+
+Machine: $(nproc) CPUs ($cpu), Linux $(uname -r), data dir on $fs; ingress threads $THREADS.
+Group-commit data dir after its runs: $group_size. Total time $(($(date +%s) - started)) s.
+EOF
+exit "$failed"
