@@ -14,7 +14,7 @@ extern const sy_connector_t sy_connector_hubspot;
 
 /* s without leading and trailing spaces and tabs (HTTP optional whitespace). */
 sy_slice_t sy_connector_trim(sy_slice_t s);
-/* Parses 1..max_digits decimal digits (no sign, nothing else; max_digits <= 18). Returns 0, or -1. */
+/* Parses 1..max_digits decimal digits (no sign, nothing else; max_digits <= 18). Returns 0 or SY_EPARSE. */
 int sy_connector_parse_uint(sy_slice_t s, size_t max_digits, int64_t *out);
 
 /* Output of sign(): header text is laid out in a caller-supplied buffer. */

@@ -175,13 +175,13 @@ static int hubspot_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *event
         int64_t v;
         int tok = sy_json_get(json, el, "eventId");
         if (sy_json_int64(json, tok, &v) != 0) {
-            *errmsg = "event has no integer \"eventId\"";
+            *errmsg = "event has no integer eventId";
             return SY_EPARSE;
         }
         ev.id = sy_json_text(json, tok);
         tok = sy_json_get(json, el, "subscriptionType");
         if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.type = sy_json_text(json, tok)).len == 0) {
-            *errmsg = "event has no string \"subscriptionType\"";
+            *errmsg = "event has no string subscriptionType";
             return SY_EPARSE;
         }
         if (ev.type.len > SY_EVENT_TYPE_MAX) {
@@ -189,7 +189,7 @@ static int hubspot_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *event
             return SY_EPARSE;
         }
         if (sy_json_int64(json, sy_json_get(json, el, "occurredAt"), &v) != 0) {
-            *errmsg = "event has no integer \"occurredAt\"";
+            *errmsg = "event has no integer occurredAt";
             return SY_EPARSE;
         }
         ev.occurred_at_ms = v;
@@ -229,7 +229,8 @@ static int hubspot_sign(const sy_source_verify_t *conf, sy_slice_t secret, const
         headers[1] = (sy_header_t){SY_SLICE_LIT("X-HubSpot-Request-Timestamp"), ts};
     } else {
         headers[0] = (sy_header_t){SY_SLICE_LIT("X-HubSpot-Signature"), {sig, siglen}};
-        headers[1] = (sy_header_t){SY_SLICE_LIT("X-HubSpot-Signature-Version"), version == 1 ? SY_SLICE_LIT("v1") : SY_SLICE_LIT("v2")};
+        headers[1] =
+            (sy_header_t){SY_SLICE_LIT("X-HubSpot-Signature-Version"), version == 1 ? SY_SLICE_LIT("v1") : SY_SLICE_LIT("v2")};
     }
     *num_headers = 2;
     return 0;

@@ -43,11 +43,11 @@ sy_slice_t sy_connector_trim(sy_slice_t s)
 int sy_connector_parse_uint(sy_slice_t s, size_t max_digits, int64_t *out)
 {
     if (s.len == 0 || s.len > max_digits || max_digits > 18)
-        return -1;
+        return SY_EPARSE;
     int64_t v = 0;
     for (size_t i = 0; i != s.len; ++i) {
         if (s.base[i] < '0' || s.base[i] > '9')
-            return -1;
+            return SY_EPARSE;
         v = v * 10 + (s.base[i] - '0');
     }
     *out = v;

@@ -129,7 +129,7 @@ static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events
     sy_event_ref_t ev = {.raw = body};
     int tok = sy_json_get(json, 0, "id");
     if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.id = sy_json_text(json, tok)).len == 0) {
-        *errmsg = "event has no string \"id\"";
+        *errmsg = "event has no string id";
         return SY_EPARSE;
     }
     if (ev.id.len > SY_EVENT_ID_MAX) {
@@ -138,7 +138,7 @@ static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events
     }
     tok = sy_json_get(json, 0, "type");
     if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.type = sy_json_text(json, tok)).len == 0) {
-        *errmsg = "event has no string \"type\"";
+        *errmsg = "event has no string type";
         return SY_EPARSE;
     }
     if (ev.type.len > SY_EVENT_TYPE_MAX) {
@@ -149,7 +149,7 @@ static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events
         int64_t created;
         /* The bound keeps created * 1000 inside int64 (any real date is far below it). */
         if (sy_json_int64(json, tok, &created) != 0 || created < 0 || created > INT64_MAX / 1000) {
-            *errmsg = "event \"created\" is not a valid Unix time";
+            *errmsg = "event created is not a valid Unix time";
             return SY_EPARSE;
         }
         ev.occurred_at_ms = created * 1000;

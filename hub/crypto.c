@@ -3,11 +3,12 @@
  *
  * Ingress computes an HMAC for every request (~80k/s), so fetching an algorithm per call (a locked provider
  * lookup) is too slow: each thread fetches its EVP_MAC / EVP_MD once and keeps one context that is re-initialised
- * per message. The contexts live as long as the thread (threads here live as long as the process).
+ * per message. A pthread key destructor frees them when a thread exits.
  */
 #include "crypto.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -31,10 +32,43 @@ static _Thread_local int hmac_keyed; /* hmac_key holds the key hmac_ctx was last
 static _Thread_local EVP_MD *sha256_alg;
 static _Thread_local EVP_MD_CTX *sha256_ctx;
 
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static int exit_key_ok;
+
+/* Runs in the exiting thread, whose thread-local variables are still valid. */
+static void on_thread_exit(void *unused)
+{
+    EVP_MAC_CTX_free(hmac_ctx);
+    hmac_ctx = NULL;
+    EVP_MAC_free(hmac_alg);
+    hmac_alg = NULL;
+    hmac_keyed = 0;
+    OPENSSL_cleanse(hmac_key, sizeof(hmac_key));
+    EVP_MD_CTX_free(sha256_ctx);
+    sha256_ctx = NULL;
+    EVP_MD_free(sha256_alg);
+    sha256_alg = NULL;
+}
+
+static void create_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+}
+
+/* Arms on_thread_exit for this thread (a key destructor only runs for a non-NULL value). */
+static void free_at_thread_exit(void)
+{
+    pthread_once(&exit_key_once, create_exit_key);
+    if (exit_key_ok && pthread_getspecific(exit_key) == NULL)
+        pthread_setspecific(exit_key, &exit_key);
+}
+
 static int hmac_thread_init(void)
 {
     if (hmac_ctx != NULL)
         return 0;
+    free_at_thread_exit();
     if (hmac_alg == NULL && (hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
         return SY_EIO;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
@@ -97,6 +131,8 @@ Error:
 
 int sy_sha256(const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN])
 {
+    if (sha256_ctx == NULL)
+        free_at_thread_exit();
     if (sha256_alg == NULL && (sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
         return SY_EIO;
     if (sha256_ctx == NULL && (sha256_ctx = EVP_MD_CTX_new()) == NULL)

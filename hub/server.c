@@ -15,7 +15,7 @@
 #include "log.h"
 
 #define ACCEPT_BATCH 16
-#define DRAIN_FLUSH_ROUNDS 10 /* x 10 ms of loop time after the last answer, so it reaches the socket */
+#define DRAIN_ROUNDS 100 /* x 10 ms: how long a stopping loop lets connections finish before expiring them */
 
 static int resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *sslen)
 {
@@ -111,12 +111,34 @@ static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
     l->stopping = 1;
 }
 
+/* True while connections remain: each one holds an entry in one of the context's timeouts. */
+static int has_connections(sy_loop_t *l)
+{
+    return !h2o_linklist_is_empty(&l->ctx.http1.req_timeout._entries) ||
+           !h2o_linklist_is_empty(&l->ctx.http2.idle_timeout._entries) ||
+           !h2o_linklist_is_empty(&l->ctx.zero_timeout._entries) ||
+           !h2o_linklist_is_empty(&l->ctx.one_sec_timeout._entries);
+}
+
 static void *loop_main(void *arg)
 {
     sy_loop_t *l = arg;
-    int flush_rounds = DRAIN_FLUSH_ROUNDS;
-    while (!l->stopping || l->inflight != 0 || flush_rounds-- > 0)
-        h2o_evloop_run(l->loop, l->stopping ? 10 : INT32_MAX);
+    int rounds = 0;
+    while (!l->stopping)
+        h2o_evloop_run(l->loop, INT32_MAX);
+    /* Stopping. Persistent connections get "Connection: close" on their next answer, and every answer the
+     * writer still owes is sent (inflight). Connections get DRAIN_ROUNDS to finish what they are sending. */
+    h2o_context_request_shutdown(&l->ctx);
+    while (l->inflight != 0 || (has_connections(l) && rounds < 2 * DRAIN_ROUNDS)) {
+        if (++rounds == DRAIN_ROUNDS && l->inflight == 0) {
+            /* H2O 2.2.5 leaves idle keep-alive connections open until their request timeout (10 s):
+             * expire them now. Nothing they could still send has been acknowledged, so nothing is lost. */
+            l->ctx.http1.req_timeout.timeout = 0;
+            l->ctx.http2.idle_timeout.timeout = 0;
+        }
+        h2o_evloop_run(l->loop, 10);
+    }
+    l->drained = !has_connections(l);
     return NULL;
 }
 
@@ -144,12 +166,19 @@ static void loop_dispose(sy_loop_t *l)
     if (l->listener != NULL)
         h2o_socket_close(l->listener);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->stop_receiver);
+    if (!l->drained) {
+        /* A connection outlived the drain: H2O 2.2.5 would assert in its teardown, so leave this context
+         * to the process exit (which is imminent) rather than crash at the end of a clean stop. */
+        sy_log(SY_LOG_WARN, "a connection was still open after the drain period; closing at exit");
+        return;
+    }
     h2o_multithread_queue_t *queue = l->ctx.queue;
     h2o_context_dispose(&l->ctx);
-    /* H2O 2.2.5's h2o_context_dispose leaves the queue it created in h2o_context_init. */
-    h2o_multithread_destroy_queue(queue);
-    /* Run once more so sockets closed above are really released before the loop goes. */
+    /* Run once more so the sockets closed above (listener, the queue's pipe) are really released. */
     h2o_evloop_run(l->loop, 0);
+    /* H2O 2.2.5's evloop flavour of h2o_multithread_destroy_queue (called by h2o_context_dispose) closes the
+     * queue's pipe but never frees the queue itself (the libuv flavour does): free it here. */
+    free(queue);
     h2o_evloop_destroy(l->loop);
     l->loop = NULL;
 }

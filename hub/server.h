@@ -32,6 +32,7 @@ typedef struct st_sy_loop_t {
     h2o_multithread_receiver_t stop_receiver; /* main → loop: stop accepting */
     size_t inflight;                          /* requests waiting for the writer */
     int stopping;
+    int drained; /* every connection closed before the loop ended: safe to dispose the context */
     /* per-thread scratch for ingress, reused across requests */
     sy_json_t json;
     sy_event_ref_t *events;

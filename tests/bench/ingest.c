@@ -98,6 +98,7 @@ typedef struct st_bench_t {
     conn_t *conns;
     unsigned live;   /* connections with an open socket */
     int need_refill; /* a connection was reopened without a request: hand it one */
+    size_t reconnects, reconnect_failures;
     reqset_t reqs;
     /* the phase being run */
     size_t next, end, done;
@@ -536,6 +537,18 @@ static void conn_close(bench_t *b, conn_t *c)
     c->rlen = 0;
 }
 
+/* Replaces the connection's socket with a new one (idle). Returns -1 if the server refuses it. */
+static int conn_reopen(bench_t *b, conn_t *c)
+{
+    conn_close(b, c);
+    ++b->reconnects;
+    if (conn_open(b, c) == 0)
+        return 0;
+    if (b->reconnect_failures++ == 0)
+        fprintf(stderr, "bench_ingest: reconnect failed: %s (further failures are only counted)\n", strerror(errno));
+    return -1;
+}
+
 /* The outstanding request (if any) failed without an answer: count it, then reconnect. */
 static void conn_fail(bench_t *b, conn_t *c)
 {
@@ -543,9 +556,7 @@ static void conn_fail(bench_t *b, conn_t *c)
         ++b->st.transport;
         ++b->done;
     }
-    conn_close(b, c);
-    if (conn_open(b, c) != 0)
-        fprintf(stderr, "bench_ingest: reconnect failed: %s\n", strerror(errno));
+    conn_reopen(b, c);
     b->need_refill = 1; /* not conn_start() here: it may fail again and call us back */
 }
 
@@ -643,13 +654,8 @@ static void conn_on_event(bench_t *b, conn_t *c, uint32_t events)
         record_answer(b, c, status, body, body_len, mono_ns());
         c->req = SIZE_MAX;
         c->rlen = 0; /* one request in flight: nothing may follow its answer */
-        if (must_close) {
-            conn_close(b, c);
-            if (conn_open(b, c) != 0) {
-                fprintf(stderr, "bench_ingest: reconnect failed: %s\n", strerror(errno));
-                return;
-            }
-        }
+        if (must_close && conn_reopen(b, c) != 0)
+            return;
         if (conn_start(b, c) != 0) {
             conn_fail(b, c);
             return;
@@ -683,8 +689,13 @@ static uint64_t run_phase(bench_t *b, size_t first, size_t count, uint64_t *lat)
         if (conn_start(b, &b->conns[i]) != 0)
             conn_fail(b, &b->conns[i]);
     while (b->done < count) {
-        if (b->live == 0)
-            die("no connection to %s:%u is left open", b->opt.host, b->opt.port);
+        if (b->live == 0) { /* the server is gone: what is left fails, and the report says so */
+            fprintf(stderr, "bench_ingest: no connection to %s:%u is left open: %zu requests unanswered\n", b->opt.host,
+                    b->opt.port, count - b->done);
+            b->st.transport += count - b->done;
+            b->done = count;
+            break;
+        }
         int n = epoll_wait(b->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 200);
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
@@ -703,11 +714,8 @@ static uint64_t run_phase(bench_t *b, size_t first, size_t count, uint64_t *lat)
             b->st.transport += missing;
             b->done = count;
             for (unsigned i = 0; i < b->opt.conns; ++i) /* drop the stragglers so the next phase starts clean */
-                if (b->conns[i].req != SIZE_MAX) {
-                    conn_close(b, &b->conns[i]);
-                    if (conn_open(b, &b->conns[i]) != 0)
-                        fprintf(stderr, "bench_ingest: reconnect failed: %s\n", strerror(errno));
-                }
+                if (b->conns[i].req != SIZE_MAX)
+                    conn_reopen(b, &b->conns[i]);
         }
     }
     return mono_ns() - t0;
@@ -799,6 +807,8 @@ int main(int argc, char **argv)
                 printf("  status %d  %zu\n", s, st->by_status[s]);
         printf("  first: %s\n", st->first_error);
     }
+    if (b.reconnects > 0)
+        printf("reconnects   %zu (%zu failed)\n", b.reconnects, b.reconnect_failures);
     if (st->duplicates > 0)
         printf("duplicates   %zu (200 with \"duplicate\":true)\n", st->duplicates);
     printf("elapsed      %.3f s\n", secs);

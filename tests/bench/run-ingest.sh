@@ -112,7 +112,8 @@ EOF
         fi
         if curl -fsS -o /dev/null --max-time 1 -H "Authorization: Bearer $TOKEN" \
             "http://127.0.0.1:$admin_port/healthz" 2>/dev/null; then
-            say "== $name: switchyard up (pid $server_pid, ingress :$ingress_port, admin :$admin_port, max_batch $batch)"
+            say "== $name: switchyard up (pid $server_pid, ingress :$ingress_port, admin :$admin_port," \
+                "max_batch $batch)"
             return
         fi
         sleep 0.1
@@ -122,13 +123,14 @@ EOF
     exit 1
 }
 
-# run_one MODE CONNS REQUESTS: one generator run, one table row.
+# run_one KEY CONNS REQUESTS: one generator run (output in $tmp/KEY-cCONNS.txt), one table row.
 rows=
 failed=0
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 run_one() {
-    local mode=$1 conns=$2 n=$3 out rc=0 res
-    local log=$tmp/$mode-c$conns.txt
+    local key=$1 conns=$2 n=$3 rc=0 res mode
+    local log=$tmp/$key-c$conns.txt
+    mode=$(mode_label "$key")
     "$gen" --host 127.0.0.1 --port "$ingress_port" --connections "$conns" --requests "$n" --warmup "$WARMUP" \
         --secret "$SECRET" --source stripe --timeout "$RUN_TIMEOUT" >"$log" 2>&1 || rc=$?
     res=$(grep '^RESULT ' "$log" || true)
@@ -136,8 +138,8 @@ run_one() {
         say "!! $mode, $conns connections: the generator failed (exit $rc):"
         cat "$log" >&2
         failed=1
-        rows="$rows| $mode | $conns | – | – | – | failed |"$'\n'
-        kill -0 "$server_pid" 2>/dev/null || { say "!! the server is gone"; server_pid=; exit 1; }
+        check_server "$key" "$conns" || rc="server died"
+        rows="$rows| $mode | $conns | – | – | – | failed ($rc) |"$'\n'
         return
     fi
     local rps p50 p99 errors
@@ -151,24 +153,46 @@ run_one() {
         grep -E '^(errors|  status|  first)' "$log" | sed 's/^/      /' >&2
         grep '^bench_ingest:' "$log" | sed 's/^/      /' >&2 || true
     fi
+    check_server "$key" "$conns" || errors="$errors (server died)"
     rows="$rows| $mode | $conns | $rps | $p50 | $p99 | $errors |"$'\n'
+}
+mode_label() {
+    if [ "$1" = group ]; then echo "group commit (max_batch $MAX_BATCH)"; else echo "one commit per event (max_batch 1)"; fi
+}
+mode_batch() { if [ "$1" = group ]; then echo "$MAX_BATCH"; else echo 1; fi; }
+
+# check_server KEY CONNS, after a run: if the server died, show its log and restart it (fresh data dir) so the next
+# runs still measure something; returns 1 then.
+notes=
+check_server() {
+    local status=0 sig=
+    kill -0 "$server_pid" 2>/dev/null && return 0
+    wait "$server_pid" 2>/dev/null || status=$?
+    server_pid=
+    failed=1
+    [ "$status" -gt 128 ] && sig=", signal $((status - 128))"
+    say "!! switchyard died during that run: exit status $status$sig; last lines of its log:"
+    tail -n 15 "$tmp/$1/server.log" | sed 's/^/      /' >&2
+    mv "$tmp/$1" "$tmp/$1.crashed.$(date +%s%N)"
+    notes="$notes- switchyard died (exit status $status$sig) during a $(mode_label "$1") run at $2 connections;"
+    notes="$notes restarted on a fresh data dir."$'\n'
+    start_server "$1" "$(mode_batch "$1")"
+    return 1
 }
 
 started=$(date +%s)
 
-start_server group "$MAX_BATCH"
+start_server group "$(mode_batch group)"
 for c in $CONNS; do
-    if [ "$c" = 1 ]; then run_one "group commit (max_batch $MAX_BATCH)" "$c" "$REQS_1"; else
-        run_one "group commit (max_batch $MAX_BATCH)" "$c" "$REQS"; fi
+    run_one group "$c" "$(if [ "$c" = 1 ]; then echo "$REQS_1"; else echo "$REQS"; fi)"
 done
 group_size=$(du -sh "$tmp/group/data" | cut -f1)
 stop_server
 [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$tmp/group/data"
 
-start_server sync 1
+start_server sync "$(mode_batch sync)"
 for c in $SYNC_CONNS; do
-    if [ "$c" = 1 ]; then run_one "one commit per event (max_batch 1)" "$c" "$SYNC_REQS_1"; else
-        run_one "one commit per event (max_batch 1)" "$c" "$SYNC_REQS"; fi
+    run_one sync "$c" "$(if [ "$c" = 1 ]; then echo "$SYNC_REQS_1"; else echo "$SYNC_REQS"; fi)"
 done
 stop_server
 
@@ -188,5 +212,7 @@ ${rows%$'\n'}
 
 Machine: $(nproc) CPUs ($cpu), Linux $(uname -r), data dir on $fs; ingress threads $THREADS.
 Group-commit data dir after its runs: $group_size. Total time $(($(date +%s) - started)) s.
+${notes:+
+$notes}
 EOF
 exit "$failed"

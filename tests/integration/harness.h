@@ -42,7 +42,7 @@ typedef struct st_sy_it_options_t {
 } sy_it_options_t;
 
 typedef struct st_sy_it_t {
-    char dir[SY_IT_PATH_MAX]; /* temp dir holding everything below */
+    char dir[SY_IT_PATH_MAX / 2]; /* temp dir holding everything below */
     char data_dir[SY_IT_PATH_MAX];
     char config_path[SY_IT_PATH_MAX];
     char log_path[SY_IT_PATH_MAX]; /* server stdout + stderr, all starts appended */

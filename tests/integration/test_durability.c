@@ -155,7 +155,7 @@ static void burst_run(burst_t *b)
     for (size_t i = 0; i != SLOTS; ++i)
         assert_non_null(slots[i].easy = curl_easy_init());
     for (;;) {
-        int busy = 0, running;
+        int busy = 0, running, done = 0;
         CURLMsg *msg;
         for (size_t i = 0; i != SLOTS; ++i) {
             if (!slots[i].busy && next < b->num_jobs && !b->killed && !failed)
@@ -169,6 +169,7 @@ static void burst_run(burst_t *b)
             slot_t *s = NULL;
             if (msg->msg != CURLMSG_DONE)
                 continue;
+            ++done;
             for (size_t i = 0; i != SLOTS; ++i)
                 if (slots[i].easy == msg->easy_handle)
                     s = &slots[i];
@@ -182,7 +183,7 @@ static void burst_run(burst_t *b)
                 b->killed = 1;
             }
         }
-        if (!b->killed && !failed)
+        if (!b->killed && !failed && done == 0) /* refill freed slots first: never poll with nothing in flight */
             curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
     for (size_t i = 0; i != SLOTS; ++i) {
@@ -271,19 +272,17 @@ static void show_some(sy_it_t *h, const burst_t *b, size_t num_ids, size_t step)
     }
 }
 
-static void test_restart_then_crash(void **state)
+/* SIGTERM exits 0 and the restarted hub keeps the log and the dedupe index. */
+static void test_graceful_restart(void **state)
 {
-    enum { IDS = 2000, A = 5 };
+    enum { A = 5 };
     sy_it_t *h = sy_it_create(state, NULL);
     sy_it_response_t res;
-    json_int_t a_seq[A], max_seq = 0;
-    unsigned *jobs = calloc(IDS + IDS / 100 + IDS / 50, sizeof(*jobs));
-    burst_t b = {.h = h, .prefix = "evt_burst_", .jobs = jobs};
+    json_int_t a_seq[A];
     char id[32], *body;
     size_t len;
-    json_t *stats;
+    int status;
 
-    assert_non_null(jobs);
     sy_it_start(h);
     for (int i = 0; i != A; ++i) {
         snprintf(id, sizeof(id), "evt_a_%d", i);
@@ -293,7 +292,7 @@ static void test_restart_then_crash(void **state)
         sy_it_response_dispose(&res);
         free(body);
     }
-    assert_int_equal(sy_it_stop(h), 0);
+    status = sy_it_stop(h); /* asserted at the end, so that a bad exit does not hide the checks below */
     sy_it_start(h);
     assert_int_equal(sy_it_log_count(h), A);
     for (int i = 0; i != A; ++i) {
@@ -302,13 +301,47 @@ static void test_restart_then_crash(void **state)
         assert_string_equal(json_string_value(json_object_get(shown, "event_id")), id);
         json_decref(shown);
     }
-    body = sy_it_stripe_event("evt_a_2", "customer.updated", 1700000002, 0, &len); /* dedupe index survived */
+    body = sy_it_stripe_event("evt_a_2", "customer.updated", 1700000002, 0, &len);
     sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
     assert_int_equal(sy_it_assert_stored(&res, 1), a_seq[2]);
     sy_it_response_dispose(&res);
     free(body);
+    body = sy_it_stripe_event("evt_a_new", "customer.updated", 1700000009, 0, &len);
+    sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
+    assert_true(sy_it_assert_stored(&res, 0) > a_seq[A - 1]);
+    sy_it_response_dispose(&res);
+    free(body);
+    assert_int_equal(sy_it_log_count(h), A + 1);
+    if (status != 0)
+        fail_msg("switchyard exited with status %d after SIGTERM (expected 0); see the log", status);
+    sy_it_pass(h);
+}
 
-    /* burst: every id once, every 100th twice back to back (concurrent duplicates), every 50th again at the end */
+/* ~2000 events over SLOTS connections with duplicates, kill -9 right after the last 2xx, restart, check all. */
+static void test_burst_then_kill9(void **state)
+{
+    enum { IDS = 2000, PRE = 3 };
+    sy_it_t *h = sy_it_create(state, NULL);
+    sy_it_response_t res;
+    json_int_t pre_seq[PRE], max_seq = 0;
+    unsigned *jobs = calloc(IDS + IDS / 100 + IDS / 50, sizeof(*jobs));
+    burst_t b = {.h = h, .prefix = "evt_burst_", .jobs = jobs};
+    char id[32], *body;
+    size_t len;
+    json_t *stats;
+
+    assert_non_null(jobs);
+    sy_it_start(h);
+    for (int i = 0; i != PRE; ++i) {
+        snprintf(id, sizeof(id), "evt_pre_%d", i);
+        body = sy_it_stripe_event(id, "customer.updated", 1700000000 + i, 0, &len);
+        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
+        pre_seq[i] = sy_it_assert_stored(&res, 0);
+        sy_it_response_dispose(&res);
+        free(body);
+    }
+
+    /* every id once, every 100th twice back to back (concurrent duplicates), every 50th again at the end */
     for (unsigned i = 0; i != IDS; ++i) {
         jobs[b.num_jobs++] = i;
         if (i % 100 == 0)
@@ -325,19 +358,25 @@ static void test_restart_then_crash(void **state)
     assert_int_equal(b.acked, b.num_jobs);
     for (size_t i = 0; i != IDS; ++i) {
         assert_int_equal(b.fresh[i], 1);
-        for (int k = 0; k != A; ++k)
-            assert_true(b.seq_of[i] != a_seq[k]);
+        for (int k = 0; k != PRE; ++k)
+            assert_true(b.seq_of[i] != pre_seq[k]);
         if (b.seq_of[i] > max_seq)
             max_seq = b.seq_of[i];
     }
 
     sy_it_start(h);
     stats = sy_it_cli_json(h, "log", "stats", "--json", NULL);
-    assert_int_equal(json_integer_value(json_object_get(stats, "events")), A + IDS);
+    assert_int_equal(json_integer_value(json_object_get(stats, "events")), PRE + IDS);
     assert_int_equal(json_integer_value(json_object_get(stats, "last_seq")), max_seq);
     json_decref(stats);
     assert_int_equal(check_log(h, &b, IDS, IDS), IDS);
     show_some(h, &b, IDS, 97);
+    for (int i = 0; i != PRE; ++i) {
+        json_t *shown = sy_it_log_show(h, pre_seq[i]);
+        snprintf(id, sizeof(id), "evt_pre_%d", i);
+        assert_string_equal(json_string_value(json_object_get(shown, "event_id")), id);
+        json_decref(shown);
+    }
 
     /* the dedupe index survived the kill too */
     body = sy_it_stripe_event("evt_burst_01234", "customer.updated", 1700001234, 0, &len);
@@ -345,7 +384,7 @@ static void test_restart_then_crash(void **state)
     assert_int_equal(sy_it_assert_stored(&res, 1), b.seq_of[1234]);
     sy_it_response_dispose(&res);
     free(body);
-    assert_int_equal(sy_it_log_count(h), A + IDS);
+    assert_int_equal(sy_it_log_count(h), PRE + IDS);
 
     free(b.seq_of);
     free(b.fresh);
@@ -391,7 +430,7 @@ static void test_kill_mid_burst(void **state)
     }
     assert_int_equal(sy_it_log_count(h), IDS);
     assert_int_equal(check_log(h, &b, IDS, IDS), IDS);
-    assert_int_equal(sy_it_stop(h), 0);
+    assert_int_equal(sy_it_stop(h), 0); /* SIGTERM after load: in-flight commits finish, exit 0 */
 
     free(b.seq_of);
     free(b.fresh);
@@ -402,7 +441,8 @@ static void test_kill_mid_burst(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_restart_then_crash, teardown),
+        cmocka_unit_test_teardown(test_graceful_restart, teardown),
+        cmocka_unit_test_teardown(test_burst_then_kill9, teardown),
         cmocka_unit_test_teardown(test_kill_mid_burst, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

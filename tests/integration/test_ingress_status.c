@@ -161,7 +161,8 @@ static void test_signature_checks(void **state)
     assert_401(&res, "missing_header", NULL);
     sy_it_response_dispose(&res);
 
-    static const char *const malformed[] = {"garbage", "t=abc,v1=%s", "t=%lld,v1", "t=,v1=%s"};
+    /* no t; t not a number; a header cut right after "v1="; an empty t */
+    static const char *const malformed[] = {"garbage", "t=abc,v1=%s", "t=%lld,v1=", "t=,v1=%s"};
     for (size_t i = 0; i != SY_ARRAY_SIZE(malformed); ++i) {
         if (i == 2)
             snprintf(sig, sizeof(sig), malformed[i], (long long)now);
@@ -247,21 +248,26 @@ static void test_bad_request(void **state)
         "",
     };
 
+    size_t failures = 0;
+
     sy_it_start(h);
-    for (size_t i = 0; i != SY_ARRAY_SIZE(bodies); ++i) {
-        print_message("body: %s\n", bodies[i]);
-        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, bodies[i], strlen(bodies[i]), &res);
-        sy_it_assert_error(&res, 400, "bad_request");
-        assert_true(json_is_string(json_object_get(res.json, "message")));
-        sy_it_response_dispose(&res);
-    }
     /* an event id over SY_EVENT_ID_MAX (255) */
     snprintf(long_id, sizeof(long_id), "{\"id\":\"evt_%0300d\",\"type\":\"customer.updated\",\"created\":1700000000}", 7);
-    sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, long_id, strlen(long_id), &res);
-    sy_it_assert_error(&res, 400, "bad_request");
-    sy_it_response_dispose(&res);
-
+    for (size_t i = 0; i <= SY_ARRAY_SIZE(bodies); ++i) { /* all cases first, then one verdict */
+        const char *body = i < SY_ARRAY_SIZE(bodies) ? bodies[i] : long_id;
+        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, strlen(body), &res);
+        if (res.status != 400 || !json_is_string(json_object_get(res.json, "message")) ||
+            !json_is_string(json_object_get(res.json, "error")) ||
+            strcmp(json_string_value(json_object_get(res.json, "error")), "bad_request") != 0) {
+            print_error("body %.80s:\n", body);
+            sy_it_dump_response("expected 400 {\"error\":\"bad_request\",\"message\":...} (valid JSON)", &res);
+            ++failures;
+        }
+        sy_it_response_dispose(&res);
+    }
     assert_int_equal(sy_it_log_count(h), 0);
+    if (failures != 0)
+        fail_msg("%zu bodies not answered with a valid 400 bad_request", failures);
     sy_it_pass(h);
 }
 

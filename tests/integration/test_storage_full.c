@@ -44,7 +44,7 @@ static void test_storage_full(void **state)
     json_int_t seqs[MAX_TRIES];
     char *bodies[MAX_TRIES] = {NULL}, id[32], s[32];
     size_t lens[MAX_TRIES], acked = 0;
-    int full = 0;
+    int full = 0, status;
     json_t *shown;
     sy_it_output_t o;
 
@@ -99,14 +99,15 @@ static void test_storage_full(void **state)
     assert_null(strstr(o.out, id));
     sy_it_output_dispose(&o);
 
-    /* a clean stop and a restart on the full data dir */
-    assert_int_equal(sy_it_stop(h), 0);
+    /* a clean stop (asserted last, not to hide the restart checks) and a restart on the full data dir */
+    status = sy_it_stop(h);
     sy_it_start(h);
     assert_int_equal(sy_it_log_count(h), acked);
     shown = sy_it_log_show(h, seqs[acked - 1]);
     snprintf(id, sizeof(id), "evt_full_%03zu", acked - 1);
     assert_string_equal(json_string_value(json_object_get(shown, "event_id")), id);
     json_decref(shown);
+    assert_int_equal(status, 0);
     assert_int_equal(sy_it_stop(h), 0);
 
     for (size_t i = 0; i <= acked && i < MAX_TRIES; ++i)

@@ -1,4 +1,5 @@
 /* Unit tests for hub/crypto.c: RFC 4231 HMAC-SHA256 vectors, SHA-256, hex and base64. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +85,43 @@ static void test_hmac_parts(void **state)
     assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+/* Each thread has its own cached context: threads hashing with different keys must not see each other's key. */
+static void *hmac_worker(void *arg)
+{
+    static const char *keys[] = {"Jefe", "Jeff"};
+    static const char *expect[] = {"6bfb115ca30df3be0dfdffe79a51cbee88186db55acc287af148d7ff6220f92e",
+                                   "66cd88d80857e7e5ffb32f87ae505357e8922c58a5a64c0ab44c4e631d626ba2"};
+    size_t id = (size_t)(uintptr_t)arg, failures = 0;
+    sy_slice_t msg = SY_SLICE_LIT("Hi There");
+    for (size_t i = 0; i != 2000; ++i) {
+        size_t k = (i / (id + 1) + id) % 2;
+        unsigned char mac[SY_SHA256_LEN];
+        char hex[2 * SY_SHA256_LEN + 1];
+        if (sy_hmac_sha256(sy_slice_cstr(keys[k]), &msg, 1, mac) != 0) {
+            ++failures;
+            continue;
+        }
+        sy_hex_encode(mac, sizeof(mac), hex);
+        failures += strcmp(hex, expect[k]) != 0;
+    }
+    /* SHA-256 has its own per-thread context, freed at thread exit like the HMAC one (LeakSanitizer checks). */
+    unsigned char d[SY_SHA256_LEN];
+    failures += sy_sha256(&msg, 1, d) != 0;
+    return (void *)(uintptr_t)failures;
+}
+
+static void test_hmac_threads(void **state)
+{
+    pthread_t th[4];
+    for (size_t i = 0; i != 4; ++i)
+        assert_int_equal(pthread_create(&th[i], NULL, hmac_worker, (void *)(uintptr_t)i), 0);
+    for (size_t i = 0; i != 4; ++i) {
+        void *failures;
+        assert_int_equal(pthread_join(th[i], &failures), 0);
+        assert_int_equal((uintptr_t)failures, 0);
+    }
+}
+
 static void test_sha256(void **state)
 {
     unsigned char d[SY_SHA256_LEN];
@@ -124,10 +162,10 @@ static void test_hex(void **state)
     assert_int_equal(sy_hex_decode("DEADbeef", 8, out, 4), 4);
     assert_memory_equal(out, "\xde\xad\xbe\xef", 4);
     assert_int_equal(sy_hex_decode("", 0, out, 4), 0);
-    assert_int_equal(sy_hex_decode("abc", 3, out, 4), -1);        /* odd length */
-    assert_int_equal(sy_hex_decode("zz", 2, out, 4), -1);         /* not hex */
-    assert_int_equal(sy_hex_decode("0g", 2, out, 4), -1);         /* not hex, low nibble */
-    assert_int_equal(sy_hex_decode(" 00", 3, out, 4), -1);        /* whitespace */
+    assert_int_equal(sy_hex_decode("abc", 3, out, 4), -1);         /* odd length */
+    assert_int_equal(sy_hex_decode("zz", 2, out, 4), -1);          /* not hex */
+    assert_int_equal(sy_hex_decode("0g", 2, out, 4), -1);          /* not hex, low nibble */
+    assert_int_equal(sy_hex_decode(" 00", 3, out, 4), -1);         /* whitespace */
     assert_int_equal(sy_hex_decode("0011223344", 10, out, 4), -1); /* overflow of outcap */
     char nul[] = {'0', '\0'};
     assert_int_equal(sy_hex_decode(nul, 2, out, 4), -1);
@@ -167,17 +205,17 @@ static void test_base64(void **state)
     }
 
     unsigned char out[8];
-    assert_int_equal(sy_base64_decode("Zg=", 3, out, 8), -1);       /* not a multiple of 4 */
-    assert_int_equal(sy_base64_decode("Zg", 2, out, 8), -1);        /* unpadded */
-    assert_int_equal(sy_base64_decode("Z===", 4, out, 8), -1);      /* three pads */
-    assert_int_equal(sy_base64_decode("Zg==Zg==", 8, out, 8), -1);  /* padding in the middle */
-    assert_int_equal(sy_base64_decode("Zm9v!mFy", 8, out, 8), -1);  /* bad symbol */
-    assert_int_equal(sy_base64_decode("Zm9v YmF", 8, out, 8), -1);  /* whitespace */
-    assert_int_equal(sy_base64_decode("Zh==", 4, out, 8), -1);      /* non-zero unused bits */
-    assert_int_equal(sy_base64_decode("Zm9=", 4, out, 8), -1);      /* non-zero unused bits */
-    assert_int_equal(sy_base64_decode("Zm9vYmFy", 8, out, 5), -1);  /* overflow of outcap */
-    assert_int_equal(sy_base64_decode("Zm9vYmFy", 8, out, 6), 6);   /* exact fit */
-    assert_int_equal(sy_base64_decode("Zm9vYg==", 8, out, 4), 4);   /* padding does not count */
+    assert_int_equal(sy_base64_decode("Zg=", 3, out, 8), -1);      /* not a multiple of 4 */
+    assert_int_equal(sy_base64_decode("Zg", 2, out, 8), -1);       /* unpadded */
+    assert_int_equal(sy_base64_decode("Z===", 4, out, 8), -1);     /* three pads */
+    assert_int_equal(sy_base64_decode("Zg==Zg==", 8, out, 8), -1); /* padding in the middle */
+    assert_int_equal(sy_base64_decode("Zm9v!mFy", 8, out, 8), -1); /* bad symbol */
+    assert_int_equal(sy_base64_decode("Zm9v YmF", 8, out, 8), -1); /* whitespace */
+    assert_int_equal(sy_base64_decode("Zh==", 4, out, 8), -1);     /* non-zero unused bits */
+    assert_int_equal(sy_base64_decode("Zm9=", 4, out, 8), -1);     /* non-zero unused bits */
+    assert_int_equal(sy_base64_decode("Zm9vYmFy", 8, out, 5), -1); /* overflow of outcap */
+    assert_int_equal(sy_base64_decode("Zm9vYmFy", 8, out, 6), 6);  /* exact fit */
+    assert_int_equal(sy_base64_decode("Zm9vYg==", 8, out, 4), 4);  /* padding does not count */
 }
 
 static void test_random(void **state)
@@ -194,8 +232,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hmac_rfc4231), cmocka_unit_test(test_hmac_key_cache), cmocka_unit_test(test_hmac_parts),
-        cmocka_unit_test(test_sha256),       cmocka_unit_test(test_ct_equal),       cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_base64),       cmocka_unit_test(test_random),
+        cmocka_unit_test(test_hmac_threads), cmocka_unit_test(test_sha256),         cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_hex),          cmocka_unit_test(test_base64),         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

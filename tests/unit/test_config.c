@@ -1,0 +1,147 @@
+/* Configuration loading: the example file, overrides, secrets, and each kind of mistake with file:line:column. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define GOOD_SOURCES                                                                                                   \
+    "sources:\n"                                                                                                       \
+    "  stripe:\n"                                                                                                      \
+    "    connector: stripe\n"                                                                                          \
+    "    secrets: [{value: whsec_a}, {value: whsec_b}]\n"
+#define GOOD_ADMIN "admin:\n  token: {value: t0k}\n"
+
+static int load(const char *text, sy_config_t *conf, sy_error_t *err, const sy_config_overrides_t *ov)
+{
+    memset(err, 0, sizeof(*err));
+    return sy_config_load_text(conf, "test.yaml", text, strlen(text), ov, err);
+}
+
+/* Loads text expecting an error at line:column whose message contains needle. */
+static void expect_error(const char *text, unsigned line, unsigned column, const char *needle)
+{
+    sy_config_t conf;
+    sy_error_t err;
+    int rc = load(text, &conf, &err, NULL);
+    sy_config_dispose(&conf);
+    if (rc == 0 || err.line != line || err.column != column || strstr(err.msg, needle) == NULL)
+        fail_msg("expected test.yaml:%u:%u with \"%s\", got rc=%d %s:%u:%u: %s", line, column, needle, rc, err.file,
+                 err.line, err.column, err.msg);
+}
+
+static void test_example_config_loads_with_demo_defaults(void **state)
+{
+    char path[1024];
+    sy_config_t conf;
+    sy_error_t err = {0};
+    unsetenv("STRIPE_WEBHOOK_SECRET");
+    setenv("HUBSPOT_CLIENT_SECRET", "from-env", 1);
+    snprintf(path, sizeof(path), "%s/../../deploy/switchyard.example.yaml", getenv("SY_TEST_DATA"));
+    assert_int_equal(sy_config_load(&conf, path, NULL, &err), 0);
+    assert_string_equal(conf.data_dir, "./var");
+    assert_string_equal(conf.ingress_listen, "127.0.0.1:8080");
+    assert_string_equal(conf.admin_listen, "127.0.0.1:8081");
+    assert_int_equal(conf.num_sources, 2);
+    const sy_source_conf_t *stripe = sy_config_find_source(&conf, "stripe", 6);
+    const sy_source_conf_t *hubspot = sy_config_find_source(&conf, "hubspot", 7);
+    assert_non_null(stripe);
+    assert_non_null(hubspot);
+    assert_true(stripe->uses_demo_secret);
+    assert_false(hubspot->uses_demo_secret);
+    assert_true(sy_slice_eq_cstr(hubspot->verify.secrets[0], "from-env"));
+    assert_int_equal(stripe->verify.tolerance_ms, 300000);
+    assert_int_equal(hubspot->verify.signature_version, 3);
+    assert_int_equal(conf.max_body, 1u << 20);
+    sy_config_dispose(&conf);
+    unsetenv("HUBSPOT_CLIENT_SECRET");
+}
+
+static void test_overrides_win_over_the_file(void **state)
+{
+    sy_config_t conf;
+    sy_error_t err;
+    sy_config_overrides_t ov = {.data_dir = "/tmp/elsewhere", .listen = "127.0.0.1:9999", .admin_listen = "[::1]:9998"};
+    assert_int_equal(load("data_dir: ./var\ningress: {listen: 127.0.0.1:1}\n" GOOD_ADMIN GOOD_SOURCES, &conf, &err, &ov), 0);
+    assert_string_equal(conf.data_dir, "/tmp/elsewhere");
+    assert_string_equal(conf.ingress_listen, "127.0.0.1:9999");
+    assert_string_equal(conf.admin_listen, "[::1]:9998");
+    assert_int_equal(conf.sources[0].verify.num_secrets, 2);
+    sy_config_dispose(&conf);
+}
+
+static void test_secret_from_file_strips_newline(void **state)
+{
+    char path[] = "/tmp/sy-secret-XXXXXX", text[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "whsec_file\n", 11), 11);
+    close(fd);
+    snprintf(text, sizeof(text), GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{file: %s}]\n", path);
+    sy_config_t conf;
+    sy_error_t err;
+    assert_int_equal(load(text, &conf, &err, NULL), 0);
+    assert_true(sy_slice_eq_cstr(conf.sources[0].verify.secrets[0], "whsec_file"));
+    sy_config_dispose(&conf);
+    unlink(path);
+}
+
+static void test_mistakes_point_at_line_and_column(void **state)
+{
+    expect_error("data_dir: ./var\nstorage:\n  map_sise: 1GiB\n", 3, 3, "unknown key \"map_sise\"");
+    expect_error("storage:\n  map_size: lots\n", 2, 13, "expected a size");
+    expect_error("ingress:\n  threads: two\n", 2, 12, "expected a whole number");
+    expect_error("ingress:\n  http2: maybe\n", 2, 10, "expected true or false");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: paypal\n    secrets: [{value: x}]\n", 5, 5,
+                 "unknown connector \"paypal\"");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{env: SY_TEST_SURELY_UNSET}]\n", 6, 15,
+                 "SY_TEST_SURELY_UNSET is not set");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{env: A, value: b}]\n", 6, 15,
+                 "exactly one of env, file or value");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: []\n", 6, 14, "non-empty list");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    tolerance: 5 minutes\n", 6, 16,
+                 "expected a duration");
+    expect_error(GOOD_ADMIN "sources:\n  Bad Name:\n    connector: stripe\n", 4, 3, "names use a-z");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: hubspot\n    signature_version: 4\n    secrets: [{value: x}]\n",
+                 5, 5, "signature_version must be 1, 2 or 3");
+    expect_error("data_dir: a\ndata_dir: b\n", 2, 1, "given twice");
+    expect_error("storage: [1, 2\n", 2, 1, "");             /* YAML syntax error: position from libyaml */
+    expect_error("storage: 5\n", 1, 10, "expected a mapping"); /* a section that is not a mapping */
+}
+
+static void test_whole_file_checks_name_the_setting(void **state)
+{
+    sy_config_t conf;
+    sy_error_t err;
+    assert_int_not_equal(load(GOOD_SOURCES, &conf, &err, NULL), 0);
+    assert_non_null(strstr(err.msg, "admin.token"));
+    sy_config_dispose(&conf);
+    assert_int_not_equal(load(GOOD_ADMIN "ingress: {listen: localhost}\n" GOOD_SOURCES, &conf, &err, NULL), 0);
+    assert_non_null(strstr(err.msg, "ingress.listen"));
+    sy_config_dispose(&conf);
+    assert_int_not_equal(load(GOOD_ADMIN, &conf, &err, NULL), 0);
+    assert_non_null(strstr(err.msg, "at least one source"));
+    sy_config_dispose(&conf);
+    char line[1200];
+    assert_int_not_equal(load("storage: {map_size: 4KiB}\n" GOOD_ADMIN GOOD_SOURCES, &conf, &err, NULL), 0);
+    sy_error_format(&err, line, sizeof(line));
+    assert_non_null(strstr(line, "test.yaml: storage.map_size"));
+    sy_config_dispose(&conf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_config_loads_with_demo_defaults),
+        cmocka_unit_test(test_overrides_win_over_the_file),
+        cmocka_unit_test(test_secret_from_file_strips_newline),
+        cmocka_unit_test(test_mistakes_point_at_line_and_column),
+        cmocka_unit_test(test_whole_file_checks_name_the_setting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
