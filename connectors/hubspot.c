@@ -111,7 +111,7 @@ static sy_verify_result_t hubspot_verify(const sy_source_verify_t *conf, const s
         if (received.len == 0 || sy_connector_parse_uint(ts, HUBSPOT_TS_MAX_DIGITS, &ts_ms) != 0)
             return SY_VERIFY_MALFORMED_HEADER;
         /* Before any HMAC: a stale or replayed request costs no crypto. */
-        int64_t tolerance = conf->tolerance_ms > 0 ? conf->tolerance_ms : HUBSPOT_DEFAULT_TOLERANCE_MS;
+        int64_t tolerance = conf->tolerance_ms >= 0 ? conf->tolerance_ms : HUBSPOT_DEFAULT_TOLERANCE_MS;
         int64_t skew = req->now_ms - ts_ms;
         if (skew > tolerance || skew < -tolerance)
             return SY_VERIFY_TIMESTAMP_TOLERANCE;

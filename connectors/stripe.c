@@ -90,7 +90,7 @@ static sy_verify_result_t stripe_verify(const sy_source_verify_t *conf, const sy
         return r;
 
     /* Before any HMAC: a stale or replayed request costs no crypto. */
-    int64_t tolerance = conf->tolerance_ms > 0 ? conf->tolerance_ms : STRIPE_DEFAULT_TOLERANCE_MS;
+    int64_t tolerance = conf->tolerance_ms >= 0 ? conf->tolerance_ms : STRIPE_DEFAULT_TOLERANCE_MS;
     int64_t skew = req->now_ms - sig.t_sec * 1000;
     if (skew > tolerance || skew < -tolerance)
         return SY_VERIFY_TIMESTAMP_TOLERANCE;

@@ -320,9 +320,13 @@ int sy_json_parse(sy_json_t *json, const char *text, size_t len, const char **er
         jsmn_init(&p);
         r = jsmn_parse(&p, text, len, json->tokens, (unsigned)json->capacity);
     }
+    if (r == JSMN_ERROR_NOMEM) { /* cannot happen: the count above is exact */
+        *errmsg = msg_tokens;
+        return SY_ETOOBIG;
+    }
     if (r <= 0) {
         *errmsg = msg_invalid;
-        return r == JSMN_ERROR_NOMEM ? SY_ETOOBIG : SY_EPARSE;
+        return SY_EPARSE;
     }
 
     walk_t w = {.text = text, .toks = json->tokens, .count = r, .max_depth = json->max_depth};

@@ -120,51 +120,33 @@ static int has_connections(sy_loop_t *l)
            !h2o_linklist_is_empty(&l->ctx.one_sec_timeout._entries);
 }
 
-static void *loop_main(void *arg)
+/*
+ * Everything H2O of a loop is created, run and destroyed on the loop's own thread: H2O's buffer recycling
+ * is per thread (a socket created on the main thread would share the main thread's recycle lists with
+ * every loop, which corrupts them under load).
+ */
+static void loop_setup(sy_loop_t *l)
 {
-    sy_loop_t *l = arg;
-    int rounds = 0;
-    while (!l->stopping)
-        h2o_evloop_run(l->loop, INT32_MAX);
-    /* Stopping. Persistent connections get "Connection: close" on their next answer, and every answer the
-     * writer still owes is sent (inflight). Connections get DRAIN_ROUNDS to finish what they are sending. */
-    h2o_context_request_shutdown(&l->ctx);
-    while (l->inflight != 0 || (has_connections(l) && rounds < 2 * DRAIN_ROUNDS)) {
-        if (++rounds == DRAIN_ROUNDS && l->inflight == 0) {
-            /* H2O 2.2.5 leaves idle keep-alive connections open until their request timeout (10 s):
-             * expire them now. Nothing they could still send has been acknowledged, so nothing is lost. */
-            l->ctx.http1.req_timeout.timeout = 0;
-            l->ctx.http2.idle_timeout.timeout = 0;
-        }
-        h2o_evloop_run(l->loop, 10);
-    }
-    l->drained = !has_connections(l);
-    return NULL;
-}
-
-static int loop_init(sy_server_t *s, sy_loop_t *l, h2o_globalconf_t *gc, int listen_fd, int use_http2)
-{
-    memset(l, 0, sizeof(*l));
-    l->server = s;
-    l->listen_fd = listen_fd;
-    l->use_http2 = use_http2;
     l->loop = h2o_evloop_create();
-    h2o_context_init(&l->ctx, l->loop, gc);
+    h2o_context_init(&l->ctx, l->loop, l->gc);
     l->accept_ctx.ctx = &l->ctx;
-    l->accept_ctx.hosts = gc->hosts;
+    l->accept_ctx.hosts = l->gc->hosts;
     h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
-    l->listener = h2o_evloop_socket_create(l->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listener->data = l;
     h2o_socket_read_start(l->listener, on_accept);
-    return 0;
+    if (l->is_ingress)
+        sy_ingress_loop_init(l);
 }
 
-static void loop_dispose(sy_loop_t *l)
+static void loop_teardown(sy_loop_t *l)
 {
-    if (l->loop == NULL)
-        return;
-    if (l->listener != NULL)
+    if (l->is_ingress)
+        sy_ingress_loop_dispose(l);
+    if (l->listener != NULL) {
         h2o_socket_close(l->listener);
+        l->listener = NULL;
+    }
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->stop_receiver);
     if (!l->drained) {
         /* A connection outlived the drain: H2O 2.2.5 would assert in its teardown, so leave this context
@@ -181,6 +163,47 @@ static void loop_dispose(sy_loop_t *l)
     free(queue);
     h2o_evloop_destroy(l->loop);
     l->loop = NULL;
+}
+
+static void *loop_main(void *arg)
+{
+    sy_loop_t *l = arg;
+    sy_server_t *s = l->server;
+    int rounds = 0;
+
+    loop_setup(l);
+    pthread_mutex_lock(&s->ready_mutex);
+    ++s->ready;
+    pthread_cond_broadcast(&s->ready_cond);
+    pthread_mutex_unlock(&s->ready_mutex);
+
+    while (!l->stopping)
+        h2o_evloop_run(l->loop, INT32_MAX);
+    /* Stopping. Persistent connections get "Connection: close" on their next answer, and every answer the
+     * writer still owes is sent (inflight). Connections get DRAIN_ROUNDS to finish what they are sending. */
+    h2o_context_request_shutdown(&l->ctx);
+    while (l->inflight != 0 || (has_connections(l) && rounds < 2 * DRAIN_ROUNDS)) {
+        if (++rounds == DRAIN_ROUNDS && l->inflight == 0) {
+            /* H2O 2.2.5 leaves idle keep-alive connections open until their request timeout (10 s):
+             * expire them now. Nothing they could still send has been acknowledged, so nothing is lost. */
+            l->ctx.http1.req_timeout.timeout = 0;
+            l->ctx.http2.idle_timeout.timeout = 0;
+        }
+        h2o_evloop_run(l->loop, 10);
+    }
+    l->drained = !has_connections(l);
+    loop_teardown(l);
+    return NULL;
+}
+
+static void loop_start(sy_server_t *s, sy_loop_t *l, h2o_globalconf_t *gc, int listen_fd, int is_ingress, int use_http2)
+{
+    l->server = s;
+    l->gc = gc;
+    l->listen_fd = listen_fd;
+    l->is_ingress = is_ingress;
+    l->use_http2 = use_http2;
+    h2o_multithread_create_thread(&l->tid, NULL, loop_main, l);
 }
 
 static void request_stop(sy_loop_t *l)
@@ -210,13 +233,15 @@ int sy_server_run(const sy_config_t *conf)
 {
     sy_server_t s = {.conf = conf};
     sigset_t sigs;
-    int sig, rc = 1, admin_fd = -1;
+    int sig, rc = 1, admin_fd = -1, configured = 0;
     unsigned started = 0;
     int *fds = NULL;
     sy_error_t err = {0};
     char msg[800];
 
     s.started_at_ms = sy_now_ms();
+    pthread_mutex_init(&s.ready_mutex, NULL);
+    pthread_cond_init(&s.ready_cond, NULL);
     /* Signals are taken by sigwait in this thread only; every thread created below inherits the mask. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -246,18 +271,20 @@ int sy_server_run(const sy_config_t *conf)
 
     setup_globalconf(&s.ingress_gc, conf, 1);
     setup_globalconf(&s.admin_gc, conf, 0);
+    configured = 1;
     if ((s.loops = calloc(conf->ingress_threads, sizeof(*s.loops))) == NULL)
         goto Exit;
-    for (unsigned i = 0; i != conf->ingress_threads; ++i) {
-        loop_init(&s, &s.loops[i], &s.ingress_gc, fds[i], conf->ingress_http2);
-        fds[i] = -1; /* owned by the loop's socket now */
-        sy_ingress_loop_init(&s.loops[i]);
+    for (started = 0; started != conf->ingress_threads; ++started) {
+        loop_start(&s, &s.loops[started], &s.ingress_gc, fds[started], 1, conf->ingress_http2);
+        fds[started] = -1; /* owned by the loop's socket now */
     }
-    loop_init(&s, &s.admin, &s.admin_gc, admin_fd, 0);
+    loop_start(&s, &s.admin, &s.admin_gc, admin_fd, 0, 0);
     admin_fd = -1;
-    for (started = 0; started != conf->ingress_threads; ++started)
-        h2o_multithread_create_thread(&s.loops[started].tid, NULL, loop_main, &s.loops[started]);
-    h2o_multithread_create_thread(&s.admin.tid, NULL, loop_main, &s.admin);
+    /* Stop messages need the loops' receivers: wait until every loop is set up. */
+    pthread_mutex_lock(&s.ready_mutex);
+    while (s.ready != started + 1)
+        pthread_cond_wait(&s.ready_cond, &s.ready_mutex);
+    pthread_mutex_unlock(&s.ready_mutex);
 
     sy_log(SY_LOG_INFO, "switchyard %s: ingress on http://%s/hooks/{source} (%u threads), admin on http://%s, "
                         "data in %s", "0.1.0", conf->ingress_listen, conf->ingress_threads, conf->admin_listen,
@@ -283,16 +310,13 @@ int sy_server_run(const sy_config_t *conf)
 Exit:
     /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
     sy_writer_stop(s.writer);
-    if (s.loops != NULL) {
-        for (unsigned i = 0; i != conf->ingress_threads; ++i) {
-            sy_ingress_loop_dispose(&s.loops[i]);
-            loop_dispose(&s.loops[i]);
-        }
-        free(s.loops);
-        loop_dispose(&s.admin);
+    free(s.loops);
+    if (configured) {
         h2o_config_dispose(&s.ingress_gc);
         h2o_config_dispose(&s.admin_gc);
     }
+    pthread_cond_destroy(&s.ready_cond);
+    pthread_mutex_destroy(&s.ready_mutex);
     if (fds != NULL)
         for (unsigned i = 0; i != conf->ingress_threads; ++i)
             if (fds[i] >= 0)

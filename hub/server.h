@@ -22,6 +22,8 @@ typedef struct st_sy_server_t sy_server_t;
 typedef struct st_sy_loop_t {
     h2o_context_t ctx;
     sy_server_t *server;
+    h2o_globalconf_t *gc;
+    int is_ingress;
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_ctx;
     int use_http2;
@@ -48,6 +50,9 @@ struct st_sy_server_t {
     sy_loop_t *loops; /* conf->ingress_threads of them */
     sy_loop_t admin;
     int64_t started_at_ms;
+    pthread_mutex_t ready_mutex; /* loops report here once set up on their own thread */
+    pthread_cond_t ready_cond;
+    unsigned ready;
 };
 
 /* Runs until SIGTERM/SIGINT; returns the process exit code (0 after a clean stop). */

@@ -83,10 +83,10 @@ typedef struct st_conn_t {
 } conn_t;
 
 typedef struct st_stats_t {
-    size_t ok;          /* 200 answers */
-    size_t non200;      /* complete answers with another status */
-    size_t transport;   /* connection failed, answer malformed or too big, or no answer before the deadline */
-    size_t duplicates;  /* 200 answers saying "duplicate":true */
+    size_t ok;         /* 200 answers */
+    size_t non200;     /* complete answers with another status */
+    size_t transport;  /* connection failed, answer malformed or too big, or no answer before the deadline */
+    size_t duplicates; /* 200 answers saying "duplicate":true */
     size_t by_status[600];
     char first_error[256]; /* first non-200 answer (status and a body excerpt), for the report */
 } stats_t;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,26 @@ static int port_accepts(unsigned short port)
     return ok;
 }
 
+int sy_it_connect(sy_it_t *h, unsigned short port, const char *request)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct pollfd pfd;
+    char buf[64];
+    ssize_t n;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect 127.0.0.1:%u: %s", port, strerror(errno));
+    if (request == NULL)
+        return fd;
+    assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, 10000) != 1 || (n = read(fd, buf, sizeof(buf) - 1)) < 9 || memcmp(buf, "HTTP/1.1 ", 9) != 0)
+        fail_msg("no HTTP answer on 127.0.0.1:%u to %.40s", port, request);
+    return fd;
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
     unsigned char raw[32];
@@ -192,6 +213,54 @@ sy_it_t *sy_it_create(void **state, const sy_it_options_t *opts)
     return h;
 }
 
+struct st_sy_it_owned_t {
+    sy_it_owned_t *next;
+    void *ptr;
+    void (*release)(void *);
+};
+
+void *sy_it_own(sy_it_t *h, void *ptr, void (*release)(void *))
+{
+    sy_it_owned_t *o;
+    if (ptr == NULL)
+        fail_msg("out of memory, or an object to own is missing");
+    if ((o = malloc(sizeof(*o))) == NULL) {
+        release(ptr);
+        fail_msg("out of memory");
+    }
+    *o = (sy_it_owned_t){h->owned, ptr, release};
+    h->owned = o;
+    return ptr;
+}
+
+void *sy_it_alloc(sy_it_t *h, size_t size)
+{
+    return sy_it_own(h, calloc(1, size != 0 ? size : 1), free);
+}
+
+static void release_json(void *p)
+{
+    json_decref(p);
+}
+
+json_t *sy_it_own_json(sy_it_t *h, json_t *json)
+{
+    return sy_it_own(h, json, release_json);
+}
+
+void sy_it_release(sy_it_t *h, void *ptr)
+{
+    for (sy_it_owned_t **p = &h->owned; ptr != NULL && *p != NULL; p = &(*p)->next) {
+        if ((*p)->ptr == ptr) {
+            sy_it_owned_t *o = *p;
+            *p = o->next;
+            o->release(o->ptr);
+            free(o);
+            return;
+        }
+    }
+}
+
 static int on_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove(path);
@@ -222,6 +291,8 @@ void sy_it_destroy(sy_it_t *h)
         h->pid = 0;
     }
     sy_it_disconnect(h);
+    while (h->owned != NULL)
+        sy_it_release(h, h->owned->ptr);
     if (h->passed) {
         nftw(h->dir, on_remove, 16, FTW_DEPTH | FTW_PHYS);
     } else {
@@ -321,12 +392,16 @@ void sy_it_start(sy_it_t *h)
     }
 }
 
-int sy_it_stop(sy_it_t *h)
+void sy_it_signal(sy_it_t *h, int sig)
+{
+    assert_true(h->pid > 0);
+    assert_int_equal(kill(h->pid, sig), 0);
+}
+
+int sy_it_wait(sy_it_t *h)
 {
     int status = -1;
     assert_true(h->pid > 0);
-    sy_it_disconnect(h);
-    assert_int_equal(kill(h->pid, SIGTERM), 0);
     if (!wait_exit(h->pid, STOP_TIMEOUT_S, &status)) {
         kill(h->pid, SIGKILL);
         waitpid(h->pid, NULL, 0);
@@ -335,6 +410,13 @@ int sy_it_stop(sy_it_t *h)
     }
     h->pid = 0;
     return status;
+}
+
+int sy_it_stop(sy_it_t *h)
+{
+    sy_it_disconnect(h);
+    sy_it_signal(h, SIGTERM);
+    return sy_it_wait(h);
 }
 
 void sy_it_kill(sy_it_t *h)
@@ -346,12 +428,11 @@ void sy_it_kill(sy_it_t *h)
     sy_it_disconnect(h);
 }
 
-char *sy_it_write_file(const sy_it_t *h, const char *name, const void *data, size_t len)
+char *sy_it_write_file(sy_it_t *h, const char *name, const void *data, size_t len)
 {
     size_t plen = strlen(h->dir) + strlen(name) + 2;
-    char *path = malloc(plen);
+    char *path = sy_it_alloc(h, plen);
     FILE *fp;
-    assert_non_null(path);
     snprintf(path, plen, "%s/%s", h->dir, name);
     if ((fp = fopen(path, "wb")) == NULL || fwrite(data, 1, len, fp) != len || fclose(fp) != 0)
         fail_msg("cannot write %s", path);
@@ -360,8 +441,10 @@ char *sy_it_write_file(const sy_it_t *h, const char *name, const void *data, siz
 
 void sy_it_output_dispose(sy_it_output_t *o)
 {
-    free(o->out);
-    free(o->err);
+    if (o->owner != NULL) {
+        sy_it_release(o->owner, o->out);
+        sy_it_release(o->owner, o->err);
+    }
     *o = (sy_it_output_t){0};
 }
 
@@ -387,13 +470,11 @@ void sy_it_run(sy_it_t *h, const char *const *argv, sy_it_output_t *o)
     if (!wait_exit(pid, CLI_TIMEOUT_S, &o->status)) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        fail_msg("CLI run #%u (%s %s ...) did not finish within %.0f s", h->runs, full[1], n > 1 ? full[2] : "",
-                 CLI_TIMEOUT_S);
+        fail_msg("CLI run #%u (%s %s ...) did not finish within %.0f s", h->runs, full[1], n > 1 ? full[2] : "", CLI_TIMEOUT_S);
     }
-    o->out = slurp(out_path, &o->out_len);
-    o->err = slurp(err_path, NULL);
-    assert_non_null(o->out);
-    assert_non_null(o->err);
+    o->owner = h;
+    o->out = sy_it_own(h, slurp(out_path, &o->out_len), free);
+    o->err = sy_it_own(h, slurp(err_path, NULL), free);
     unlink(out_path);
     unlink(err_path);
 }
@@ -430,19 +511,13 @@ json_t *sy_it_cli_json(sy_it_t *h, ...)
     va_start(ap, h);
     cli_v(h, &o, ap);
     va_end(ap);
-    if (o.status != 0) {
-        print_error("CLI exit %d\nstdout: %s\nstderr: %s\n", o.status, o.out, o.err);
-        sy_it_output_dispose(&o);
-        fail_msg("CLI command failed");
-    }
-    if ((j = json_loadb(o.out, o.out_len, 0, &jerr)) == NULL) {
-        print_error("CLI stdout is not one JSON value (%s at %d:%d):\n%s\nstderr: %s\n", jerr.text, jerr.line,
-                    jerr.column, o.out, o.err);
-        sy_it_output_dispose(&o);
-        fail_msg("CLI output is not JSON");
-    }
+    if (o.status != 0)
+        fail_msg("CLI exit %d\nstdout: %s\nstderr: %s", o.status, o.out, o.err);
+    if ((j = json_loadb(o.out, o.out_len, 0, &jerr)) == NULL)
+        fail_msg("CLI stdout is not one JSON value (%s at %d:%d):\n%s\nstderr: %s", jerr.text, jerr.line, jerr.column, o.out,
+                 o.err);
     sy_it_output_dispose(&o);
-    return j;
+    return sy_it_own_json(h, j);
 }
 
 json_int_t sy_it_log_count(sy_it_t *h)
@@ -450,15 +525,10 @@ json_int_t sy_it_log_count(sy_it_t *h)
     json_t *stats = sy_it_cli_json(h, "log", "stats", "--json", NULL);
     json_t *events = json_object_get(stats, "events");
     json_int_t n;
-    if (!json_is_integer(events)) {
-        char *s = json_dumps(stats, 0);
-        print_error("log stats --json: %s\n", s);
-        free(s);
-        json_decref(stats);
-        fail_msg("log stats --json has no integer \"events\"");
-    }
+    if (!json_is_integer(events))
+        fail_msg("log stats --json has no integer \"events\": %s", (char *)sy_it_own(h, json_dumps(stats, 0), free));
     n = json_integer_value(events);
-    json_decref(stats);
+    sy_it_release(h, stats);
     return n;
 }
 

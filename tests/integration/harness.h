@@ -13,6 +13,10 @@
  *         sy_it_pass(h);                            // last statement: the temp dir is removed at teardown
  *     }
  *
+ * Memory: whatever the harness hands out (event bodies, parsed CLI output, files' paths, sy_it_alloc) is owned by
+ * the harness and released by sy_it_destroy, so a failed assertion, which longjmps out of the test, leaks
+ * nothing. Responses and CLI outputs are released by their dispose functions, or at the latest by sy_it_destroy.
+ *
  * Not thread-safe: one test thread drives one harness.
  */
 #ifndef SY_IT_HARNESS_H
@@ -41,6 +45,8 @@ typedef struct st_sy_it_options_t {
     const char *extra_sources; /* YAML appended under "sources:", each line indented by two spaces */
 } sy_it_options_t;
 
+typedef struct st_sy_it_owned_t sy_it_owned_t;
+
 typedef struct st_sy_it_t {
     char dir[SY_IT_PATH_MAX / 2]; /* temp dir holding everything below */
     char data_dir[SY_IT_PATH_MAX];
@@ -54,7 +60,8 @@ typedef struct st_sy_it_t {
     unsigned starts;
     unsigned runs; /* CLI invocations, for unique output file names */
     int passed;
-    void *curl; /* CURL easy handle reused across requests (keep-alive) */
+    void *curl;           /* CURL easy handle reused across requests (keep-alive) */
+    sy_it_owned_t *owned; /* released by sy_it_destroy, newest first */
 } sy_it_t;
 
 /* Creates the temp dir, picks ports, writes the config. Sets *state = the harness (for the teardown). */
@@ -64,27 +71,45 @@ void sy_it_destroy(sy_it_t *h);
 /* Marks the test as passed: call as its last statement. */
 void sy_it_pass(sy_it_t *h);
 
+/* ---- memory owned by the harness ---- */
+/* Registers ptr (must not be NULL) to be released with release(ptr) by sy_it_destroy; returns ptr. */
+void *sy_it_own(sy_it_t *h, void *ptr, void (*release)(void *));
+/* Zeroed memory owned by the harness. */
+void *sy_it_alloc(sy_it_t *h, size_t size);
+/* A JSON value owned by the harness (fails the test if json is NULL). */
+json_t *sy_it_own_json(sy_it_t *h, json_t *json);
+/* Releases an owned object now (no-op for NULL). */
+void sy_it_release(sy_it_t *h, void *ptr);
+
 /* Spawns `$SY_BIN serve --config <file>` and waits (bounded, polling) until /healthz answers 200. */
 void sy_it_start(sy_it_t *h);
 /* SIGTERM, then waits (bounded). Returns the exit status, or 128 + signal if it died of a signal. */
 int sy_it_stop(sy_it_t *h);
+/* Sends sig to the server without waiting (e.g. SIGTERM under load). */
+void sy_it_signal(sy_it_t *h, int sig);
+/* Waits (bounded) for the server to exit after a signal; returns its status like sy_it_stop. */
+int sy_it_wait(sy_it_t *h);
 /* SIGKILL and reap. */
 void sy_it_kill(sy_it_t *h);
 /* Closes the client's kept-alive connections (before a restart). */
 void sy_it_disconnect(sy_it_t *h);
+/* A raw TCP connection to 127.0.0.1:port (caller closes); if request is non-NULL, sends it and waits (bounded)
+ * for the first bytes of the answer, which must start with "HTTP/1.1 ". For idle and keep-alive clients. */
+int sy_it_connect(sy_it_t *h, unsigned short port, const char *request);
 /* Copies the server log to stderr. */
 void sy_it_print_log(const sy_it_t *h);
 
 /* ---- files ---- */
-/* Writes len bytes to dir/name; returns a malloc'd path (caller frees). */
-char *sy_it_write_file(const sy_it_t *h, const char *name, const void *data, size_t len);
+/* Writes len bytes to dir/name; returns its path (owned by the harness). */
+char *sy_it_write_file(sy_it_t *h, const char *name, const void *data, size_t len);
 
 /* ---- CLI ---- */
 typedef struct st_sy_it_output_t {
-    int status;        /* exit status, or 128 + signal */
-    char *out;         /* stdout, NUL-terminated (malloc'd) */
-    size_t out_len;    /* exact byte count of stdout */
-    char *err;         /* stderr, NUL-terminated (malloc'd) */
+    sy_it_t *owner;
+    int status;     /* exit status, or 128 + signal */
+    char *out;      /* stdout, NUL-terminated */
+    size_t out_len; /* exact byte count of stdout */
+    char *err;      /* stderr, NUL-terminated */
 } sy_it_output_t;
 
 void sy_it_output_dispose(sy_it_output_t *o);
@@ -92,11 +117,11 @@ void sy_it_output_dispose(sy_it_output_t *o);
 void sy_it_run(sy_it_t *h, const char *const *argv, sy_it_output_t *o);
 /* Runs `$SY_BIN <args...> --config <config>`; the variadic list ends with NULL. */
 void sy_it_cli(sy_it_t *h, sy_it_output_t *o, ...);
-/* Like sy_it_cli, asserts exit 0 and returns stdout parsed as one JSON value (caller json_decref's). */
+/* Like sy_it_cli, asserts exit 0 and returns stdout parsed as one JSON value (owned by the harness). */
 json_t *sy_it_cli_json(sy_it_t *h, ...);
 /* `log stats --json` → "events". */
 json_int_t sy_it_log_count(sy_it_t *h);
-/* `log show SEQ --json` parsed (asserts exit 0). */
+/* `log show SEQ --json` parsed (asserts exit 0; owned by the harness). */
 json_t *sy_it_log_show(sy_it_t *h, json_int_t seq);
 
 /* ---- HTTP ---- */
@@ -112,8 +137,9 @@ void sy_it_headers_add(sy_it_headers_t *hd, const char *name, const char *value)
 void sy_it_headers_dispose(sy_it_headers_t *hd);
 
 typedef struct st_sy_it_response_t {
+    sy_it_t *owner;
     long status;
-    char *body; /* NUL-terminated (malloc'd) */
+    char *body; /* NUL-terminated */
     size_t body_len;
     char retry_after[128]; /* "" if absent */
     char allow[128];
@@ -127,8 +153,7 @@ void sy_it_response_dispose(sy_it_response_t *res);
 int sy_it_request(sy_it_t *h, unsigned short port, const char *method, const char *path, const sy_it_headers_t *hd,
                   const void *body, size_t len, sy_it_response_t *res);
 /* POST to the ingress listener; fails the test on a transport error. */
-void sy_it_post(sy_it_t *h, const char *path, const sy_it_headers_t *hd, const void *body, size_t len,
-                sy_it_response_t *res);
+void sy_it_post(sy_it_t *h, const char *path, const sy_it_headers_t *hd, const void *body, size_t len, sy_it_response_t *res);
 /* GET on the admin listener, with "Authorization: <auth>" unless auth is NULL. */
 void sy_it_admin_get(sy_it_t *h, const char *path, const char *auth, sy_it_response_t *res);
 
@@ -136,24 +161,23 @@ void sy_it_admin_get(sy_it_t *h, const char *path, const char *auth, sy_it_respo
 /* Adds Stripe-Signature for body at t_sec, signed with secret. */
 void sy_it_sign_stripe(sy_it_headers_t *hd, const char *secret, const void *body, size_t len, int64_t t_sec);
 /* Adds the HubSpot v3 headers for a POST of body to url at ts_ms. */
-void sy_it_sign_hubspot(sy_it_headers_t *hd, const char *secret, const char *url, const void *body, size_t len,
-                        int64_t ts_ms);
+void sy_it_sign_hubspot(sy_it_headers_t *hd, const char *secret, const char *url, const void *body, size_t len, int64_t ts_ms);
 /* Signs body with secret at now and POSTs it to /hooks/stripe. */
 void sy_it_post_stripe(sy_it_t *h, const char *secret, const char *body, size_t len, sy_it_response_t *res);
 
 /* ---- bodies ---- */
 /*
- * A Stripe event as JSON (malloc'd, NUL-terminated). If pad_to exceeds the natural length, a description
- * field is padded so that the body is exactly pad_to bytes. *len receives the length.
+ * A Stripe event as JSON (NUL-terminated, owned by the harness). If pad_to exceeds the natural length, a
+ * description field is padded so that the body is exactly pad_to bytes. *len receives the length.
  */
-char *sy_it_stripe_event(const char *id, const char *type, int64_t created, size_t pad_to, size_t *len);
+char *sy_it_stripe_event(sy_it_t *h, const char *id, const char *type, int64_t created, size_t pad_to, size_t *len);
 
 /* ---- assertions ---- */
 /* Asserts res is status with a JSON body whose "error" is error (NULL: don't look at the body). */
 void sy_it_assert_error(const sy_it_response_t *res, long status, const char *error);
 /* Asserts res is a 200 {"seq":N,"duplicate":dup}; returns N. */
 json_int_t sy_it_assert_stored(const sy_it_response_t *res, int dup);
-/* Fails the test, printing what and the response. */
+/* Prints what and the response (status, headers of interest, body) to stderr. */
 void sy_it_dump_response(const char *what, const sy_it_response_t *res);
 
 #endif

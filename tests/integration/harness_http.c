@@ -41,9 +41,10 @@ void sy_it_headers_dispose(sy_it_headers_t *hd)
 
 void sy_it_response_dispose(sy_it_response_t *res)
 {
-    free(res->body);
-    if (res->json != NULL)
-        json_decref(res->json);
+    if (res->owner != NULL) {
+        sy_it_release(res->owner, res->body);
+        sy_it_release(res->owner, res->json);
+    }
     *res = (sy_it_response_t){0};
 }
 
@@ -144,9 +145,11 @@ int sy_it_request(sy_it_t *h, unsigned short port, const char *method, const cha
             buf.base = calloc(1, 1);
             assert_non_null(buf.base);
         }
-        res->body = buf.base;
+        res->owner = h;
+        res->body = sy_it_own(h, buf.base, free);
         res->body_len = buf.len;
-        res->json = json_loadb(res->body, res->body_len, 0, NULL);
+        if ((res->json = json_loadb(res->body, res->body_len, 0, NULL)) != NULL)
+            sy_it_own_json(h, res->json);
     } else {
         free(buf.base);
         res->status = 0;
@@ -156,8 +159,7 @@ int sy_it_request(sy_it_t *h, unsigned short port, const char *method, const cha
     return (int)rc;
 }
 
-void sy_it_post(sy_it_t *h, const char *path, const sy_it_headers_t *hd, const void *body, size_t len,
-                sy_it_response_t *res)
+void sy_it_post(sy_it_t *h, const char *path, const sy_it_headers_t *hd, const void *body, size_t len, sy_it_response_t *res)
 {
     int rc = sy_it_request(h, h->ingress_port, "POST", path, hd, body, len, res);
     if (rc != 0)
@@ -183,8 +185,8 @@ static void sign_with(const char *connector, sy_it_headers_t *hd, const sy_sourc
     sy_header_t out[8];
     size_t num = SY_ARRAY_SIZE(out);
     char buf[2048], name[256], value[1024];
-    sy_request_view_t req = {.method = SY_SLICE_LIT("POST"), .url = sy_slice_cstr(url),
-                             .body = {body != NULL ? body : "", len}, .now_ms = now_ms};
+    sy_request_view_t req = {
+        .method = SY_SLICE_LIT("POST"), .url = sy_slice_cstr(url), .body = {body != NULL ? body : "", len}, .now_ms = now_ms};
     int rc;
 
     if (c == NULL || c->sign == NULL)
@@ -208,8 +210,7 @@ void sy_it_sign_stripe(sy_it_headers_t *hd, const char *secret, const void *body
     sign_with("stripe", hd, &conf, secret, "", body, len, t_sec * 1000);
 }
 
-void sy_it_sign_hubspot(sy_it_headers_t *hd, const char *secret, const char *url, const void *body, size_t len,
-                        int64_t ts_ms)
+void sy_it_sign_hubspot(sy_it_headers_t *hd, const char *secret, const char *url, const void *body, size_t len, int64_t ts_ms)
 {
     sy_source_verify_t conf = {.num_secrets = 1, .tolerance_ms = 300000, .signature_version = 3};
     conf.secrets[0] = sy_slice_cstr(secret);
@@ -224,7 +225,7 @@ void sy_it_post_stripe(sy_it_t *h, const char *secret, const char *body, size_t 
     sy_it_headers_dispose(&hd);
 }
 
-char *sy_it_stripe_event(const char *id, const char *type, int64_t created, size_t pad_to, size_t *len)
+char *sy_it_stripe_event(sy_it_t *h, const char *id, const char *type, int64_t created, size_t pad_to, size_t *len)
 {
     static const char fmt[] = "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"2024-06-20\",\"created\":%lld,"
                               "\"livemode\":false,\"type\":\"%s\",\"data\":{\"object\":{\"id\":\"cus_it_%s\","
@@ -232,13 +233,11 @@ char *sy_it_stripe_event(const char *id, const char *type, int64_t created, size
                               "\"request\":{\"id\":null,\"idempotency_key\":null}}";
     int natural = snprintf(NULL, 0, fmt, id, (long long)created, type, id, "");
     size_t pad = pad_to > (size_t)natural ? pad_to - (size_t)natural : 0, total = (size_t)natural + pad;
-    char *padding = malloc(pad + 1), *body = malloc(total + 1);
-    assert_non_null(padding);
-    assert_non_null(body);
+    char *padding = sy_it_alloc(h, pad + 1), *body = sy_it_alloc(h, total + 1);
     memset(padding, 'x', pad);
     padding[pad] = '\0';
     snprintf(body, total + 1, fmt, id, (long long)created, type, id, padding);
-    free(padding);
+    sy_it_release(h, padding);
     assert_int_equal(strlen(body), total);
     *len = total;
     return body;
@@ -247,8 +246,7 @@ char *sy_it_stripe_event(const char *id, const char *type, int64_t created, size
 void sy_it_dump_response(const char *what, const sy_it_response_t *res)
 {
     print_error("%s: HTTP %ld, Content-Type \"%s\", Retry-After \"%s\", Allow \"%s\", body (%zu bytes): %.2000s\n", what,
-                res->status, res->content_type, res->retry_after, res->allow, res->body_len,
-                res->body != NULL ? res->body : "");
+                res->status, res->content_type, res->retry_after, res->allow, res->body_len, res->body != NULL ? res->body : "");
 }
 
 void sy_it_assert_error(const sy_it_response_t *res, long status, const char *error)

@@ -91,7 +91,7 @@ static void test_health_and_metrics(void **state)
     /* 3 stored + 1 duplicate (all 200), 2 wrong secret and 1 unsigned (401) */
     for (int i = 0; i != 4; ++i) {
         snprintf(id, sizeof(id), "evt_metrics_%d", i < 3 ? i : 0);
-        body = sy_it_stripe_event(id, "customer.updated", 1700000000, 0, &len);
+        body = sy_it_stripe_event(h, id, "customer.updated", 1700000000, 0, &len);
         sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
         sy_it_assert_stored(&res, i == 3);
         sy_it_response_dispose(&res);
@@ -104,7 +104,6 @@ static void test_health_and_metrics(void **state)
             sy_it_assert_error(&res, 401, "signature_invalid");
             sy_it_response_dispose(&res);
         }
-        free(body);
     }
 
     static const char *const bad_auth[] = {NULL, "Bearer wrong-token", "Bearer ", "Basic it-token", "bearer"};
@@ -131,6 +130,8 @@ static void test_health_and_metrics(void **state)
         int ok = 1;
         sy_it_admin_get(h, "/metrics", auth, &res);
         assert_int_equal(res.status, 200);
+        if (strncmp(res.content_type, "text/plain", 10) != 0)
+            fail_msg("/metrics Content-Type \"%s\", expected text/plain (Prometheus text format)", res.content_type);
         for (size_t i = 0; i != SY_ARRAY_SIZE(expect); ++i)
             ok &= metric(res.body, expect[i].name, expect[i].l1, expect[i].l2) == expect[i].want;
         if (ok)
@@ -171,11 +172,10 @@ static void test_cli_while_serving(void **state)
     sy_it_start(h);
     for (int i = 0; i != 2; ++i) {
         snprintf(id, sizeof(id), "evt_cli_%d", i);
-        body = sy_it_stripe_event(id, i ? "invoice.paid" : "customer.created", 1700000000 + i, 0, &len);
+        body = sy_it_stripe_event(h, id, i ? "invoice.paid" : "customer.created", 1700000000 + i, 0, &len);
         sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
         seq[i] = sy_it_assert_stored(&res, 0);
         sy_it_response_dispose(&res);
-        free(body);
     }
     sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_B, raw, sizeof(raw) - 1, &res);
     seq[2] = sy_it_assert_stored(&res, 0);
@@ -191,7 +191,6 @@ static void test_cli_while_serving(void **state)
     assert_int_equal(json_integer_value(json_object_get(types, "customer.created")), 1);
     assert_int_equal(json_integer_value(json_object_get(types, "invoice.paid")), 1);
     assert_int_equal(json_integer_value(json_object_get(types, "customer.updated")), 1);
-    json_decref(j);
 
     /* show --json: every field */
     j = sy_it_log_show(h, seq[2]);
@@ -202,11 +201,8 @@ static void test_cli_while_serving(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "occurred_at_ms")), 1700000123000LL);
     assert_true(json_integer_value(json_object_get(j, "received_at_ms")) >= before - 1000);
     assert_true(json_integer_value(json_object_get(j, "received_at_ms")) <= after + 1000);
-    sent = json_loadb(raw, sizeof(raw) - 1, 0, NULL);
-    assert_non_null(sent);
+    sent = sy_it_own_json(h, json_loadb(raw, sizeof(raw) - 1, 0, NULL));
     assert_true(json_equal(sent, json_object_get(j, "body")));
-    json_decref(sent);
-    json_decref(j);
 
     /* show --raw: byte for byte */
     snprintf(s, sizeof(s), "%lld", (long long)seq[2]);
@@ -226,8 +222,10 @@ static void test_cli_while_serving(void **state)
         char *nl = strchr(o.out, '\n');
         json_t *l1 = NULL, *l2 = NULL;
         if (nl != NULL) {
-            l1 = json_loadb(o.out, (size_t)(nl - o.out), 0, NULL);
-            l2 = json_loads(nl + 1, 0, NULL);
+            if ((l1 = json_loadb(o.out, (size_t)(nl - o.out), 0, NULL)) != NULL)
+                sy_it_own_json(h, l1);
+            if ((l2 = json_loads(nl + 1, 0, NULL)) != NULL)
+                sy_it_own_json(h, l2);
         }
         if (l1 == NULL || l2 == NULL)
             fail_msg("log tail -n 2 --json: expected two JSON lines, got:\n%s", o.out);
@@ -242,8 +240,6 @@ static void test_cli_while_serving(void **state)
         assert_string_equal(json_string_value(json_object_get(json_object_get(l1, "body"), "id")), "evt_cli_1");
         assert_int_equal(json_integer_value(json_object_get(l2, "seq")), seq[2]);
         assert_string_equal(json_string_value(json_object_get(l2, "event_id")), "evt_raw_1");
-        json_decref(l1);
-        json_decref(l2);
     }
     sy_it_output_dispose(&o);
 
@@ -261,10 +257,8 @@ static void test_cli_while_serving(void **state)
         const char *argv[] = {"log", "stats", "--json", "--data-dir", h->data_dir, NULL};
         sy_it_run(h, argv, &o);
         assert_int_equal(o.status, 0);
-        j = json_loadb(o.out, o.out_len, 0, NULL);
-        assert_non_null(j);
+        j = sy_it_own_json(h, json_loadb(o.out, o.out_len, 0, NULL));
         assert_int_equal(json_integer_value(json_object_get(j, "events")), 3);
-        json_decref(j);
         sy_it_output_dispose(&o);
     }
 
@@ -341,7 +335,6 @@ static void test_broken_config(void **state)
                 fail_msg("%s: bad location after \"%s\" in: %s", cases[i].name, want, o.err);
             sy_it_output_dispose(&o);
         }
-        free(path);
     }
     sy_it_pass(h);
 }

@@ -40,30 +40,29 @@ static int64_t occurred_of(long long id)
 }
 
 /* "[ e1,\n e2 ]" with odd spacing around elements so a sloppy slice would show; elements of ids. */
-static void batch_build(batch_t *b, const long long *ids, size_t n, int attempt)
+static void batch_build(sy_it_t *h, batch_t *b, const long long *ids, size_t n, int attempt)
 {
     size_t cap = 512 * n + 16;
     assert_true(n <= MAX_EVENTS);
-    *b = (batch_t){.body = malloc(cap), .count = n};
-    assert_non_null(b->body);
+    *b = (batch_t){.body = sy_it_alloc(h, cap), .count = n};
     b->len = (size_t)snprintf(b->body, cap, "[ ");
     for (size_t i = 0; i != n; ++i) {
         b->off[i] = b->len;
-        b->elen[i] = (size_t)snprintf(
-            b->body + b->len, cap - b->len,
-            "{\"eventId\":%lld,\"subscriptionId\":12345,\"portalId\":62515,\"appId\":54321,\"occurredAt\":%lld,"
-            "\"subscriptionType\":\"%s\",\"attemptNumber\":%d,\"objectId\":%lld,\"propertyName\":\"email\","
-            "\"propertyValue\":\"c%lld@example.com\",\"changeSource\":\"CRM\",\"changeFlag\":\"NEW\"}",
-            ids[i], (long long)occurred_of(ids[i]), type_of(ids[i]), attempt, 900 + ids[i], ids[i]);
+        b->elen[i] =
+            (size_t)snprintf(b->body + b->len, cap - b->len,
+                             "{\"eventId\":%lld,\"subscriptionId\":12345,\"portalId\":62515,\"appId\":54321,\"occurredAt\":%lld,"
+                             "\"subscriptionType\":\"%s\",\"attemptNumber\":%d,\"objectId\":%lld,\"propertyName\":\"email\","
+                             "\"propertyValue\":\"c%lld@example.com\",\"changeSource\":\"CRM\",\"changeFlag\":\"NEW\"}",
+                             ids[i], (long long)occurred_of(ids[i]), type_of(ids[i]), attempt, 900 + ids[i], ids[i]);
         b->len += b->elen[i];
         b->len += (size_t)snprintf(b->body + b->len, cap - b->len, i + 1 != n ? " ,\n\t" : " ]\n");
         assert_true(b->len < cap);
     }
 }
 
-static void batch_dispose(batch_t *b)
+static void batch_dispose(sy_it_t *h, batch_t *b)
 {
-    free(b->body);
+    sy_it_release(h, b->body);
 }
 
 static void post_hubspot(sy_it_t *h, const char *path, const char *url, const char *secret, const char *body, size_t len,
@@ -120,7 +119,6 @@ static void assert_stored_element(sy_it_t *h, json_int_t seq, const batch_t *b, 
     assert_string_equal(json_string_value(json_object_get(shown, "type")), type_of(id));
     assert_int_equal(json_integer_value(json_object_get(shown, "occurred_at_ms")), occurred_of(id));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(shown, "body"), "eventId")), id);
-    json_decref(shown);
 
     snprintf(s, sizeof(s), "%lld", (long long)seq);
     sy_it_cli(h, &o, "log", "show", s, "--raw", NULL);
@@ -144,7 +142,7 @@ static void test_batch_retry_mixed(void **state)
     json_t *stats, *hs;
 
     sy_it_start(h);
-    batch_build(&b, first_ids, 3, 0);
+    batch_build(h, &b, first_ids, 3, 0);
     post_hubspot(h, "/hooks/hubspot", h->hubspot_url, SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms(), &res);
     assert_batch_answer(&res, &b, first_ids, fresh, seqs);
     sy_it_response_dispose(&res);
@@ -155,23 +153,22 @@ static void test_batch_retry_mixed(void **state)
     assert_int_equal(json_integer_value(json_object_get(hs, "events")), 3);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(hs, "types"), "contact.creation")), 2);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(hs, "types"), "contact.propertyChange")), 1);
-    json_decref(stats);
     for (size_t i = 0; i != 3; ++i)
         assert_stored_element(h, seqs[i], &b, i, first_ids[i]);
-    batch_dispose(&b);
+    batch_dispose(h, &b);
 
     /* HubSpot's retry: same eventIds, next attemptNumber, new timestamp and signature */
-    batch_build(&b, first_ids, 3, 1);
+    batch_build(h, &b, first_ids, 3, 1);
     post_hubspot(h, "/hooks/hubspot", h->hubspot_url, SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms() + 1, &res);
     assert_batch_answer(&res, &b, first_ids, dup, again);
     for (size_t i = 0; i != 3; ++i)
         assert_int_equal(again[i], seqs[i]);
     sy_it_response_dispose(&res);
-    batch_dispose(&b);
+    batch_dispose(h, &b);
     assert_int_equal(sy_it_log_count(h), 3);
 
     /* one old id, one new */
-    batch_build(&b, mixed_ids, 2, 0);
+    batch_build(h, &b, mixed_ids, 2, 0);
     post_hubspot(h, "/hooks/hubspot", h->hubspot_url, SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms(), &res);
     assert_batch_answer(&res, &b, mixed_ids, mixed_dups, mixed);
     assert_int_equal(mixed[0], seqs[1]);
@@ -179,7 +176,7 @@ static void test_batch_retry_mixed(void **state)
     sy_it_response_dispose(&res);
     assert_int_equal(sy_it_log_count(h), 4);
     assert_stored_element(h, mixed[1], &b, 1, 1004);
-    batch_dispose(&b);
+    batch_dispose(h, &b);
     sy_it_pass(h);
 }
 
@@ -207,15 +204,14 @@ static void test_rejects_and_caps(void **state)
     size_t cap = 101 * 128 + 16, len;
 
     sy_it_start(h);
-    batch_build(&b, ids, 2, 0);
+    batch_build(h, &b, ids, 2, 0);
     post_hubspot(h, "/hooks/hubspot", url, NULL, b.body, b.len, 0, &res);
     assert_401(&res, "missing_header");
     sy_it_response_dispose(&res);
     post_hubspot(h, "/hooks/hubspot", url, "not-the-secret", b.body, b.len, sy_now_ms(), &res);
     assert_401(&res, "mismatch");
     sy_it_response_dispose(&res);
-    post_hubspot(h, "/hooks/hubspot", "http://127.0.0.1:1/hooks/hubspot", SY_IT_HUBSPOT_SECRET, b.body, b.len,
-                 sy_now_ms(), &res);
+    post_hubspot(h, "/hooks/hubspot", "http://127.0.0.1:1/hooks/hubspot", SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms(), &res);
     assert_401(&res, "mismatch");
     sy_it_response_dispose(&res);
     post_hubspot(h, "/hooks/hubspot", url, SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms() - 10 * 60 * 1000, &res);
@@ -224,7 +220,7 @@ static void test_rejects_and_caps(void **state)
     post_hubspot(h, "/hooks/hubspot", url, SY_IT_HUBSPOT_SECRET, b.body, b.len, sy_now_ms() + 10 * 60 * 1000, &res);
     assert_401(&res, "timestamp_tolerance");
     sy_it_response_dispose(&res);
-    batch_dispose(&b);
+    batch_dispose(h, &b);
 
     /* not an array; an element without eventId (the valid first element must not be stored either) */
     static const char *const bad[] = {
@@ -248,14 +244,13 @@ static void test_rejects_and_caps(void **state)
     assert_int_equal(sy_it_log_count(h), 0);
 
     /* 101 events > max_batch_events; then exactly 100 */
-    big = malloc(cap);
-    assert_non_null(big);
+    big = sy_it_alloc(h, cap);
     for (int n = 101; n >= 100; --n) {
         len = (size_t)snprintf(big, cap, "[");
         for (int i = 0; i != n; ++i)
             len += (size_t)snprintf(big + len, cap - len,
-                                    "%s{\"eventId\":%d,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}",
-                                    i ? "," : "", 3000 + i);
+                                    "%s{\"eventId\":%d,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}", i ? "," : "",
+                                    3000 + i);
         len += (size_t)snprintf(big + len, cap - len, "]");
         assert_true(len < cap);
         post_hubspot(h, "/hooks/hubspot", url, SY_IT_HUBSPOT_SECRET, big, len, sy_now_ms(), &res);
@@ -263,13 +258,12 @@ static void test_rejects_and_caps(void **state)
             sy_it_assert_error(&res, 400, "bad_request");
             assert_int_equal(sy_it_log_count(h), 0);
         } else {
-            assert_int_equal(sy_it_assert_stored(&res, 0), json_integer_value(json_object_get(
-                                                                 json_array_get(json_object_get(res.json, "events"), 0), "seq")));
+            assert_int_equal(sy_it_assert_stored(&res, 0),
+                             json_integer_value(json_object_get(json_array_get(json_object_get(res.json, "events"), 0), "seq")));
             assert_int_equal(json_array_size(json_object_get(res.json, "events")), 100);
         }
         sy_it_response_dispose(&res);
     }
-    free(big);
     assert_int_equal(sy_it_log_count(h), 100);
     if (failures != 0) /* deferred so that the checks above run too */
         fail_msg("%zu bodies not answered with a valid 400 bad_request", failures);
@@ -294,7 +288,7 @@ static void test_url_from_host(void **state)
 
     sy_it_start(h);
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/hooks/hubspot_direct", h->ingress_port);
-    batch_build(&b, ids, 1, 0);
+    batch_build(h, &b, ids, 1, 0);
     post_hubspot(h, "/hooks/hubspot_direct", url, "hs-direct-secret", b.body, b.len, sy_now_ms(), &res);
     assert_batch_answer(&res, &b, ids, fresh, &seq);
     sy_it_response_dispose(&res);
@@ -307,7 +301,7 @@ static void test_url_from_host(void **state)
     post_hubspot(h, "/hooks/hubspot_direct", h->hubspot_url, "hs-direct-secret", b.body, b.len, sy_now_ms(), &res);
     assert_401(&res, "mismatch");
     sy_it_response_dispose(&res);
-    batch_dispose(&b);
+    batch_dispose(h, &b);
     assert_int_equal(sy_it_log_count(h), 2);
     sy_it_pass(h);
 }

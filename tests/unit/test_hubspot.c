@@ -180,6 +180,18 @@ static void test_v3_timestamp(void **state)
     assert_int_equal(v3(3, V3_URL, V3_SIG, "99999999999999999999", V3_NOW), SY_VERIFY_MALFORMED_HEADER);
     assert_int_equal(v3(3, V3_URL, "", V3_TS, V3_NOW), SY_VERIFY_MALFORMED_HEADER);
     assert_int_equal(hubspot->default_tolerance_ms, 5 * 60 * 1000);
+    /* A negative tolerance means the default; 0 is taken literally. */
+    sy_source_verify_t c = conf(3, V3_SECRET);
+    req_t r;
+    req_init(&r, V3_URL, V3_BODY, V3_NOW + tol);
+    req_header(&r, "X-HubSpot-Signature-v3", V3_SIG);
+    req_header(&r, "X-HubSpot-Request-Timestamp", V3_TS);
+    c.tolerance_ms = -1;
+    assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_OK);
+    c.tolerance_ms = 0;
+    assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_TIMESTAMP_TOLERANCE);
+    r.view.now_ms = V3_NOW;
+    assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_OK);
 }
 
 static void test_secrets(void **state)
@@ -192,7 +204,7 @@ static void test_secrets(void **state)
     req_init(&r, V3_URL, V3_BODY, V3_NOW);
     req_header(&r, "X-HubSpot-Signature-v3", V3_SIG);
     req_header(&r, "X-HubSpot-Request-Timestamp", V3_TS);
-    assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_OK); /* third secret; tolerance 0 = default */
+    assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_OK); /* third secret */
     c.num_secrets = 2;
     assert_int_equal(hubspot->verify(&c, &r.view), SY_VERIFY_MISMATCH);
     c.secrets[0] = SY_SLICE_LIT("");
@@ -328,6 +340,7 @@ static void test_parse_refused(void **state)
         int rc = parse(bad[i].body, ev, 4, &n, &msg);
         if (rc != SY_EPARSE || msg == NULL || strcmp(msg, bad[i].msg) != 0)
             fail_msg("%s: rc %d, msg %s", bad[i].body, rc, msg != NULL ? msg : "(null)");
+        assert_null(strpbrk(msg, "\"\\")); /* ingress embeds the sentence in a JSON answer as is */
         assert_int_equal(n, 0);
     }
     /* A type one byte over the limit. */

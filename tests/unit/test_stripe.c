@@ -149,11 +149,14 @@ static void test_tolerance(void **state)
     assert_int_equal(verify(h, BODY, NOW_MS - 301 * 1000), SY_VERIFY_TIMESTAMP_TOLERANCE);
     /* The window is checked before the signature: a stale request is not worth an HMAC. */
     assert_int_equal(verify("t=1700000000,v1=" WRONG, BODY, NOW_MS + 400 * 1000), SY_VERIFY_TIMESTAMP_TOLERANCE);
-    /* An unset tolerance means the connector default (300 s). */
+    /* A negative tolerance means the connector default (300 s); 0 is taken literally, as the contract says. */
     sy_source_verify_t c = conf1(SECRET);
-    c.tolerance_ms = 0;
+    c.tolerance_ms = -1;
     assert_int_equal(verify_with(&c, "Stripe-Signature", h, BODY, NOW_MS + 300 * 1000), SY_VERIFY_OK);
     assert_int_equal(verify_with(&c, "Stripe-Signature", h, BODY, NOW_MS + 301 * 1000), SY_VERIFY_TIMESTAMP_TOLERANCE);
+    c.tolerance_ms = 0;
+    assert_int_equal(verify_with(&c, "Stripe-Signature", h, BODY, NOW_MS), SY_VERIFY_OK);
+    assert_int_equal(verify_with(&c, "Stripe-Signature", h, BODY, NOW_MS + 1), SY_VERIFY_TIMESTAMP_TOLERANCE);
     c.tolerance_ms = 10 * 1000;
     assert_int_equal(verify_with(&c, "Stripe-Signature", h, BODY, NOW_MS + 11 * 1000), SY_VERIFY_TIMESTAMP_TOLERANCE);
     assert_int_equal(stripe->default_tolerance_ms, 300 * 1000);
@@ -287,6 +290,8 @@ static void test_parse(void **state)
         if (parse(bad[i], ev, 2, &n, &msg) != SY_EPARSE)
             fail_msg("accepted %s", bad[i]);
         assert_non_null(msg);
+        /* Ingress embeds the sentence in a JSON answer as is. */
+        assert_null(strpbrk(msg, "\"\\"));
         assert_int_equal(n, 0);
     }
     assert_int_equal(parse("not json", ev, 2, &n, &msg), SY_EPARSE);
@@ -337,6 +342,7 @@ static void test_registry(void **state)
         const char *text = sy_verify_result_text((sy_verify_result_t)r);
         assert_true(strlen(text) > 10);
         assert_null(strstr(text, "whsec"));
+        assert_null(strpbrk(text, "\"\\"));
     }
 
     sy_header_t h[] = {{SY_SLICE_LIT("X-A"), SY_SLICE_LIT("1")},
