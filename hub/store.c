@@ -192,19 +192,21 @@ static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
             mrc = MDB_BAD_VALSIZE;
             goto Abort;
         }
-        MDB_val ik = {make_id_key(idkey, it->source, it->event_id), idkey}, iv;
-        /* A provider retry: answer with the first seq. This also catches repeats within the batch. */
-        if ((mrc = mdb_get(txn, s->event_ids, &ik, &iv)) == 0 && iv.mv_size == 8) {
+        MDB_val ik = {make_id_key(idkey, it->source, it->event_id), idkey}, iv = {8, seqbuf};
+        put_be64(seqbuf, next_seq);
+        /* One descent does both: insert the id, or find it (a provider retry, or a repeat within this batch)
+         * and answer with the first seq; MDB_NOOVERWRITE then points iv at the stored value. */
+        if ((mrc = mdb_put(txn, s->event_ids, &ik, &iv, MDB_NOOVERWRITE)) == MDB_KEYEXIST) {
+            if (iv.mv_size != 8) {
+                mrc = MDB_CORRUPTED;
+                goto Abort;
+            }
             it->seq = get_be64(iv.mv_data);
             it->duplicate = 1;
             continue;
-        } else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        } else if (mrc != 0) {
             goto Abort;
         }
-        put_be64(seqbuf, next_seq);
-        iv = (MDB_val){8, seqbuf};
-        if ((mrc = mdb_put(txn, s->event_ids, &ik, &iv, 0)) != 0)
-            goto Abort;
         MDB_val ek = {8, seqbuf}, ev = {it->value.len, (void *)it->value.base};
         if ((mrc = mdb_cursor_put(cur, &ek, &ev, MDB_APPEND)) != 0)
             goto Abort;
