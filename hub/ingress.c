@@ -286,9 +286,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *errmsg = "the body is not a valid event";
     int prc = src->connector->parse(&l->json, view.body, l->events, s->conf->max_batch_events, &num_events, &errmsg);
     if (prc != 0 || num_events == 0) {
-        /* errmsg is a static sentence from the connector; it never quotes the body. */
-        snprintf(body, sizeof(body), "{\"error\":\"bad_request\",\"message\":\"%s\"}",
-                 prc != 0 ? errmsg : "the body holds no event");
+        /* errmsg is a static sentence from the connector (it never quotes the body); escaped all the same. */
+        size_t off = (size_t)snprintf(body, sizeof(body), "{\"error\":\"bad_request\",\"message\":");
+        append_json_string(body, sizeof(body) - 2, &off, sy_slice_cstr(prc != 0 ? errmsg : "the body holds no event"));
+        body[off++] = '}';
+        body[off] = '\0';
         send_error(req, si, 400, "Bad Request", body);
         return 0;
     }

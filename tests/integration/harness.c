@@ -213,54 +213,6 @@ sy_it_t *sy_it_create(void **state, const sy_it_options_t *opts)
     return h;
 }
 
-struct st_sy_it_owned_t {
-    sy_it_owned_t *next;
-    void *ptr;
-    void (*release)(void *);
-};
-
-void *sy_it_own(sy_it_t *h, void *ptr, void (*release)(void *))
-{
-    sy_it_owned_t *o;
-    if (ptr == NULL)
-        fail_msg("out of memory, or an object to own is missing");
-    if ((o = malloc(sizeof(*o))) == NULL) {
-        release(ptr);
-        fail_msg("out of memory");
-    }
-    *o = (sy_it_owned_t){h->owned, ptr, release};
-    h->owned = o;
-    return ptr;
-}
-
-void *sy_it_alloc(sy_it_t *h, size_t size)
-{
-    return sy_it_own(h, calloc(1, size != 0 ? size : 1), free);
-}
-
-static void release_json(void *p)
-{
-    json_decref(p);
-}
-
-json_t *sy_it_own_json(sy_it_t *h, json_t *json)
-{
-    return sy_it_own(h, json, release_json);
-}
-
-void sy_it_release(sy_it_t *h, void *ptr)
-{
-    for (sy_it_owned_t **p = &h->owned; ptr != NULL && *p != NULL; p = &(*p)->next) {
-        if ((*p)->ptr == ptr) {
-            sy_it_owned_t *o = *p;
-            *p = o->next;
-            o->release(o->ptr);
-            free(o);
-            return;
-        }
-    }
-}
-
 static int on_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove(path);
@@ -291,8 +243,7 @@ void sy_it_destroy(sy_it_t *h)
         h->pid = 0;
     }
     sy_it_disconnect(h);
-    while (h->owned != NULL)
-        sy_it_release(h, h->owned->ptr);
+    sy_it_release_all(h);
     if (h->passed) {
         nftw(h->dir, on_remove, 16, FTW_DEPTH | FTW_PHYS);
     } else {

@@ -80,6 +80,8 @@ void *sy_it_alloc(sy_it_t *h, size_t size);
 json_t *sy_it_own_json(sy_it_t *h, json_t *json);
 /* Releases an owned object now (no-op for NULL). */
 void sy_it_release(sy_it_t *h, void *ptr);
+/* Releases everything the harness owns (sy_it_destroy does). */
+void sy_it_release_all(sy_it_t *h);
 
 /* Spawns `$SY_BIN serve --config <file>` and waits (bounded, polling) until /healthz answers 200. */
 void sy_it_start(sy_it_t *h);
@@ -127,10 +129,12 @@ json_t *sy_it_log_show(sy_it_t *h, json_int_t seq);
 /* ---- HTTP ---- */
 #define SY_IT_MAX_HEADERS 16
 
-/* Request headers as "Name: value" lines; zero-initialise, then add. */
+/* Request headers as "Name: value" lines; zero-initialise, then add. No heap (nothing to leak); not copyable. */
 typedef struct st_sy_it_headers_t {
-    char *lines[SY_IT_MAX_HEADERS];
+    char *lines[SY_IT_MAX_HEADERS]; /* point into buf */
     size_t count;
+    size_t used;
+    char buf[4096];
 } sy_it_headers_t;
 
 void sy_it_headers_add(sy_it_headers_t *hd, const char *name, const char *value);

@@ -25,18 +25,16 @@ typedef struct st_body_buf_t {
 void sy_it_headers_add(sy_it_headers_t *hd, const char *name, const char *value)
 {
     size_t n = strlen(name) + strlen(value) + 3;
-    assert_true(hd->count < SY_IT_MAX_HEADERS);
-    hd->lines[hd->count] = malloc(n);
-    assert_non_null(hd->lines[hd->count]);
+    assert_true(hd->count < SY_IT_MAX_HEADERS && n <= sizeof(hd->buf) - hd->used);
+    hd->lines[hd->count] = hd->buf + hd->used;
     snprintf(hd->lines[hd->count], n, "%s: %s", name, value);
+    hd->used += n;
     ++hd->count;
 }
 
 void sy_it_headers_dispose(sy_it_headers_t *hd)
 {
-    for (size_t i = 0; i != hd->count; ++i)
-        free(hd->lines[i]);
-    *hd = (sy_it_headers_t){0};
+    hd->count = hd->used = 0;
 }
 
 void sy_it_response_dispose(sy_it_response_t *res)
