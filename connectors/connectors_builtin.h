@@ -14,6 +14,9 @@ extern const sy_connector_t sy_connector_hubspot;
 
 /* s without leading and trailing spaces and tabs (HTTP optional whitespace). */
 sy_slice_t sy_connector_trim(sy_slice_t s);
+/* Parses body into json and checks the root's type; on error sets *errmsg (not_type_msg for a wrong root). */
+int sy_connector_parse_root(sy_json_t *json, sy_slice_t body, sy_json_type_t type, const char *not_type_msg,
+                            const char **errmsg);
 /* Parses 1..max_digits decimal digits (no sign, nothing else; max_digits <= 18). Returns 0 or SY_EPARSE. */
 int sy_connector_parse_uint(sy_slice_t s, size_t max_digits, int64_t *out);
 

@@ -25,17 +25,6 @@ static int version_of(const sy_source_verify_t *conf)
     return conf->signature_version != 0 ? conf->signature_version : HUBSPOT_DEFAULT_VERSION;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * HubSpot decodes exactly these escapes before signing a v3 request; any other escape (e.g. the UTF-8 bytes
  * %C3%A9) stays encoded. out holds at least url.len bytes; returns the decoded length.
@@ -46,7 +35,7 @@ static size_t decode_v3_uri(sy_slice_t url, char *out)
     size_t o = 0;
     for (size_t i = 0; i < url.len; ++i) {
         if (url.base[i] == '%' && url.len - i >= 3) {
-            int hi = hex_value(url.base[i + 1]), lo = hex_value(url.base[i + 2]);
+            int hi = sy_hex_digit((unsigned char)url.base[i + 1]), lo = sy_hex_digit((unsigned char)url.base[i + 2]);
             char c = (char)(hi << 4 | lo);
             if (hi >= 0 && lo >= 0 && c != '\0' && memchr(decoded, c, sizeof(decoded) - 1) != NULL) {
                 out[o++] = c;
@@ -149,12 +138,8 @@ static int hubspot_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *event
 {
     int rc;
     *num_events = 0;
-    if ((rc = sy_json_parse(json, body.base, body.len, errmsg)) != 0)
+    if ((rc = sy_connector_parse_root(json, body, SY_JSON_ARRAY, "body is not a JSON array", errmsg)) != 0)
         return rc;
-    if (sy_json_type(json, 0) != SY_JSON_ARRAY) {
-        *errmsg = "body is not a JSON array";
-        return SY_EPARSE;
-    }
     size_t n = (size_t)sy_json_size(json, 0);
     if (n == 0) {
         *errmsg = "body has no events";

@@ -143,3 +143,16 @@ const char *sy_verify_result_text(sy_verify_result_t r)
     }
     return "The signature could not be verified.";
 }
+
+int sy_connector_parse_root(sy_json_t *json, sy_slice_t body, sy_json_type_t type, const char *not_type_msg,
+                            const char **errmsg)
+{
+    int rc = sy_json_parse(json, body.base, body.len, errmsg);
+    if (rc != 0)
+        return rc;
+    if (sy_json_type(json, 0) != type) {
+        *errmsg = not_type_msg;
+        return SY_EPARSE;
+    }
+    return 0;
+}

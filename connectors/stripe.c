@@ -119,12 +119,8 @@ static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events
 {
     int rc;
     *num_events = 0;
-    if ((rc = sy_json_parse(json, body.base, body.len, errmsg)) != 0)
+    if ((rc = sy_connector_parse_root(json, body, SY_JSON_OBJECT, "body is not a JSON object", errmsg)) != 0)
         return rc;
-    if (sy_json_type(json, 0) != SY_JSON_OBJECT) {
-        *errmsg = "body is not a JSON object";
-        return SY_EPARSE;
-    }
 
     sy_event_ref_t ev = {.raw = body};
     int tok = sy_json_get(json, 0, "id");

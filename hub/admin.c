@@ -22,6 +22,12 @@ static int authorized(h2o_req_t *req, const char *token)
     return sy_ct_equal(v.base + sizeof(bearer) - 1, v.len - (sizeof(bearer) - 1), token, strlen(token));
 }
 
+/* The HELP and TYPE lines that open a metric family. */
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 static void render_metrics(sy_server_t *s, FILE *out)
 {
     const sy_config_t *conf = s->conf;
@@ -32,9 +38,7 @@ static void render_metrics(sy_server_t *s, FILE *out)
     };
     sy_store_stats_t st;
 
-    fputs("# HELP switchyard_ingress_requests_total Webhook requests by source and answered status.\n"
-          "# TYPE switchyard_ingress_requests_total counter\n",
-          out);
+    family(out, "switchyard_ingress_requests_total", "counter", "Webhook requests by source and answered status.");
     for (size_t i = 0; i != conf->num_sources; ++i)
         for (size_t k = 0; k != SY_STATUS_IDX_COUNT; ++k)
             fprintf(out, "switchyard_ingress_requests_total{source=\"%s\",status=\"%d\"} %llu\n", conf->sources[i].name,
@@ -43,24 +47,18 @@ static void render_metrics(sy_server_t *s, FILE *out)
         fprintf(out, "switchyard_ingress_requests_total{source=\"\",status=\"%d\"} %llu\n", statuses[k],
                 (unsigned long long)atomic_load(&s->metrics.unrouted[k]));
 
-    fputs("# HELP switchyard_signature_failures_total Requests refused by signature checks, by failed check.\n"
-          "# TYPE switchyard_signature_failures_total counter\n",
-          out);
+    family(out, "switchyard_signature_failures_total", "counter", "Requests refused by signature checks, by failed check.");
     for (size_t i = 0; i != conf->num_sources; ++i)
         for (int r = 1; r != SY_VERIFY_RESULT_COUNT; ++r)
             fprintf(out, "switchyard_signature_failures_total{source=\"%s\",check=\"%s\"} %llu\n", conf->sources[i].name,
                     sy_verify_result_code((sy_verify_result_t)r),
                     (unsigned long long)atomic_load(&s->metrics.sources[i].signature_failures[r]));
 
-    fputs("# HELP switchyard_events_stored_total Events appended to the log.\n"
-          "# TYPE switchyard_events_stored_total counter\n",
-          out);
+    family(out, "switchyard_events_stored_total", "counter", "Events appended to the log.");
     for (size_t i = 0; i != conf->num_sources; ++i)
         fprintf(out, "switchyard_events_stored_total{source=\"%s\"} %llu\n", conf->sources[i].name,
                 (unsigned long long)atomic_load(&s->metrics.sources[i].events_stored));
-    fputs("# HELP switchyard_events_duplicate_total Provider retries of events already in the log.\n"
-          "# TYPE switchyard_events_duplicate_total counter\n",
-          out);
+    family(out, "switchyard_events_duplicate_total", "counter", "Provider retries of events already in the log.");
     for (size_t i = 0; i != conf->num_sources; ++i)
         fprintf(out, "switchyard_events_duplicate_total{source=\"%s\"} %llu\n", conf->sources[i].name,
                 (unsigned long long)atomic_load(&s->metrics.sources[i].events_duplicate));

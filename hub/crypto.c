@@ -168,7 +168,7 @@ void sy_hex_encode(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(unsigned char c)
+int sy_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -184,7 +184,7 @@ long sy_hex_decode(const char *in, size_t len, unsigned char *out, size_t outcap
     if (len % 2 != 0 || len / 2 > outcap || len / 2 > LONG_MAX)
         return -1;
     for (size_t i = 0; i != len / 2; ++i) {
-        int hi = hex_value((unsigned char)in[2 * i]), lo = hex_value((unsigned char)in[2 * i + 1]);
+        int hi = sy_hex_digit((unsigned char)in[2 * i]), lo = sy_hex_digit((unsigned char)in[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -19,6 +19,8 @@ int sy_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* Lower-case hex; out must hold 2*len+1 bytes (NUL-terminated). */
 void sy_hex_encode(const unsigned char *in, size_t len, char *out);
+/* Value of one hex digit (either case), or -1. */
+int sy_hex_digit(int c);
 /* Decodes hex (either case). Returns decoded length, or -1 on bad input or if it would exceed outcap. */
 long sy_hex_decode(const char *in, size_t len, unsigned char *out, size_t outcap);
 /* Standard base64 with padding; out must hold 4*((len+2)/3)+1 bytes. Returns the length written. */
