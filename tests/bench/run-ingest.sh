@@ -5,7 +5,8 @@
 #
 # Builds a Release binary, starts `switchyard serve` on free loopback ports with a temp config and data dir, drives
 # it with bench_ingest (group commit at several connection counts), restarts it with storage.max_batch: 1 (one
-# commit, so one fsync, per event) for contrast, then prints a Markdown table and the machine it ran on.
+# commit, so one fsync, per event) for contrast, then prints a Markdown table and the machine it ran on (also saved
+# in tests/bench/results/, which git ignores).
 # Everything stays on 127.0.0.1. See tests/bench/README.md for what is measured. Tunables (environment):
 #   CONNS="1 16 64 128 256"   REQS_1=20000 (1 connection)   REQS=200000 (others)      group-commit runs
 #   SYNC_CONNS="1 16 64"      SYNC_REQS_1=2000              SYNC_REQS=10000           max_batch 1 runs
@@ -199,9 +200,11 @@ stop_server
 # ---- report ----
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
 fs=$(df -PT "$tmp" | awk 'NR == 2 { print $2 " on " $1 }')
-cat <<EOF
+mkdir -p "$here/results" # ignored by git
+saved=$here/results/ingest-$(date +%Y%m%d-%H%M%S).md
+tee "$saved" <<EOF
 
-## Switchyard ingest benchmark
+## Switchyard ingest benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 
 Signed ~1.5 KB Stripe \`customer.updated\` events, keep-alive HTTP/1.1, one request in flight per connection,
 load generator on the same machine. events/s counts 200 answers only (200 = durable). Latencies in ms.
@@ -215,4 +218,5 @@ Group-commit data dir after its runs: $group_size. Total time $(($(date +%s) - s
 ${notes:+
 $notes}
 EOF
+say "(report saved in $saved)"
 exit "$failed"
