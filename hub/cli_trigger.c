@@ -92,7 +92,7 @@ int sy_cli_trigger(sy_cli_t *cli)
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "switchyard-trigger/0.1");
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "switchyard-trigger/" SY_VERSION);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The release, also in CMakeLists.txt project(). */
+#define SY_VERSION "0.1.0"
+
 #define SY_OK 0
 #define SY_ENOMEM (-1)    /* allocation failed */
 #define SY_EINVAL (-2)    /* invalid argument or input */

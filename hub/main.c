@@ -9,7 +9,6 @@
 #include "log.h"
 #include "server.h"
 
-#define SY_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {

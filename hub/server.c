@@ -287,7 +287,7 @@ int sy_server_run(const sy_config_t *conf)
     pthread_mutex_unlock(&s.ready_mutex);
 
     sy_log(SY_LOG_INFO, "switchyard %s: ingress on http://%s/hooks/{source} (%u threads), admin on http://%s, "
-                        "data in %s", "0.1.0", conf->ingress_listen, conf->ingress_threads, conf->admin_listen,
+                        "data in %s", SY_VERSION, conf->ingress_listen, conf->ingress_threads, conf->admin_listen,
            conf->data_dir);
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
