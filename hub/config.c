@@ -55,10 +55,10 @@ static int read_secret_file(const char *path, char **out)
 
 /*
  * Resolves one secret node ({env: NAME, demo_default: x} | {file: PATH} | {value: x}) into a malloc'd string.
- * *is_demo is set when the demo default had to be used. An unset env var with no default is an error:
+ * When the demo default had to be used, *demo_env names the unset variable (malloc'd, first one only). An unset env var with no default is an error:
  * a hub that silently accepts nothing would look healthy while dropping every webhook.
  */
-static int resolve_secret(sy_yaml_t *y, yaml_node_t *node, const char *what, char **out, int *is_demo, sy_error_t *err)
+static int resolve_secret(sy_yaml_t *y, yaml_node_t *node, const char *what, char **out, char **demo_env, sy_error_t *err)
 {
     secret_spec_t spec = {0};
     int rc;
@@ -76,7 +76,8 @@ static int resolve_secret(sy_yaml_t *y, yaml_node_t *node, const char *what, cha
             *out = strdup(v);
         } else if (spec.demo_default != NULL) {
             *out = strdup(spec.demo_default);
-            *is_demo = 1;
+            if (*demo_env == NULL)
+                *demo_env = strdup(spec.env);
         } else {
             rc = sy_yaml_fail(y, node, err, "%s: environment variable %s is not set", what, spec.env);
             goto Exit;
@@ -193,7 +194,7 @@ static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_sour
             goto Exit;
         }
         char **slot = &src->secret_storage[src->verify.num_secrets];
-        if ((rc = resolve_secret(y, sy_yaml_node(y, *it), what, slot, &src->uses_demo_secret, err)) != 0)
+        if ((rc = resolve_secret(y, sy_yaml_node(y, *it), what, slot, &src->demo_env, err)) != 0)
             goto Exit;
         src->verify.secrets[src->verify.num_secrets++] = sy_slice_cstr(*slot);
     }
@@ -248,7 +249,7 @@ static int read_admin_token(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_
 {
     sy_config_t *conf = field;
     free(conf->admin_token);
-    return resolve_secret(y, n, "admin.token", &conf->admin_token, &conf->admin_uses_demo_token, err);
+    return resolve_secret(y, n, "admin.token", &conf->admin_token, &conf->admin_demo_env, err);
 }
 
 static const sy_yaml_key_t admin_keys[] = {
@@ -378,6 +379,7 @@ void sy_config_dispose(sy_config_t *conf)
         sy_source_conf_t *src = &conf->sources[i];
         free(src->name);
         free(src->public_url);
+        free(src->demo_env);
         for (size_t j = 0; j != SY_MAX_SECRETS; ++j) {
             if (src->secret_storage[j] != NULL) {
                 /* Secrets do not linger in freed heap memory. */
@@ -390,6 +392,7 @@ void sy_config_dispose(sy_config_t *conf)
     if (conf->admin_token != NULL)
         explicit_bzero(conf->admin_token, strlen(conf->admin_token));
     free(conf->admin_token);
+    free(conf->admin_demo_env);
     free(conf->path);
     free(conf->data_dir);
     free(conf->ingress_listen);

@@ -16,7 +16,7 @@ typedef struct st_sy_source_conf_t {
     sy_source_verify_t verify; /* secrets point into secret_storage */
     char *secret_storage[SY_MAX_SECRETS];
     char *public_url; /* HubSpot v2/v3: the URL the provider calls; NULL = rebuild from the request */
-    int uses_demo_secret;
+    char *demo_env; /* set when a secret fell back to its LOCAL DEMO default: the unset variable's name */
 } sy_source_conf_t;
 
 typedef struct st_sy_config_t {
@@ -34,7 +34,7 @@ typedef struct st_sy_config_t {
 
     char *admin_listen;
     char *admin_token;
-    int admin_uses_demo_token;
+    char *admin_demo_env; /* as demo_env, for the admin token */
 
     sy_source_conf_t *sources;
     size_t num_sources;

@@ -106,12 +106,11 @@ int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf)
 static void warn_demo_secrets(const sy_config_t *conf)
 {
     for (size_t i = 0; i != conf->num_sources; ++i)
-        if (conf->sources[i].uses_demo_secret)
-            sy_log(SY_LOG_WARN, "source \"%s\" uses its LOCAL DEMO secret: set the env var named in %s for real use",
-                   conf->sources[i].name, conf->path);
-    if (conf->admin_uses_demo_token)
-        sy_log(SY_LOG_WARN, "admin API uses the LOCAL DEMO token: set SWITCHYARD_ADMIN_TOKEN (or admin.token) "
-                            "for real use");
+        if (conf->sources[i].demo_env != NULL)
+            sy_log(SY_LOG_WARN, "source \"%s\" uses its LOCAL DEMO secret because %s is not set: fine for a try-out, "
+                                "never for real webhooks", conf->sources[i].name, conf->sources[i].demo_env);
+    if (conf->admin_demo_env != NULL)
+        sy_log(SY_LOG_WARN, "the admin API uses its LOCAL DEMO token because %s is not set", conf->admin_demo_env);
 }
 
 static int cmd_serve(sy_cli_t *cli)
@@ -138,7 +137,7 @@ static int cmd_config_check(sy_cli_t *cli)
     for (size_t i = 0; i != conf.num_sources; ++i) {
         const sy_source_conf_t *s = &conf.sources[i];
         printf("  source   %-10s connector %-8s %zu secret(s)%s, tolerance %llds%s\n", s->name, s->connector->name,
-               s->verify.num_secrets, s->uses_demo_secret ? " (LOCAL DEMO)" : "",
+               s->verify.num_secrets, s->demo_env != NULL ? " (LOCAL DEMO)" : "",
                (long long)(s->verify.tolerance_ms / 1000),
                strcmp(s->connector->name, "hubspot") == 0
                    ? (s->verify.signature_version == 3 ? ", signature v3" : ", signature v1/v2 (legacy)")

@@ -52,8 +52,9 @@ static void test_example_config_loads_with_demo_defaults(void **state)
     const sy_source_conf_t *hubspot = sy_config_find_source(&conf, "hubspot", 7);
     assert_non_null(stripe);
     assert_non_null(hubspot);
-    assert_true(stripe->uses_demo_secret);
-    assert_false(hubspot->uses_demo_secret);
+    assert_non_null(stripe->demo_env);
+    assert_string_equal(stripe->demo_env, "STRIPE_WEBHOOK_SECRET");
+    assert_null(hubspot->demo_env);
     assert_true(sy_slice_eq_cstr(hubspot->verify.secrets[0], "from-env"));
     assert_int_equal(stripe->verify.tolerance_ms, 300000);
     assert_int_equal(hubspot->verify.signature_version, 3);
