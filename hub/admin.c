@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "records.h"
 #include "server.h"
 
 static int authorized(h2o_req_t *req, const char *token)
@@ -83,9 +84,80 @@ static void render_metrics(sy_server_t *s, FILE *out)
                 "# HELP switchyard_log_map_size_bytes Current LMDB map size.\n"
                 "# TYPE switchyard_log_map_size_bytes gauge\nswitchyard_log_map_size_bytes %llu\n",
                 (unsigned long long)st.events, (unsigned long long)st.used_bytes, (unsigned long long)st.map_size);
+    sy_txn_t *txn;
+    if (s->applier != NULL && sy_txn_begin(s->store, 0, &txn) == 0) {
+        uint64_t last = 0, cursor = 0;
+        const char *name;
+        json_t *n, *stats;
+        sy_store_last_seq(txn, &last);
+        sy_meta_get_u64(txn, "applier_cursor", &cursor);
+        stats = sy_records_stats(txn);
+        sy_txn_abort(txn);
+        family(out, "switchyard_applier_cursor", "gauge", "Seq of the last event applied to golden records.");
+        fprintf(out, "switchyard_applier_cursor %llu\n", (unsigned long long)cursor);
+        family(out, "switchyard_applier_lag_events", "gauge", "Logged events not applied yet.");
+        fprintf(out, "switchyard_applier_lag_events %llu\n", (unsigned long long)(last - cursor));
+        family(out, "switchyard_applier_total", "counter",
+               "Applier outcomes: observations, conflicts, reverts, echoes, stale, pushes_enqueued, ...");
+        json_object_foreach(stats, name, n)
+            fprintf(out, "switchyard_applier_total{outcome=\"%s\"} %lld\n", name, (long long)json_integer_value(n));
+        json_decref(stats);
+    }
     fprintf(out, "# HELP switchyard_uptime_seconds Seconds since start.\n# TYPE switchyard_uptime_seconds gauge\n"
                  "switchyard_uptime_seconds %lld\n",
             (long long)((sy_now_ms() - s->started_at_ms) / 1000));
+}
+
+static void send_doc(h2o_req_t *req, int status, const char *reason, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (text == NULL) {
+        static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+        sy_http_send_json(req, 500, "Internal Server Error", oom, sizeof(oom) - 1);
+        return;
+    }
+    sy_http_send_json(req, status, reason, text, strlen(text)); /* copied into the request pool */
+    free(text);
+}
+
+/* Log position, applier cursor and counters, from one read transaction. */
+static json_t *status_doc(sy_server_t *s)
+{
+    sy_txn_t *txn;
+    uint64_t last = 0, cursor = 0;
+    json_t *stats = NULL;
+    if (sy_txn_begin(s->store, 0, &txn) == 0) {
+        sy_store_last_seq(txn, &last);
+        sy_meta_get_u64(txn, "applier_cursor", &cursor);
+        stats = sy_records_stats(txn);
+        sy_txn_abort(txn);
+    }
+    json_t *applier = json_pack("{s:b, s:I, s:I, s:o}", "enabled", s->applier != NULL, "cursor", (json_int_t)cursor,
+                                "lag", (json_int_t)(last - cursor), "stats", stats != NULL ? stats : json_object());
+    return json_pack("{s:s, s:I, s:{s:I}, s:o, s:o}", "version", SY_VERSION, "uptime_s",
+                     (json_int_t)((sy_now_ms() - s->started_at_ms) / 1000), "log", "last_seq", (json_int_t)last,
+                     "applier", applier, "policy", s->applier != NULL ? sy_applier_policy_info(s->applier) : json_null());
+}
+
+static void on_policy_reload(sy_server_t *s, h2o_req_t *req)
+{
+    sy_error_t err = {0};
+    char msg[900];
+    if (s->applier == NULL) {
+        send_doc(req, 409, "Conflict",
+                 json_pack("{s:s, s:s}", "error", "no_policy", "message", "the config names no policy to reload"));
+        return;
+    }
+    if (sy_applier_reload(s->applier, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        /* The running policy stays: say why the new one was refused. */
+        send_doc(req, 422, "Unprocessable Entity",
+                 json_pack("{s:s, s:s, s:o}", "error", "policy_invalid", "message", msg, "policy",
+                           sy_applier_policy_info(s->applier)));
+        return;
+    }
+    send_doc(req, 200, "OK", json_pack("{s:b, s:o}", "reloaded", 1, "policy", sy_applier_policy_info(s->applier)));
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -120,6 +192,25 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                        H2O_STRLIT("text/plain; version=0.0.4"));
         h2o_send_inline(req, text, len); /* copies into the request pool */
         free(text);
+        return 0;
+    }
+    int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/status"))) {
+        send_doc(req, 200, "OK", status_doc(s));
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/policy/reload"))) {
+        if (!is_post) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
+            send_doc(req, 405, "Method Not Allowed",
+                     json_pack("{s:s, s:s}", "error", "method_not_allowed", "message", "use POST"));
+            return 0;
+        }
+        on_policy_reload(s, req);
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/policy"))) {
+        send_doc(req, 200, "OK", s->applier != NULL ? sy_applier_policy_info(s->applier) : json_object());
         return 0;
     }
     static const char nf[] = "{\"error\":\"not_found\",\"message\":\"no such admin resource\"}";

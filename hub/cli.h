@@ -29,6 +29,8 @@ int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf);
 
 int sy_cli_log(sy_cli_t *cli, const char *verb);
 int sy_cli_trigger(sy_cli_t *cli);
+/* records get|list|merge|split, queue ls, health (cli_records.c). */
+int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb);
 
 /* Sample events for `trigger` (cli_samples.c). Returns a malloc'd body or NULL for an unknown type. */
 char *sy_sample_event(const char *connector, const char *type, int64_t now_ms);

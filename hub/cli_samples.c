@@ -66,8 +66,8 @@ static char *stripe_sample(const char *type, int64_t now_ms)
 
     random_token(tok, 12);
     snprintf(evt, sizeof(evt), "evt_%.24s", tok);
-    random_token(tok, 7);
-    snprintf(cus, sizeof(cus), "cus_%.14s", tok);
+    /* One demo customer, so repeated triggers update it (and link to HubSpot contact 51) instead of piling up. */
+    snprintf(cus, sizeof(cus), "cus_SyDemoAcme01");
     random_token(tok, 7);
     snprintf(req, sizeof(req), "req_%.14s", tok);
     if ((object = stripe_object(type, cus, now_ms / 1000, &previous)) == NULL)
@@ -85,13 +85,13 @@ static char *stripe_sample(const char *type, int64_t now_ms)
 
 static char *hubspot_sample(const char *type, int64_t now_ms)
 {
-    unsigned char r[6];
+    unsigned char r[5];
     sy_random_bytes(r, sizeof(r));
     /* eventIds are numbers: take 40 random bits so repeated triggers are not duplicates. */
-    json_int_t event_id = ((json_int_t)r[0] << 32 | (json_int_t)r[1] << 24 | r[2] << 16 | r[3] << 8 | r[4]) & 0xffffffffffLL;
+    json_int_t event_id = (json_int_t)r[0] << 32 | (json_int_t)r[1] << 24 | r[2] << 16 | r[3] << 8 | r[4];
     json_t *ev = json_pack("{s:I, s:i, s:i, s:i, s:I, s:s, s:i, s:i, s:s}", "eventId", event_id + 1, "subscriptionId",
                            2411005, "portalId", 62515, "appId", 54321, "occurredAt", (json_int_t)now_ms,
-                           "subscriptionType", type, "attemptNumber", 0, "objectId", 51 + (r[5] & 7), "changeSource",
+                           "subscriptionType", type, "attemptNumber", 0, "objectId", 51, "changeSource",
                            "CRM");
     if (strcmp(type, "contact.propertyChange") == 0) {
         json_object_set_new(ev, "propertyName", json_string("email"));

@@ -1,11 +1,13 @@
 /*
  * msgpack encoding of stored values: the only file that includes msgpack.h.
- * Values are maps with short string keys so later versions can add fields; readers skip unknown keys.
+ * Events are maps with short string keys so later versions can add fields (readers skip unknown keys);
+ * documents (records, outbox entries, ...) are jansson trees mapped one to one onto msgpack.
  */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "event.h"
 
 #define EVENT_FORMAT_VERSION 1
@@ -135,4 +137,130 @@ int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
 Exit:
     msgpack_unpacked_destroy(&up);
     return rc;
+}
+
+/* --- documents ------------------------------------------------------------------------------------------ */
+
+#define DOC_MAX_DEPTH 32
+
+static int pack_doc(msgpack_packer *pk, const json_t *v, int depth)
+{
+    if (depth > DOC_MAX_DEPTH)
+        return SY_EINVAL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *child;
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach((json_t *)v, key, child)
+        {
+            msgpack_pack_str_with_body(pk, key, strlen(key));
+            if (pack_doc(pk, child, depth + 1) != 0)
+                return SY_EINVAL;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *child;
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, child)
+        {
+            if (pack_doc(pk, child, depth + 1) != 0)
+                return SY_EINVAL;
+        }
+        return 0;
+    }
+    case JSON_STRING:
+        return msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return msgpack_pack_int64(pk, json_integer_value(v));
+    case JSON_REAL:
+        return msgpack_pack_double(pk, json_real_value(v));
+    case JSON_TRUE:
+        return msgpack_pack_true(pk);
+    case JSON_FALSE:
+        return msgpack_pack_false(pk);
+    default:
+        return msgpack_pack_nil(pk);
+    }
+}
+
+int sy_codec_doc_encode(const json_t *doc, char **out, size_t *outlen)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (pack_doc(&pk, doc, 0) != 0 || sb.data == NULL) {
+        msgpack_sbuffer_destroy(&sb);
+        return SY_EINVAL;
+    }
+    *out = sb.data; /* the caller frees */
+    *outlen = sb.size;
+    return 0;
+}
+
+static json_t *unpack_doc(const msgpack_object *o, int depth)
+{
+    if (depth > DOC_MAX_DEPTH)
+        return NULL;
+    switch (o->type) {
+    case MSGPACK_OBJECT_MAP: {
+        json_t *obj = json_object();
+        for (uint32_t i = 0; i != o->via.map.size; ++i) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+            json_t *val;
+            if (k->type != MSGPACK_OBJECT_STR || (val = unpack_doc(&o->via.map.ptr[i].val, depth + 1)) == NULL) {
+                json_decref(obj);
+                return NULL;
+            }
+            char key[256];
+            size_t n = k->via.str.size < sizeof(key) - 1 ? k->via.str.size : sizeof(key) - 1;
+            memcpy(key, k->via.str.ptr, n);
+            key[n] = '\0';
+            json_object_set_new(obj, key, val);
+        }
+        return obj;
+    }
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *arr = json_array();
+        for (uint32_t i = 0; i != o->via.array.size; ++i) {
+            json_t *val = unpack_doc(&o->via.array.ptr[i], depth + 1);
+            if (val == NULL) {
+                json_decref(arr);
+                return NULL;
+            }
+            json_array_append_new(arr, val);
+        }
+        return arr;
+    }
+    case MSGPACK_OBJECT_STR:
+        return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    default:
+        return NULL;
+    }
+}
+
+json_t *sy_codec_doc_decode(const void *data, size_t len)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    json_t *doc = NULL;
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
+        doc = unpack_doc(&up.data, 0);
+    msgpack_unpacked_destroy(&up);
+    return doc;
 }

@@ -269,6 +269,7 @@ SECTION(read_admin, admin_keys, "admin")
 
 static const sy_yaml_key_t top_keys[] = {
     {"data_dir", sy_yaml_read_string, offsetof(sy_config_t, data_dir)},
+    {"policy", sy_yaml_read_string, offsetof(sy_config_t, policy_path)},
     {"storage", read_storage, 0},
     {"ingress", read_ingress, 0},
     {"admin", read_admin, 0},
@@ -395,6 +396,7 @@ void sy_config_dispose(sy_config_t *conf)
     free(conf->admin_demo_env);
     free(conf->path);
     free(conf->data_dir);
+    free(conf->policy_path);
     free(conf->ingress_listen);
     free(conf->admin_listen);
     memset(conf, 0, sizeof(*conf));

@@ -22,6 +22,7 @@ typedef struct st_sy_source_conf_t {
 typedef struct st_sy_config_t {
     char *path;
     char *data_dir;
+    char *policy_path; /* field-ownership policy file or directory; NULL = no applier (log only) */
     uint64_t map_size;
     uint64_t map_size_max;
     unsigned max_batch; /* events per group commit; 1 = one fsync per event */

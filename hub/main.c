@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_policy.h"
 #include "log.h"
 #include "server.h"
 
@@ -20,6 +21,14 @@ static void usage(FILE *out)
           "  log tail [-n N] [-f] [--json]  last N events (default 10); -f keeps following\n"
           "  log show SEQ [--json|--raw]  one event: metadata and pretty body (--raw: body bytes exactly)\n"
           "  log stats [--json]           events per source and type, size on disk\n"
+          "  policy check|show [PATH]     check a field-ownership policy (default: policies/) or summarise it\n"
+          "  records get ID|EMAIL|SOURCE:EXTID [--json]\n"
+          "                               one golden record: each field's value, owner, version and event seq\n"
+          "  records list [-n N] [--json] golden records\n"
+          "  records merge KEEP DROP      merge two records (logged; undo with split)\n"
+          "  records split ID SOURCE:EXTID  move one tool object out to a record of its own (logged)\n"
+          "  queue ls [--json]            pushes waiting for delivery to the tools\n"
+          "  health [--json]              duplicates, double billing, merge suggestions, missing fields, counters\n"
           "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
           "                               send a correctly signed sample event to a running hub\n"
           "  version                      print the version\n"
@@ -121,7 +130,7 @@ static int cmd_serve(sy_cli_t *cli)
     warn_demo_secrets(&conf);
     int rc = sy_server_run(&conf);
     sy_config_dispose(&conf);
-    return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
+    return rc;
 }
 
 static int cmd_config_check(sy_cli_t *cli)
@@ -154,7 +163,8 @@ int main(int argc, char **argv)
     int first = 2;
     const char *verb = NULL;
 
-    if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0) {
+    if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
+        strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0) {
         if (argc < 3) {
             fprintf(stderr, "switchyard: %s needs a verb (see switchyard help)\n", cmd);
             return SY_EXIT_USAGE;
@@ -181,6 +191,10 @@ int main(int argc, char **argv)
         return sy_cli_log(&cli, verb);
     if (strcmp(cmd, "trigger") == 0)
         return sy_cli_trigger(&cli);
+    if (strcmp(cmd, "policy") == 0)
+        return sy_cli_policy(&cli, verb);
+    if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0)
+        return sy_cli_records(&cli, cmd, verb);
     fprintf(stderr, "switchyard: unknown command \"%s%s%s\"\n\n", cmd, verb != NULL ? " " : "", verb != NULL ? verb : "");
     usage(stderr);
     return SY_EXIT_USAGE;

@@ -214,6 +214,11 @@ static void request_stop(sy_loop_t *l)
     h2o_multithread_send_message(&l->stop_receiver, msg);
 }
 
+static void wake_applier(void *applier)
+{
+    sy_applier_notify(applier);
+}
+
 static void setup_globalconf(h2o_globalconf_t *gc, const sy_config_t *conf, int ingress)
 {
     h2o_config_init(gc);
@@ -268,6 +273,20 @@ int sy_server_run(const sy_config_t *conf)
         goto Exit;
     if (sy_writer_start(&s.writer, s.store, &s.metrics, conf->max_batch) != 0)
         goto Exit;
+    if (conf->policy_path != NULL) {
+        sy_policy_t *policy;
+        if (sy_policy_load(&policy, conf->policy_path, &err) != 0) {
+            sy_error_format(&err, msg, sizeof(msg));
+            fprintf(stderr, "%s\n", msg);
+            rc = 2;
+            goto Exit;
+        }
+        if (sy_applier_start(&s.applier, s.store, policy, conf->policy_path) != 0)
+            goto Exit;
+        sy_writer_set_listener(s.writer, wake_applier, s.applier);
+        sy_log(SY_LOG_INFO, "policy %s loaded (hash %s): applying the log to golden records", conf->policy_path,
+               policy->hash);
+    }
 
     setup_globalconf(&s.ingress_gc, conf, 1);
     setup_globalconf(&s.admin_gc, conf, 0);
@@ -293,7 +312,12 @@ int sy_server_run(const sy_config_t *conf)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sy_log(SY_LOG_INFO, "SIGHUP: nothing to reload in this version");
+            if (s.applier == NULL) {
+                sy_log(SY_LOG_INFO, "SIGHUP: no policy configured, nothing to reload");
+            } else if (sy_applier_reload(s.applier, &err) != 0) {
+                sy_error_format(&err, msg, sizeof(msg));
+                sy_log(SY_LOG_ERROR, "SIGHUP: policy not reloaded, the running one stays: %s", msg);
+            }
             continue;
         }
         break;
@@ -310,6 +334,7 @@ int sy_server_run(const sy_config_t *conf)
 Exit:
     /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
     sy_writer_stop(s.writer);
+    sy_applier_stop(s.applier);
     free(s.loops);
     if (configured) {
         h2o_config_dispose(&s.ingress_gc);

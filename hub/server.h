@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "applier.h"
 #include "config.h"
 #include "connector.h"
 #include "json.h"
@@ -45,6 +46,7 @@ struct st_sy_server_t {
     const sy_config_t *conf;
     sy_store_t *store;
     sy_writer_t *writer;
+    sy_applier_t *applier; /* NULL when the config names no policy */
     sy_metrics_t metrics;
     h2o_globalconf_t ingress_gc, admin_gc;
     sy_loop_t *loops; /* conf->ingress_threads of them */
@@ -55,7 +57,7 @@ struct st_sy_server_t {
     unsigned ready;
 };
 
-/* Runs until SIGTERM/SIGINT; returns the process exit code (0 after a clean stop). */
+/* Runs until SIGTERM/SIGINT; returns the process exit code (0 after a clean stop, 2 for a broken policy). */
 int sy_server_run(const sy_config_t *conf);
 
 /* Handlers (ingress.c, admin.c). */

@@ -12,9 +12,14 @@
 #define KEY_SEP '\x1f' /* between source and event id: source names never contain it */
 #define MAX_EVENT_KEY 511 /* LMDB's default maximum key size */
 
+static const char *const db_names[SY_DB_COUNT] = {"events", "event_ids", "meta",    "records", "xref",  "match",
+                                                  "outbox", "pending",   "suggest", "audit",   "alerts"};
+
 struct st_sy_store_t {
     MDB_env *env;
-    MDB_dbi events, event_ids, meta;
+    MDB_dbi dbi[SY_DB_COUNT];
+    int have[SY_DB_COUNT]; /* a read-only open of an older data dir may lack some DBs */
+    pthread_mutex_t write_lock; /* one write transaction at a time in this process (log writer, applier) */
     uint64_t map_size, map_size_max;
     int readonly;
     /* LMDB lets the map grow only while this process has no transaction open: in-process readers hold
@@ -23,18 +28,19 @@ struct st_sy_store_t {
     char path[512];
 };
 
-struct st_sy_store_read_t {
+struct st_sy_txn_t {
     sy_store_t *store;
     MDB_txn *txn;
+    int write;
 };
 
-static void put_be64(unsigned char *p, uint64_t v)
+void sy_put_be64(unsigned char *p, uint64_t v)
 {
     for (int i = 7; i >= 0; --i, v >>= 8)
         p[i] = (unsigned char)v;
 }
 
-static uint64_t get_be64(const unsigned char *p)
+uint64_t sy_get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i != 8; ++i)
@@ -68,21 +74,23 @@ static int open_dbs(sy_store_t *s, sy_error_t *err)
 
     if ((mrc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &txn)) != 0)
         goto Fail;
-    if ((mrc = mdb_dbi_open(txn, "events", flags, &s->events)) != 0 ||
-        (mrc = mdb_dbi_open(txn, "event_ids", flags, &s->event_ids)) != 0 ||
-        (mrc = mdb_dbi_open(txn, "meta", flags, &s->meta)) != 0)
-        goto Fail;
+    for (int i = 0; i != SY_DB_COUNT; ++i) {
+        if ((mrc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i])) == 0)
+            s->have[i] = 1;
+        else if (!(mrc == MDB_NOTFOUND && s->readonly && i > SY_DB_META))
+            goto Fail;
+    }
     if (!s->readonly) {
         MDB_val k = {sizeof("schema_version") - 1, "schema_version"}, v;
-        if ((mrc = mdb_get(txn, s->meta, &k, &v)) == MDB_NOTFOUND) {
+        if ((mrc = mdb_get(txn, s->dbi[SY_DB_META], &k, &v)) == MDB_NOTFOUND) {
             unsigned char buf[8];
-            put_be64(buf, SCHEMA_VERSION);
+            sy_put_be64(buf, SCHEMA_VERSION);
             v = (MDB_val){8, buf};
-            if ((mrc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+            if ((mrc = mdb_put(txn, s->dbi[SY_DB_META], &k, &v, 0)) != 0)
                 goto Fail;
         } else if (mrc != 0) {
             goto Fail;
-        } else if (v.mv_size != 8 || get_be64(v.mv_data) != SCHEMA_VERSION) {
+        } else if (v.mv_size != 8 || sy_get_be64(v.mv_data) != SCHEMA_VERSION) {
             mdb_txn_abort(txn);
             return sy_error_set(err, SY_EIO, s->path, 0, 0, "unsupported schema version (this build reads %d)",
                                 SCHEMA_VERSION);
@@ -113,6 +121,7 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
         return SY_ENOMEM;
     snprintf(s->path, sizeof(s->path), "%s", dir);
     pthread_rwlock_init(&s->resize_lock, NULL);
+    pthread_mutex_init(&s->write_lock, NULL);
     s->readonly = (flags & SY_STORE_READONLY) != 0;
     s->map_size = map_size;
     s->map_size_max = map_size_max > map_size ? map_size_max : map_size;
@@ -146,6 +155,7 @@ Fail:
     if (s->env != NULL)
         mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);
+    pthread_mutex_destroy(&s->write_lock);
     free(s);
     return rc;
 }
@@ -156,6 +166,7 @@ void sy_store_close(sy_store_t *store)
         return;
     mdb_env_close(store->env);
     pthread_rwlock_destroy(&store->resize_lock);
+    pthread_mutex_destroy(&store->write_lock);
     free(store);
 }
 
@@ -177,11 +188,11 @@ static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
 
     if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         return mrc;
-    if ((mrc = mdb_cursor_open(txn, s->events, &cur)) != 0)
+    if ((mrc = mdb_cursor_open(txn, s->dbi[SY_DB_EVENTS], &cur)) != 0)
         goto Abort;
     MDB_val k, v;
     if ((mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0)
-        next_seq = get_be64(k.mv_data) + 1;
+        next_seq = sy_get_be64(k.mv_data) + 1;
     else if (mrc != MDB_NOTFOUND)
         goto Abort;
 
@@ -193,15 +204,15 @@ static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
             goto Abort;
         }
         MDB_val ik = {make_id_key(idkey, it->source, it->event_id), idkey}, iv = {8, seqbuf};
-        put_be64(seqbuf, next_seq);
+        sy_put_be64(seqbuf, next_seq);
         /* One descent does both: insert the id, or find it (a provider retry, or a repeat within this batch)
          * and answer with the first seq; MDB_NOOVERWRITE then points iv at the stored value. */
-        if ((mrc = mdb_put(txn, s->event_ids, &ik, &iv, MDB_NOOVERWRITE)) == MDB_KEYEXIST) {
+        if ((mrc = mdb_put(txn, s->dbi[SY_DB_EVENT_IDS], &ik, &iv, MDB_NOOVERWRITE)) == MDB_KEYEXIST) {
             if (iv.mv_size != 8) {
                 mrc = MDB_CORRUPTED;
                 goto Abort;
             }
-            it->seq = get_be64(iv.mv_data);
+            it->seq = sy_get_be64(iv.mv_data);
             it->duplicate = 1;
             continue;
         } else if (mrc != 0) {
@@ -222,21 +233,30 @@ Abort:
     return mrc;
 }
 
+/* Called with write_lock held and no transaction of ours open: doubles the map up to its maximum. */
+static int grow_map(sy_store_t *s)
+{
+    if (s->map_size >= s->map_size_max)
+        return 0;
+    uint64_t grown = s->map_size * 2 < s->map_size_max ? s->map_size * 2 : s->map_size_max;
+    pthread_rwlock_wrlock(&s->resize_lock);
+    int grc = mdb_env_set_mapsize(s->env, (size_t)grown);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (grc != 0)
+        return 0;
+    s->map_size = grown;
+    return 1;
+}
+
 int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
 {
     int mrc;
     if (s->readonly)
         return SY_EINVAL;
-    while ((mrc = append_once(s, items, n)) == MDB_MAP_FULL && s->map_size < s->map_size_max) {
-        /* No transaction is open now (this is the only writer and it just aborted): growing is safe. */
-        uint64_t grown = s->map_size * 2 < s->map_size_max ? s->map_size * 2 : s->map_size_max;
-        pthread_rwlock_wrlock(&s->resize_lock);
-        int grc = mdb_env_set_mapsize(s->env, (size_t)grown);
-        pthread_rwlock_unlock(&s->resize_lock);
-        if (grc != 0)
-            break;
-        s->map_size = grown;
-    }
+    pthread_mutex_lock(&s->write_lock);
+    while ((mrc = append_once(s, items, n)) == MDB_MAP_FULL && grow_map(s))
+        ;
+    pthread_mutex_unlock(&s->write_lock);
     if (mrc == MDB_BAD_VALSIZE)
         return SY_ETOOBIG;
     return map_error(mrc);
@@ -261,44 +281,159 @@ static int begin_read_txn(sy_store_t *s, MDB_txn **txn)
     return mrc;
 }
 
-int sy_store_read_begin(sy_store_t *s, sy_store_read_t **out)
+int sy_txn_begin(sy_store_t *s, int write, sy_txn_t **out)
 {
-    sy_store_read_t *rd = calloc(1, sizeof(*rd));
+    sy_txn_t *t = calloc(1, sizeof(*t));
     int mrc;
-    if (rd == NULL)
+    if (t == NULL)
         return SY_ENOMEM;
-    rd->store = s;
-    if ((mrc = begin_read_txn(s, &rd->txn)) != 0) {
-        free(rd);
+    t->store = s;
+    t->write = write;
+    if (write) {
+        if (s->readonly) {
+            free(t);
+            return SY_EINVAL;
+        }
+        pthread_mutex_lock(&s->write_lock);
+        if ((mrc = mdb_txn_begin(s->env, NULL, 0, &t->txn)) != 0)
+            pthread_mutex_unlock(&s->write_lock);
+    } else {
+        mrc = begin_read_txn(s, &t->txn);
+    }
+    if (mrc != 0) {
+        free(t);
         return map_error(mrc);
     }
-    *out = rd;
+    *out = t;
     return 0;
+}
+
+static void txn_release(sy_txn_t *t)
+{
+    if (t->write)
+        pthread_mutex_unlock(&t->store->write_lock);
+    else
+        pthread_rwlock_unlock(&t->store->resize_lock);
+    free(t);
+}
+
+int sy_txn_commit(sy_txn_t *t)
+{
+    int mrc = mdb_txn_commit(t->txn);
+    txn_release(t);
+    return map_error(mrc);
+}
+
+void sy_txn_abort(sy_txn_t *t)
+{
+    if (t == NULL)
+        return;
+    mdb_txn_abort(t->txn);
+    txn_release(t);
+}
+
+int sy_store_grow(sy_store_t *s)
+{
+    pthread_mutex_lock(&s->write_lock);
+    int grown = grow_map(s);
+    pthread_mutex_unlock(&s->write_lock);
+    return grown;
+}
+
+static int have_db(sy_txn_t *t, sy_db_t db)
+{
+    return db < SY_DB_COUNT && t->store->have[db];
+}
+
+int sy_txn_get(sy_txn_t *t, sy_db_t db, sy_slice_t key, sy_slice_t *val)
+{
+    if (!have_db(t, db))
+        return SY_ENOTFOUND;
+    MDB_val k = {key.len, (void *)key.base}, v;
+    int mrc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
+    if (mrc != 0)
+        return map_error(mrc);
+    *val = (sy_slice_t){v.mv_data, v.mv_size};
+    return 0;
+}
+
+int sy_txn_put(sy_txn_t *t, sy_db_t db, sy_slice_t key, sy_slice_t val)
+{
+    if (!have_db(t, db))
+        return SY_EINVAL;
+    MDB_val k = {key.len, (void *)key.base}, v = {val.len, (void *)val.base};
+    int mrc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
+    return mrc == MDB_BAD_VALSIZE ? SY_ETOOBIG : map_error(mrc);
+}
+
+int sy_txn_del(sy_txn_t *t, sy_db_t db, sy_slice_t key)
+{
+    if (!have_db(t, db))
+        return SY_ENOTFOUND;
+    MDB_val k = {key.len, (void *)key.base};
+    return map_error(mdb_del(t->txn, t->store->dbi[db], &k, NULL));
+}
+
+int sy_txn_scan(sy_txn_t *t, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
+                int (*cb)(void *arg, sy_slice_t key, sy_slice_t val), void *arg)
+{
+    MDB_cursor *cur;
+    int mrc, rc = 0;
+    if (!have_db(t, db))
+        return 0;
+    if ((mrc = mdb_cursor_open(t->txn, t->store->dbi[db], &cur)) != 0)
+        return map_error(mrc);
+    MDB_val k = {from.len, (void *)from.base}, v;
+    mrc = from.len != 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (mrc == 0) {
+        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.base, prefix.len) != 0)
+            break;
+        if ((rc = cb(arg, (sy_slice_t){k.mv_data, k.mv_size}, (sy_slice_t){v.mv_data, v.mv_size})) != 0)
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0)
+        return rc;
+    return mrc == MDB_NOTFOUND ? 0 : map_error(mrc);
+}
+
+int sy_txn_count(sy_txn_t *t, sy_db_t db, uint64_t *count)
+{
+    MDB_stat st;
+    *count = 0;
+    if (!have_db(t, db))
+        return 0;
+    int mrc = mdb_stat(t->txn, t->store->dbi[db], &st);
+    if (mrc == 0)
+        *count = st.ms_entries;
+    return map_error(mrc);
+}
+
+int sy_store_read_begin(sy_store_t *s, sy_store_read_t **out)
+{
+    return sy_txn_begin(s, 0, out);
 }
 
 void sy_store_read_end(sy_store_read_t *rd)
 {
-    if (rd == NULL)
-        return;
-    mdb_txn_abort(rd->txn);
-    pthread_rwlock_unlock(&rd->store->resize_lock);
-    free(rd);
+    sy_txn_abort(rd);
 }
 
 static int decode_at(MDB_val *k, MDB_val *v, sy_event_t *ev)
 {
     if (k->mv_size != 8 || sy_codec_event_decode(v->mv_data, v->mv_size, ev) != 0)
         return SY_EIO;
-    ev->seq = get_be64(k->mv_data);
+    ev->seq = sy_get_be64(k->mv_data);
     return 0;
 }
 
 int sy_store_event_get(sy_store_read_t *rd, uint64_t seq, sy_event_t *ev)
 {
     unsigned char kb[8];
-    put_be64(kb, seq);
+    sy_put_be64(kb, seq);
     MDB_val k = {8, kb}, v;
-    int mrc = mdb_get(rd->txn, rd->store->events, &k, &v);
+    int mrc = mdb_get(rd->txn, rd->store->dbi[SY_DB_EVENTS], &k, &v);
     if (mrc != 0)
         return map_error(mrc);
     return decode_at(&k, &v, ev);
@@ -311,9 +446,9 @@ int sy_store_event_next(sy_store_read_t *rd, uint64_t after, sy_event_t *ev)
     int mrc;
     if (after == UINT64_MAX)
         return SY_ENOTFOUND;
-    put_be64(kb, after + 1);
+    sy_put_be64(kb, after + 1);
     MDB_val k = {8, kb}, v;
-    if ((mrc = mdb_cursor_open(rd->txn, rd->store->events, &cur)) != 0)
+    if ((mrc = mdb_cursor_open(rd->txn, rd->store->dbi[SY_DB_EVENTS], &cur)) != 0)
         return map_error(mrc);
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     mdb_cursor_close(cur);
@@ -328,7 +463,7 @@ int sy_store_last_seq(sy_store_read_t *rd, uint64_t *seq)
     MDB_val k, v;
     int mrc;
     *seq = 0;
-    if ((mrc = mdb_cursor_open(rd->txn, rd->store->events, &cur)) != 0)
+    if ((mrc = mdb_cursor_open(rd->txn, rd->store->dbi[SY_DB_EVENTS], &cur)) != 0)
         return map_error(mrc);
     mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
     mdb_cursor_close(cur);
@@ -336,7 +471,7 @@ int sy_store_last_seq(sy_store_read_t *rd, uint64_t *seq)
         return 0;
     if (mrc != 0)
         return map_error(mrc);
-    *seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+    *seq = k.mv_size == 8 ? sy_get_be64(k.mv_data) : 0;
     return 0;
 }
 
@@ -346,12 +481,12 @@ int sy_store_lookup_event_id(sy_store_read_t *rd, sy_slice_t source, sy_slice_t 
     if (source.len + 1 + event_id.len > MAX_EVENT_KEY)
         return SY_ENOTFOUND;
     MDB_val k = {make_id_key(idkey, source, event_id), idkey}, v;
-    int mrc = mdb_get(rd->txn, rd->store->event_ids, &k, &v);
+    int mrc = mdb_get(rd->txn, rd->store->dbi[SY_DB_EVENT_IDS], &k, &v);
     if (mrc != 0)
         return map_error(mrc);
     if (v.mv_size != 8)
         return SY_EIO;
-    *seq = get_be64(v.mv_data);
+    *seq = sy_get_be64(v.mv_data);
     return 0;
 }
 
@@ -375,7 +510,7 @@ int sy_store_stats(sy_store_t *s, sy_store_stats_t *st)
     /* A read transaction only long enough to read the DB's entry count (O(1)). */
     if ((mrc = begin_read_txn(s, &txn)) != 0)
         return map_error(mrc);
-    if ((mrc = mdb_stat(txn, s->events, &dbst)) == 0)
+    if ((mrc = mdb_stat(txn, s->dbi[SY_DB_EVENTS], &dbst)) == 0)
         st->events = dbst.ms_entries;
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->resize_lock);

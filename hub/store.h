@@ -18,7 +18,24 @@
 #include "event.h"
 
 typedef struct st_sy_store_t sy_store_t;
-typedef struct st_sy_store_read_t sy_store_read_t;
+typedef struct st_sy_txn_t sy_txn_t;
+typedef sy_txn_t sy_store_read_t; /* a read-only transaction */
+
+/* The named databases. Keys and values of the golden-record DBs are documented in records.h. */
+typedef enum en_sy_db_t {
+    SY_DB_EVENTS,
+    SY_DB_EVENT_IDS,
+    SY_DB_META,
+    SY_DB_RECORDS,
+    SY_DB_XREF,
+    SY_DB_MATCH,
+    SY_DB_OUTBOX,
+    SY_DB_PENDING,
+    SY_DB_SUGGEST,
+    SY_DB_AUDIT,
+    SY_DB_ALERTS,
+    SY_DB_COUNT
+} sy_db_t;
 
 #define SY_STORE_READONLY 0x1
 
@@ -67,6 +84,30 @@ typedef struct st_sy_store_stats_t {
     uint64_t used_bytes;    /* pages in use * page size */
     uint64_t file_bytes;    /* data.mdb on disk (st_blocks) */
 } sy_store_stats_t;
+
+/*
+ * Generic transactions (golden records, outbox, meta). A write transaction excludes the log writer and any other
+ * in-process writer until it commits or aborts; keep them short. Slices returned are valid until the transaction
+ * ends. A put that finds the map full returns SY_EFULL: abort, call sy_store_grow, redo the work.
+ */
+int sy_txn_begin(sy_store_t *store, int write, sy_txn_t **out);
+int sy_txn_commit(sy_txn_t *txn); /* frees txn whatever the outcome */
+void sy_txn_abort(sy_txn_t *txn);
+int sy_txn_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key, sy_slice_t *val);
+int sy_txn_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, sy_slice_t val);
+int sy_txn_del(sy_txn_t *txn, sy_db_t db, sy_slice_t key); /* SY_ENOTFOUND if absent */
+/* Calls cb for each entry with key >= from whose key starts with prefix, in key order, until cb returns non-zero
+ * (that value is returned). */
+int sy_txn_scan(sy_txn_t *txn, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
+                int (*cb)(void *arg, sy_slice_t key, sy_slice_t val), void *arg);
+/* Entries in db. */
+int sy_txn_count(sy_txn_t *txn, sy_db_t db, uint64_t *count);
+/* Grows the map after SY_EFULL (no transaction of this thread may be open). Returns 1 if it grew, 0 at the max. */
+int sy_store_grow(sy_store_t *store);
+
+/* u64 <-> 8 bytes big-endian (keys that sort numerically). */
+void sy_put_be64(unsigned char *p, uint64_t v);
+uint64_t sy_get_be64(const unsigned char *p);
 
 /* Cheap figures for /metrics and `log stats`: no long transaction. */
 int sy_store_stats(sy_store_t *store, sy_store_stats_t *st);

@@ -16,6 +16,8 @@ struct st_sy_writer_t {
     sy_log_job_t *head, **tail; /* FIFO of submitted jobs */
     int stopping;
     sy_append_t *scratch; /* contiguous copy of a batch's items, reused */
+    void (*on_commit)(void *arg);
+    void *on_commit_arg;
     size_t scratch_cap;
 };
 
@@ -82,6 +84,8 @@ static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items)
         sy_histogram_observe(&w->metrics->commit_seconds, (sy_mono_ns() - t0) / 1000);
         sy_histogram_observe(&w->metrics->commit_batch_events, num_items);
     }
+    if (rc == 0 && w->on_commit != NULL)
+        w->on_commit(w->on_commit_arg);
     if (rc == 0) {
         off = 0;
         for (j = jobs; j != NULL; j = j->next) {
@@ -121,6 +125,12 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->mutex);
     return NULL;
+}
+
+void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg)
+{
+    w->on_commit = fn;
+    w->on_commit_arg = arg;
 }
 
 int sy_writer_start(sy_writer_t **out, sy_store_t *store, sy_metrics_t *metrics, unsigned max_batch)

@@ -26,6 +26,8 @@ struct st_sy_log_job_t {
 };
 
 int sy_writer_start(sy_writer_t **out, sy_store_t *store, sy_metrics_t *metrics, unsigned max_batch);
+/* Calls fn(arg) on the writer thread after every successful commit (e.g. to wake the applier). */
+void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg);
 /* Queues job. Returns 0, or SY_ESHUTDOWN (on_done is then not called). Thread-safe. */
 int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
 /* Commits everything queued, then stops the thread and frees the writer. */

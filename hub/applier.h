@@ -1,0 +1,30 @@
+/*
+ * The applier: one thread that turns logged events into golden-record changes and queued pushes.
+ *
+ * It reads the log after its cursor and, per batch, writes the records, the outbox entries and the new cursor
+ * in ONE LMDB transaction: after a crash it resumes at the cursor, so every event is applied exactly once.
+ * The policy it applies can be swapped at run time (SIGHUP, admin API); a bad policy keeps the old one.
+ */
+#ifndef SY_APPLIER_H
+#define SY_APPLIER_H
+
+#include <jansson.h>
+
+#include "policy.h"
+#include "store.h"
+
+typedef struct st_sy_applier_t sy_applier_t;
+
+/* Starts the thread with policy (ownership moves to the applier). */
+int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy, const char *policy_path);
+/* Wakes the applier: new events were committed. Thread-safe, never blocks for long. */
+void sy_applier_notify(sy_applier_t *a);
+/* Finishes the batch in progress, stops the thread, frees the applier and its policy. */
+void sy_applier_stop(sy_applier_t *a);
+
+/* Loads the policy again from its path; on success swaps it in. Returns 0, or the error (old policy kept). */
+int sy_applier_reload(sy_applier_t *a, sy_error_t *err);
+/* {"hash", "files", "fields", "sources", "loaded_at_ms"} of the running policy. New reference. */
+json_t *sy_applier_policy_info(sy_applier_t *a);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * Stored documents: golden records, outbox entries, audit and alert entries are JSON-shaped trees (jansson)
+ * kept in LMDB as msgpack. codec.c is the only file that includes msgpack.h.
+ */
+#ifndef SY_CODEC_H
+#define SY_CODEC_H
+
+#include <jansson.h>
+
+#include "common.h"
+
+/* Encodes doc (objects, arrays, strings, integers, reals, booleans, null) into a malloc'd buffer. */
+int sy_codec_doc_encode(const json_t *doc, char **out, size_t *outlen);
+/* Decodes a stored document; returns a new reference or NULL if the bytes are not one msgpack value. */
+json_t *sy_codec_doc_decode(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Observations: what one logged event says about one customer object at one tool, under the policy.
+ * (source, external id, version, field values, cross ids). Pure: no storage, no clock.
+ */
+#ifndef SY_OBSERVE_H
+#define SY_OBSERVE_H
+
+#include "event.h"
+#include "policy.h"
+
+#define SY_OBS_MAX_LINKS 8
+
+typedef struct st_sy_obs_field_t {
+    size_t field; /* policy field index */
+    char *value;  /* normalised; "" when the tool sent null or an empty value (a clear) */
+} sy_obs_field_t;
+
+typedef struct st_sy_obs_link_t {
+    size_t source; /* policy source index */
+    char *id;
+} sy_obs_link_t;
+
+typedef struct st_sy_observation_t {
+    size_t source;     /* policy source index */
+    char *external_id; /* the tool's id of the customer object */
+    int64_t version_ms; /* provider time of the change: Stripe `created`, HubSpot `occurredAt` */
+    int deleted;        /* the event is one of the object's delete_events */
+    sy_obs_field_t *fields;
+    size_t num_fields;
+    sy_obs_link_t links[SY_OBS_MAX_LINKS];
+    size_t num_links;
+    /* Stripe subscriptions, kept per customer for the double-billing alarm. */
+    char *subscription_id;
+    char *subscription_status;
+} sy_observation_t;
+
+/*
+ * Decodes ev into observations (one per matching policy object that yields an external id). *out is a malloc'd
+ * array owned by the caller (sy_observations_free releases it and its contents); *n may be 0 (event type not mapped, source not in
+ * the policy). Returns 0, or SY_EPARSE when the stored body is not JSON.
+ */
+int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n);
+void sy_observations_free(sy_observation_t *obs, size_t n);
+
+#endif

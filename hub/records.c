@@ -1,0 +1,806 @@
+/*
+ * Golden records: identity resolution and the ownership policy (see records.h for the storage layout).
+ *
+ * The golden value of a field is derived from what its owners last said: every observation is kept per tool
+ * object ("observed"), and the value of a field is the newest value of its first owner (in policy order) that has
+ * a non-empty one. Everything that decides uses provider times (versions), never the wall clock, so applying the
+ * same log twice, or after a crash, gives the same records and the same pushes.
+ */
+#include "records.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
+
+#define SEP "\x1f"
+#define ID_PREFIX "cust_"
+#define KEY_MAX 1024
+
+/* --- small storage helpers ---------------------------------------------------------------------------- */
+
+static sy_slice_t key2(char *buf, const char *a, const char *b)
+{
+    int n = snprintf(buf, KEY_MAX, "%s" SEP "%s", a, b);
+    return (sy_slice_t){buf, n < KEY_MAX ? (size_t)n : KEY_MAX - 1};
+}
+
+static json_t *load_doc(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
+{
+    sy_slice_t v;
+    if (sy_txn_get(txn, db, key, &v) != 0)
+        return NULL;
+    return sy_codec_doc_decode(v.base, v.len);
+}
+
+static int put_doc(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc)
+{
+    char *buf;
+    size_t len;
+    int rc;
+    if ((rc = sy_codec_doc_encode(doc, &buf, &len)) != 0)
+        return rc;
+    rc = sy_txn_put(txn, db, key, (sy_slice_t){buf, len});
+    free(buf);
+    return rc;
+}
+
+/* A value stored as a plain string (xref, match). Malloc'd or NULL. */
+static char *load_str(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
+{
+    sy_slice_t v;
+    if (sy_txn_get(txn, db, key, &v) != 0)
+        return NULL;
+    return strndup(v.base, v.len);
+}
+
+static int put_str(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const char *s)
+{
+    return sy_txn_put(txn, db, key, sy_slice_cstr(s));
+}
+
+int sy_meta_get_u64(sy_txn_t *txn, const char *name, uint64_t *v)
+{
+    sy_slice_t val;
+    *v = 0;
+    int rc = sy_txn_get(txn, SY_DB_META, sy_slice_cstr(name), &val);
+    if (rc == SY_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (val.len != 8)
+        return SY_EIO;
+    *v = sy_get_be64((const unsigned char *)val.base);
+    return 0;
+}
+
+int sy_meta_put_u64(sy_txn_t *txn, const char *name, uint64_t v)
+{
+    unsigned char buf[8];
+    sy_put_be64(buf, v);
+    return sy_txn_put(txn, SY_DB_META, sy_slice_cstr(name), (sy_slice_t){(const char *)buf, 8});
+}
+
+static int next_counter(sy_txn_t *txn, const char *name, uint64_t *out)
+{
+    int rc = sy_meta_get_u64(txn, name, out);
+    if (rc != 0)
+        return rc;
+    *out += 1;
+    return sy_meta_put_u64(txn, name, *out);
+}
+
+/* Appends a document to a be64-keyed log DB (audit, alerts). */
+static int append_log(sy_txn_t *txn, sy_db_t db, const char *counter, json_t *doc)
+{
+    uint64_t n;
+    unsigned char key[8];
+    int rc = next_counter(txn, counter, &n);
+    if (rc == 0) {
+        sy_put_be64(key, n);
+        rc = put_doc(txn, db, (sy_slice_t){(const char *)key, 8}, doc);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/* --- records ------------------------------------------------------------------------------------------ */
+
+static int save_record(sy_txn_t *txn, json_t *rec)
+{
+    return put_doc(txn, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
+}
+
+json_t *sy_records_load(sy_txn_t *txn, const char *id)
+{
+    char cur[128];
+    snprintf(cur, sizeof(cur), "%s", id);
+    /* Follow merges (bounded: a chain longer than this is corrupt). */
+    for (int hops = 0; hops != 16; ++hops) {
+        json_t *rec = load_doc(txn, SY_DB_RECORDS, sy_slice_cstr(cur));
+        if (rec == NULL)
+            return NULL;
+        const char *next = json_string_value(json_object_get(rec, "merged_into"));
+        if (next == NULL)
+            return rec;
+        snprintf(cur, sizeof(cur), "%s", next);
+        json_decref(rec);
+    }
+    return NULL;
+}
+
+static json_t *new_record(sy_apply_ctx_t *ctx, int *rc)
+{
+    uint64_t n;
+    char id[64];
+    if ((*rc = next_counter(ctx->txn, "next_record", &n)) != 0)
+        return NULL;
+    snprintf(id, sizeof(id), ID_PREFIX "%llu", (unsigned long long)n);
+    ++ctx->stats->records_created;
+    return json_pack("{s:s, s:I, s:I, s:{}, s:{}, s:{}, s:{}, s:{}, s:{}}", "id", id, "created_at_ms",
+                     (json_int_t)ctx->now_ms, "created_seq", (json_int_t)ctx->seq, "fields", "observed", "xrefs",
+                     "subscriptions", "frozen", "reverts");
+}
+
+static const char *rec_id(json_t *rec)
+{
+    return json_string_value(json_object_get(rec, "id"));
+}
+
+/* Adds source:ext to the record's xrefs (no duplicates) and points the xref key at it. */
+static int attach_xref(sy_txn_t *txn, json_t *rec, const char *source, const char *ext)
+{
+    char key[KEY_MAX];
+    json_t *xrefs = json_object_get(rec, "xrefs"), *list = json_object_get(xrefs, source);
+    if (list == NULL) {
+        list = json_array();
+        json_object_set_new(xrefs, source, list);
+    }
+    size_t i;
+    json_t *v;
+    int found = 0;
+    json_array_foreach(list, i, v) found |= strcmp(json_string_value(v), ext) == 0;
+    if (!found)
+        json_array_append_new(list, json_string(ext));
+    return put_str(txn, SY_DB_XREF, key2(key, source, ext), rec_id(rec));
+}
+
+/* --- the golden value ------------------------------------------------------------------------------------ */
+
+typedef struct st_candidate_t {
+    const char *value; /* borrowed from the record */
+    const char *xref;
+    size_t source;
+    int64_t version;
+} candidate_t;
+
+/* The newest observation of field by any object of source; 1 if there is one. */
+static int newest_of_source(const sy_policy_t *p, json_t *rec, size_t source, const char *field, candidate_t *out)
+{
+    const char *xref;
+    json_t *fields;
+    size_t nl = strlen(p->sources[source].name);
+    int found = 0;
+    json_object_foreach(json_object_get(rec, "observed"), xref, fields)
+    {
+        if (strncmp(xref, p->sources[source].name, nl) != 0 || xref[nl] != ':')
+            continue;
+        json_t *obs = json_object_get(fields, field);
+        if (!json_is_array(obs))
+            continue;
+        int64_t version = json_integer_value(json_array_get(obs, 1));
+        if (!found || version > out->version) {
+            *out = (candidate_t){json_string_value(json_array_get(obs, 0)), xref, source, version};
+            found = 1;
+        }
+    }
+    return found;
+}
+
+/* First owner (policy order) with a non-empty newest value; else the first owner that said anything (a clear). */
+static int golden_candidate(const sy_policy_t *p, json_t *rec, size_t field, candidate_t *out)
+{
+    const sy_policy_field_t *f = &p->fields[field];
+    candidate_t c, empty = {0};
+    int have_empty = 0;
+    for (size_t r = 0; r != f->num_owners; ++r) {
+        if (!newest_of_source(p, rec, f->owners[r], f->name, &c))
+            continue;
+        if (c.value != NULL && c.value[0] != '\0') {
+            *out = c;
+            return 1;
+        }
+        if (!have_empty) {
+            empty = c;
+            have_empty = 1;
+        }
+    }
+    if (have_empty)
+        *out = empty;
+    return have_empty;
+}
+
+static const char *golden_value(json_t *rec, const char *field)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), field), "value"));
+}
+
+static int is_frozen(json_t *rec, const char *source, const char *field)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(rec, "frozen"), source), i, v)
+    {
+        if (strcmp(json_string_value(v), field) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* --- outbox ---------------------------------------------------------------------------------------------- */
+
+/* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
+static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *field, const char *value,
+                   const char *reason)
+{
+    const char *spoke_name = ctx->policy->sources[spoke].name;
+    char pkey[KEY_MAX], idem[96];
+    sy_slice_t pk = key2(pkey, spoke_name, rec_id(rec)), okey;
+    json_t *push = NULL;
+    int rc;
+
+    if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
+        (push = load_doc(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
+        /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
+         * a provider refuses one key with other parameters. */
+        unsigned char kb[16];
+        memcpy(kb, okey.base, 16);
+        json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
+        snprintf(idem, sizeof(idem), "sy-%s-%lld", json_string_value(json_object_get(push, "id")), (long long)revision);
+        json_object_set_new(json_object_get(push, "fields"), field, json_string(value));
+        json_array_append_new(json_object_get(push, "reasons"), json_string(reason));
+        json_object_set_new(push, "revision", json_integer(revision));
+        json_object_set_new(push, "idempotency_key", json_string(idem));
+        json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
+        json_object_set_new(push, "seq", json_integer((json_int_t)ctx->seq));
+        json_object_set_new(push, "policy", json_string(ctx->policy->hash));
+        rc = put_doc(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
+        ++ctx->stats->pushes_coalesced;
+        json_decref(push);
+        return rc;
+    }
+    json_decref(push);
+
+    uint64_t id;
+    unsigned char kb[16];
+    char idtext[32];
+    if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
+        return rc;
+    snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
+    snprintf(idem, sizeof(idem), "sy-%s-0", idtext);
+    sy_put_be64(kb, (uint64_t)ctx->now_ms);
+    sy_put_be64(kb + 8, id);
+    push = json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", idtext, "spoke",
+                     spoke_name, "record", rec_id(rec), "fields", field, value, "reasons", reason, "revision", 0,
+                     "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
+                     "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
+                     "seq", (json_int_t)ctx->seq);
+    if ((rc = put_doc(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
+        rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
+    json_decref(push);
+    ++ctx->stats->pushes_enqueued;
+    return rc;
+}
+
+/* Whether every object the spoke has for this record already holds value (no push needed). */
+static int spoke_has_value(const sy_policy_t *p, json_t *rec, size_t spoke, const char *field, const char *value)
+{
+    json_t *ids = json_object_get(json_object_get(rec, "xrefs"), p->sources[spoke].name);
+    size_t i;
+    json_t *id;
+    char xref[512];
+    if (json_array_size(ids) == 0)
+        return 0;
+    json_array_foreach(ids, i, id)
+    {
+        snprintf(xref, sizeof(xref), "%s:%s", p->sources[spoke].name, json_string_value(id));
+        json_t *obs = json_object_get(json_object_get(json_object_get(rec, "observed"), xref), field);
+        const char *seen = json_string_value(json_array_get(obs, 0));
+        if (seen == NULL || strcmp(seen, value) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int alert(sy_apply_ctx_t *ctx, const char *kind, json_t *rec, const char *source, const char *field,
+                 const char *message)
+{
+    ++ctx->stats->alerts;
+    sy_log(SY_LOG_WARN, "alert %s: record %s, source %s, field %s: %s", kind, rec_id(rec), source, field, message);
+    return append_log(ctx->txn, SY_DB_ALERTS, "next_alert",
+                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "at_ms", (json_int_t)ctx->now_ms, "kind", kind,
+                                "record", rec_id(rec), "source", source, "field", field, "message", message, "seq",
+                                (json_int_t)ctx->seq));
+}
+
+/* --- policy applied to one field ------------------------------------------------------------------------- */
+
+/* A change from a tool that does not own the field. */
+static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *obs, size_t fi, const char *value,
+                       int64_t version)
+{
+    const sy_policy_t *p = ctx->policy;
+    const sy_policy_field_t *f = &p->fields[fi];
+    const char *source = p->sources[obs->source].name, *golden = golden_value(rec, f->name);
+
+    if (is_frozen(rec, source, f->name)) {
+        ++ctx->stats->frozen;
+        return 0;
+    }
+    ++ctx->stats->conflicts;
+    if (f->on_conflict == SY_CONFLICT_ALERT)
+        return alert(ctx, "conflict", rec, source, f->name, "a tool that does not own the field changed it");
+    if (f->on_conflict != SY_CONFLICT_REVERT || golden == NULL || sy_policy_push_name(p, obs->source, fi) == NULL)
+        return 0;
+
+    /* Revert budget per (tool, record, field) within a window of provider time. */
+    char rkey[256];
+    snprintf(rkey, sizeof(rkey), "%s|%s", source, f->name);
+    json_t *reverts = json_object_get(rec, "reverts"), *entry = json_object_get(reverts, rkey);
+    json_int_t count = json_integer_value(json_array_get(entry, 0)), since = json_integer_value(json_array_get(entry, 1));
+    if (entry == NULL || version - since > p->revert_window_ms) {
+        count = 0;
+        since = version;
+    }
+    if (count >= (json_int_t)p->revert_budget) {
+        json_t *frozen = json_object_get(rec, "frozen"), *list = json_object_get(frozen, source);
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(frozen, source, list);
+        }
+        json_array_append_new(list, json_string(f->name));
+        ++ctx->stats->frozen;
+        return alert(ctx, "frozen", rec, source, f->name,
+                     "the tool kept rewriting a field it does not own; reverts to it stopped (revert budget spent)");
+    }
+    json_object_set_new(reverts, rkey, json_pack("[I, I]", count + 1, since));
+    ++ctx->stats->reverts;
+    return enqueue(ctx, rec, obs->source, f->name, golden, "revert");
+}
+
+static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *obs, const char *xref,
+                       const sy_obs_field_t *of)
+{
+    const sy_policy_t *p = ctx->policy;
+    const sy_policy_field_t *f = &p->fields[of->field];
+    json_t *observed = json_object_get(rec, "observed"), *mine = json_object_get(observed, xref);
+    if (mine == NULL) {
+        mine = json_object();
+        json_object_set_new(observed, xref, mine);
+    }
+    json_t *prev = json_object_get(mine, f->name);
+    const char *prev_value = json_string_value(json_array_get(prev, 0));
+    int64_t prev_version = json_integer_value(json_array_get(prev, 1));
+
+    /* An older event (out of order, or replayed) never overwrites what this object said later. */
+    if (prev != NULL && obs->version_ms < prev_version) {
+        ++ctx->stats->stale;
+        return 0;
+    }
+    int changed_at_tool = prev_value == NULL || strcmp(prev_value, of->value) != 0;
+    json_object_set_new(mine, f->name, json_pack("[s, I]", of->value, (json_int_t)obs->version_ms));
+
+    size_t rank;
+    const char *golden = golden_value(rec, f->name);
+    if (!sy_policy_is_owner(p, of->field, obs->source, &rank)) {
+        /* Equal to the golden value: an echo of our own push, or agreement. Unchanged at the tool: it is only
+         * repeating an old value in an event about something else (Stripe sends whole objects). No golden value
+         * yet: nothing to disagree with (the owner has not spoken). */
+        if (golden == NULL || strcmp(golden, of->value) == 0 || !changed_at_tool) {
+            ++ctx->stats->echoes;
+            return 0;
+        }
+        return on_conflict(ctx, rec, obs, of->field, of->value, obs->version_ms);
+    }
+
+    candidate_t c;
+    if (!golden_candidate(p, rec, of->field, &c) || (golden != NULL && strcmp(golden, c.value) == 0)) {
+        ++ctx->stats->echoes; /* nothing changes: swallowed here, so nothing loops */
+        return 0;
+    }
+    json_t *state = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "value", c.value, "source",
+                              p->sources[c.source].name, "xref", c.xref, "version_ms", (json_int_t)c.version,
+                              "updated_at_ms", (json_int_t)ctx->now_ms, "seq", (json_int_t)ctx->seq, "policy", p->hash);
+    char *value = strdup(c.value);
+    size_t from = c.source;
+    json_object_set_new(json_object_get(rec, "fields"), f->name, state); /* c.* may dangle from here */
+    ++ctx->stats->fields_updated;
+
+    int rc = 0;
+    for (size_t i = 0; i != f->num_push && rc == 0; ++i) {
+        size_t spoke = f->push[i];
+        /* Never back to the tool the change came from, never to a tool frozen for the field. */
+        if (spoke == from || spoke == obs->source || is_frozen(rec, p->sources[spoke].name, f->name) ||
+            spoke_has_value(p, rec, spoke, f->name, value))
+            continue;
+        rc = enqueue(ctx, rec, spoke, f->name, value, "owner_change");
+    }
+    free(value);
+    return rc;
+}
+
+/* --- identity ---------------------------------------------------------------------------------------------- */
+
+static const char *obs_value(const sy_observation_t *obs, size_t field)
+{
+    for (size_t i = 0; i != obs->num_fields; ++i)
+        if (obs->fields[i].field == field)
+            return obs->fields[i].value;
+    return NULL;
+}
+
+static int merge_into(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t *drop, int64_t now_ms, const char *why,
+                      uint64_t seq);
+
+/*
+ * Finds (or creates) the record of obs: its own xref, then its cross-id links, then strong keys. Two different
+ * records found by strong evidence are the same customer: merged automatically (logged in audit).
+ */
+static json_t *resolve(sy_apply_ctx_t *ctx, const sy_observation_t *obs, int *rc)
+{
+    const sy_policy_t *p = ctx->policy;
+    char key[KEY_MAX];
+    json_t *rec = NULL;
+    char *found[2 + SY_OBS_MAX_LINKS + 8] = {0};
+    size_t nfound = 0;
+
+    *rc = 0;
+    found[nfound++] = load_str(ctx->txn, SY_DB_XREF, key2(key, p->sources[obs->source].name, obs->external_id));
+    for (size_t i = 0; i != obs->num_links; ++i)
+        found[nfound++] = load_str(ctx->txn, SY_DB_XREF, key2(key, p->sources[obs->links[i].source].name, obs->links[i].id));
+    for (size_t i = 0; i != p->num_strong_keys; ++i) {
+        const char *v = obs_value(obs, p->strong_keys[i]);
+        if (v != NULL && v[0] != '\0')
+            found[nfound++] = load_str(ctx->txn, SY_DB_MATCH, key2(key, p->fields[p->strong_keys[i]].name, v));
+    }
+    for (size_t i = 0; i != nfound; ++i) {
+        if (found[i] == NULL)
+            continue;
+        json_t *r = sy_records_load(ctx->txn, found[i]);
+        if (r == NULL)
+            continue;
+        if (rec == NULL) {
+            rec = r;
+        } else if (strcmp(rec_id(rec), rec_id(r)) != 0) {
+            /* Strong evidence ties two records together: the one found first (the object's own) absorbs the other. */
+            ++ctx->stats->auto_merges;
+            *rc = merge_into(ctx->txn, p, rec, r, ctx->now_ms, "strong identity key", ctx->seq);
+            json_decref(r);
+            if (*rc != 0)
+                goto Exit;
+        } else {
+            json_decref(r);
+        }
+    }
+    if (rec == NULL && (rec = new_record(ctx, rc)) == NULL)
+        goto Exit;
+Exit:
+    for (size_t i = 0; i != nfound; ++i)
+        free(found[i]);
+    if (*rc != 0) {
+        json_decref(rec);
+        rec = NULL;
+    }
+    return rec;
+}
+
+/* Records the identity keys of obs for rec: its xref, its links, strong keys and weak-key suggestions. */
+static int index_keys(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *obs)
+{
+    const sy_policy_t *p = ctx->policy;
+    char key[KEY_MAX];
+    int rc;
+    if ((rc = attach_xref(ctx->txn, rec, p->sources[obs->source].name, obs->external_id)) != 0)
+        return rc;
+    for (size_t i = 0; i != obs->num_links; ++i) {
+        sy_slice_t k = key2(key, p->sources[obs->links[i].source].name, obs->links[i].id);
+        sy_slice_t v;
+        if (sy_txn_get(ctx->txn, SY_DB_XREF, k, &v) == SY_ENOTFOUND &&
+            (rc = attach_xref(ctx->txn, rec, p->sources[obs->links[i].source].name, obs->links[i].id)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i != p->num_strong_keys; ++i) {
+        const char *v = obs_value(obs, p->strong_keys[i]);
+        sy_slice_t existing;
+        if (v == NULL || v[0] == '\0')
+            continue;
+        sy_slice_t k = key2(key, p->fields[p->strong_keys[i]].name, v);
+        if (sy_txn_get(ctx->txn, SY_DB_MATCH, k, &existing) == SY_ENOTFOUND &&
+            (rc = put_str(ctx->txn, SY_DB_MATCH, k, rec_id(rec))) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i != p->num_weak_keys; ++i) {
+        const sy_policy_field_t *f = &p->fields[p->weak_keys[i]];
+        const char *v = obs_value(obs, p->weak_keys[i]);
+        if (v == NULL || v[0] == '\0')
+            continue;
+        /* The weak key compares company names the forgiving way, whatever the field's own normaliser. */
+        static const sy_normalizer_t company = SY_NORM_COMPANY_NAME;
+        char *norm = sy_normalize(&company, 1, v), wkey[KEY_MAX];
+        if (norm == NULL)
+            return SY_ENOMEM;
+        snprintf(wkey, sizeof(wkey), "%s" SEP "%s" SEP "%s", f->name, norm, rec_id(rec));
+        sy_slice_t existing;
+        if (norm[0] != '\0' && sy_txn_get(ctx->txn, SY_DB_SUGGEST, sy_slice_cstr(wkey), &existing) == SY_ENOTFOUND) {
+            rc = sy_txn_put(ctx->txn, SY_DB_SUGGEST, sy_slice_cstr(wkey), sy_slice_cstr(""));
+            ++ctx->stats->suggestions;
+        }
+        free(norm);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int detach_xref(sy_txn_t *txn, json_t *rec, const char *source, const char *ext)
+{
+    char key[KEY_MAX];
+    json_t *list = json_object_get(json_object_get(rec, "xrefs"), source);
+    for (size_t i = 0; i < json_array_size(list); ++i) {
+        if (strcmp(json_string_value(json_array_get(list, i)), ext) == 0)
+            json_array_remove(list, i--);
+    }
+    int rc = sy_txn_del(txn, SY_DB_XREF, key2(key, source, ext));
+    return rc == SY_ENOTFOUND ? 0 : rc;
+}
+
+int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
+{
+    const sy_policy_t *p = ctx->policy;
+    const char *values[64] = {0};
+    char xref[512];
+    int rc;
+
+    ++ctx->stats->observations;
+    for (size_t i = 0; i != obs->num_fields; ++i)
+        if (obs->fields[i].field < SY_ARRAY_SIZE(values))
+            values[obs->fields[i].field] = obs->fields[i].value;
+    if (sy_policy_excluded(p, obs->source, obs->external_id, values)) {
+        ++ctx->stats->excluded;
+        return 0;
+    }
+    json_t *rec = resolve(ctx, obs, &rc);
+    if (rec == NULL)
+        return rc != 0 ? rc : SY_ENOMEM;
+    if ((rc = index_keys(ctx, rec, obs)) != 0)
+        goto Exit;
+    snprintf(xref, sizeof(xref), "%s:%s", p->sources[obs->source].name, obs->external_id);
+    for (size_t i = 0; i != obs->num_fields && rc == 0; ++i)
+        rc = apply_field(ctx, rec, obs, xref, &obs->fields[i]);
+    if (rc == 0 && obs->subscription_id != NULL && obs->subscription_status != NULL) {
+        json_t *subs = json_object_get(rec, "subscriptions"), *prev = json_object_get(subs, obs->subscription_id);
+        if (prev == NULL || json_integer_value(json_array_get(prev, 1)) <= obs->version_ms)
+            json_object_set_new(subs, obs->subscription_id,
+                                json_pack("[s, I]", obs->subscription_status, (json_int_t)obs->version_ms));
+    }
+    if (rc == 0 && obs->deleted) {
+        ++ctx->stats->deletions;
+        rc = detach_xref(ctx->txn, rec, p->sources[obs->source].name, obs->external_id);
+    }
+    if (rc == 0)
+        rc = save_record(ctx->txn, rec);
+Exit:
+    json_decref(rec);
+    return rc;
+}
+
+/* --- merge and split ------------------------------------------------------------------------------------- */
+
+/* Re-derives every field of rec from its observations (after a merge or a split). */
+static void recompute_fields(const sy_policy_t *p, json_t *rec, int64_t now_ms, uint64_t seq)
+{
+    json_t *fields = json_object();
+    for (size_t fi = 0; fi != p->num_fields; ++fi) {
+        candidate_t c;
+        if (!golden_candidate(p, rec, fi, &c))
+            continue;
+        json_object_set_new(fields, p->fields[fi].name,
+                            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "value", c.value, "source",
+                                      p->sources[c.source].name, "xref", c.xref, "version_ms", (json_int_t)c.version,
+                                      "updated_at_ms", (json_int_t)now_ms, "seq", (json_int_t)seq, "policy", p->hash));
+    }
+    json_object_set_new(rec, "fields", fields);
+}
+
+static int merge_into(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t *drop, int64_t now_ms, const char *why,
+                      uint64_t seq)
+{
+    const char *source, *key;
+    json_t *ids, *v;
+    size_t i;
+    int rc = 0;
+    char mkey[KEY_MAX];
+    json_t *audit = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:O}", "at_ms", (json_int_t)now_ms, "action", "merge",
+                              "why", why, "keep", rec_id(keep), "drop", rec_id(drop), "keep_before", keep,
+                              "drop_before", drop);
+
+    json_object_foreach(json_object_get(drop, "xrefs"), source, ids)
+    {
+        json_array_foreach(ids, i, v)
+        {
+            if ((rc = attach_xref(txn, keep, source, json_string_value(v))) != 0)
+                goto Exit;
+        }
+    }
+    /* Observations, subscriptions, frozen fields and budgets travel with the objects they came from. */
+    json_object_foreach(json_object_get(drop, "observed"), key, v) json_object_set(json_object_get(keep, "observed"), key, v);
+    json_object_foreach(json_object_get(drop, "subscriptions"), key, v)
+        json_object_set(json_object_get(keep, "subscriptions"), key, v);
+    json_object_foreach(json_object_get(drop, "frozen"), key, v)
+    {
+        json_t *list = json_object_get(json_object_get(keep, "frozen"), key);
+        if (list == NULL)
+            json_object_set(json_object_get(keep, "frozen"), key, v);
+        else
+            json_array_extend(list, v);
+    }
+    recompute_fields(p, keep, now_ms, seq);
+    /* Strong keys of the dropped record now find the kept one. */
+    json_object_foreach(json_object_get(drop, "fields"), key, v)
+    {
+        size_t fi = sy_policy_field_index(p, key);
+        for (size_t k = 0; fi != SY_POLICY_NONE && k != p->num_strong_keys; ++k) {
+            const char *val = json_string_value(json_object_get(v, "value"));
+            if (p->strong_keys[k] == fi && val != NULL && val[0] != '\0' &&
+                (rc = put_str(txn, SY_DB_MATCH, key2(mkey, key, val), rec_id(keep))) != 0)
+                goto Exit;
+        }
+    }
+    json_t *tomb = json_pack("{s:s, s:s, s:I}", "id", rec_id(drop), "merged_into", rec_id(keep), "merged_at_ms",
+                             (json_int_t)now_ms);
+    rc = save_record(txn, tomb);
+    json_decref(tomb);
+    if (rc == 0)
+        rc = save_record(txn, keep);
+    if (rc == 0) {
+        rc = append_log(txn, SY_DB_AUDIT, "next_audit", audit);
+        audit = NULL;
+    }
+Exit:
+    json_decref(audit);
+    return rc;
+}
+
+int sy_records_merge(sy_txn_t *txn, const sy_policy_t *p, const char *keep_id, const char *drop_id, int64_t now_ms,
+                     const char *why, char *errbuf, size_t errlen)
+{
+    json_t *keep = sy_records_load(txn, keep_id), *drop = sy_records_load(txn, drop_id);
+    int rc = SY_ENOTFOUND;
+    if (keep == NULL || drop == NULL) {
+        snprintf(errbuf, errlen, "no record %s", keep == NULL ? keep_id : drop_id);
+    } else if (strcmp(rec_id(keep), rec_id(drop)) == 0) {
+        snprintf(errbuf, errlen, "%s and %s are already one record (%s)", keep_id, drop_id, rec_id(keep));
+        rc = SY_EINVAL;
+    } else {
+        rc = merge_into(txn, p, keep, drop, now_ms, why, 0);
+    }
+    json_decref(keep);
+    json_decref(drop);
+    return rc;
+}
+
+int sy_records_split(sy_txn_t *txn, const sy_policy_t *p, const char *id, const char *source, const char *ext,
+                     int64_t now_ms, char **new_id, char *errbuf, size_t errlen)
+{
+    char xref[512];
+    int rc;
+    sy_apply_stats_t stats = {0};
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = p, .now_ms = now_ms, .stats = &stats};
+    json_t *rec = sy_records_load(txn, id), *fresh = NULL, *before = NULL;
+
+    *new_id = NULL;
+    snprintf(xref, sizeof(xref), "%s:%s", source, ext);
+    if (rec == NULL) {
+        snprintf(errbuf, errlen, "no record %s", id);
+        return SY_ENOTFOUND;
+    }
+    json_t *observed = json_object_get(rec, "observed"), *mine = json_object_get(observed, xref);
+    size_t total = 0;
+    const char *s;
+    json_t *ids;
+    json_object_foreach(json_object_get(rec, "xrefs"), s, ids) total += json_array_size(ids);
+    char key[KEY_MAX];
+    char *owner = load_str(txn, SY_DB_XREF, key2(key, source, ext));
+    if (owner == NULL || strcmp(owner, rec_id(rec)) != 0) {
+        snprintf(errbuf, errlen, "%s is not linked to %s", xref, rec_id(rec));
+        rc = SY_EINVAL;
+        goto Exit;
+    }
+    if (total < 2) {
+        snprintf(errbuf, errlen, "%s is the only tool object of %s: nothing to split", xref, rec_id(rec));
+        rc = SY_EINVAL;
+        goto Exit;
+    }
+    before = json_deep_copy(rec);
+    if ((fresh = new_record(&ctx, &rc)) == NULL)
+        goto Exit;
+    if ((rc = detach_xref(txn, rec, source, ext)) != 0 || (rc = attach_xref(txn, fresh, source, ext)) != 0)
+        goto Exit;
+    if (mine != NULL) {
+        json_object_set(json_object_get(fresh, "observed"), xref, mine);
+        json_object_del(observed, xref);
+    }
+    recompute_fields(p, rec, now_ms, 0);
+    recompute_fields(p, fresh, now_ms, 0);
+    /* Strong keys of the split object's own values point at its new record. */
+    for (size_t k = 0; k != p->num_strong_keys; ++k) {
+        const char *val = json_string_value(json_array_get(json_object_get(mine, p->fields[p->strong_keys[k]].name), 0));
+        if (val != NULL && val[0] != '\0' &&
+            (rc = put_str(txn, SY_DB_MATCH, key2(key, p->fields[p->strong_keys[k]].name, val), rec_id(fresh))) != 0)
+            goto Exit;
+    }
+    if ((rc = save_record(txn, rec)) != 0 || (rc = save_record(txn, fresh)) != 0)
+        goto Exit;
+    rc = append_log(txn, SY_DB_AUDIT, "next_audit",
+                    json_pack("{s:I, s:s, s:s, s:s, s:s, s:O}", "at_ms", (json_int_t)now_ms, "action", "split", "record",
+                              rec_id(rec), "object", xref, "new_record", rec_id(fresh), "record_before", before));
+    if (rc == 0)
+        *new_id = strdup(rec_id(fresh));
+Exit:
+    free(owner);
+    json_decref(before);
+    json_decref(fresh);
+    json_decref(rec);
+    return rc;
+}
+
+/* --- lookups and counters -------------------------------------------------------------------------------- */
+
+char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query)
+{
+    char key[KEY_MAX];
+    if (strncmp(query, ID_PREFIX, sizeof(ID_PREFIX) - 1) == 0) {
+        json_t *rec = sy_records_load(txn, query);
+        char *id = rec != NULL ? strdup(rec_id(rec)) : NULL;
+        json_decref(rec);
+        return id;
+    }
+    const char *colon = strchr(query, ':'), *at = strchr(query, '@');
+    if (colon != NULL && (at == NULL || colon < at)) {
+        char source[128];
+        snprintf(source, sizeof(source), "%.*s", (int)(colon - query), query);
+        return load_str(txn, SY_DB_XREF, key2(key, source, colon + 1));
+    }
+    static const sy_normalizer_t email = SY_NORM_EMAIL;
+    char *norm = sy_normalize(&email, 1, query), *id = NULL;
+    for (size_t k = 0; norm != NULL && k != p->num_strong_keys && id == NULL; ++k)
+        id = load_str(txn, SY_DB_MATCH, key2(key, p->fields[p->strong_keys[k]].name, norm));
+    free(norm);
+    return id;
+}
+
+int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats)
+{
+    uint64_t v;
+    int rc = 0;
+#define SY_STATS_ADD(name)                                                                                             \
+    if (rc == 0 && stats->name != 0 && (rc = sy_meta_get_u64(txn, "stat:" #name, &v)) == 0)                            \
+        rc = sy_meta_put_u64(txn, "stat:" #name, v + stats->name);
+    SY_STATS(SY_STATS_ADD)
+#undef SY_STATS_ADD
+    return rc;
+}
+
+json_t *sy_records_stats(sy_txn_t *txn)
+{
+    json_t *o = json_object();
+    uint64_t v;
+#define SY_STATS_READ(name)                                                                                            \
+    if (sy_meta_get_u64(txn, "stat:" #name, &v) == 0)                                                                  \
+        json_object_set_new(o, #name, json_integer((json_int_t)v));
+    SY_STATS(SY_STATS_READ)
+#undef SY_STATS_READ
+    return o;
+}

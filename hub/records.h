@@ -1,0 +1,73 @@
+/*
+ * Golden records: identity resolution, the ownership policy applied to observations, the outbox.
+ * Everything here runs inside a caller's write transaction, so a record, the pushes it causes and the applier
+ * cursor commit together (exactly once).
+ *
+ * Storage (values are documents, see codec.h):
+ *   records  record id ("cust_<n>") → {id, created_at_ms, fields: {F: {value, source, xref, version_ms,
+ *            updated_at_ms, seq, policy}}, observed: {"S:ext": {F: [value, version_ms]}}, xrefs: {S: [ext...]},
+ *            subscriptions: {sub: [status, version_ms]}, frozen: {S: [F...]}, reverts: {"S|F": [n, since_ms]},
+ *            merged_into?: id}
+ *   xref     S \x1f ext → record id                        (a tool's object → its golden record)
+ *   match    K \x1f normalised value → record id           (strong identity keys, e.g. email)
+ *   suggest  K \x1f value \x1f record id → ""             (weak keys: records sharing a value are suggestions)
+ *   outbox   due_ms (be64) push id (be64) → {id, spoke, record, fields: {F: value}, reasons: [...], revision,
+ *            attempts, enqueued_at_ms, updated_at_ms, idempotency_key, policy, seq}
+ *   pending  spoke \x1f record id → outbox key             (coalescing: one queued push per spoke and record)
+ *   audit    n (be64) → {at_ms, action, ...}               (merges and splits, with before-images)
+ *   alerts   n (be64) → {at_ms, kind, record, source, field, message}
+ *   meta     applier_cursor, next_record, next_push, next_audit, next_alert (be64); stat:<name> (be64 counters)
+ */
+#ifndef SY_RECORDS_H
+#define SY_RECORDS_H
+
+#include <jansson.h>
+
+#include "observe.h"
+#include "policy.h"
+#include "store.h"
+
+#define SY_STATS(X)                                                                                                    \
+    X(observations) X(excluded) X(records_created) X(fields_updated) X(echoes) X(stale) X(conflicts) X(reverts)      \
+        X(frozen) X(alerts) X(pushes_enqueued) X(pushes_coalesced) X(auto_merges) X(deletions) X(unmapped_events)   \
+            X(suggestions)
+
+typedef struct st_sy_apply_stats_t {
+#define SY_STATS_FIELD(name) uint64_t name;
+    SY_STATS(SY_STATS_FIELD)
+#undef SY_STATS_FIELD
+} sy_apply_stats_t;
+
+typedef struct st_sy_apply_ctx_t {
+    sy_txn_t *txn;
+    const sy_policy_t *policy;
+    uint64_t seq;   /* the event being applied */
+    int64_t now_ms; /* wall clock, for updated_at/enqueued_at only (never for decisions) */
+    sy_apply_stats_t *stats;
+} sy_apply_ctx_t;
+
+/* Applies one observation. Returns 0 or a storage error (SY_EFULL...), after which the transaction must abort. */
+int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs);
+
+/* Adds the batch's counters to meta stat:<name> (same transaction). */
+int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats);
+/* Reads all stat:<name> counters into an object {name: n}. */
+json_t *sy_records_stats(sy_txn_t *txn);
+
+/* meta u64 helpers. */
+int sy_meta_get_u64(sy_txn_t *txn, const char *name, uint64_t *v); /* 0 when absent */
+int sy_meta_put_u64(sy_txn_t *txn, const char *name, uint64_t v);
+
+/* Loads a record by id, following merged_into; NULL if absent. New reference. */
+json_t *sy_records_load(sy_txn_t *txn, const char *id);
+/* Finds a record id by "cust_<n>", "source:external_id" or an email (matched like the email key). Malloc'd. */
+char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query);
+
+/* Admin operations (logged in audit). merge: drop's tool ids, values and history move into keep. */
+int sy_records_merge(sy_txn_t *txn, const sy_policy_t *p, const char *keep, const char *drop, int64_t now_ms,
+                     const char *why, char *errbuf, size_t errlen);
+/* split: the tool object source:ext leaves record id for a new record of its own; *new_id is malloc'd. */
+int sy_records_split(sy_txn_t *txn, const sy_policy_t *p, const char *id, const char *source, const char *ext,
+                     int64_t now_ms, char **new_id, char *errbuf, size_t errlen);
+
+#endif
