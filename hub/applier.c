@@ -10,7 +10,8 @@
 #include "observe.h"
 #include "records.h"
 
-#define BATCH_EVENTS 256 /* per transaction: keeps the log writer's wait for the write lock short */
+#define BATCH_EVENTS 256        /* per transaction at most ... */
+#define BATCH_NS (5 * 1000000) /* ... and about this long: the log writer waits for the write lock meanwhile */
 #define IDLE_WAIT_MS 500 /* a missed notification costs at most this */
 #define FULL_WAIT_MS 1000
 
@@ -41,7 +42,8 @@ static int apply_batch(sy_applier_t *a)
     if ((rc = sy_meta_get_u64(txn, "applier_cursor", &cursor)) != 0)
         goto Abort;
     sy_apply_ctx_t ctx = {.txn = txn, .policy = a->policy, .now_ms = sy_now_ms(), .stats = &stats};
-    while (n != BATCH_EVENTS && (rc = sy_store_event_next(txn, cursor, &ev)) == 0) {
+    uint64_t started = sy_mono_ns();
+    while (n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(txn, cursor, &ev)) == 0) {
         sy_observation_t *obs;
         size_t nobs;
         ctx.seq = ev.seq;

@@ -311,7 +311,9 @@ static void flush_group(health_t *h)
         json_array_append_new(h->suggestions, json_pack("{s:s#, s:s, s:O}", "key", h->last_key, (int)(sep - h->last_key),
                                                         "value", sep + 1, "records", h->group));
     }
-    json_array_clear(h->group);
+    /* The report holds a reference to this group: start a new one rather than clearing it. */
+    json_decref(h->group);
+    h->group = json_array();
 }
 
 static int on_suggest(void *arg, sy_slice_t key, sy_slice_t val)

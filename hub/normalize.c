@@ -12,7 +12,10 @@ static const struct {
     const char *name;
     sy_normalizer_t kind;
 } normalizers[] = {
-    {"trim", SY_NORM_TRIM},   {"lower", SY_NORM_LOWER}, {"email", SY_NORM_EMAIL}, {"phone_e164", SY_NORM_PHONE_E164},
+    {"trim", SY_NORM_TRIM},
+    {"lower", SY_NORM_LOWER},
+    {"email", SY_NORM_EMAIL},
+    {"phone_e164", SY_NORM_PHONE_E164},
     {"company_name", SY_NORM_COMPANY_NAME},
 };
 

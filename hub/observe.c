@@ -113,6 +113,16 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
     o->version_ms = version;
     if ((o->external_id = scalar_text(walk(doc, &obj->id))) == NULL || o->external_id[0] == '\0')
         return SY_ENOTFOUND;
+    if (obj->id_prefix != NULL) {
+        size_t pl = strlen(obj->id_prefix), il = strlen(o->external_id);
+        char *prefixed = malloc(pl + il + 1);
+        if (prefixed == NULL)
+            return SY_ENOMEM;
+        memcpy(prefixed, obj->id_prefix, pl);
+        memcpy(prefixed + pl, o->external_id, il + 1);
+        free(o->external_id);
+        o->external_id = prefixed;
+    }
     o->deleted = sy_policy_is_delete_event(obj, type);
     if ((o->fields = calloc(obj->num_fields + 1, sizeof(*o->fields))) == NULL)
         return SY_ENOMEM;

@@ -30,6 +30,7 @@ static void object_dispose(sy_policy_object_t *o)
     free_strings(o->events, o->num_events);
     free_strings(o->delete_events, o->num_delete_events);
     path_dispose(&o->id);
+    free(o->id_prefix);
     for (size_t i = 0; i != o->num_fields; ++i)
         path_dispose(&o->fields[i].path);
     free(o->fields);
@@ -220,8 +221,8 @@ void sy_policy_summary(const sy_policy_t *p, FILE *out)
     fprintf(out, "sources:\n");
     for (size_t i = 0; i != p->num_sources; ++i) {
         const sy_policy_source_t *s = &p->sources[i];
-        fprintf(out, "  %s: %zu object%s, %zu exclude%s, rate ", s->name, s->num_objects, s->num_objects == 1 ? "" : "s",
-                s->num_excludes, s->num_excludes == 1 ? "" : "s");
+        fprintf(out, "  %s: %zu object%s, %zu exclude%s, rate ", s->name, s->num_objects,
+                s->num_objects == 1 ? "" : "s", s->num_excludes, s->num_excludes == 1 ? "" : "s");
         if (s->rate_count != 0)
             fprintf(out, "%u/%s\n", s->rate_count, duration_text(s->rate_window_ms, dur, sizeof(dur)));
         else

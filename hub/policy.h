@@ -76,6 +76,7 @@ typedef struct st_sy_policy_object_t {
     char **delete_events; /* patterns meaning the object was deleted at the source (e.g. customer.deleted) */
     size_t num_delete_events;
     sy_policy_path_t id; /* the source's external id of the customer this event is about */
+    char *id_prefix;     /* prepended to that id, so a tool's object kinds do not collide (HubSpot "company-") */
     sy_policy_field_map_t *fields;
     size_t num_fields;
     sy_policy_link_t *links;
