@@ -187,8 +187,10 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
             }
         }
     }
-    *out = obs;
-    obs = NULL;
+    if (*n != 0) {
+        *out = obs;
+        obs = NULL;
+    }
 Exit:
     if (obs != NULL)
         sy_observations_free(obs, *n);

@@ -559,15 +559,19 @@ static int detach_xref(sy_txn_t *txn, json_t *rec, const char *source, const cha
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
 {
     const sy_policy_t *p = ctx->policy;
-    const char *values[64] = {0};
     char xref[512];
     int rc;
 
     ++ctx->stats->observations;
+    /* Exclusion rules read the observation's values by field index. */
+    const char **values = calloc(p->num_fields + 1, sizeof(*values));
+    if (values == NULL)
+        return SY_ENOMEM;
     for (size_t i = 0; i != obs->num_fields; ++i)
-        if (obs->fields[i].field < SY_ARRAY_SIZE(values))
-            values[obs->fields[i].field] = obs->fields[i].value;
-    if (sy_policy_excluded(p, obs->source, obs->external_id, values)) {
+        values[obs->fields[i].field] = obs->fields[i].value;
+    int excluded = sy_policy_excluded(p, obs->source, obs->external_id, values);
+    free(values);
+    if (excluded) {
         ++ctx->stats->excluded;
         return 0;
     }

@@ -1,0 +1,146 @@
+/* Events → observations under the example policy: mappings, normalisation, links, prefixes, versions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observe.h"
+
+static sy_policy_t *policy;
+
+static int setup(void **state)
+{
+    char path[1024];
+    sy_error_t err = {0};
+    snprintf(path, sizeof(path), "%s/../../policies/customers.yaml", getenv("SY_TEST_DATA"));
+    return sy_policy_load(&policy, path, &err);
+}
+
+static int teardown(void **state)
+{
+    sy_policy_destroy(policy);
+    return 0;
+}
+
+static sy_event_t event(const char *source, const char *type, const char *body, int64_t occurred)
+{
+    return (sy_event_t){.seq = 1, .received_at_ms = 1, .occurred_at_ms = occurred, .source = sy_slice_cstr(source),
+                        .connector = sy_slice_cstr(source), .event_id = SY_SLICE_LIT("e1"), .type = sy_slice_cstr(type),
+                        .body = sy_slice_cstr(body)};
+}
+
+static const char *value_of(const sy_observation_t *o, const char *field)
+{
+    size_t fi = sy_policy_field_index(policy, field);
+    for (size_t i = 0; i != o->num_fields; ++i)
+        if (o->fields[i].field == fi)
+            return o->fields[i].value;
+    return NULL;
+}
+
+static void test_stripe_customer_maps_normalises_and_links(void **state)
+{
+    sy_event_t ev = event("stripe", "customer.updated",
+                          "{\"id\":\"evt_1\",\"created\":1700000000,\"type\":\"customer.updated\",\"data\":{\"object\":"
+                          "{\"id\":\"cus_A\",\"email\":\" Ana@Acme.IO \",\"name\":\"  Ana   Silva \",\"phone\":\"+49 (30) "
+                          "123-456\",\"metadata\":{\"hubspot_contact_id\":\"51\"}}}}",
+                          0);
+    sy_observation_t *obs;
+    size_t n;
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(obs[0].external_id, "cus_A");
+    assert_int_equal(obs[0].version_ms, 1700000000000); /* Stripe's event `created`, in ms */
+    assert_string_equal(value_of(&obs[0], "email"), "ana@acme.io");
+    assert_string_equal(value_of(&obs[0], "name"), "Ana Silva");
+    assert_string_equal(value_of(&obs[0], "phone"), "+4930123456");
+    assert_null(value_of(&obs[0], "lifecycle_stage")); /* absent in the event: not observed */
+    assert_int_equal(obs[0].num_links, 1);
+    assert_int_equal(obs[0].links[0].source, sy_policy_source_index(policy, "hubspot"));
+    assert_string_equal(obs[0].links[0].id, "51");
+    assert_false(obs[0].deleted);
+    sy_observations_free(obs, n);
+}
+
+static void test_hubspot_property_change_reads_as_properties(void **state)
+{
+    sy_event_t ev = event("hubspot", "contact.propertyChange",
+                          "{\"eventId\":9,\"occurredAt\":1700000000123,\"subscriptionType\":\"contact.propertyChange\","
+                          "\"objectId\":51,\"propertyName\":\"lifecyclestage\",\"propertyValue\":\"Customer\"}",
+                          1700000000123);
+    sy_observation_t *obs;
+    size_t n;
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(obs[0].external_id, "51");
+    assert_int_equal(obs[0].version_ms, 1700000000123);
+    assert_int_equal(obs[0].num_fields, 1);
+    assert_string_equal(value_of(&obs[0], "lifecycle_stage"), "customer");
+    sy_observations_free(obs, n);
+}
+
+static void test_companies_are_prefixed_deletions_flagged_nulls_clear(void **state)
+{
+    sy_event_t ev = event("hubspot", "company.propertyChange",
+                          "{\"eventId\":10,\"occurredAt\":5,\"subscriptionType\":\"company.propertyChange\","
+                          "\"objectId\":51,\"propertyName\":\"name\",\"propertyValue\":\"Nova Pixel Inc.\"}",
+                          5);
+    sy_observation_t *obs;
+    size_t n;
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(obs[0].external_id, "company-51"); /* never collides with contact 51 */
+    assert_string_equal(value_of(&obs[0], "company"), "Nova Pixel Inc.");
+    sy_observations_free(obs, n);
+
+    ev = event("stripe", "customer.deleted",
+               "{\"id\":\"evt_2\",\"created\":2,\"data\":{\"object\":{\"id\":\"cus_A\",\"email\":null}}}", 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(obs[0].deleted);
+    assert_string_equal(value_of(&obs[0], "email"), ""); /* null is a clear, not "absent" */
+    sy_observations_free(obs, n);
+}
+
+static void test_subscriptions_and_unmapped_events(void **state)
+{
+    sy_event_t ev = event("stripe", "customer.subscription.updated",
+                          "{\"id\":\"evt_3\",\"created\":3,\"data\":{\"object\":{\"id\":\"sub_1\",\"customer\":\"cus_A\","
+                          "\"status\":\"Active\",\"items\":{\"data\":[{\"price\":{\"id\":\"price_g\",\"unit_amount\":4900}}]}}}}",
+                          0);
+    sy_observation_t *obs;
+    size_t n;
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(obs[0].external_id, "cus_A");
+    assert_string_equal(value_of(&obs[0], "subscription_status"), "active");
+    assert_string_equal(value_of(&obs[0], "plan"), "price_g");
+    assert_string_equal(value_of(&obs[0], "mrr"), "4900");
+    assert_string_equal(obs[0].subscription_id, "sub_1");
+    assert_string_equal(obs[0].subscription_status, "Active");
+    sy_observations_free(obs, n);
+
+    ev = event("stripe", "charge.refunded", "{\"id\":\"evt_4\",\"created\":4,\"data\":{\"object\":{}}}", 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 0); /* not mapped by the policy */
+    ev = event("intercom", "conversation.user.created", "{}", 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 0); /* source not in the policy */
+    ev = event("stripe", "customer.updated", "{\"id\":\"evt_5\",\"created\":5,\"data\":{\"object\":{\"email\":\"x@y.z\"}}}", 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(n, 0); /* no object id: nothing to attach the values to */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stripe_customer_maps_normalises_and_links),
+        cmocka_unit_test(test_hubspot_property_change_reads_as_properties),
+        cmocka_unit_test(test_companies_are_prefixed_deletions_flagged_nulls_clear),
+        cmocka_unit_test(test_subscriptions_and_unmapped_events),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
