@@ -63,6 +63,49 @@ typedef struct st_sy_event_ref_t {
     int64_t occurred_at_ms; /* provider time of the event (Stripe created*1000, HubSpot occurredAt), 0 if absent */
 } sy_event_ref_t;
 
+/* --- outbound: pushing golden values to the tool's API ------------------------------------------------- */
+
+/* One object to write. Everything is borrowed for the call. */
+typedef struct st_sy_push_t {
+    const char *object_id;       /* the tool's id of the object; NULL: none known yet → find or create (by email) */
+    const char *email;           /* the record's golden email, for find-or-create (may be NULL) */
+    const char *const *names;    /* the tool's API names of the fields (policy push_as), e.g. "metadata.lifecycle_stage" */
+    const char *const *values;   /* their values; "" clears */
+    size_t num_fields;
+    const char *idempotency_key; /* stable across retries of this push (and its revision) */
+    int create;                  /* no object_id and a lookup by email found none: create the object */
+} sy_push_t;
+
+/* An HTTP request to send. Built by encode_push; body is malloc'd and owned by the request. */
+typedef struct st_sy_http_request_t {
+    char method[8];     /* "POST", "PATCH" */
+    char path[512];     /* "/v1/customers/cus_123", appended to the spoke's base URL */
+    char content_type[64];
+    char idempotency_key[256]; /* sent as Idempotency-Key when non-empty */
+    char *body;
+    size_t body_len;
+    size_t num_pushes; /* how many pushes this request carries (> 1 only for batch endpoints) */
+    int lookup;        /* a find-by-email request (object_id NULL, create 0): classify says FOUND or NOT_FOUND */
+} sy_http_request_t;
+
+void sy_http_request_dispose(sy_http_request_t *req);
+
+typedef enum en_sy_push_outcome_t {
+    SY_PUSH_DONE = 0,    /* 2xx: written */
+    SY_PUSH_RETRY,       /* 429, 5xx, 409 (Stripe): try again later (retry_after_ms set if the tool said when) */
+    SY_PUSH_PERMANENT,   /* other 4xx, or the tool said do not retry (Stripe-Should-Retry: false): dead letter */
+    SY_PUSH_FOUND,       /* a lookup found the object: created_id holds its id; send the update next */
+    SY_PUSH_NOT_FOUND,   /* a lookup found nothing: send a create next (push.create = 1) */
+} sy_push_outcome_t;
+
+/* What a response said. */
+typedef struct st_sy_push_result_t {
+    sy_push_outcome_t outcome;
+    int64_t retry_after_ms;  /* from Retry-After / rate-limit headers; -1 if not given */
+    int rate_limited;        /* a 429 (pause the whole spoke, not only this push) */
+    char created_id[128];    /* the object id a create/upsert/lookup returned (single push), "" if none */
+} sy_push_result_t;
+
 typedef struct st_sy_connector_t {
     const char *name; /* "stripe", "hubspot" */
 
@@ -87,6 +130,25 @@ typedef struct st_sy_connector_t {
                 size_t *num_headers, char *buf, size_t bufsize);
 
     int64_t default_tolerance_ms;
+
+    /*
+     * Outbound. encode_push builds one request for pushes[0..n) (n <= max_batch, and n > 1 only when every push has
+     * an object_id). A push without object_id is either a lookup by email (Stripe: GET /v1/customers?email=…), a
+     * create (push.create, or no email to look up by), or an upsert by email that finds or creates in one call
+     * (HubSpot). Returns 0, or SY_EINVAL when a push cannot be expressed (e.g. a field name the API does not take),
+     * which makes it a dead letter.
+     */
+    int (*encode_push)(const sy_push_t *pushes, size_t n, sy_http_request_t *out);
+    /*
+     * Reads a response: status, headers (names case-insensitive), body. For a batch (n pushes) the outcome applies to
+     * all of them. Fills result. Never fails.
+     */
+    void (*classify)(long status, const sy_header_t *headers, size_t num_headers, sy_slice_t body, size_t n,
+                     sy_push_result_t *result);
+    size_t max_batch;              /* pushes per request: 1 (Stripe), 100 (HubSpot batch update) */
+    unsigned default_rate_count;   /* documented limit: default_rate_count requests per default_rate_window_ms */
+    int64_t default_rate_window_ms;
+    const char *default_base_url;  /* https://api.stripe.com, https://api.hubapi.com (tests override with loopback) */
 } sy_connector_t;
 
 /* Registry: all connectors known to this build (static const table in registry.c). */

@@ -204,3 +204,14 @@ json_t *sy_applier_policy_info(sy_applier_t *a)
     pthread_mutex_unlock(&a->policy_mutex);
     return o;
 }
+
+const sy_policy_t *sy_applier_policy_acquire(sy_applier_t *a)
+{
+    pthread_mutex_lock(&a->policy_mutex);
+    return a->policy;
+}
+
+void sy_applier_policy_release(sy_applier_t *a)
+{
+    pthread_mutex_unlock(&a->policy_mutex);
+}

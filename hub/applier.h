@@ -24,6 +24,9 @@ void sy_applier_stop(sy_applier_t *a);
 
 /* Loads the policy again from its path; on success swaps it in. Returns 0, or the error (old policy kept). */
 int sy_applier_reload(sy_applier_t *a, sy_error_t *err);
+/* The running policy, locked against reloads until released (briefly: the applier waits meanwhile). */
+const sy_policy_t *sy_applier_policy_acquire(sy_applier_t *a);
+void sy_applier_policy_release(sy_applier_t *a);
 /* {"hash", "files", "fields", "sources", "loaded_at_ms"} of the running policy. New reference. */
 json_t *sy_applier_policy_info(sy_applier_t *a);
 

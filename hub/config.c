@@ -117,7 +117,18 @@ typedef struct st_source_spec_t {
     unsigned signature_version;
     char *public_url;
     yaml_node_t *secrets;
+    yaml_node_t *api;
 } source_spec_t;
+
+typedef struct st_api_spec_t {
+    char *base_url;
+    yaml_node_t *token;
+    unsigned concurrency;
+    int64_t timeout_ms;
+    char *rate;
+    unsigned max_attempts;
+    int64_t max_age_ms;
+} api_spec_t;
 
 static int keep_node(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
 {
@@ -131,7 +142,66 @@ static const sy_yaml_key_t source_keys[] = {
     {"signature_version", sy_yaml_read_uint, offsetof(source_spec_t, signature_version)},
     {"public_url", sy_yaml_read_string, offsetof(source_spec_t, public_url)},
     {"secrets", keep_node, offsetof(source_spec_t, secrets)},
+    {"api", keep_node, offsetof(source_spec_t, api)},
 };
+
+static const sy_yaml_key_t api_keys[] = {
+    {"base_url", sy_yaml_read_string, offsetof(api_spec_t, base_url)},
+    {"token", keep_node, offsetof(api_spec_t, token)},
+    {"concurrency", sy_yaml_read_uint, offsetof(api_spec_t, concurrency)},
+    {"timeout", sy_yaml_read_duration, offsetof(api_spec_t, timeout_ms)},
+    {"rate", sy_yaml_read_string, offsetof(api_spec_t, rate)},
+    {"max_attempts", sy_yaml_read_uint, offsetof(api_spec_t, max_attempts)},
+    {"max_age", sy_yaml_read_duration, offsetof(api_spec_t, max_age_ms)},
+};
+
+/* "N/DURATION", e.g. 100/10s. */
+static int parse_rate(const char *s, unsigned *count, int64_t *window_ms)
+{
+    char *end;
+    unsigned long n = strtoul(s, &end, 10);
+    if (end == s || *end != '/' || n == 0 || n > 1000000 || sy_parse_duration_ms(end + 1, window_ms) != 0 || *window_ms <= 0)
+        return SY_EINVAL;
+    *count = (unsigned)n;
+    return 0;
+}
+
+static int read_api(sy_yaml_t *y, yaml_node_t *n, sy_source_conf_t *src, const char *what, sy_error_t *err)
+{
+    api_spec_t spec = {0};
+    int rc;
+    if ((rc = sy_yaml_read_map(y, n, what, api_keys, SY_ARRAY_SIZE(api_keys), &spec, err)) != 0)
+        goto Exit;
+    if (spec.base_url == NULL || (strncmp(spec.base_url, "http://", 7) != 0 && strncmp(spec.base_url, "https://", 8) != 0)) {
+        rc = sy_yaml_fail(y, n, err, "%s: api.base_url must be given and start with http:// or https://", what);
+        goto Exit;
+    }
+    if (spec.token == NULL) {
+        rc = sy_yaml_fail(y, n, err, "%s: api.token is missing (the tool's API key or private-app token)", what);
+        goto Exit;
+    }
+    if ((rc = resolve_secret(y, spec.token, what, &src->api_token, &src->api_token_demo_env, err)) != 0)
+        goto Exit;
+    if (spec.rate != NULL && parse_rate(spec.rate, &src->api_rate_count, &src->api_rate_window_ms) != 0) {
+        rc = sy_yaml_fail(y, n, err, "%s: api.rate must look like 100/10s", what);
+        goto Exit;
+    }
+    /* Trailing slashes would double in base_url + "/v1/...". */
+    size_t len = strlen(spec.base_url);
+    while (len > 0 && spec.base_url[len - 1] == '/')
+        spec.base_url[--len] = '\0';
+    src->api_base_url = spec.base_url;
+    spec.base_url = NULL;
+    src->api_concurrency = spec.concurrency != 0 ? spec.concurrency : 4;
+    src->api_timeout_ms = spec.timeout_ms > 0 ? spec.timeout_ms : 30000;
+    src->api_max_attempts = spec.max_attempts != 0 ? spec.max_attempts : 25;
+    src->api_max_age_ms = spec.max_age_ms > 0 ? spec.max_age_ms : 3 * 86400000LL;
+    rc = 0;
+Exit:
+    free(spec.base_url);
+    free(spec.rate);
+    return rc;
+}
 
 static int valid_source_name(const char *s)
 {
@@ -177,9 +247,16 @@ static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_sour
     }
     src->public_url = spec.public_url;
     spec.public_url = NULL;
+    if (spec.api != NULL && (rc = read_api(y, spec.api, src, what, err)) != 0)
+        goto Exit;
     if (src->public_url != NULL && strncmp(src->public_url, "http://", 7) != 0 &&
         strncmp(src->public_url, "https://", 8) != 0) {
         rc = sy_yaml_fail(y, val, err, "%s: public_url must start with http:// or https://", what);
+        goto Exit;
+    }
+    if (spec.secrets == NULL && spec.api != NULL) {
+        /* A push-only tool: no webhooks come from it (its hook answers 401 no_secret). */
+        rc = 0;
         goto Exit;
     }
     if (spec.secrets == NULL || spec.secrets->type != YAML_SEQUENCE_NODE ||
@@ -381,6 +458,11 @@ void sy_config_dispose(sy_config_t *conf)
         free(src->name);
         free(src->public_url);
         free(src->demo_env);
+        free(src->api_base_url);
+        if (src->api_token != NULL)
+            explicit_bzero(src->api_token, strlen(src->api_token));
+        free(src->api_token);
+        free(src->api_token_demo_env);
         for (size_t j = 0; j != SY_MAX_SECRETS; ++j) {
             if (src->secret_storage[j] != NULL) {
                 /* Secrets do not linger in freed heap memory. */

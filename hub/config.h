@@ -17,6 +17,17 @@ typedef struct st_sy_source_conf_t {
     char *secret_storage[SY_MAX_SECRETS];
     char *public_url; /* HubSpot v2/v3: the URL the provider calls; NULL = rebuild from the request */
     char *demo_env; /* set when a secret fell back to its LOCAL DEMO default: the unset variable's name */
+
+    /* Outbound (sources.NAME.api): where and how golden values are pushed to this tool. NULL base_url = no delivery. */
+    char *api_base_url;
+    char *api_token;
+    char *api_token_demo_env;
+    unsigned api_concurrency;   /* requests in flight at most (default 4) */
+    int64_t api_timeout_ms;     /* per request (default 30 s) */
+    unsigned api_rate_count;    /* 0 = the policy's rate, else the connector's documented limit */
+    int64_t api_rate_window_ms;
+    unsigned api_max_attempts;  /* then dead letter (default 25) */
+    int64_t api_max_age_ms;     /* then dead letter (default 3 days) */
 } sy_source_conf_t;
 
 typedef struct st_sy_config_t {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+static const double delivery_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const double seconds_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 
 static void histogram_init(sy_histogram_t *h, const double *bounds, size_t n, double scale)
@@ -22,6 +23,7 @@ int sy_metrics_init(sy_metrics_t *m, size_t num_sources)
     m->num_sources = num_sources;
     histogram_init(&m->commit_batch_events, batch_bounds, SY_ARRAY_SIZE(batch_bounds), 1);
     histogram_init(&m->commit_seconds, seconds_bounds, SY_ARRAY_SIZE(seconds_bounds), 1e6);
+    histogram_init(&m->delivery_seconds, delivery_bounds, SY_ARRAY_SIZE(delivery_bounds), 1e6);
     return 0;
 }
 

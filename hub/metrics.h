@@ -32,7 +32,18 @@ typedef struct st_sy_histogram_t {
     _Atomic uint64_t sum; /* in units of 1/scale */
 } sy_histogram_t;
 
+/* Delivery outcomes per spoke, in label order. */
+#define SY_PUSH_OUTCOMES(X) X(done) X(retry) X(dead) X(rate_limited) X(network_error) X(found) X(created)
+enum {
+#define SY_PUSH_OUTCOME_ENUM(name) SY_PUSH_IDX_##name,
+    SY_PUSH_OUTCOMES(SY_PUSH_OUTCOME_ENUM)
+#undef SY_PUSH_OUTCOME_ENUM
+        SY_PUSH_IDX_COUNT
+};
+
 typedef struct st_sy_source_metrics_t {
+    _Atomic uint64_t pushes[SY_PUSH_IDX_COUNT]; /* delivery outcomes when this source is a spoke */
+    _Atomic int breaker_open;                   /* 0 closed, 1 open, 2 half-open */
     _Atomic uint64_t requests[SY_STATUS_IDX_COUNT];
     _Atomic uint64_t signature_failures[SY_VERIFY_RESULT_COUNT];
     _Atomic uint64_t events_stored;
@@ -45,6 +56,7 @@ typedef struct st_sy_metrics_t {
     _Atomic uint64_t unrouted[SY_STATUS_IDX_COUNT];    /* requests that matched no source */
     sy_histogram_t commit_batch_events;                /* events per group commit */
     sy_histogram_t commit_seconds;                     /* commit latency incl. fsync */
+    sy_histogram_t delivery_seconds;                   /* push request latency, send to answer */
     _Atomic uint64_t commit_errors_full, commit_errors_io;
     _Atomic uint64_t map_size_bytes;                   /* updated by the writer */
 } sy_metrics_t;

@@ -16,6 +16,7 @@
  *   pending  spoke \x1f record id → outbox key             (coalescing: one queued push per spoke and record)
  *   audit    n (be64) → {at_ms, action, ...}               (merges and splits, with before-images)
  *   alerts   n (be64) → {at_ms, kind, record, source, field, message}
+ *   dead     push id (be64) → the push plus {died_at_ms, reason, response: {status, headers, body}}
  *   meta     applier_cursor, next_record, next_push, next_audit, next_alert (be64); stat:<name> (be64 counters)
  */
 #ifndef SY_RECORDS_H

@@ -271,10 +271,11 @@ char *sy_itr_cli_ok(sy_it_t *h, int status, ...)
     sy_it_output_t o;
     va_list ap;
     va_start(ap, status);
-    while ((argv[n] = va_arg(ap, const char *)) != NULL && n + 4 < MAX_ARGS)
+    while ((argv[n] = va_arg(ap, const char *)) != NULL) {
+        assert_true(n + 4 < MAX_ARGS);
         ++n;
+    }
     va_end(ap);
-    argv[n] = NULL;
     cli_args(h, &o, argv);
     if (o.status != status)
         fail_msg("CLI %s %s: exit %d (expected %d)\nstdout: %s\nstderr: %s", argv[0], argv[1] != NULL ? argv[1] : "",
