@@ -5,10 +5,15 @@
  *   v3: X-HubSpot-Signature-v3 = base64(HMAC-SHA256(secret, method + URI' + body + timestamp)) with
  *       X-HubSpot-Request-Timestamp in Unix milliseconds; URI' is the URL with a few escapes decoded.
  * The body is a JSON array of events.
+ *
+ * Outbound: CRM v3 contacts with JSON bodies. One contact with an id: PATCH; several: batch/update (up to 100);
+ * no id yet: batch/upsert by email, which finds or creates in one call.
  */
 #include "connectors_builtin.h"
 #include "crypto.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HUBSPOT_DEFAULT_TOLERANCE_MS (5 * 60 * 1000)
@@ -221,10 +226,244 @@ static int hubspot_sign(const sy_source_verify_t *conf, sy_slice_t secret, const
     return 0;
 }
 
+
+/* --- outbound: CRM v3 contacts --------------------------------------------------------------------------- */
+
+#define HUBSPOT_BASE_URL "https://api.hubapi.com"
+#define HUBSPOT_MAX_BATCH 100
+#define HUBSPOT_RATE_COUNT 100 /* private apps on Free/Starter; Professional/Enterprise allow 190: set `rate` */
+#define HUBSPOT_RATE_WINDOW_MS 10000
+#define HUBSPOT_JSON_CONTENT_TYPE "application/json"
+#define HUBSPOT_BODY_MAX (16 * 1024 * 1024)
+#define HUBSPOT_MAX_FIELDS 256
+#define HUBSPOT_NAME_MAX 255 /* a bound, not HubSpot's rule: longer names are not property names */
+#define HUBSPOT_VALUE_MAX 65536 /* characters: HubSpot's limit for a property value */
+#define HUBSPOT_PATH_CONTACTS "/crm/v3/objects/contacts"
+/* Interval headers beyond 12 digits are not a pause anyone means. */
+#define HUBSPOT_INTERVAL_MAX_DIGITS 12
+
+static json_t *must(json_t *v)
+{
+    if (v == NULL)
+        abort(); /* jansson returns NULL for containers only when out of memory */
+    return v;
+}
+
+/* Internal property names: lower-case letters, digits and underscores. */
+static int property_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > HUBSPOT_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* {"name":"value",...} of p's fields, or NULL (SY_EINVAL) when a name or value cannot be sent. */
+static json_t *properties_of(const sy_push_t *p)
+{
+    if (p->num_fields > HUBSPOT_MAX_FIELDS || (p->num_fields != 0 && (p->names == NULL || p->values == NULL)))
+        return NULL;
+    json_t *props = must(json_object());
+    for (size_t i = 0; i != p->num_fields; ++i) {
+        const char *name = p->names[i], *value = p->values[i];
+        int64_t chars;
+        json_t *v;
+        if (name == NULL || value == NULL || !property_name_ok(name) || json_object_get(props, name) != NULL ||
+            (chars = sy_connector_utf8_chars(value)) < 0 || chars > HUBSPOT_VALUE_MAX ||
+            (v = json_string(value)) == NULL) {
+            json_decref(props);
+            return NULL;
+        }
+        json_object_set_new(props, name, v);
+    }
+    return props;
+}
+
+/* {"id":id[,"idProperty":id_property],"properties":props}; takes props; NULL if id is not valid UTF-8. */
+static json_t *input_of(const char *id, const char *id_property, json_t *props)
+{
+    json_t *v = json_string(id);
+    if (v == NULL || id[0] == '\0') {
+        json_decref(v);
+        json_decref(props);
+        return NULL;
+    }
+    json_t *input = must(json_object());
+    json_object_set_new(input, "id", v);
+    if (id_property != NULL)
+        json_object_set_new(input, "idProperty", must(json_string(id_property)));
+    json_object_set_new(input, "properties", props);
+    return input;
+}
+
+static int hubspot_encode_push(const sy_push_t *pushes, size_t n, sy_http_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (pushes == NULL || n == 0 || n > HUBSPOT_MAX_BATCH)
+        return SY_EINVAL;
+    int rc = SY_EINVAL;
+    json_t *root = NULL, *props;
+    memcpy(out->method, "POST", 5);
+
+    if (n == 1 && pushes[0].object_id != NULL) {
+        memcpy(out->method, "PATCH", 6);
+        if ((rc = sy_connector_set_path(out, HUBSPOT_PATH_CONTACTS "/", pushes[0].object_id, "")) != 0)
+            goto Exit;
+        if ((props = properties_of(&pushes[0])) == NULL) {
+            rc = SY_EINVAL;
+            goto Exit;
+        }
+        root = must(json_object());
+        json_object_set_new(root, "properties", props);
+    } else if (n == 1) {
+        /* Find or create by email in one call; without an email there is nothing to find the contact by. */
+        const char *email = pushes[0].email;
+        json_t *input;
+        if (email == NULL || (props = properties_of(&pushes[0])) == NULL ||
+            (input = input_of(email, "email", props)) == NULL)
+            goto Exit;
+        memcpy(out->path, HUBSPOT_PATH_CONTACTS "/batch/upsert", sizeof(HUBSPOT_PATH_CONTACTS "/batch/upsert"));
+        root = must(json_object());
+        json_t *inputs = must(json_array());
+        json_array_append_new(inputs, input);
+        json_object_set_new(root, "inputs", inputs);
+    } else {
+        memcpy(out->path, HUBSPOT_PATH_CONTACTS "/batch/update", sizeof(HUBSPOT_PATH_CONTACTS "/batch/update"));
+        root = must(json_object());
+        json_t *inputs = must(json_array());
+        json_object_set_new(root, "inputs", inputs);
+        for (size_t i = 0; i != n; ++i) {
+            const char *id = pushes[i].object_id;
+            if (id == NULL)
+                goto Exit; /* the contract: a batch carries only pushes with an id */
+            for (size_t k = 0; k != i; ++k) {
+                if (strcmp(pushes[k].object_id, id) == 0)
+                    goto Exit; /* HubSpot refuses a batch that names one id twice */
+            }
+            json_t *input;
+            if ((props = properties_of(&pushes[i])) == NULL || (input = input_of(id, NULL, props)) == NULL)
+                goto Exit;
+            json_array_append_new(inputs, input);
+        }
+    }
+    memcpy(out->content_type, HUBSPOT_JSON_CONTENT_TYPE, sizeof(HUBSPOT_JSON_CONTENT_TYPE));
+    out->num_pushes = n;
+    rc = sy_connector_set_json_body(out, root, HUBSPOT_BODY_MAX);
+
+Exit:
+    json_decref(root);
+    if (rc != 0) {
+        sy_http_request_dispose(out);
+        memset(out, 0, sizeof(*out));
+    }
+    return rc;
+}
+
+/* The N of a 409 "Contact already exists. Existing ID: N" (in the JSON message, or the raw body); 0 or SY_ENOTFOUND. */
+static int existing_id(sy_slice_t body, char *dst, size_t dstsize)
+{
+    static const char marker[] = "Existing ID: ";
+    json_t *root = json_loadb(body.base, body.len, 0, NULL), *message = json_object_get(root, "message");
+    sy_slice_t text = json_is_string(message) ? (sy_slice_t){json_string_value(message), json_string_length(message)}
+                                              : body;
+    int rc = SY_ENOTFOUND;
+    const char *at = text.len != 0 ? memmem(text.base, text.len, marker, sizeof(marker) - 1) : NULL;
+    if (at != NULL) {
+        const char *digits = at + sizeof(marker) - 1, *end = text.base + text.len, *p = digits;
+        while (p != end && *p >= '0' && *p <= '9')
+            ++p;
+        size_t len = (size_t)(p - digits);
+        if (len != 0 && len < dstsize) {
+            memcpy(dst, digits, len);
+            dst[len] = '\0';
+            rc = 0;
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+/*
+ * A 2xx answer: a contact (PATCH), or a batch answer whose errors, if any, make the whole request a retry. HubSpot
+ * answers 200/201 when every input was written and 207 when some were not, so a body that cannot be read (the
+ * delivery engine truncates long ones) is a success unless the status says 207.
+ */
+static void classify_success(long status, sy_slice_t body, size_t n, sy_push_result_t *result)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    if (!json_is_object(root)) {
+        result->outcome = status == 207 ? SY_PUSH_RETRY : SY_PUSH_DONE;
+        goto Exit;
+    }
+    json_t *errors = json_object_get(root, "errors"), *num_errors = json_object_get(root, "numErrors");
+    if ((json_is_array(errors) && json_array_size(errors) != 0) ||
+        (json_is_integer(num_errors) && json_integer_value(num_errors) > 0)) {
+        /* 207 multi-status: some inputs failed. All n are retried; updates and upserts are idempotent. */
+        result->outcome = SY_PUSH_RETRY;
+        goto Exit;
+    }
+    result->outcome = SY_PUSH_DONE;
+    if (n == 1) {
+        json_t *results = json_object_get(root, "results");
+        json_t *obj = json_is_array(results) ? json_array_get(results, 0) : root;
+        sy_connector_copy_id(result->created_id, sizeof(result->created_id), json_object_get(obj, "id"));
+    }
+
+Exit:
+    json_decref(root);
+}
+
+static void hubspot_classify(long status, const sy_header_t *headers, size_t num_headers, sy_slice_t body, size_t n,
+                             sy_push_result_t *result)
+{
+    sy_connector_result_init(result, SY_PUSH_DONE);
+    if (status >= 200 && status <= 299) {
+        classify_success(status, body, n, result);
+    } else if (status == 409) {
+        /* A create raced another: the answer names the contact that exists, to be updated instead. */
+        result->outcome = existing_id(body, result->created_id, sizeof(result->created_id)) == 0 ? SY_PUSH_FOUND
+                                                                                                : SY_PUSH_PERMANENT;
+    } else if (status == 429) {
+        result->outcome = SY_PUSH_RETRY;
+        result->rate_limited = 1;
+    } else if (status >= 500 || status < 200) {
+        result->outcome = SY_PUSH_RETRY;
+    } else {
+        result->outcome = SY_PUSH_PERMANENT; /* other 4xx (unknown or read-only property: 400), and redirects */
+    }
+
+    /*
+     * When to send again: Retry-After if HubSpot gave one (it does not promise it), else the rate-limit headers: with
+     * no request left in the window, wait one window. The latter also paces after a success.
+     */
+    const sy_header_t *h;
+    if (result->outcome == SY_PUSH_RETRY && (h = sy_connector_header(headers, num_headers, "Retry-After")) != NULL)
+        result->retry_after_ms = sy_connector_retry_after_ms(h->value, sy_now_ms());
+    if (result->retry_after_ms < 0 &&
+        (h = sy_connector_header(headers, num_headers, "X-HubSpot-RateLimit-Remaining")) != NULL &&
+        sy_slice_eq_cstr(sy_connector_trim(h->value), "0") &&
+        (h = sy_connector_header(headers, num_headers, "X-HubSpot-RateLimit-Interval-Milliseconds")) != NULL) {
+        int64_t interval;
+        if (sy_connector_parse_uint(sy_connector_trim(h->value), HUBSPOT_INTERVAL_MAX_DIGITS, &interval) == 0)
+            result->retry_after_ms = interval;
+    }
+}
+
 const sy_connector_t sy_connector_hubspot = {
     .name = "hubspot",
     .verify = hubspot_verify,
     .parse = hubspot_parse,
     .sign = hubspot_sign,
     .default_tolerance_ms = HUBSPOT_DEFAULT_TOLERANCE_MS,
+    .encode_push = hubspot_encode_push,
+    .classify = hubspot_classify,
+    .max_batch = HUBSPOT_MAX_BATCH,
+    .default_rate_count = HUBSPOT_RATE_COUNT,
+    .default_rate_window_ms = HUBSPOT_RATE_WINDOW_MS,
+    .default_base_url = HUBSPOT_BASE_URL,
 };

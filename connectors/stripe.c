@@ -1,10 +1,15 @@
 /*
  * Stripe: `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=<hex>...][,v0=<hex>]`, signature = lower-case hex of
  * HMAC-SHA256(key = the whole `whsec_...` secret as bytes, message = t "." raw body). One event per request.
+ *
+ * Outbound: the customers API, one customer per request, form-encoded (`metadata.x` -> `metadata[x]`), with the
+ * push's Idempotency-Key. A push without a customer id is first looked up by email (GET /v1/customers?email=),
+ * then created if none was found.
  */
 #include "connectors_builtin.h"
 #include "crypto.h"
 
+#include <jansson.h>
 #include <string.h>
 
 #define STRIPE_DEFAULT_TOLERANCE_MS (300 * 1000)
@@ -185,10 +190,257 @@ static int stripe_sign(const sy_source_verify_t *conf, sy_slice_t secret, const 
     return 0;
 }
 
+
+/* --- outbound: the customers API ------------------------------------------------------------------------- */
+
+#define STRIPE_BASE_URL "https://api.stripe.com"
+#define STRIPE_RATE_COUNT 25 /* test mode (live mode allows about 100/s: set the source's `rate`) */
+#define STRIPE_RATE_WINDOW_MS 1000
+#define STRIPE_FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
+#define STRIPE_FORM_MAX (256 * 1024) /* 50 metadata entries of 540 characters, percent-encoded, fit several times */
+#define STRIPE_MAX_FIELDS 256
+#define STRIPE_NAME_MAX 255
+#define STRIPE_METADATA_KEYS_MAX 50
+#define STRIPE_METADATA_KEY_MAX 40
+#define STRIPE_METADATA_VALUE_MAX 500 /* characters (code points) */
+#define STRIPE_VALUE_MAX 5000         /* characters: Stripe's longest customer string parameter */
+
+/* Customer attributes that are not parameters: the API answers 400 to a write of these. */
+static const char *const read_only_names[] = {"id",       "object",   "created",  "livemode",      "deleted",
+                                              "delinquent", "discount", "sources", "subscriptions", "tax_ids"};
+
+static int is_param_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int is_metadata_key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/*
+ * Appends the form name of an API field name: "email" -> email, "address.line1" -> address[line1],
+ * "metadata.k" -> metadata[k]. Parameter segments are [a-z0-9_]+; a metadata key is 1..40 of [A-Za-z0-9_-] (no dot:
+ * metadata is flat). Every character kept is unreserved, so names need no escapes; brackets are sent as they are.
+ * Returns 0, SY_EINVAL for a name the customers API would refuse, or SY_ETOOBIG.
+ */
+static int append_form_name(sy_connector_buf_t *b, const char *name, int *is_metadata)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > STRIPE_NAME_MAX)
+        return SY_EINVAL;
+    const char *dot = memchr(name, '.', len);
+    size_t first = dot != NULL ? (size_t)(dot - name) : len;
+    *is_metadata = first == 8 && memcmp(name, "metadata", 8) == 0;
+    if (*is_metadata) {
+        /* Bare "metadata" is refused: `metadata=` would clear every key, not one. */
+        const char *key = dot != NULL ? dot + 1 : "";
+        size_t klen = strlen(key);
+        if (klen == 0 || klen > STRIPE_METADATA_KEY_MAX)
+            return SY_EINVAL;
+        for (size_t i = 0; i != klen; ++i) {
+            if (!is_metadata_key_char(key[i]))
+                return SY_EINVAL;
+        }
+        int rc;
+        if ((rc = sy_connector_buf_append(b, "metadata[", 9)) != 0 || (rc = sy_connector_buf_append(b, key, klen)) != 0 ||
+            (rc = sy_connector_buf_append(b, "]", 1)) != 0)
+            return rc;
+        return 0;
+    }
+    for (size_t i = 0; i != SY_ARRAY_SIZE(read_only_names); ++i) {
+        if (strlen(read_only_names[i]) == first && memcmp(name, read_only_names[i], first) == 0)
+            return SY_EINVAL;
+    }
+    /* Walk the dot-separated segments; each must be non-empty. */
+    size_t start = 0;
+    for (size_t i = 0; i <= len; ++i) {
+        if (i != len && name[i] != '.') {
+            if (!is_param_char(name[i]))
+                return SY_EINVAL;
+            continue;
+        }
+        if (i == start)
+            return SY_EINVAL; /* "", ".a", "a..b", "a." */
+        int rc;
+        if (start != 0 && (rc = sy_connector_buf_append(b, "[", 1)) != 0)
+            return rc;
+        if ((rc = sy_connector_buf_append(b, name + start, i - start)) != 0)
+            return rc;
+        if (start != 0 && (rc = sy_connector_buf_append(b, "]", 1)) != 0)
+            return rc;
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* Appends "&name=value" (no & first); checks the value. */
+static int append_form_field(sy_connector_buf_t *b, const char *name, const char *value, int *is_metadata)
+{
+    int rc;
+    if (b->len != 0 && (rc = sy_connector_buf_append(b, "&", 1)) != 0)
+        return rc;
+    if ((rc = append_form_name(b, name, is_metadata)) != 0)
+        return rc;
+    if (value == NULL)
+        return SY_EINVAL;
+    int64_t chars = sy_connector_utf8_chars(value);
+    if (chars < 0 || chars > (*is_metadata ? STRIPE_METADATA_VALUE_MAX : STRIPE_VALUE_MAX))
+        return SY_EINVAL;
+    if ((rc = sy_connector_buf_append(b, "=", 1)) != 0)
+        return rc;
+    return sy_connector_buf_append_pct(b, value, strlen(value));
+}
+
+/* The form body of p's fields, plus email=<p->email> when creating and no field sets the email. */
+static int encode_form(const sy_push_t *p, int creating, sy_connector_buf_t *form)
+{
+    if (p->num_fields > STRIPE_MAX_FIELDS || (p->num_fields != 0 && (p->names == NULL || p->values == NULL)))
+        return SY_EINVAL;
+    size_t metadata_keys = 0;
+    int has_email = 0;
+    for (size_t i = 0; i != p->num_fields; ++i) {
+        if (p->names[i] == NULL)
+            return SY_EINVAL;
+        for (size_t k = 0; k != i; ++k) {
+            if (strcmp(p->names[k], p->names[i]) == 0)
+                return SY_EINVAL; /* the same parameter twice: which value wins would be Stripe's guess */
+        }
+        int is_metadata, rc;
+        if ((rc = append_form_field(form, p->names[i], p->values[i], &is_metadata)) != 0)
+            return rc;
+        if (is_metadata && ++metadata_keys > STRIPE_METADATA_KEYS_MAX)
+            return SY_EINVAL;
+        has_email |= strcmp(p->names[i], "email") == 0;
+    }
+    if (creating && !has_email && p->email != NULL && p->email[0] != '\0') {
+        int is_metadata;
+        return append_form_field(form, "email", p->email, &is_metadata);
+    }
+    return 0;
+}
+
+static int stripe_encode_push(const sy_push_t *pushes, size_t n, sy_http_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (pushes == NULL || n != 1)
+        return SY_EINVAL;
+    const sy_push_t *p = &pushes[0];
+    int has_email = p->email != NULL && p->email[0] != '\0';
+    int lookup = p->object_id == NULL && !p->create && has_email;
+    int creating = p->object_id == NULL && !lookup;
+
+    /* The fields are checked even for a lookup: a push that cannot be written should not cost a lookup first. */
+    sy_connector_buf_t form = {.max = STRIPE_FORM_MAX};
+    int rc = encode_form(p, creating, &form);
+    if (rc != 0)
+        goto Exit;
+
+    out->num_pushes = 1;
+    if (lookup) {
+        memcpy(out->method, "GET", 4);
+        out->lookup = 1;
+        rc = sy_connector_set_path(out, "/v1/customers?email=", p->email, "&limit=1");
+        goto Exit; /* no body, no idempotency key: a GET is safe to repeat */
+    }
+    memcpy(out->method, "POST", 5);
+    memcpy(out->content_type, STRIPE_FORM_CONTENT_TYPE, sizeof(STRIPE_FORM_CONTENT_TYPE));
+    if (creating)
+        memcpy(out->path, "/v1/customers", sizeof("/v1/customers"));
+    else if ((rc = sy_connector_set_path(out, "/v1/customers/", p->object_id, "")) != 0)
+        goto Exit;
+    if ((rc = sy_connector_set_idempotency_key(out, p->idempotency_key)) != 0)
+        goto Exit;
+    if (form.len != 0) {
+        if ((rc = sy_connector_buf_append(&form, "", 1)) != 0) /* NUL-terminated for logs; not in body_len */
+            goto Exit;
+        out->body = form.base;
+        out->body_len = form.len - 1;
+        form.base = NULL;
+    }
+
+Exit:
+    sy_connector_buf_dispose(&form);
+    if (rc != 0) {
+        sy_http_request_dispose(out);
+        memset(out, 0, sizeof(*out));
+    }
+    return rc;
+}
+
+/* A 2xx answer: a customer (update, create) or a list (lookup). */
+static void classify_success(sy_slice_t body, sy_push_result_t *result)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    if (!json_is_object(root)) {
+        /* Stripe always answers JSON; a 2xx we cannot read confirms nothing. Idempotent retries are safe. */
+        result->outcome = SY_PUSH_RETRY;
+        goto Exit;
+    }
+    json_t *object = json_object_get(root, "object");
+    if (json_is_string(object) && strcmp(json_string_value(object), "list") == 0) {
+        json_t *data = json_object_get(root, "data");
+        if (!json_is_array(data)) {
+            result->outcome = SY_PUSH_RETRY;
+        } else if (json_array_size(data) == 0) {
+            result->outcome = SY_PUSH_NOT_FOUND;
+        } else {
+            json_t *first = json_array_get(data, 0);
+            /* A customer without a usable id cannot be updated: asking again would find the same one. */
+            result->outcome = sy_connector_copy_id(result->created_id, sizeof(result->created_id),
+                                                   json_object_get(first, "id")) == 0
+                                  ? SY_PUSH_FOUND
+                                  : SY_PUSH_PERMANENT;
+        }
+        goto Exit;
+    }
+    result->outcome = SY_PUSH_DONE;
+    sy_connector_copy_id(result->created_id, sizeof(result->created_id), json_object_get(root, "id"));
+
+Exit:
+    json_decref(root);
+}
+
+static void stripe_classify(long status, const sy_header_t *headers, size_t num_headers, sy_slice_t body, size_t n,
+                            sy_push_result_t *result)
+{
+    sy_connector_result_init(result, SY_PUSH_DONE);
+    if (status >= 200 && status <= 299) {
+        classify_success(body, result);
+        return;
+    }
+    if (status == 429) {
+        result->rate_limited = 1;
+        result->outcome = SY_PUSH_RETRY;
+    } else if (status == 409 || status >= 500 || status < 200) {
+        result->outcome = SY_PUSH_RETRY; /* 409: a concurrent request with the same key, or a lock timeout */
+    } else {
+        result->outcome = SY_PUSH_PERMANENT; /* other 4xx (400 idempotency_error included), and redirects */
+    }
+    /* Stripe's own verdict overrides the status, as in its official clients. */
+    const sy_header_t *h = sy_connector_header(headers, num_headers, "Stripe-Should-Retry");
+    if (h != NULL) {
+        sy_slice_t v = sy_connector_trim(h->value);
+        if (sy_slice_eq_cstr(v, "true"))
+            result->outcome = SY_PUSH_RETRY;
+        else if (sy_slice_eq_cstr(v, "false"))
+            result->outcome = SY_PUSH_PERMANENT;
+    }
+    if (result->outcome == SY_PUSH_RETRY && (h = sy_connector_header(headers, num_headers, "Retry-After")) != NULL)
+        result->retry_after_ms = sy_connector_retry_after_ms(h->value, sy_now_ms());
+}
+
 const sy_connector_t sy_connector_stripe = {
     .name = "stripe",
     .verify = stripe_verify,
     .parse = stripe_parse,
     .sign = stripe_sign,
     .default_tolerance_ms = STRIPE_DEFAULT_TOLERANCE_MS,
+    .encode_push = stripe_encode_push,
+    .classify = stripe_classify,
+    .max_batch = 1,
+    .default_rate_count = STRIPE_RATE_COUNT,
+    .default_rate_window_ms = STRIPE_RATE_WINDOW_MS,
+    .default_base_url = STRIPE_BASE_URL,
 };

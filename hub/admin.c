@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "crypto.h"
 #include "records.h"
 #include "server.h"
@@ -27,6 +28,65 @@ static int authorized(h2o_req_t *req, const char *token)
 static void family(FILE *out, const char *name, const char *type, const char *help)
 {
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+typedef struct st_depth_t {
+    const sy_config_t *conf;
+    uint64_t depth[64];
+    int64_t oldest[64];
+} depth_t;
+
+static int on_queued(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    depth_t *q = arg;
+    json_t *push = sy_codec_doc_decode(val.base, val.len);
+    const char *spoke = json_string_value(json_object_get(push, "spoke"));
+    for (size_t i = 0; spoke != NULL && i != q->conf->num_sources && i != SY_ARRAY_SIZE(q->depth); ++i) {
+        if (strcmp(q->conf->sources[i].name, spoke) == 0) {
+            int64_t at = json_integer_value(json_object_get(push, "enqueued_at_ms"));
+            ++q->depth[i];
+            if (q->oldest[i] == 0 || at < q->oldest[i])
+                q->oldest[i] = at;
+        }
+    }
+    json_decref(push);
+    return 0;
+}
+
+static void render_delivery(sy_server_t *s, FILE *out)
+{
+    static const char *const outcomes[] = {
+#define SY_PUSH_OUTCOME_NAME(name) #name,
+        SY_PUSH_OUTCOMES(SY_PUSH_OUTCOME_NAME)
+#undef SY_PUSH_OUTCOME_NAME
+    };
+    const sy_config_t *conf = s->conf;
+    depth_t q = {.conf = conf};
+    sy_txn_t *txn;
+    if (sy_txn_begin(s->store, 0, &txn) == 0) {
+        sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_queued, &q);
+        sy_txn_abort(txn);
+    }
+    int64_t now = sy_now_ms();
+    family(out, "switchyard_pushes_total", "counter", "Push attempts by spoke and outcome.");
+    for (size_t i = 0; i != conf->num_sources; ++i)
+        for (size_t k = 0; k != SY_PUSH_IDX_COUNT; ++k)
+            if (conf->sources[i].api_base_url != NULL)
+                fprintf(out, "switchyard_pushes_total{spoke=\"%s\",outcome=\"%s\"} %llu\n", conf->sources[i].name,
+                        outcomes[k], (unsigned long long)atomic_load(&s->metrics.sources[i].pushes[k]));
+    family(out, "switchyard_queue_depth", "gauge", "Queued pushes per spoke.");
+    family(out, "switchyard_queue_oldest_age_seconds", "gauge", "Age of the oldest queued push per spoke.");
+    family(out, "switchyard_breaker_state", "gauge", "Circuit breaker per spoke: 0 closed, 1 open, 2 half-open.");
+    for (size_t i = 0; i != conf->num_sources && i != SY_ARRAY_SIZE(q.depth); ++i) {
+        fprintf(out, "switchyard_queue_depth{spoke=\"%s\"} %llu\n", conf->sources[i].name, (unsigned long long)q.depth[i]);
+        fprintf(out, "switchyard_queue_oldest_age_seconds{spoke=\"%s\"} %.3f\n", conf->sources[i].name,
+                q.depth[i] != 0 ? (double)(now - q.oldest[i]) / 1000.0 : 0.0);
+        if (conf->sources[i].api_base_url != NULL)
+            fprintf(out, "switchyard_breaker_state{spoke=\"%s\"} %d\n", conf->sources[i].name,
+                    atomic_load(&s->metrics.sources[i].breaker_open));
+    }
+    sy_histogram_render(&s->metrics.delivery_seconds, out, "switchyard_delivery_duration_seconds",
+                        "Push request latency, send to answer.");
 }
 
 static void render_metrics(sy_server_t *s, FILE *out)
@@ -103,6 +163,8 @@ static void render_metrics(sy_server_t *s, FILE *out)
             fprintf(out, "switchyard_applier_total{outcome=\"%s\"} %lld\n", name, (long long)json_integer_value(n));
         json_decref(stats);
     }
+    if (s->delivery != NULL)
+        render_delivery(s, out);
     fprintf(out, "# HELP switchyard_uptime_seconds Seconds since start.\n# TYPE switchyard_uptime_seconds gauge\n"
                  "switchyard_uptime_seconds %lld\n",
             (long long)((sy_now_ms() - s->started_at_ms) / 1000));

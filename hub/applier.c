@@ -26,6 +26,8 @@ struct st_sy_applier_t {
     pthread_cond_t cond;
     int notified;
     int stopping;
+    void (*on_commit)(void *arg);
+    void *on_commit_arg;
 };
 
 /* One batch in one transaction. Returns events applied (0: caught up) or a negative error. */
@@ -73,6 +75,14 @@ static int apply_batch(sy_applier_t *a)
         goto Abort;
     if ((rc = sy_txn_commit(txn)) != 0)
         return rc;
+    if (stats.pushes_enqueued + stats.pushes_coalesced != 0) {
+        pthread_mutex_lock(&a->mutex);
+        void (*fn)(void *) = a->on_commit;
+        void *arg = a->on_commit_arg;
+        pthread_mutex_unlock(&a->mutex);
+        if (fn != NULL)
+            fn(arg);
+    }
     return n;
 Abort:
     sy_txn_abort(txn);
@@ -145,6 +155,14 @@ int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy,
     }
     *out = a;
     return 0;
+}
+
+void sy_applier_set_listener(sy_applier_t *a, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&a->mutex);
+    a->on_commit = fn;
+    a->on_commit_arg = arg;
+    pthread_mutex_unlock(&a->mutex);
 }
 
 void sy_applier_notify(sy_applier_t *a)

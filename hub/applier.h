@@ -17,6 +17,8 @@ typedef struct st_sy_applier_t sy_applier_t;
 
 /* Starts the thread with policy (ownership moves to the applier). */
 int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy, const char *policy_path);
+/* Calls fn(arg) on the applier thread after each committed batch (e.g. to wake delivery). Set before events flow. */
+void sy_applier_set_listener(sy_applier_t *a, void (*fn)(void *arg), void *arg);
 /* Wakes the applier: new events were committed. Thread-safe, never blocks for long. */
 void sy_applier_notify(sy_applier_t *a);
 /* Finishes the batch in progress, stops the thread, frees the applier and its policy. */

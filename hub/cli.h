@@ -15,6 +15,7 @@ typedef struct st_sy_cli_t {
     int follow;             /* -f / --follow */
     int json;               /* --json */
     int raw;                /* --raw */
+    int all;                /* --all */
     const char *args[SY_CLI_MAX_ARGS]; /* positional arguments after the subcommand words */
     int num_args;
 } sy_cli_t;

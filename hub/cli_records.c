@@ -248,6 +248,194 @@ static int cmd_queue_ls(session_t *s, sy_cli_t *cli)
     return SY_EXIT_OK;
 }
 
+/* --- queue retry/drop, dead ls/retry ------------------------------------------------------------------------ */
+
+typedef struct st_find_push_t {
+    const char *id;
+    unsigned char key[16];
+    json_t *doc;
+} find_push_t;
+
+static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    find_push_t *f = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc != NULL && key.len == 16 && strcmp(json_string_value(json_object_get(doc, "id")), f->id) == 0) {
+        memcpy(f->key, key.base, 16);
+        f->doc = doc;
+        return 1;
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static int put_doc_at(sy_txn_t *txn, sy_db_t db, sy_slice_t key, json_t *doc)
+{
+    char *buf;
+    size_t len;
+    int rc = sy_codec_doc_encode(doc, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = sy_txn_put(txn, db, key, (sy_slice_t){buf, len});
+    free(buf);
+    return rc;
+}
+
+/* Queues doc (a push) due now under a fresh key and points the coalescing index at it. */
+static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
+{
+    unsigned char key[16];
+    char pkey[600];
+    int64_t now = sy_now_ms();
+    sy_put_be64(key, (uint64_t)now);
+    sy_put_be64(key + 8, push_id);
+    json_object_set_new(doc, "due_at_ms", json_integer(now));
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
+             json_string_value(json_object_get(doc, "record")));
+    int rc = put_doc_at(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
+    sy_slice_t existing;
+    if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &existing) == SY_ENOTFOUND)
+        rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), (sy_slice_t){(const char *)key, 16});
+    return rc;
+}
+
+static int cmd_queue_change(session_t *s, sy_cli_t *cli, int drop)
+{
+    sy_txn_t *txn;
+    find_push_t f = {0};
+    char pkey[600];
+    int rc;
+    if (cli->num_args != 1) {
+        fprintf(stderr, "usage: switchyard queue %s ID\n", drop ? "drop" : "retry");
+        return SY_EXIT_USAGE;
+    }
+    f.id = cli->args[0];
+    if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
+        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+        return SY_EXIT_FAIL;
+    }
+    sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
+    if (f.doc == NULL) {
+        sy_txn_abort(txn);
+        fprintf(stderr, "switchyard: no queued push %s (see switchyard queue ls)\n", f.id);
+        return SY_EXIT_FAIL;
+    }
+    rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16});
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(f.doc, "spoke")),
+             json_string_value(json_object_get(f.doc, "record")));
+    if (rc == 0)
+        sy_txn_del(txn, SY_DB_PENDING, sy_slice_cstr(pkey));
+    if (rc == 0 && !drop)
+        rc = queue_now(txn, f.doc, sy_get_be64(f.key + 8));
+    rc = rc == 0 ? sy_txn_commit(txn) : (sy_txn_abort(txn), rc);
+    if (rc == 0)
+        printf(drop ? "dropped push %s\n" : "push %s is due now\n", f.id);
+    else
+        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+    json_decref(f.doc);
+    return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
+}
+
+static int on_dead(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    list_ctx_t *c = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc == NULL)
+        return 0;
+    if (c->json) {
+        print_json(doc, 0);
+    } else {
+        json_t *resp = json_object_get(doc, "response");
+        const char *body = json_string_value(json_object_get(resp, "body"));
+        printf("%-6s %-10s %-12s %3lld  %s: %.80s\n", json_string_value(json_object_get(doc, "id")),
+               json_string_value(json_object_get(doc, "spoke")), json_string_value(json_object_get(doc, "record")),
+               (long long)json_integer_value(json_object_get(resp, "status")),
+               json_string_value(json_object_get(doc, "reason")), body != NULL ? body : "");
+    }
+    json_decref(doc);
+    return 0;
+}
+
+typedef struct st_revive_t {
+    const char *id; /* NULL: all */
+    json_t *found;  /* [[push id, doc], ...] collected first: no writes while the scan's cursor walks the DB */
+} revive_t;
+
+static int on_revive(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    revive_t *r = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc == NULL || key.len != 8 || (r->id != NULL && strcmp(json_string_value(json_object_get(doc, "id")), r->id) != 0)) {
+        json_decref(doc);
+        return 0;
+    }
+    json_array_append_new(r->found, json_pack("[I, o]", (json_int_t)sy_get_be64((const unsigned char *)key.base), doc));
+    return r->id != NULL;
+}
+
+static int revive(sy_txn_t *txn, json_t *entry)
+{
+    uint64_t push_id = (uint64_t)json_integer_value(json_array_get(entry, 0));
+    json_t *doc = json_array_get(entry, 1);
+    unsigned char kb[8];
+    json_object_del(doc, "died_at_ms");
+    json_object_del(doc, "reason");
+    json_object_del(doc, "response");
+    json_object_set_new(doc, "attempts", json_integer(0));
+    json_object_set_new(doc, "enqueued_at_ms", json_integer(sy_now_ms())); /* a fresh max-age window */
+    sy_put_be64(kb, push_id);
+    int rc = queue_now(txn, doc, push_id);
+    return rc == 0 ? sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}) : rc;
+}
+
+static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
+{
+    sy_txn_t *txn;
+    int rc;
+    if (!retry) {
+        list_ctx_t c = {cli->json, -1};
+        if (sy_txn_begin(s->store, 0, &txn) != 0)
+            return SY_EXIT_FAIL;
+        sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_dead, &c);
+        sy_txn_abort(txn);
+        return SY_EXIT_OK;
+    }
+    if ((cli->num_args != 1) == !cli->all) {
+        fprintf(stderr, "usage: switchyard dead retry ID | --all\n");
+        return SY_EXIT_USAGE;
+    }
+    if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
+        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+        return SY_EXIT_FAIL;
+    }
+    revive_t r = {.id = cli->all ? NULL : cli->args[0], .found = json_array()};
+    size_t i;
+    json_t *entry;
+    int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    size_t revived = json_array_size(r.found);
+    rc = scanned < 0 ? scanned : 0;
+    json_array_foreach(r.found, i, entry)
+    {
+        if (rc == 0)
+            rc = revive(txn, entry);
+    }
+    json_decref(r.found);
+    if (rc != 0)
+        sy_txn_abort(txn);
+    else
+        rc = sy_txn_commit(txn);
+    if (rc != 0) {
+        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+        return SY_EXIT_FAIL;
+    }
+    if (revived == 0) {
+        fprintf(stderr, "switchyard: no dead letter %s\n", cli->all ? "" : cli->args[0]);
+        return SY_EXIT_FAIL;
+    }
+    printf("%zu dead letter(s) queued again\n", revived);
+    return SY_EXIT_OK;
+}
+
 /* --- health ------------------------------------------------------------------------------------------------ */
 
 typedef struct st_health_t {
@@ -399,12 +587,20 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb)
 {
     session_t s;
     int rc, write = 0, need_policy = 1;
-    enum { GET, LIST, MERGE, SPLIT, QUEUE_LS, HEALTH } cmd;
+    enum { GET, LIST, MERGE, SPLIT, QUEUE_LS, QUEUE_RETRY, QUEUE_DROP, DEAD_LS, DEAD_RETRY, HEALTH } cmd;
 
     if (strcmp(group, "health") == 0)
         cmd = HEALTH;
     else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "ls") == 0)
         cmd = QUEUE_LS, need_policy = 0;
+    else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "retry") == 0)
+        cmd = QUEUE_RETRY, need_policy = 0, write = 1;
+    else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "drop") == 0)
+        cmd = QUEUE_DROP, need_policy = 0, write = 1;
+    else if (strcmp(group, "dead") == 0 && verb != NULL && strcmp(verb, "ls") == 0)
+        cmd = DEAD_LS, need_policy = 0;
+    else if (strcmp(group, "dead") == 0 && verb != NULL && strcmp(verb, "retry") == 0)
+        cmd = DEAD_RETRY, need_policy = 0, write = 1;
     else if (strcmp(group, "records") == 0 && verb != NULL && strcmp(verb, "get") == 0)
         cmd = GET;
     else if (strcmp(group, "records") == 0 && verb != NULL && strcmp(verb, "list") == 0)
@@ -432,6 +628,14 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb)
         break;
     case QUEUE_LS:
         rc = cmd_queue_ls(&s, cli);
+        break;
+    case QUEUE_RETRY:
+    case QUEUE_DROP:
+        rc = cmd_queue_change(&s, cli, cmd == QUEUE_DROP);
+        break;
+    case DEAD_LS:
+    case DEAD_RETRY:
+        rc = cmd_dead(&s, cli, cmd == DEAD_RETRY);
         break;
     case HEALTH:
         rc = cmd_health(&s, cli);

@@ -28,6 +28,9 @@ static void usage(FILE *out)
           "  records merge KEEP DROP      merge two records (logged; undo with split)\n"
           "  records split ID SOURCE:EXTID  move one tool object out to a record of its own (logged)\n"
           "  queue ls [--json]            pushes waiting for delivery to the tools\n"
+          "  queue retry ID | queue drop ID  send a queued push now / remove it\n"
+          "  dead ls [--json]             dead letters with the tool's last answer\n"
+          "  dead retry ID | --all        queue dead letters again\n"
           "  health [--json]              duplicates, double billing, merge suggestions, missing fields, counters\n"
           "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
           "                               send a correctly signed sample event to a running hub\n"
@@ -79,6 +82,8 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
             cli->json = 1;
         } else if (strcmp(a, "--raw") == 0) {
             cli->raw = 1;
+        } else if (strcmp(a, "--all") == 0) {
+            cli->all = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "switchyard: unknown option %s (see switchyard help)\n", a);
             return SY_EXIT_USAGE;
@@ -164,7 +169,7 @@ int main(int argc, char **argv)
     const char *verb = NULL;
 
     if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
-        strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0) {
+        strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0) {
         if (argc < 3) {
             fprintf(stderr, "switchyard: %s needs a verb (see switchyard help)\n", cmd);
             return SY_EXIT_USAGE;
@@ -193,7 +198,8 @@ int main(int argc, char **argv)
         return sy_cli_trigger(&cli);
     if (strcmp(cmd, "policy") == 0)
         return sy_cli_policy(&cli, verb);
-    if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0)
+    if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
+        strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);
     fprintf(stderr, "switchyard: unknown command \"%s%s%s\"\n\n", cmd, verb != NULL ? " " : "", verb != NULL ? verb : "");
     usage(stderr);

@@ -760,6 +760,25 @@ Exit:
     return rc;
 }
 
+int sy_records_link(sy_txn_t *txn, const char *id, const char *source, const char *ext)
+{
+    char key[KEY_MAX];
+    char *owner = load_str(txn, SY_DB_XREF, key2(key, source, ext));
+    json_t *rec = sy_records_load(txn, id);
+    int rc = 0;
+    if (rec == NULL) {
+        rc = SY_ENOTFOUND;
+    } else if (owner != NULL && strcmp(owner, rec_id(rec)) != 0) {
+        sy_log(SY_LOG_WARN, "%s:%s is linked to %s already; not linking it to %s as well", source, ext, owner, rec_id(rec));
+        rc = SY_EINVAL;
+    } else if ((rc = attach_xref(txn, rec, source, ext)) == 0) {
+        rc = save_record(txn, rec);
+    }
+    free(owner);
+    json_decref(rec);
+    return rc;
+}
+
 /* --- lookups and counters -------------------------------------------------------------------------------- */
 
 char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query)

@@ -64,6 +64,12 @@ json_t *sy_records_load(sy_txn_t *txn, const char *id);
 /* Finds a record id by "cust_<n>", "source:external_id" or an email (matched like the email key). Malloc'd. */
 char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query);
 
+/*
+ * Links the tool object source:ext to record id (after a push created or found it at the tool). An object already
+ * linked to another record stays where it is (returns SY_EINVAL: an identity conflict for an admin to look at).
+ */
+int sy_records_link(sy_txn_t *txn, const char *id, const char *source, const char *ext);
+
 /* Admin operations (logged in audit). merge: drop's tool ids, values and history move into keep. */
 int sy_records_merge(sy_txn_t *txn, const sy_policy_t *p, const char *keep, const char *drop, int64_t now_ms,
                      const char *why, char *errbuf, size_t errlen);

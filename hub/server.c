@@ -219,6 +219,11 @@ static void wake_applier(void *applier)
     sy_applier_notify(applier);
 }
 
+static void wake_delivery(void *delivery)
+{
+    sy_delivery_notify(delivery);
+}
+
 static void setup_globalconf(h2o_globalconf_t *gc, const sy_config_t *conf, int ingress)
 {
     h2o_config_init(gc);
@@ -286,6 +291,16 @@ int sy_server_run(const sy_config_t *conf)
         sy_writer_set_listener(s.writer, wake_applier, s.applier);
         sy_log(SY_LOG_INFO, "policy %s loaded (hash %s): applying the log to golden records", conf->policy_path,
                policy->hash);
+        int spokes = 0;
+        for (size_t i = 0; i != conf->num_sources; ++i)
+            spokes += conf->sources[i].api_base_url != NULL;
+        if (spokes != 0) {
+            if (sy_delivery_start(&s.delivery, conf, s.store, s.applier, &s.metrics) != 0)
+                goto Exit;
+            sy_applier_set_listener(s.applier, wake_delivery, s.delivery);
+        } else {
+            sy_log(SY_LOG_INFO, "no source has api settings: pushes stay queued (see `switchyard queue ls`)");
+        }
     }
 
     setup_globalconf(&s.ingress_gc, conf, 1);
@@ -334,6 +349,9 @@ int sy_server_run(const sy_config_t *conf)
 Exit:
     /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
     sy_writer_stop(s.writer);
+    if (s.applier != NULL)
+        sy_applier_set_listener(s.applier, NULL, NULL); /* delivery goes first */
+    sy_delivery_stop(s.delivery);
     sy_applier_stop(s.applier);
     free(s.loops);
     if (configured) {

@@ -12,6 +12,7 @@
 #include "applier.h"
 #include "config.h"
 #include "connector.h"
+#include "delivery.h"
 #include "json.h"
 #include "metrics.h"
 #include "store.h"
@@ -46,7 +47,8 @@ struct st_sy_server_t {
     const sy_config_t *conf;
     sy_store_t *store;
     sy_writer_t *writer;
-    sy_applier_t *applier; /* NULL when the config names no policy */
+    sy_applier_t *applier;   /* NULL when the config names no policy */
+    sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
     sy_metrics_t metrics;
     h2o_globalconf_t ingress_gc, admin_gc;
     sy_loop_t *loops; /* conf->ingress_threads of them */

@@ -1,0 +1,878 @@
+/*
+ * Delivery engine (see delivery.h). One thread owns the curl multi handle; other threads only wake it.
+ *
+ * Each round: refill transfer slots from the due part of the outbox (rate limiter, concurrency cap, pause and
+ * breaker per spoke), let curl work, then commit the outcomes of finished transfers in one write transaction.
+ */
+#include "delivery.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "log.h"
+#include "records.h"
+
+#define MAX_BATCH 100
+#define MAX_CANDIDATES 512     /* pushes looked at per round */
+#define MAX_RESP_HEADERS 64
+#define RESP_BODY_CAP (1 << 20)
+#define DEAD_BODY_EXCERPT 4096
+#define BREAKER_THRESHOLD 5    /* consecutive failures that open the breaker */
+#define BREAKER_MIN_MS 5000
+#define BREAKER_MAX_MS 300000
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_CAP_MS 3600000
+#define WINDOW_MARGIN_MS 50    /* our clock starts a request before the tool's clock sees it */
+#define IDLE_POLL_MS 1000
+#define RATE_LIMIT_PAUSE_MS 1000 /* a 429 that names no time */
+#define AUTH_PAUSE_MS 60000      /* 401/403: credentials refused; pause the spoke, keep the pushes */
+
+typedef enum en_breaker_t { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN } breaker_t;
+
+typedef struct st_spoke_t {
+    size_t conf_index; /* index in conf->sources and metrics */
+    const sy_source_conf_t *conf;
+    const sy_connector_t *connector;
+    unsigned rate_count;
+    int64_t rate_window_ms;
+    int64_t *sent; /* ring of the send times of the last rate_count requests */
+    size_t sent_head, sent_len;
+    unsigned inflight;
+    int64_t paused_until;
+    unsigned failures;
+    breaker_t breaker;
+    int64_t breaker_until, breaker_ms;
+} spoke_t;
+
+typedef struct st_item_t {
+    unsigned char key[16]; /* the outbox key when sent */
+    json_int_t revision;
+    int had_object; /* the push named the tool's object (an update), so an id in the answer is not a new link */
+    int was_create; /* the request created the object */
+    char record[64];
+} item_t;
+
+typedef struct st_transfer_t {
+    struct st_transfer_t *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    sy_http_request_t req;
+    spoke_t *spoke;
+    size_t n;
+    item_t items[MAX_BATCH];
+    char *body;
+    size_t body_len;
+    char *hdr_names[MAX_RESP_HEADERS], *hdr_values[MAX_RESP_HEADERS];
+    size_t num_hdrs;
+    uint64_t started_ns;
+    char url[1100];
+    char auth[600];
+} transfer_t;
+
+struct st_sy_delivery_t {
+    const sy_config_t *conf;
+    sy_store_t *store;
+    sy_applier_t *applier;
+    sy_metrics_t *metrics;
+    spoke_t *spokes;
+    size_t num_spokes;
+    CURLM *multi;
+    transfer_t *transfers; /* in flight */
+    pthread_t tid;
+    pthread_mutex_t mutex;
+    int stopping;
+    uint64_t rng;
+};
+
+/* --- small helpers ------------------------------------------------------------------------------------- */
+
+static uint64_t next_random(sy_delivery_t *d)
+{
+    /* xorshift64*: jitter only, not security. */
+    d->rng ^= d->rng >> 12;
+    d->rng ^= d->rng << 25;
+    d->rng ^= d->rng >> 27;
+    return d->rng * 2685821657736338717ull;
+}
+
+int64_t sy_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random)
+{
+    int64_t ceiling = base_ms;
+    for (unsigned i = 0; i < attempt && ceiling < cap_ms; ++i)
+        ceiling *= 2;
+    if (ceiling > cap_ms)
+        ceiling = cap_ms;
+    return (int64_t)(random % (uint64_t)(ceiling + 1));
+}
+
+static spoke_t *find_spoke(sy_delivery_t *d, const char *name)
+{
+    for (size_t i = 0; i != d->num_spokes; ++i)
+        if (name != NULL && strcmp(d->spokes[i].conf->name, name) == 0)
+            return &d->spokes[i];
+    return NULL;
+}
+
+static int transfer_has(sy_delivery_t *d, const unsigned char *key)
+{
+    for (transfer_t *t = d->transfers; t != NULL; t = t->next)
+        for (size_t i = 0; i != t->n; ++i)
+            if (memcmp(t->items[i].key + 8, key + 8, 8) == 0) /* the push id part */
+                return 1;
+    return 0;
+}
+
+static void count(sy_delivery_t *d, spoke_t *s, int idx, uint64_t n)
+{
+    atomic_fetch_add_explicit(&d->metrics->sources[s->conf_index].pushes[idx], n, memory_order_relaxed);
+}
+
+/* --- per-spoke admission: breaker, pause, concurrency, rolling window ------------------------------------ */
+
+static int64_t window_free_at(const spoke_t *s)
+{
+    if (s->sent_len < s->rate_count)
+        return 0;
+    return s->sent[s->sent_head] + s->rate_window_ms + WINDOW_MARGIN_MS; /* the oldest send leaves the window */
+}
+
+/* Requests the rolling window still allows now. */
+static unsigned window_room(const spoke_t *s, int64_t now)
+{
+    unsigned used = 0;
+    for (size_t i = 0; i != s->sent_len; ++i)
+        used += s->sent[(s->sent_head + i) % s->rate_count] + s->rate_window_ms + WINDOW_MARGIN_MS > now;
+    return s->rate_count - used;
+}
+
+static int spoke_ready(spoke_t *s, int64_t now, int64_t *next_wake)
+{
+    int64_t at = 0;
+    if (s->breaker == BREAKER_OPEN) {
+        if (now < s->breaker_until)
+            at = s->breaker_until;
+        else
+            s->breaker = BREAKER_HALF_OPEN; /* one probe may go */
+    }
+    if (s->breaker == BREAKER_HALF_OPEN && s->inflight != 0)
+        return 0;
+    if (now < s->paused_until && s->paused_until > at)
+        at = s->paused_until;
+    int64_t free_at = window_free_at(s);
+    if (now < free_at && free_at > at)
+        at = free_at;
+    if (at != 0) {
+        if (at < *next_wake)
+            *next_wake = at;
+        return 0;
+    }
+    return s->inflight < s->conf->api_concurrency;
+}
+
+static void spoke_sent(spoke_t *s, int64_t now)
+{
+    if (s->sent_len == s->rate_count) {
+        s->sent[s->sent_head] = now;
+        s->sent_head = (s->sent_head + 1) % s->rate_count;
+    } else {
+        s->sent[(s->sent_head + s->sent_len) % s->rate_count] = now;
+        ++s->sent_len;
+    }
+    ++s->inflight;
+}
+
+static void spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
+{
+    if (ok) {
+        if (s->breaker != BREAKER_CLOSED)
+            sy_log(SY_LOG_INFO, "delivery: %s answers again; circuit closed", s->conf->name);
+        s->failures = 0;
+        s->breaker = BREAKER_CLOSED;
+        s->breaker_ms = BREAKER_MIN_MS;
+    } else if (s->breaker == BREAKER_HALF_OPEN || ++s->failures >= BREAKER_THRESHOLD) {
+        if (s->breaker == BREAKER_HALF_OPEN && s->breaker_ms < BREAKER_MAX_MS)
+            s->breaker_ms *= 2;
+        if (s->breaker_ms > BREAKER_MAX_MS)
+            s->breaker_ms = BREAKER_MAX_MS;
+        s->breaker = BREAKER_OPEN;
+        s->breaker_until = now + s->breaker_ms;
+        sy_log(SY_LOG_WARN, "delivery: %s keeps failing; circuit open for %lld ms (other tools are not affected)",
+               s->conf->name, (long long)s->breaker_ms);
+    }
+    atomic_store(&d->metrics->sources[s->conf_index].breaker_open, (int)s->breaker);
+}
+
+/* --- curl callbacks --------------------------------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    transfer_t *t = arg;
+    size_t n = size * nmemb;
+    if (t->body_len < RESP_BODY_CAP) {
+        size_t take = n < RESP_BODY_CAP - t->body_len ? n : RESP_BODY_CAP - t->body_len;
+        char *grown = realloc(t->body, t->body_len + take + 1);
+        if (grown == NULL)
+            return 0;
+        t->body = grown;
+        memcpy(t->body + t->body_len, p, take);
+        t->body_len += take;
+        t->body[t->body_len] = '\0';
+    }
+    return n; /* the rest is read and dropped: every buffer fed from the network has a cap */
+}
+
+static void clear_headers(transfer_t *t)
+{
+    for (size_t i = 0; i != t->num_hdrs; ++i) {
+        free(t->hdr_names[i]);
+        free(t->hdr_values[i]);
+    }
+    t->num_hdrs = 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+    transfer_t *t = arg;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        clear_headers(t); /* a new response (e.g. after 100 Continue) */
+        return n;
+    }
+    const char *colon = memchr(p, ':', n);
+    if (colon == NULL || t->num_hdrs == MAX_RESP_HEADERS || n > 1024)
+        return n;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1, *end = p + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        ++v;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        --end;
+    char *name = strndup(p, nl), *value = strndup(v, (size_t)(end - v));
+    if (name == NULL || value == NULL) {
+        free(name);
+        free(value);
+        return n;
+    }
+    for (char *c = name; *c != '\0'; ++c)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    t->hdr_names[t->num_hdrs] = name;
+    t->hdr_values[t->num_hdrs++] = value;
+    return n;
+}
+
+static void transfer_free(transfer_t *t)
+{
+    if (t == NULL)
+        return;
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    sy_http_request_dispose(&t->req);
+    clear_headers(t);
+    free(t->body);
+    explicit_bzero(t->auth, sizeof(t->auth));
+    free(t);
+}
+
+/* --- candidates: due pushes read from the outbox ---------------------------------------------------------- */
+
+typedef struct st_candidate_t {
+    spoke_t *spoke;
+    item_t item;
+    json_t *doc;
+    char *object_id, *email;
+    const char *names[64], *values[64];
+    size_t num_fields;
+    int create;
+    const char *problem; /* set: cannot be sent as it is → dead letter */
+} candidate_t;
+
+typedef struct st_scan_t {
+    sy_delivery_t *d;
+    sy_txn_t *txn;
+    const sy_policy_t *policy;
+    int64_t now, *next_wake;
+    candidate_t *c;
+    size_t n;
+    unsigned budget[64]; /* requests each spoke may still start this round */
+} scan_t;
+
+static void candidate_dispose(candidate_t *c)
+{
+    json_decref(c->doc);
+    free(c->object_id);
+    free(c->email);
+}
+
+static void prepare(scan_t *sc, candidate_t *c)
+{
+    const sy_policy_t *p = sc->policy;
+    size_t psource = sy_policy_source_index(p, c->spoke->conf->name);
+    const char *field;
+    json_t *value;
+    json_object_foreach(json_object_get(c->doc, "fields"), field, value)
+    {
+        size_t fi = sy_policy_field_index(p, field);
+        const char *name = fi != SY_POLICY_NONE && psource != SY_POLICY_NONE ? sy_policy_push_name(p, psource, fi) : NULL;
+        if (name == NULL) {
+            c->problem = "the policy has no push_as name for a field of this push";
+            return;
+        }
+        if (c->num_fields == SY_ARRAY_SIZE(c->names)) {
+            c->problem = "too many fields in one push";
+            return;
+        }
+        c->names[c->num_fields] = name;
+        c->values[c->num_fields++] = json_string_value(value);
+    }
+    c->create = json_is_true(json_object_get(c->doc, "create"));
+    const char *known = json_string_value(json_object_get(c->doc, "object_id"));
+    json_t *rec = sy_records_load(sc->txn, c->item.record);
+    if (known == NULL && rec != NULL)
+        known = json_string_value(json_array_get(json_object_get(json_object_get(rec, "xrefs"), c->spoke->conf->name), 0));
+    const char *email = rec != NULL ? json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), "email"), "value")) : NULL;
+    c->object_id = known != NULL ? strdup(known) : NULL;
+    c->email = email != NULL && email[0] != '\0' ? strdup(email) : NULL;
+    json_decref(rec);
+}
+
+static int on_outbox(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    scan_t *sc = arg;
+    if (key.len != 16)
+        return 0;
+    int64_t due = (int64_t)sy_get_be64((const unsigned char *)key.base);
+    if (due > sc->now) {
+        if (due < *sc->next_wake)
+            *sc->next_wake = due;
+        return 1; /* keys are in due order: the rest is later */
+    }
+    if (sc->n == MAX_CANDIDATES || transfer_has(sc->d, (const unsigned char *)key.base))
+        return 0;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    spoke_t *s = doc != NULL ? find_spoke(sc->d, json_string_value(json_object_get(doc, "spoke"))) : NULL;
+    if (s == NULL || sc->budget[s - sc->d->spokes] == 0) {
+        json_decref(doc); /* a tool without api settings keeps its pushes queued */
+        return 0;
+    }
+    candidate_t *c = &sc->c[sc->n++];
+    memset(c, 0, sizeof(*c));
+    c->spoke = s;
+    c->doc = doc;
+    memcpy(c->item.key, key.base, 16);
+    c->item.revision = json_integer_value(json_object_get(doc, "revision"));
+    snprintf(c->item.record, sizeof(c->item.record), "%s", json_string_value(json_object_get(doc, "record")));
+    prepare(sc, c);
+    /* A batchable spoke takes many pushes per request; count requests, not pushes, against its budget. */
+    if (s->connector->max_batch <= 1 || c->object_id == NULL || json_is_true(json_object_get(doc, "solo")))
+        --sc->budget[s - sc->d->spokes];
+    return 0;
+}
+
+/* --- sending ------------------------------------------------------------------------------------------------ */
+
+static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_t n, int64_t now)
+{
+    sy_push_t pushes[MAX_BATCH];
+    transfer_t *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i != n; ++i) {
+        candidate_t *c = cs[i];
+        pushes[i] = (sy_push_t){.object_id = c->object_id, .email = c->email, .names = c->names, .values = c->values,
+                                .num_fields = c->num_fields,
+                                .idempotency_key = json_string_value(json_object_get(c->doc, "idempotency_key")),
+                                .create = c->create};
+        t->items[i] = c->item;
+        t->items[i].had_object = c->object_id != NULL;
+        t->items[i].was_create = c->object_id == NULL && (c->create || c->email == NULL);
+    }
+    t->n = n;
+    t->spoke = s;
+    if (s->connector->encode_push(pushes, n, &t->req) != 0) {
+        transfer_free(t);
+        if (n == 1) {
+            cs[0]->problem = "the push cannot be expressed in the tool's API";
+            return;
+        }
+        /* One bad push must not sink the batch: send them one by one, so only the bad one dies. */
+        for (size_t i = 0; i != n; ++i)
+            if (spoke_ready(s, sy_now_ms(), &(int64_t){INT64_MAX}))
+                start_transfer(d, s, &cs[i], 1, sy_now_ms());
+        return;
+    }
+    snprintf(t->url, sizeof(t->url), "%s%s", s->conf->api_base_url, t->req.path);
+    snprintf(t->auth, sizeof(t->auth), "Authorization: Bearer %s", s->conf->api_token);
+    char line[320];
+    t->headers = curl_slist_append(t->headers, t->auth);
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    t->headers = curl_slist_append(t->headers, "Accept: application/json");
+    if (t->req.content_type[0] != '\0') {
+        snprintf(line, sizeof(line), "Content-Type: %s", t->req.content_type);
+        t->headers = curl_slist_append(t->headers, line);
+    }
+    if (t->req.idempotency_key[0] != '\0') {
+        snprintf(line, sizeof(line), "Idempotency-Key: %s", t->req.idempotency_key);
+        t->headers = curl_slist_append(t->headers, line);
+    }
+    if ((t->easy = curl_easy_init()) == NULL) {
+        transfer_free(t);
+        return;
+    }
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+    curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, t->req.method);
+    if (t->req.body != NULL) {
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->req.body);
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->req.body_len);
+    } else if (strcmp(t->req.method, "GET") == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)s->conf->api_timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->conf->api_timeout_ms < 5000 ? s->conf->api_timeout_ms : 5000));
+    curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "switchyard/" SY_VERSION);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    /* Only http(s), never redirects: a push goes where the config says and nowhere else. */
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    t->started_ns = sy_mono_ns();
+    if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
+        transfer_free(t);
+        return;
+    }
+    t->next = d->transfers;
+    d->transfers = t;
+    spoke_sent(s, now);
+}
+
+/* --- outcomes ------------------------------------------------------------------------------------------------ */
+
+static sy_slice_t key_slice(const unsigned char *k)
+{
+    return (sy_slice_t){(const char *)k, 16};
+}
+
+static int remove_push(sy_txn_t *txn, const unsigned char *key, json_t *doc)
+{
+    char pkey[600];
+    sy_slice_t pv;
+    int rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key));
+    if (rc != 0 && rc != SY_ENOTFOUND)
+        return rc;
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
+             json_string_value(json_object_get(doc, "record")));
+    if (sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &pv) == 0 && pv.len == 16 && memcmp(pv.base, key, 16) == 0)
+        rc = sy_txn_del(txn, SY_DB_PENDING, sy_slice_cstr(pkey));
+    return rc == SY_ENOTFOUND ? 0 : rc;
+}
+
+/* Moves a push to a new due time (its key changes; the coalescing index follows). */
+static int reschedule(sy_txn_t *txn, const unsigned char *key, json_t *doc, int64_t due)
+{
+    unsigned char nk[16];
+    char pkey[600];
+    sy_slice_t pv;
+    int rc;
+    memcpy(nk, key, 16);
+    sy_put_be64(nk, (uint64_t)due);
+    json_object_set_new(doc, "due_at_ms", json_integer(due));
+    char *buf;
+    size_t len;
+    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key))) != 0 || (rc = sy_codec_doc_encode(doc, &buf, &len)) != 0)
+        return rc;
+    rc = sy_txn_put(txn, SY_DB_OUTBOX, key_slice(nk), (sy_slice_t){buf, len});
+    free(buf);
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
+             json_string_value(json_object_get(doc, "record")));
+    if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &pv) == 0 && pv.len == 16 &&
+        memcmp(pv.base, key, 16) == 0)
+        rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), key_slice(nk));
+    return rc;
+}
+
+static int put_in_place(sy_txn_t *txn, const unsigned char *key, json_t *doc)
+{
+    char *buf;
+    size_t len;
+    int rc = sy_codec_doc_encode(doc, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = sy_txn_put(txn, SY_DB_OUTBOX, key_slice(key), (sy_slice_t){buf, len});
+    free(buf);
+    return rc;
+}
+
+/* The response as kept with a dead letter: status, headers, the first 4 KiB of the body. */
+static json_t *response_doc(const transfer_t *t, long status, const char *error)
+{
+    json_t *headers = json_object();
+    for (size_t i = 0; t != NULL && i != t->num_hdrs; ++i)
+        json_object_set_new(headers, t->hdr_names[i], json_string(t->hdr_values[i]));
+    size_t n = t != NULL && t->body != NULL ? (t->body_len < DEAD_BODY_EXCERPT ? t->body_len : DEAD_BODY_EXCERPT) : 0;
+    json_t *body = json_stringn(n != 0 ? t->body : "", n);
+    return json_pack("{s:i, s:o, s:o, s:s?}", "status", (int)status, "headers", headers, "body",
+                     body != NULL ? body : json_string("(not UTF-8)"), "error", error);
+}
+
+static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char *reason, json_t *response, int64_t now)
+{
+    json_t *dead = json_deep_copy(doc);
+    json_object_set_new(dead, "died_at_ms", json_integer(now));
+    json_object_set_new(dead, "reason", json_string(reason));
+    json_object_set_new(dead, "response", response != NULL ? response : json_null());
+    char *buf;
+    size_t len;
+    int rc = sy_codec_doc_encode(dead, &buf, &len);
+    json_decref(dead);
+    if (rc != 0)
+        return rc;
+    rc = sy_txn_put(txn, SY_DB_DEAD, (sy_slice_t){(const char *)key + 8, 8}, (sy_slice_t){buf, len});
+    free(buf);
+    return rc == 0 ? remove_push(txn, key, doc) : rc;
+}
+
+/* Applies one push's outcome inside txn. */
+static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r, long status,
+                  const char *curl_error, int64_t now)
+{
+    spoke_t *s = t->spoke;
+    json_t *doc = NULL;
+    sy_slice_t v;
+    int rc = 0;
+    if (sy_txn_get(txn, SY_DB_OUTBOX, key_slice(it->key), &v) != 0 || (doc = sy_codec_doc_decode(v.base, v.len)) == NULL)
+        return 0; /* dropped by an admin meanwhile */
+    int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
+    if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
+        count(d, s, r->outcome == SY_PUSH_FOUND ? SY_PUSH_IDX_found : SY_PUSH_IDX_created, 1);
+        sy_records_link(txn, it->record, s->conf->name, r->created_id); /* an identity conflict is logged, not fatal */
+        json_object_set_new(doc, "object_id", json_string(r->created_id));
+    }
+    if (r->outcome == SY_PUSH_PERMANENT && t->n > 1) {
+        /* A batch was refused: retry each push alone, so a bad one cannot take good ones with it. */
+        json_object_set_new(doc, "solo", json_true());
+        rc = put_in_place(txn, it->key, doc);
+        json_decref(doc);
+        return rc;
+    }
+    switch (r->outcome) {
+    case SY_PUSH_DONE:
+        count(d, s, SY_PUSH_IDX_done, 1);
+        /* A newer value coalesced in while this one was on the wire: keep it queued (it is due) and send again. */
+        rc = coalesced ? put_in_place(txn, it->key, doc) : remove_push(txn, it->key, doc);
+        break;
+    case SY_PUSH_FOUND:
+        rc = put_in_place(txn, it->key, doc);
+        break;
+    case SY_PUSH_NOT_FOUND:
+        json_object_set_new(doc, "create", json_true());
+        rc = put_in_place(txn, it->key, doc);
+        break;
+    case SY_PUSH_RETRY: {
+        json_int_t attempts = json_integer_value(json_object_get(doc, "attempts")) + 1;
+        json_int_t enqueued = json_integer_value(json_object_get(doc, "enqueued_at_ms"));
+        json_object_set_new(doc, "attempts", json_integer(attempts));
+        json_object_set_new(doc, "last_status", json_integer(status));
+        if (curl_error != NULL)
+            json_object_set_new(doc, "last_error", json_string(curl_error));
+        /* A create that may have happened (timeout, 5xx) is not repeated blindly: look the object up first. */
+        if (it->was_create)
+            json_object_set_new(doc, "create", json_false());
+        count(d, s, curl_error != NULL ? SY_PUSH_IDX_network_error : SY_PUSH_IDX_retry, 1);
+        if ((unsigned)attempts >= s->conf->api_max_attempts || now - enqueued >= s->conf->api_max_age_ms) {
+            count(d, s, SY_PUSH_IDX_dead, 1);
+            rc = bury(txn, it->key, doc, (unsigned)attempts >= s->conf->api_max_attempts ? "too many attempts" : "too old",
+                      response_doc(t, status, curl_error), now);
+        } else {
+            int64_t wait = r->retry_after_ms >= 0 ? (r->retry_after_ms < BACKOFF_CAP_MS ? r->retry_after_ms : BACKOFF_CAP_MS)
+                                                  : sy_backoff_ms((unsigned)attempts - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+                                                                  next_random(d));
+            rc = reschedule(txn, it->key, doc, now + wait);
+        }
+        break;
+    }
+    case SY_PUSH_PERMANENT:
+        count(d, s, SY_PUSH_IDX_dead, 1);
+        rc = bury(txn, it->key, doc, "the tool refused it", response_doc(t, status, curl_error), now);
+        break;
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static void finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, int64_t now)
+{
+    sy_push_result_t r = {.retry_after_ms = -1};
+    long status = 0;
+    const char *curl_error = NULL;
+    spoke_t *s = t->spoke;
+    --s->inflight;
+    sy_histogram_observe(&d->metrics->delivery_seconds, (sy_mono_ns() - t->started_ns) / 1000);
+    if (cc != CURLE_OK) {
+        curl_error = curl_easy_strerror(cc);
+        r.outcome = SY_PUSH_RETRY;
+    } else {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        sy_header_t headers[MAX_RESP_HEADERS];
+        for (size_t i = 0; i != t->num_hdrs; ++i)
+            headers[i] = (sy_header_t){sy_slice_cstr(t->hdr_names[i]), sy_slice_cstr(t->hdr_values[i])};
+        s->connector->classify(status, headers, t->num_hdrs, (sy_slice_t){t->body != NULL ? t->body : "", t->body_len},
+                               t->n, &r);
+    }
+    if (status == 401 || status == 403) {
+        /* Credentials refused: every push would fail the same way. Keep them queued and pause the spoke. */
+        r.outcome = SY_PUSH_RETRY;
+        r.retry_after_ms = AUTH_PAUSE_MS;
+        s->paused_until = now + AUTH_PAUSE_MS;
+        sy_log(SY_LOG_ERROR, "delivery: %s refused our credentials (%ld); paused for %d s — check its api.token",
+               s->conf->name, status, AUTH_PAUSE_MS / 1000);
+    } else if (r.rate_limited) {
+        count(d, s, SY_PUSH_IDX_rate_limited, 1);
+        int64_t pause = r.retry_after_ms >= 0 ? (r.retry_after_ms < BACKOFF_CAP_MS ? r.retry_after_ms : BACKOFF_CAP_MS)
+                                              : RATE_LIMIT_PAUSE_MS;
+        if (now + pause > s->paused_until)
+            s->paused_until = now + pause;
+    } else {
+        spoke_result(d, s, r.outcome != SY_PUSH_RETRY, now);
+    }
+    if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
+        sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
+               curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
+    for (size_t i = 0; i != t->n; ++i)
+        settle(d, txn, t, &t->items[i], &r, status, curl_error, now);
+}
+
+/* --- the loop ------------------------------------------------------------------------------------------------ */
+
+static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t now)
+{
+    sy_txn_t *txn;
+    int any = 0;
+    for (size_t i = 0; i != n; ++i)
+        any |= c[i].problem != NULL;
+    if (!any || sy_txn_begin(d->store, 1, &txn) != 0)
+        return 0;
+    for (size_t i = 0; i != n; ++i) {
+        if (c[i].problem == NULL)
+            continue;
+        sy_log(SY_LOG_WARN, "delivery: push %s to %s is a dead letter: %s",
+               json_string_value(json_object_get(c[i].doc, "id")), c[i].spoke->conf->name, c[i].problem);
+        count(d, c[i].spoke, SY_PUSH_IDX_dead, 1);
+        bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now);
+    }
+    return sy_txn_commit(txn);
+}
+
+static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
+{
+    candidate_t *cands = calloc(MAX_CANDIDATES, sizeof(*cands));
+    scan_t sc = {.d = d, .now = now, .next_wake = next_wake, .c = cands};
+    size_t ready = 0;
+    if (cands == NULL)
+        return;
+    for (size_t i = 0; i != d->num_spokes && i != SY_ARRAY_SIZE(sc.budget); ++i) {
+        spoke_t *s = &d->spokes[i];
+        if (spoke_ready(s, now, next_wake)) {
+            unsigned by_window = window_room(s, now);
+            unsigned by_slots = s->conf->api_concurrency - s->inflight;
+            sc.budget[i] = s->breaker == BREAKER_HALF_OPEN ? 1 : (by_window < by_slots ? by_window : by_slots);
+            ready += sc.budget[i] != 0;
+        }
+    }
+    if (ready == 0 || sy_txn_begin(d->store, 0, &sc.txn) != 0) {
+        free(cands);
+        return;
+    }
+    sc.policy = sy_applier_policy_acquire(d->applier);
+    sy_txn_scan(sc.txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_outbox, &sc);
+    sy_txn_abort(sc.txn);
+
+    /* Requests: batchable spokes take all their pushes that have an object id in one request. */
+    for (size_t si = 0; si != d->num_spokes; ++si) {
+        spoke_t *s = &d->spokes[si];
+        candidate_t *batch[MAX_BATCH];
+        size_t nb = 0;
+        for (size_t i = 0; i != sc.n; ++i) {
+            candidate_t *c = &cands[i];
+            if (c->spoke != s || c->problem != NULL)
+                continue;
+            if (s->connector->max_batch > 1 && c->object_id != NULL && !json_is_true(json_object_get(c->doc, "solo"))) {
+                batch[nb++] = c;
+                if (nb == s->connector->max_batch || nb == MAX_BATCH) {
+                    if (spoke_ready(s, sy_now_ms(), next_wake))
+                        start_transfer(d, s, batch, nb, sy_now_ms());
+                    nb = 0;
+                }
+            } else if (spoke_ready(s, sy_now_ms(), next_wake)) {
+                candidate_t *one = c;
+                start_transfer(d, s, &one, 1, sy_now_ms());
+            }
+        }
+        if (nb != 0 && spoke_ready(s, sy_now_ms(), next_wake))
+            start_transfer(d, s, batch, nb, sy_now_ms());
+    }
+    sy_applier_policy_release(d->applier);
+    bury_unsendable(d, cands, sc.n, now);
+    for (size_t i = 0; i != sc.n; ++i)
+        candidate_dispose(&cands[i]);
+    free(cands);
+}
+
+static void collect(sy_delivery_t *d)
+{
+    CURLMsg *msg;
+    int left;
+    sy_txn_t *txn = NULL;
+    int64_t now = sy_now_ms();
+    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        transfer_t *t;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode cc = msg->data.result;
+        curl_multi_remove_handle(d->multi, t->easy);
+        for (transfer_t **pp = &d->transfers; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == t) {
+                *pp = t->next;
+                break;
+            }
+        /* All outcomes of this round in one transaction: result and outbox change commit together. */
+        if (txn == NULL && sy_txn_begin(d->store, 1, &txn) != 0)
+            txn = NULL;
+        if (txn != NULL)
+            finish(d, txn, t, cc, now);
+        else
+            --t->spoke->inflight; /* not recorded: the push stays due and is sent again, same key */
+        transfer_free(t);
+    }
+    if (txn != NULL && sy_txn_commit(txn) == SY_EFULL)
+        sy_store_grow(d->store);
+}
+
+static int is_stopping(sy_delivery_t *d)
+{
+    pthread_mutex_lock(&d->mutex);
+    int s = d->stopping;
+    pthread_mutex_unlock(&d->mutex);
+    return s;
+}
+
+static void *delivery_main(void *arg)
+{
+    sy_delivery_t *d = arg;
+    while (!is_stopping(d)) {
+        int64_t now = sy_now_ms(), next_wake = now + IDLE_POLL_MS;
+        dispatch(d, now, &next_wake); /* refill slots before sleeping, or we would sleep with nothing in flight */
+        int running;
+        curl_multi_perform(d->multi, &running);
+        collect(d);
+        now = sy_now_ms();
+        int timeout = next_wake <= now ? 0 : (int)(next_wake - now < IDLE_POLL_MS ? next_wake - now : IDLE_POLL_MS);
+        curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
+        curl_multi_perform(d->multi, &running);
+        collect(d);
+    }
+    /* Transfers still in flight are abandoned: their pushes stay queued and go again (same key) next start. */
+    while (d->transfers != NULL) {
+        transfer_t *t = d->transfers;
+        d->transfers = t->next;
+        curl_multi_remove_handle(d->multi, t->easy);
+        transfer_free(t);
+    }
+    return NULL;
+}
+
+int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *store, sy_applier_t *applier,
+                      sy_metrics_t *metrics)
+{
+    sy_delivery_t *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return SY_ENOMEM;
+    d->conf = conf;
+    d->store = store;
+    d->applier = applier;
+    d->metrics = metrics;
+    sy_random_bytes(&d->rng, sizeof(d->rng));
+    d->rng |= 1;
+    pthread_mutex_init(&d->mutex, NULL);
+    if ((d->spokes = calloc(conf->num_sources + 1, sizeof(*d->spokes))) == NULL)
+        goto Fail;
+    const sy_policy_t *p = sy_applier_policy_acquire(applier);
+    for (size_t i = 0; i != conf->num_sources; ++i) {
+        const sy_source_conf_t *src = &conf->sources[i];
+        if (src->api_base_url == NULL || src->connector->encode_push == NULL)
+            continue;
+        spoke_t *s = &d->spokes[d->num_spokes++];
+        s->conf_index = i;
+        s->conf = src;
+        s->connector = src->connector;
+        size_t pi = sy_policy_source_index(p, src->name);
+        if (src->api_rate_count != 0) {
+            s->rate_count = src->api_rate_count;
+            s->rate_window_ms = src->api_rate_window_ms;
+        } else if (pi != SY_POLICY_NONE && p->sources[pi].rate_count != 0) {
+            s->rate_count = p->sources[pi].rate_count;
+            s->rate_window_ms = p->sources[pi].rate_window_ms;
+        } else {
+            s->rate_count = src->connector->default_rate_count;
+            s->rate_window_ms = src->connector->default_rate_window_ms;
+        }
+        s->breaker_ms = BREAKER_MIN_MS;
+        if ((s->sent = calloc(s->rate_count + 1, sizeof(*s->sent))) == NULL) {
+            sy_applier_policy_release(applier);
+            goto Fail;
+        }
+        sy_log(SY_LOG_INFO, "delivery: %s via %s, at most %u requests per %lld ms, %u at a time", src->name,
+               src->api_base_url, s->rate_count, (long long)s->rate_window_ms, src->api_concurrency);
+    }
+    sy_applier_policy_release(applier);
+    if ((d->multi = curl_multi_init()) == NULL)
+        goto Fail;
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    if (pthread_create(&d->tid, NULL, delivery_main, d) != 0)
+        goto Fail;
+    *out = d;
+    return 0;
+Fail:
+    if (d->multi != NULL)
+        curl_multi_cleanup(d->multi);
+    for (size_t i = 0; i != d->num_spokes; ++i)
+        free(d->spokes[i].sent);
+    free(d->spokes);
+    pthread_mutex_destroy(&d->mutex);
+    free(d);
+    return SY_ENOMEM;
+}
+
+void sy_delivery_notify(sy_delivery_t *d)
+{
+    curl_multi_wakeup(d->multi);
+}
+
+void sy_delivery_stop(sy_delivery_t *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->mutex);
+    d->stopping = 1;
+    pthread_mutex_unlock(&d->mutex);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->tid, NULL);
+    curl_multi_cleanup(d->multi);
+    for (size_t i = 0; i != d->num_spokes; ++i)
+        free(d->spokes[i].sent);
+    free(d->spokes);
+    pthread_mutex_destroy(&d->mutex);
+    free(d);
+}
