@@ -379,7 +379,7 @@ static int on_outbox(void *arg, sy_slice_t key, sy_slice_t val)
 
 static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_t n, int64_t now)
 {
-    sy_push_t pushes[MAX_BATCH];
+    sy_push_t pushes[MAX_BATCH] = {{0}};
     transfer_t *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return;
