@@ -353,7 +353,9 @@ static int on_outbox(void *arg, sy_slice_t key, sy_slice_t val)
             *sc->next_wake = due;
         return 1; /* keys are in due order: the rest is later */
     }
-    if (sc->n == MAX_CANDIDATES || transfer_has(sc->d, (const unsigned char *)key.base))
+    if (sc->n == MAX_CANDIDATES)
+        return 1; /* enough for this round */
+    if (transfer_has(sc->d, (const unsigned char *)key.base))
         return 0;
     json_t *doc = sy_codec_doc_decode(val.base, val.len);
     spoke_t *s = doc != NULL ? find_spoke(sc->d, json_string_value(json_object_get(doc, "spoke"))) : NULL;
