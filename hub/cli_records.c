@@ -269,18 +269,6 @@ static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
     return 0;
 }
 
-static int put_doc_at(sy_txn_t *txn, sy_db_t db, sy_slice_t key, json_t *doc)
-{
-    char *buf;
-    size_t len;
-    int rc = sy_codec_doc_encode(doc, &buf, &len);
-    if (rc != 0)
-        return rc;
-    rc = sy_txn_put(txn, db, key, (sy_slice_t){buf, len});
-    free(buf);
-    return rc;
-}
-
 /* Queues doc (a push) due now under a fresh key and points the coalescing index at it. */
 static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
 {
@@ -292,7 +280,7 @@ static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
     json_object_set_new(doc, "due_at_ms", json_integer(now));
     snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
              json_string_value(json_object_get(doc, "record")));
-    int rc = put_doc_at(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
+    int rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
     sy_slice_t existing;
     if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &existing) == SY_ENOTFOUND)
         rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), (sy_slice_t){(const char *)key, 16});

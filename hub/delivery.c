@@ -490,12 +490,8 @@ static int reschedule(sy_txn_t *txn, const unsigned char *key, json_t *doc, int6
     memcpy(nk, key, 16);
     sy_put_be64(nk, (uint64_t)due);
     json_object_set_new(doc, "due_at_ms", json_integer(due));
-    char *buf;
-    size_t len;
-    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key))) != 0 || (rc = sy_codec_doc_encode(doc, &buf, &len)) != 0)
+    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key))) != 0 || (rc = sy_doc_put(txn, SY_DB_OUTBOX, key_slice(nk), doc)) != 0)
         return rc;
-    rc = sy_txn_put(txn, SY_DB_OUTBOX, key_slice(nk), (sy_slice_t){buf, len});
-    free(buf);
     snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
              json_string_value(json_object_get(doc, "record")));
     if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &pv) == 0 && pv.len == 16 &&
@@ -506,14 +502,7 @@ static int reschedule(sy_txn_t *txn, const unsigned char *key, json_t *doc, int6
 
 static int put_in_place(sy_txn_t *txn, const unsigned char *key, json_t *doc)
 {
-    char *buf;
-    size_t len;
-    int rc = sy_codec_doc_encode(doc, &buf, &len);
-    if (rc != 0)
-        return rc;
-    rc = sy_txn_put(txn, SY_DB_OUTBOX, key_slice(key), (sy_slice_t){buf, len});
-    free(buf);
-    return rc;
+    return sy_doc_put(txn, SY_DB_OUTBOX, key_slice(key), doc);
 }
 
 /* The response as kept with a dead letter: status, headers, the first 4 KiB of the body. */
@@ -534,14 +523,8 @@ static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char
     json_object_set_new(dead, "died_at_ms", json_integer(now));
     json_object_set_new(dead, "reason", json_string(reason));
     json_object_set_new(dead, "response", response != NULL ? response : json_null());
-    char *buf;
-    size_t len;
-    int rc = sy_codec_doc_encode(dead, &buf, &len);
+    int rc = sy_doc_put(txn, SY_DB_DEAD, (sy_slice_t){(const char *)key + 8, 8}, dead);
     json_decref(dead);
-    if (rc != 0)
-        return rc;
-    rc = sy_txn_put(txn, SY_DB_DEAD, (sy_slice_t){(const char *)key + 8, 8}, (sy_slice_t){buf, len});
-    free(buf);
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
@@ -551,9 +534,8 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
 {
     spoke_t *s = t->spoke;
     json_t *doc = NULL;
-    sy_slice_t v;
     int rc = 0;
-    if (sy_txn_get(txn, SY_DB_OUTBOX, key_slice(it->key), &v) != 0 || (doc = sy_codec_doc_decode(v.base, v.len)) == NULL)
+    if ((doc = sy_doc_get(txn, SY_DB_OUTBOX, key_slice(it->key))) == NULL)
         return 0; /* dropped by an admin meanwhile */
     int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
     if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
@@ -795,6 +777,17 @@ static void *delivery_main(void *arg)
     return NULL;
 }
 
+static void delivery_free(sy_delivery_t *d)
+{
+    if (d->multi != NULL)
+        curl_multi_cleanup(d->multi);
+    for (size_t i = 0; i != d->num_spokes; ++i)
+        free(d->spokes[i].sent);
+    free(d->spokes);
+    pthread_mutex_destroy(&d->mutex);
+    free(d);
+}
+
 int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *store, sy_applier_t *applier,
                       sy_metrics_t *metrics)
 {
@@ -847,13 +840,7 @@ int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *
     *out = d;
     return 0;
 Fail:
-    if (d->multi != NULL)
-        curl_multi_cleanup(d->multi);
-    for (size_t i = 0; i != d->num_spokes; ++i)
-        free(d->spokes[i].sent);
-    free(d->spokes);
-    pthread_mutex_destroy(&d->mutex);
-    free(d);
+    delivery_free(d);
     return SY_ENOMEM;
 }
 
@@ -871,10 +858,5 @@ void sy_delivery_stop(sy_delivery_t *d)
     pthread_mutex_unlock(&d->mutex);
     curl_multi_wakeup(d->multi);
     pthread_join(d->tid, NULL);
-    curl_multi_cleanup(d->multi);
-    for (size_t i = 0; i != d->num_spokes; ++i)
-        free(d->spokes[i].sent);
-    free(d->spokes);
-    pthread_mutex_destroy(&d->mutex);
-    free(d);
+    delivery_free(d);
 }

@@ -27,7 +27,7 @@ static sy_slice_t key2(char *buf, const char *a, const char *b)
     return (sy_slice_t){buf, n < KEY_MAX ? (size_t)n : KEY_MAX - 1};
 }
 
-static json_t *load_doc(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
+json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
 {
     sy_slice_t v;
     if (sy_txn_get(txn, db, key, &v) != 0)
@@ -35,7 +35,7 @@ static json_t *load_doc(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
     return sy_codec_doc_decode(v.base, v.len);
 }
 
-static int put_doc(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc)
+int sy_doc_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc)
 {
     char *buf;
     size_t len;
@@ -100,7 +100,7 @@ static int append_log(sy_txn_t *txn, sy_db_t db, const char *counter, json_t *do
     int rc = next_counter(txn, counter, &n);
     if (rc == 0) {
         sy_put_be64(key, n);
-        rc = put_doc(txn, db, (sy_slice_t){(const char *)key, 8}, doc);
+        rc = sy_doc_put(txn, db, (sy_slice_t){(const char *)key, 8}, doc);
     }
     json_decref(doc);
     return rc;
@@ -110,7 +110,7 @@ static int append_log(sy_txn_t *txn, sy_db_t db, const char *counter, json_t *do
 
 static int save_record(sy_txn_t *txn, json_t *rec)
 {
-    return put_doc(txn, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
+    return sy_doc_put(txn, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
 }
 
 json_t *sy_records_load(sy_txn_t *txn, const char *id)
@@ -119,7 +119,7 @@ json_t *sy_records_load(sy_txn_t *txn, const char *id)
     snprintf(cur, sizeof(cur), "%s", id);
     /* Follow merges (bounded: a chain longer than this is corrupt). */
     for (int hops = 0; hops != 16; ++hops) {
-        json_t *rec = load_doc(txn, SY_DB_RECORDS, sy_slice_cstr(cur));
+        json_t *rec = sy_doc_get(txn, SY_DB_RECORDS, sy_slice_cstr(cur));
         if (rec == NULL)
             return NULL;
         const char *next = json_string_value(json_object_get(rec, "merged_into"));
@@ -252,7 +252,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     int rc;
 
     if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
-        (push = load_doc(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
+        (push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
          * a provider refuses one key with other parameters. */
         unsigned char kb[16];
@@ -266,7 +266,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
         json_object_set_new(push, "seq", json_integer((json_int_t)ctx->seq));
         json_object_set_new(push, "policy", json_string(ctx->policy->hash));
-        rc = put_doc(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
+        rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
         ++ctx->stats->pushes_coalesced;
         json_decref(push);
         return rc;
@@ -287,7 +287,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
                      "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
                      "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
                      "seq", (json_int_t)ctx->seq);
-    if ((rc = put_doc(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
+    if ((rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
         rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
     json_decref(push);
     ++ctx->stats->pushes_enqueued;

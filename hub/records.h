@@ -55,6 +55,10 @@ int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats);
 /* Reads all stat:<name> counters into an object {name: n}. */
 json_t *sy_records_stats(sy_txn_t *txn);
 
+/* A stored document (codec.h) at key of db: load (new reference, NULL if absent or unreadable) and store. */
+json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key);
+int sy_doc_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc);
+
 /* meta u64 helpers. */
 int sy_meta_get_u64(sy_txn_t *txn, const char *name, uint64_t *v); /* 0 when absent */
 int sy_meta_put_u64(sy_txn_t *txn, const char *name, uint64_t v);
