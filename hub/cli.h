@@ -16,6 +16,12 @@ typedef struct st_sy_cli_t {
     int json;               /* --json */
     int raw;                /* --raw */
     int all;                /* --all */
+    int dry_run;            /* --dry-run */
+    const char *since, *until;     /* --since / --until: ISO 8601 UTC times */
+    const char *from_seq, *to_seq; /* --from-seq / --to-seq */
+    const char *source, *type;     /* --source NAME / --type PATTERN */
+    const char *mode, *spoke;      /* --mode reapply|repush / --spoke NAME */
+    const char *format;            /* --format csv|jsonl|mermaid|dot */
     const char *args[SY_CLI_MAX_ARGS]; /* positional arguments after the subcommand words */
     int num_args;
 } sy_cli_t;
@@ -32,6 +38,10 @@ int sy_cli_log(sy_cli_t *cli, const char *verb);
 int sy_cli_trigger(sy_cli_t *cli);
 /* records get|list|merge|split, queue ls, health (cli_records.c). */
 int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb);
+
+/* replay and export (cli_ops.c). */
+int sy_cli_replay(sy_cli_t *cli);
+int sy_cli_export(sy_cli_t *cli, const char *what);
 
 /* Sample events for `trigger` (cli_samples.c). Returns a malloc'd body or NULL for an unknown type. */
 char *sy_sample_event(const char *connector, const char *type, int64_t now_ms);

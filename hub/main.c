@@ -32,6 +32,10 @@ static void usage(FILE *out)
           "  dead ls [--json]             dead letters with the tool's last answer\n"
           "  dead retry ID | --all        queue dead letters again\n"
           "  health [--json]              duplicates, double billing, merge suggestions, missing fields, counters\n"
+          "  replay [--since T] [--until T] [--from-seq N] [--to-seq N] [--source S] [--type PATTERN]\n"
+          "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"
+          "                               re-apply logged events (idempotent), or re-send current values to a tool\n"
+          "  export records|events [--format csv|jsonl]  for DuckDB, a spreadsheet or dbt (stdout)\n"
           "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
           "                               send a correctly signed sample event to a running hub\n"
           "  version                      print the version\n"
@@ -57,7 +61,16 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
                   {"--listen", offsetof(sy_cli_t, ov.listen)},
                   {"--admin-listen", offsetof(sy_cli_t, ov.admin_listen)},
                   {"--url", offsetof(sy_cli_t, url)},
-                  {"--secret-env", offsetof(sy_cli_t, secret_env)}};
+                  {"--secret-env", offsetof(sy_cli_t, secret_env)},
+                  {"--since", offsetof(sy_cli_t, since)},
+                  {"--until", offsetof(sy_cli_t, until)},
+                  {"--from-seq", offsetof(sy_cli_t, from_seq)},
+                  {"--to-seq", offsetof(sy_cli_t, to_seq)},
+                  {"--source", offsetof(sy_cli_t, source)},
+                  {"--type", offsetof(sy_cli_t, type)},
+                  {"--mode", offsetof(sy_cli_t, mode)},
+                  {"--spoke", offsetof(sy_cli_t, spoke)},
+                  {"--format", offsetof(sy_cli_t, format)}};
     for (int i = first; i < argc; ++i) {
         const char *a = argv[i];
         size_t k;
@@ -84,6 +97,8 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
             cli->raw = 1;
         } else if (strcmp(a, "--all") == 0) {
             cli->all = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            cli->dry_run = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "switchyard: unknown option %s (see switchyard help)\n", a);
             return SY_EXIT_USAGE;
@@ -169,7 +184,8 @@ int main(int argc, char **argv)
     const char *verb = NULL;
 
     if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
-        strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0) {
+        strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0 ||
+        strcmp(cmd, "export") == 0) {
         if (argc < 3) {
             fprintf(stderr, "switchyard: %s needs a verb (see switchyard help)\n", cmd);
             return SY_EXIT_USAGE;
@@ -198,6 +214,10 @@ int main(int argc, char **argv)
         return sy_cli_trigger(&cli);
     if (strcmp(cmd, "policy") == 0)
         return sy_cli_policy(&cli, verb);
+    if (strcmp(cmd, "replay") == 0)
+        return sy_cli_replay(&cli);
+    if (strcmp(cmd, "export") == 0)
+        return sy_cli_export(&cli, verb);
     if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
         strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);

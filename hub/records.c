@@ -600,6 +600,26 @@ Exit:
     return rc;
 }
 
+int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke)
+{
+    const sy_policy_t *p = ctx->policy;
+    json_t *rec = sy_records_load(ctx->txn, id);
+    int rc = 0;
+    if (rec == NULL)
+        return SY_ENOTFOUND;
+    for (size_t fi = 0; fi != p->num_fields && rc == 0; ++fi) {
+        const sy_policy_field_t *f = &p->fields[fi];
+        const char *value = golden_value(rec, f->name);
+        int pushed_there = 0;
+        for (size_t k = 0; k != f->num_push; ++k)
+            pushed_there |= f->push[k] == spoke;
+        if (value != NULL && pushed_there && !is_frozen(rec, p->sources[spoke].name, f->name))
+            rc = enqueue(ctx, rec, spoke, f->name, value, "repush");
+    }
+    json_decref(rec);
+    return rc;
+}
+
 /* --- merge and split ------------------------------------------------------------------------------------- */
 
 /* Re-derives every field of rec from its observations (after a merge or a split). */

@@ -50,6 +50,10 @@ typedef struct st_sy_apply_ctx_t {
 /* Applies one observation. Returns 0 or a storage error (SY_EFULL...), after which the transaction must abort. */
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs);
 
+/* Queues the current golden values of record id for spoke (every field the policy pushes to it), reason "repush":
+ * after a tool lost data. Counts in ctx->stats. */
+int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke);
+
 /* Adds the batch's counters to meta stat:<name> (same transaction). */
 int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats);
 /* Reads all stat:<name> counters into an object {name: n}. */
