@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "map.h"
 #include "observe.h"
 #include "records.h"
 #include "store.h"
@@ -438,4 +439,34 @@ Exit:
     sy_policy_destroy(policy);
     sy_config_dispose(&conf);
     return rc;
+}
+
+/* --- map ---------------------------------------------------------------------------------------------------------- */
+
+int sy_cli_map(sy_cli_t *cli)
+{
+    sy_config_t conf;
+    sy_policy_t *policy;
+    sy_error_t err = {0};
+    char msg[900];
+    const char *path = cli->num_args == 1 ? cli->args[0] : NULL;
+    int loaded_conf = 0;
+    if (path == NULL) {
+        if (sy_cli_load_config(cli, &conf) != 0)
+            return SY_EXIT_USAGE;
+        loaded_conf = 1;
+        path = conf.policy_path != NULL ? conf.policy_path : "policies";
+    }
+    int rc = sy_policy_load(&policy, path, &err);
+    if (rc != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        fprintf(stderr, "%s\n", msg);
+    } else {
+        if ((rc = sy_map_write(policy, cli->format != NULL ? cli->format : "mermaid", stdout)) != 0)
+            fprintf(stderr, "usage: switchyard map [POLICY] [--format mermaid|dot]\n");
+        sy_policy_destroy(policy);
+    }
+    if (loaded_conf)
+        sy_config_dispose(&conf);
+    return rc == 0 ? SY_EXIT_OK : SY_EXIT_USAGE;
 }

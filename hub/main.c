@@ -36,6 +36,7 @@ static void usage(FILE *out)
           "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"
           "                               re-apply logged events (idempotent), or re-send current values to a tool\n"
           "  export records|events [--format csv|jsonl]  for DuckDB, a spreadsheet or dbt (stdout)\n"
+          "  map [POLICY] [--format mermaid|dot]  the integration map: who owns what, what flows where\n"
           "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
           "                               send a correctly signed sample event to a running hub\n"
           "  version                      print the version\n"
@@ -216,6 +217,8 @@ int main(int argc, char **argv)
         return sy_cli_policy(&cli, verb);
     if (strcmp(cmd, "replay") == 0)
         return sy_cli_replay(&cli);
+    if (strcmp(cmd, "map") == 0)
+        return sy_cli_map(&cli);
     if (strcmp(cmd, "export") == 0)
         return sy_cli_export(&cli, verb);
     if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
