@@ -22,6 +22,8 @@ typedef struct st_sy_cli_t {
     const char *source, *type;     /* --source NAME / --type PATTERN */
     const char *mode, *spoke;      /* --mode reapply|repush / --spoke NAME */
     const char *format;            /* --format csv|jsonl|mermaid|dot */
+    const char *older_than;        /* --older-than DURATION (log compact) */
+    const char *archive;           /* --archive FILE.jsonl (log compact) */
     const char *args[SY_CLI_MAX_ARGS]; /* positional arguments after the subcommand words */
     int num_args;
 } sy_cli_t;

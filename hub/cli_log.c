@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "records.h"
 #include "store.h"
+#include "yamldoc.h"
 
 #define FOLLOW_POLL_US 200000
 #define MAX_TRACKED_TYPES 4096
@@ -250,14 +252,116 @@ static int cmd_stats(sy_store_t *store, sy_cli_t *cli)
     return SY_EXIT_OK;
 }
 
+#define COMPACT_BATCH 1000
+
+/*
+ * Archives events received before the cut-off that the applier has passed (all of them without a policy) to a JSONL
+ * file, fsyncs it, and only then removes them from the log, batch by batch: a crash leaves at worst an event both
+ * archived and still logged. The dedupe index stays, so a provider retry of an archived event is still a duplicate.
+ */
+static int cmd_compact(sy_cli_t *cli, sy_config_t *conf)
+{
+    sy_store_t *store;
+    sy_error_t err = {0};
+    char msg[900];
+    int64_t older_ms;
+    uint64_t limit = 0, removed = 0, after = 0;
+    int rc = SY_EXIT_FAIL;
+    FILE *archive = NULL;
+
+    if (cli->older_than == NULL || cli->archive == NULL || sy_parse_duration_ms(cli->older_than, &older_ms) != 0) {
+        fprintf(stderr, "usage: switchyard log compact --older-than 30d --archive FILE.jsonl\n");
+        return SY_EXIT_USAGE;
+    }
+    if (sy_store_open(&store, conf->data_dir, conf->map_size, conf->map_size_max, 0, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        fprintf(stderr, "switchyard: %s\n", msg);
+        return SY_EXIT_FAIL;
+    }
+    if ((archive = fopen(cli->archive, "a")) == NULL) {
+        fprintf(stderr, "switchyard: cannot open %s for appending\n", cli->archive);
+        goto Exit;
+    }
+    int64_t cut = sy_now_ms() - older_ms;
+    sy_txn_t *txn;
+    if (sy_txn_begin(store, 0, &txn) != 0)
+        goto Exit;
+    uint64_t last = 0;
+    sy_store_last_seq(txn, &last);
+    if (conf->policy_path != NULL)
+        sy_meta_get_u64(txn, "applier_cursor", &limit); /* never remove what the applier still has to read */
+    else
+        limit = last;
+    sy_txn_abort(txn);
+    /* The newest event always stays: the next seq is the last key + 1, so seqs are never reused. */
+    if (limit >= last)
+        limit = last > 0 ? last - 1 : 0;
+
+    for (;;) {
+        uint64_t seqs[COMPACT_BATCH];
+        size_t n = 0;
+        sy_event_t ev;
+        if (sy_txn_begin(store, 0, &txn) != 0)
+            goto Exit;
+        while (n != COMPACT_BATCH && sy_store_event_next(txn, after, &ev) == 0 && ev.seq <= limit &&
+               ev.received_at_ms < cut) {
+            json_t *o = event_json(&ev);
+            char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_decref(o);
+            if (line == NULL || fprintf(archive, "%s\n", line) < 0) {
+                free(line);
+                sy_txn_abort(txn);
+                fprintf(stderr, "switchyard: writing %s failed; nothing more removed\n", cli->archive);
+                goto Exit;
+            }
+            free(line);
+            seqs[n++] = ev.seq;
+            after = ev.seq;
+        }
+        sy_txn_abort(txn);
+        if (n == 0)
+            break;
+        /* Durable in the archive before it leaves the log. */
+        if (fflush(archive) != 0 || fsync(fileno(archive)) != 0) {
+            fprintf(stderr, "switchyard: cannot sync %s; nothing more removed\n", cli->archive);
+            goto Exit;
+        }
+        if (sy_txn_begin(store, 1, &txn) != 0)
+            goto Exit;
+        for (size_t i = 0; i != n; ++i) {
+            unsigned char key[8];
+            sy_put_be64(key, seqs[i]);
+            sy_txn_del(txn, SY_DB_EVENTS, (sy_slice_t){(const char *)key, 8});
+        }
+        if (sy_txn_commit(txn) != 0)
+            goto Exit;
+        removed += n;
+    }
+    printf("archived and removed %llu event(s) received before %s ago (up to seq %llu) into %s\n",
+           (unsigned long long)removed, cli->older_than, (unsigned long long)after, cli->archive);
+    rc = SY_EXIT_OK;
+Exit:
+    if (archive != NULL)
+        fclose(archive);
+    sy_store_close(store);
+    return rc;
+}
+
 int sy_cli_log(sy_cli_t *cli, const char *verb)
 {
     sy_config_t conf;
     sy_store_t *store;
     int rc;
 
+    if (strcmp(verb, "compact") == 0) {
+        if (sy_cli_load_config(cli, &conf) != 0)
+            return SY_EXIT_USAGE;
+        rc = cmd_compact(cli, &conf);
+        sy_config_dispose(&conf);
+        return rc;
+    }
     if (strcmp(verb, "tail") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "stats") != 0) {
-        fprintf(stderr, "switchyard: unknown command \"log %s\" (tail, show or stats)\n", verb);
+        fprintf(stderr, "switchyard: unknown command \"log %s\" (tail, show, stats or compact)\n", verb);
         return SY_EXIT_USAGE;
     }
     if ((rc = open_store(cli, &conf, &store)) != SY_EXIT_OK)

@@ -21,6 +21,8 @@ static void usage(FILE *out)
           "  log tail [-n N] [-f] [--json]  last N events (default 10); -f keeps following\n"
           "  log show SEQ [--json|--raw]  one event: metadata and pretty body (--raw: body bytes exactly)\n"
           "  log stats [--json]           events per source and type, size on disk\n"
+          "  log compact --older-than 30d --archive FILE.jsonl\n"
+          "                               archive, then remove, old events the applier has passed\n"
           "  policy check|show [PATH]     check a field-ownership policy (default: policies/) or summarise it\n"
           "  records get ID|EMAIL|SOURCE:EXTID [--json]\n"
           "                               one golden record: each field's value, owner, version and event seq\n"
@@ -71,7 +73,9 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
                   {"--type", offsetof(sy_cli_t, type)},
                   {"--mode", offsetof(sy_cli_t, mode)},
                   {"--spoke", offsetof(sy_cli_t, spoke)},
-                  {"--format", offsetof(sy_cli_t, format)}};
+                  {"--format", offsetof(sy_cli_t, format)},
+                  {"--older-than", offsetof(sy_cli_t, older_than)},
+                  {"--archive", offsetof(sy_cli_t, archive)}};
     for (int i = first; i < argc; ++i) {
         const char *a = argv[i];
         size_t k;

@@ -207,12 +207,51 @@ static void test_exports_parse_row_by_row(void **state)
     sy_it_pass(h);
 }
 
+static void test_compaction_archives_keeps_dedupe_and_seqs(void **state)
+{
+    sy_it_t *h = start(state);
+    json_int_t before = sy_it_log_count(h);
+    char *archive = sy_it_own(h, strdup(sy_it_write_file(h, "archive.jsonl", "", 0)), free);
+    char *out = sy_itr_cli_ok(h, 0, "log", "compact", "--older-than", "0s", "--archive", archive, NULL);
+    assert_non_null(strstr(out, "archived and removed"));
+    /* Everything the applier passed is archived except the newest event, which keeps seqs from being reused. */
+    assert_int_equal(sy_it_log_count(h), 1);
+    FILE *fp = fopen(archive, "r");
+    assert_non_null(fp);
+    char line[65536];
+    json_int_t lines = 0;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        json_t *doc = json_loads(line, 0, NULL);
+        assert_non_null(doc);
+        assert_int_equal(json_integer_value(json_object_get(doc, "seq")), lines + 1);
+        json_decref(doc);
+        ++lines;
+    }
+    fclose(fp);
+    assert_int_equal(lines, before - 1);
+
+    /* A provider retry of an archived event is still a duplicate (the dedupe index survives compaction). */
+    static const char retry[] = "{\"id\":\"evt_a1\",\"object\":\"event\",\"type\":\"customer.created\","
+                                "\"created\":1750000000,\"data\":{\"object\":{\"id\":\"cus_A\"}}}";
+    sy_it_response_t res;
+    sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, retry, sizeof(retry) - 1, &res);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.body, "\"seq\":1,\"duplicate\":true"));
+    sy_it_response_dispose(&res);
+    /* New events continue the sequence. */
+    json_int_t seq = sy_itr_stripe(h, "evt_new", "customer.updated", S0 + 9,
+                                   sy_itr_customer("cus_A", "ana.silva@acme.example", "Ana Silva", NULL, "51"));
+    assert_int_equal(seq, before + 1);
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dry_run_writes_nothing_and_reapply_is_idempotent, teardown),
         cmocka_unit_test_teardown(test_repush_queues_current_values_for_one_tool, teardown),
         cmocka_unit_test_teardown(test_exports_parse_row_by_row, teardown),
+        cmocka_unit_test_teardown(test_compaction_archives_keeps_dedupe_and_seqs, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
