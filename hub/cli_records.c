@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "ops.h"
 #include "records.h"
 #include "store.h"
 
@@ -250,77 +251,29 @@ static int cmd_queue_ls(session_t *s, sy_cli_t *cli)
 
 /* --- queue retry/drop, dead ls/retry ------------------------------------------------------------------------ */
 
-typedef struct st_find_push_t {
-    const char *id;
-    unsigned char key[16];
-    json_t *doc;
-} find_push_t;
-
-static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
-{
-    find_push_t *f = arg;
-    json_t *doc = sy_codec_doc_decode(val.base, val.len);
-    if (doc != NULL && key.len == 16 && strcmp(json_string_value(json_object_get(doc, "id")), f->id) == 0) {
-        memcpy(f->key, key.base, 16);
-        f->doc = doc;
-        return 1;
-    }
-    json_decref(doc);
-    return 0;
-}
-
-/* Queues doc (a push) due now under a fresh key and points the coalescing index at it. */
-static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
-{
-    unsigned char key[16];
-    char pkey[600];
-    int64_t now = sy_now_ms();
-    sy_put_be64(key, (uint64_t)now);
-    sy_put_be64(key + 8, push_id);
-    json_object_set_new(doc, "due_at_ms", json_integer(now));
-    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
-             json_string_value(json_object_get(doc, "record")));
-    int rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
-    sy_slice_t existing;
-    if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &existing) == SY_ENOTFOUND)
-        rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), (sy_slice_t){(const char *)key, 16});
-    return rc;
-}
-
 static int cmd_queue_change(session_t *s, sy_cli_t *cli, int drop)
 {
     sy_txn_t *txn;
-    find_push_t f = {0};
-    char pkey[600];
     int rc;
     if (cli->num_args != 1) {
         fprintf(stderr, "usage: switchyard queue %s ID\n", drop ? "drop" : "retry");
         return SY_EXIT_USAGE;
     }
-    f.id = cli->args[0];
     if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
-    if (f.doc == NULL) {
+    rc = drop ? sy_ops_queue_drop(txn, cli->args[0]) : sy_ops_queue_retry(txn, cli->args[0]);
+    if (rc == 0)
+        rc = sy_txn_commit(txn);
+    else
         sy_txn_abort(txn);
-        fprintf(stderr, "switchyard: no queued push %s (see switchyard queue ls)\n", f.id);
-        return SY_EXIT_FAIL;
-    }
-    rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16});
-    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(f.doc, "spoke")),
-             json_string_value(json_object_get(f.doc, "record")));
     if (rc == 0)
-        sy_txn_del(txn, SY_DB_PENDING, sy_slice_cstr(pkey));
-    if (rc == 0 && !drop)
-        rc = queue_now(txn, f.doc, sy_get_be64(f.key + 8));
-    rc = rc == 0 ? sy_txn_commit(txn) : (sy_txn_abort(txn), rc);
-    if (rc == 0)
-        printf(drop ? "dropped push %s\n" : "push %s is due now\n", f.id);
+        printf(drop ? "dropped push %s\n" : "push %s is due now\n", cli->args[0]);
+    else if (rc == SY_ENOTFOUND)
+        fprintf(stderr, "switchyard: no queued push %s (see switchyard queue ls)\n", cli->args[0]);
     else
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
-    json_decref(f.doc);
     return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
 }
 
@@ -344,38 +297,6 @@ static int on_dead(void *arg, sy_slice_t key, sy_slice_t val)
     return 0;
 }
 
-typedef struct st_revive_t {
-    const char *id; /* NULL: all */
-    json_t *found;  /* [[push id, doc], ...] collected first: no writes while the scan's cursor walks the DB */
-} revive_t;
-
-static int on_revive(void *arg, sy_slice_t key, sy_slice_t val)
-{
-    revive_t *r = arg;
-    json_t *doc = sy_codec_doc_decode(val.base, val.len);
-    if (doc == NULL || key.len != 8 || (r->id != NULL && strcmp(json_string_value(json_object_get(doc, "id")), r->id) != 0)) {
-        json_decref(doc);
-        return 0;
-    }
-    json_array_append_new(r->found, json_pack("[I, o]", (json_int_t)sy_get_be64((const unsigned char *)key.base), doc));
-    return r->id != NULL;
-}
-
-static int revive(sy_txn_t *txn, json_t *entry)
-{
-    uint64_t push_id = (uint64_t)json_integer_value(json_array_get(entry, 0));
-    json_t *doc = json_array_get(entry, 1);
-    unsigned char kb[8];
-    json_object_del(doc, "died_at_ms");
-    json_object_del(doc, "reason");
-    json_object_del(doc, "response");
-    json_object_set_new(doc, "attempts", json_integer(0));
-    json_object_set_new(doc, "enqueued_at_ms", json_integer(sy_now_ms())); /* a fresh max-age window */
-    sy_put_be64(kb, push_id);
-    int rc = queue_now(txn, doc, push_id);
-    return rc == 0 ? sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}) : rc;
-}
-
 static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
 {
     sy_txn_t *txn;
@@ -396,28 +317,18 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    revive_t r = {.id = cli->all ? NULL : cli->args[0], .found = json_array()};
-    size_t i;
-    json_t *entry;
-    int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
-    size_t revived = json_array_size(r.found);
-    rc = scanned < 0 ? scanned : 0;
-    json_array_foreach(r.found, i, entry)
-    {
-        if (rc == 0)
-            rc = revive(txn, entry);
-    }
-    json_decref(r.found);
+    size_t revived = 0;
+    rc = sy_ops_dead_retry(txn, cli->all ? NULL : cli->args[0], &revived);
     if (rc != 0)
         sy_txn_abort(txn);
     else
         rc = sy_txn_commit(txn);
-    if (rc != 0) {
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+    if (rc == SY_ENOTFOUND) {
+        fprintf(stderr, "switchyard: no dead letter %s\n", cli->all ? "" : cli->args[0]);
         return SY_EXIT_FAIL;
     }
-    if (revived == 0) {
-        fprintf(stderr, "switchyard: no dead letter %s\n", cli->all ? "" : cli->args[0]);
+    if (rc != 0) {
+        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
     printf("%zu dead letter(s) queued again\n", revived);
@@ -426,145 +337,53 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
 
 /* --- health ------------------------------------------------------------------------------------------------ */
 
-typedef struct st_health_t {
-    const sy_policy_t *policy;
-    json_t *duplicates, *double_billing, *suggestions, *missing;
-    uint64_t records, complete;
-    char last_key[512];
-    json_t *group; /* records sharing the current weak key */
-} health_t;
-
-static int is_billing(const char *status)
+static void print_list(json_t *report, const char *key, const char *label)
 {
-    return strcmp(status, "active") == 0 || strcmp(status, "trialing") == 0 || strcmp(status, "past_due") == 0;
-}
-
-static int on_health_record(void *arg, sy_slice_t key, sy_slice_t val)
-{
-    health_t *h = arg;
-    json_t *rec = sy_codec_doc_decode(val.base, val.len);
-    const char *source, *sub;
-    json_t *ids, *st;
-    if (rec == NULL || json_object_get(rec, "merged_into") != NULL)
-        goto Exit;
-    const char *id = json_string_value(json_object_get(rec, "id"));
-    ++h->records;
-    json_object_foreach(json_object_get(rec, "xrefs"), source, ids)
+    size_t i;
+    json_t *d;
+    json_t *list = json_object_get(report, key);
+    printf("%-20s %zu %s\n", key, json_array_size(list), label);
+    json_array_foreach(list, i, d)
     {
-        if (json_array_size(ids) > 1)
-            json_array_append_new(h->duplicates, json_pack("{s:s, s:s, s:O}", "record", id, "source", source, "ids", ids));
+        char *text = json_dumps(d, JSON_COMPACT);
+        printf("  %s\n", text != NULL ? text : "");
+        free(text);
     }
-    json_t *billing = json_array();
-    json_object_foreach(json_object_get(rec, "subscriptions"), sub, st)
-    {
-        if (is_billing(json_string_value(json_array_get(st, 0))))
-            json_array_append_new(billing, json_string(sub));
-    }
-    if (json_array_size(billing) > 1)
-        json_array_append_new(h->double_billing, json_pack("{s:s, s:O}", "record", id, "subscriptions", billing));
-    json_decref(billing);
-    int complete = 1;
-    for (size_t i = 0; h->policy != NULL && i != h->policy->num_fields; ++i) {
-        const sy_policy_field_t *f = &h->policy->fields[i];
-        const char *v = json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), f->name), "value"));
-        if (f->required && (v == NULL || v[0] == '\0')) {
-            complete = 0;
-            json_t *n = json_object_get(h->missing, f->name);
-            json_object_set_new(h->missing, f->name, json_integer(json_integer_value(n) + 1));
-        }
-    }
-    h->complete += complete;
-Exit:
-    json_decref(rec);
-    return 0;
-}
-
-/* suggest keys are K \x1f value \x1f record: consecutive keys with the same K \x1f value form a group. */
-static void flush_group(health_t *h)
-{
-    if (json_array_size(h->group) > 1) {
-        const char *sep = strchr(h->last_key, '\x1f');
-        json_array_append_new(h->suggestions, json_pack("{s:s#, s:s, s:O}", "key", h->last_key, (int)(sep - h->last_key),
-                                                        "value", sep + 1, "records", h->group));
-    }
-    /* The report holds a reference to this group: start a new one rather than clearing it. */
-    json_decref(h->group);
-    h->group = json_array();
-}
-
-static int on_suggest(void *arg, sy_slice_t key, sy_slice_t val)
-{
-    health_t *h = arg;
-    const char *last = NULL;
-    for (size_t i = 0; i != key.len; ++i)
-        if (key.base[i] == '\x1f')
-            last = key.base + i;
-    if (last == NULL || (size_t)(last - key.base) >= sizeof(h->last_key))
-        return 0;
-    size_t plen = (size_t)(last - key.base);
-    if (strlen(h->last_key) != plen || memcmp(h->last_key, key.base, plen) != 0) {
-        flush_group(h);
-        memcpy(h->last_key, key.base, plen);
-        h->last_key[plen] = '\0';
-    }
-    json_array_append_new(h->group, json_stringn(last + 1, key.len - plen - 1));
-    return 0;
 }
 
 static int cmd_health(session_t *s, sy_cli_t *cli)
 {
     sy_txn_t *txn;
-    health_t h = {.policy = s->policy, .duplicates = json_array(), .double_billing = json_array(),
-                  .suggestions = json_array(), .missing = json_object(), .group = json_array()};
     if (sy_txn_begin(s->store, 0, &txn) != 0)
         return SY_EXIT_FAIL;
-    sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
-    sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
-    flush_group(&h);
-    json_t *stats = sy_records_stats(txn);
-    uint64_t cursor = 0, last = 0, queued = 0;
-    sy_meta_get_u64(txn, "applier_cursor", &cursor);
-    sy_store_last_seq(txn, &last);
-    sy_txn_count(txn, SY_DB_OUTBOX, &queued);
+    json_t *report = sy_health_report(txn, s->policy);
     sy_txn_abort(txn);
-    json_decref(h.group);
-
-    json_t *report = json_pack("{s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:I}", "records",
-                               (json_int_t)h.records, "complete_records", (json_int_t)h.complete, "complete_share",
-                               h.records != 0 ? (double)h.complete / (double)h.records : 1.0, "duplicates", h.duplicates,
-                               "double_billing", h.double_billing, "merge_suggestions", h.suggestions, "missing_fields",
-                               h.missing, "counters", stats, "applier", "cursor", (json_int_t)cursor, "lag",
-                               (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued);
     if (cli->json) {
         print_json(report, 0);
     } else {
-        printf("golden records       %llu (%llu complete)\n", (unsigned long long)h.records,
-               (unsigned long long)h.complete);
-        printf("duplicates           %zu (two objects of one tool on one customer)\n", json_array_size(h.duplicates));
-        size_t i;
-        json_t *d;
-        json_array_foreach(h.duplicates, i, d)
-        {
-            char *ids = json_dumps(json_object_get(d, "ids"), JSON_COMPACT);
-            printf("  %s: %s %s\n", json_string_value(json_object_get(d, "record")),
-                   json_string_value(json_object_get(d, "source")), ids);
-            free(ids);
-        }
-        printf("double billing       %zu (two active subscriptions on one customer)\n", json_array_size(h.double_billing));
-        json_array_foreach(h.double_billing, i, d) printf("  %s\n", json_string_value(json_object_get(d, "record")));
-        printf("merge suggestions    %zu (same weak key, e.g. company name)\n", json_array_size(h.suggestions));
-        json_array_foreach(h.suggestions, i, d)
-        {
-            char *recs = json_dumps(json_object_get(d, "records"), JSON_COMPACT);
-            printf("  %s \"%s\": %s\n", json_string_value(json_object_get(d, "key")),
-                   json_string_value(json_object_get(d, "value")), recs);
-            free(recs);
-        }
-        printf("applier              cursor %llu, lag %llu; %llu queued push(es)\ncounters            ",
-               (unsigned long long)cursor, (unsigned long long)(last - cursor), (unsigned long long)queued);
+#define NUM(k) ((long long)json_integer_value(json_object_get(report, k)))
+        printf("score                %.1f %% of records complete and connected (target %.0f %%)\n",
+               json_real_value(json_object_get(report, "score")) * 100,
+               json_real_value(json_object_get(report, "target")) * 100);
+        printf("records              %lld (%lld complete, %lld connected to two tools or more)\n", NUM("records"),
+               NUM("complete_records"), NUM("connected_records"));
+        print_list(report, "duplicates", "(two objects of one tool on one customer)");
+        print_list(report, "double_billing", "(two active subscriptions on one customer)");
+        print_list(report, "merge_suggestions", "(same weak key, e.g. company name)");
+        printf("unmatched_billing    %lld (billing data on a customer no CRM object is linked to)\n",
+               NUM("unmatched_billing"));
+        char *missing = json_dumps(json_object_get(report, "missing_fields"), JSON_COMPACT);
+        printf("missing_fields       %s\n", missing != NULL ? missing : "{}");
+        free(missing);
+        printf("applier              cursor %lld, lag %lld; %lld queued push(es), %lld dead letter(s)\ncounters            ",
+               (long long)json_integer_value(json_object_get(json_object_get(report, "applier"), "cursor")),
+               (long long)json_integer_value(json_object_get(json_object_get(report, "applier"), "lag")),
+               NUM("queued_pushes"), NUM("dead_letters"));
+#undef NUM
         const char *name;
         json_t *n;
-        json_object_foreach(stats, name, n) printf(" %s=%lld", name, (long long)json_integer_value(n));
+        json_object_foreach(json_object_get(report, "counters"), name, n)
+            printf(" %s=%lld", name, (long long)json_integer_value(n));
         printf("\n");
     }
     json_decref(report);

@@ -327,6 +327,18 @@ static int alert(sy_apply_ctx_t *ctx, const char *kind, json_t *rec, const char 
 
 /* --- policy applied to one field ------------------------------------------------------------------------- */
 
+/* Per-field counters for the health report (stat:<what>:<field>), in the applying transaction. */
+static int bump_field_stat(sy_txn_t *txn, const char *what, const char *field)
+{
+    char name[300];
+    uint64_t v;
+    int rc;
+    snprintf(name, sizeof(name), "stat:%s:%s", what, field);
+    if ((rc = sy_meta_get_u64(txn, name, &v)) != 0)
+        return rc;
+    return sy_meta_put_u64(txn, name, v + 1);
+}
+
 /* A change from a tool that does not own the field. */
 static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *obs, size_t fi, const char *value,
                        int64_t version)
@@ -340,6 +352,9 @@ static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         return 0;
     }
     ++ctx->stats->conflicts;
+    int rc = bump_field_stat(ctx->txn, "conflicts", f->name);
+    if (rc != 0)
+        return rc;
     if (f->on_conflict == SY_CONFLICT_ALERT)
         return alert(ctx, "conflict", rec, source, f->name, "a tool that does not own the field changed it");
     if (f->on_conflict != SY_CONFLICT_REVERT || golden == NULL || sy_policy_push_name(p, obs->source, fi) == NULL)
@@ -367,6 +382,8 @@ static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
     }
     json_object_set_new(reverts, rkey, json_pack("[I, I]", count + 1, since));
     ++ctx->stats->reverts;
+    if ((rc = bump_field_stat(ctx->txn, "reverts", f->name)) != 0)
+        return rc;
     return enqueue(ctx, rec, obs->source, f->name, golden, "revert");
 }
 

@@ -1,0 +1,296 @@
+#include "ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "records.h"
+
+typedef struct st_find_push_t {
+    const char *id;
+    unsigned char key[16];
+    json_t *doc;
+} find_push_t;
+
+static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    find_push_t *f = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc != NULL && key.len == 16 && strcmp(json_string_value(json_object_get(doc, "id")), f->id) == 0) {
+        memcpy(f->key, key.base, 16);
+        f->doc = doc;
+        return 1;
+    }
+    json_decref(doc);
+    return 0;
+}
+
+/* Queues doc (a push) due now under a fresh key and points the coalescing index at it. */
+static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
+{
+    unsigned char key[16];
+    char pkey[600];
+    int64_t now = sy_now_ms();
+    sy_put_be64(key, (uint64_t)now);
+    sy_put_be64(key + 8, push_id);
+    json_object_set_new(doc, "due_at_ms", json_integer(now));
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
+             json_string_value(json_object_get(doc, "record")));
+    int rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
+    sy_slice_t existing;
+    if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &existing) == SY_ENOTFOUND)
+        rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), (sy_slice_t){(const char *)key, 16});
+    return rc;
+}
+
+static int queue_change(sy_txn_t *txn, const char *push_id, int drop)
+{
+    find_push_t f = {.id = push_id};
+    char pkey[600];
+    sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
+    if (f.doc == NULL)
+        return SY_ENOTFOUND;
+    int rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16});
+    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(f.doc, "spoke")),
+             json_string_value(json_object_get(f.doc, "record")));
+    if (rc == 0)
+        sy_txn_del(txn, SY_DB_PENDING, sy_slice_cstr(pkey));
+    if (rc == 0 && !drop)
+        rc = queue_now(txn, f.doc, sy_get_be64(f.key + 8));
+    json_decref(f.doc);
+    return rc;
+}
+
+int sy_ops_queue_retry(sy_txn_t *txn, const char *push_id)
+{
+    return queue_change(txn, push_id, 0);
+}
+
+int sy_ops_queue_drop(sy_txn_t *txn, const char *push_id)
+{
+    return queue_change(txn, push_id, 1);
+}
+
+typedef struct st_revive_t {
+    const char *id; /* NULL: all */
+    json_t *found;  /* [[push id, doc], ...] collected first: no writes while the scan's cursor walks the DB */
+} revive_t;
+
+static int on_revive(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    revive_t *r = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc == NULL || key.len != 8 || (r->id != NULL && strcmp(json_string_value(json_object_get(doc, "id")), r->id) != 0)) {
+        json_decref(doc);
+        return 0;
+    }
+    json_array_append_new(r->found, json_pack("[I, o]", (json_int_t)sy_get_be64((const unsigned char *)key.base), doc));
+    return r->id != NULL;
+}
+
+static int revive(sy_txn_t *txn, json_t *entry)
+{
+    uint64_t push_id = (uint64_t)json_integer_value(json_array_get(entry, 0));
+    json_t *doc = json_array_get(entry, 1);
+    unsigned char kb[8];
+    json_object_del(doc, "died_at_ms");
+    json_object_del(doc, "reason");
+    json_object_del(doc, "response");
+    json_object_set_new(doc, "attempts", json_integer(0));
+    json_object_set_new(doc, "enqueued_at_ms", json_integer(sy_now_ms())); /* a fresh max-age window */
+    /* A new idempotency key: the tool stored its refusal under the old one and would replay it. */
+    char idem[96];
+    json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
+    snprintf(idem, sizeof(idem), "sy-%s-%lld", json_string_value(json_object_get(doc, "id")), (long long)revision);
+    json_object_set_new(doc, "revision", json_integer(revision));
+    json_object_set_new(doc, "idempotency_key", json_string(idem));
+    sy_put_be64(kb, push_id);
+    int rc = queue_now(txn, doc, push_id);
+    return rc == 0 ? sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}) : rc;
+}
+
+int sy_ops_dead_retry(sy_txn_t *txn, const char *push_id, size_t *count)
+{
+    revive_t r = {.id = push_id, .found = json_array()};
+    size_t i;
+    json_t *entry;
+    int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    int rc = scanned < 0 ? scanned : 0;
+    *count = json_array_size(r.found);
+    json_array_foreach(r.found, i, entry)
+    {
+        if (rc == 0)
+            rc = revive(txn, entry);
+    }
+    json_decref(r.found);
+    return rc != 0 ? rc : *count == 0 ? SY_ENOTFOUND : 0;
+}
+
+typedef struct st_lister_t {
+    json_t *list;
+    size_t limit;
+} lister_t;
+
+static int on_list(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    lister_t *l = arg;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc != NULL)
+        json_array_append_new(l->list, doc);
+    return l->limit != 0 && json_array_size(l->list) >= l->limit;
+}
+
+json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit)
+{
+    lister_t l = {json_array(), limit};
+    sy_txn_scan(txn, db, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_list, &l);
+    return l.list;
+}
+
+/* --- health ------------------------------------------------------------------------------------------------ */
+
+typedef struct st_health_t {
+    const sy_policy_t *policy;
+    json_t *duplicates, *double_billing, *suggestions, *missing;
+    uint64_t records, complete, connected, complete_and_connected, unmatched_billing;
+    char last_key[512];
+    json_t *group; /* records sharing the current weak key */
+} health_t;
+
+static int is_billing(const char *status)
+{
+    return strcmp(status, "active") == 0 || strcmp(status, "trialing") == 0 || strcmp(status, "past_due") == 0;
+}
+
+static int on_health_record(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    health_t *h = arg;
+    json_t *rec = sy_codec_doc_decode(val.base, val.len);
+    const char *source, *sub;
+    json_t *ids, *st;
+    if (rec == NULL || json_object_get(rec, "merged_into") != NULL)
+        goto Exit;
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    ++h->records;
+    json_object_foreach(json_object_get(rec, "xrefs"), source, ids)
+    {
+        if (json_array_size(ids) > 1)
+            json_array_append_new(h->duplicates, json_pack("{s:s, s:s, s:O}", "record", id, "source", source, "ids", ids));
+    }
+    json_t *billing = json_array();
+    json_object_foreach(json_object_get(rec, "subscriptions"), sub, st)
+    {
+        if (is_billing(json_string_value(json_array_get(st, 0))))
+            json_array_append_new(billing, json_string(sub));
+    }
+    if (json_array_size(billing) > 1)
+        json_array_append_new(h->double_billing, json_pack("{s:s, s:O}", "record", id, "subscriptions", billing));
+    json_decref(billing);
+    int complete = 1;
+    for (size_t i = 0; h->policy != NULL && i != h->policy->num_fields; ++i) {
+        const sy_policy_field_t *f = &h->policy->fields[i];
+        const char *v = json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), f->name), "value"));
+        if (f->required && (v == NULL || v[0] == '\0')) {
+            complete = 0;
+            json_t *n = json_object_get(h->missing, f->name);
+            json_object_set_new(h->missing, f->name, json_integer(json_integer_value(n) + 1));
+        }
+    }
+    h->complete += complete;
+    /* Connected: the customer is known to two tools or more (e.g. CRM and billing), so values can flow. */
+    size_t tools = 0;
+    int has_billing = json_object_size(json_object_get(rec, "subscriptions")) != 0, has_crm = 0;
+    json_object_foreach(json_object_get(rec, "xrefs"), source, ids)
+    {
+        if (json_array_size(ids) == 0)
+            continue;
+        ++tools;
+        has_crm |= strcmp(source, "stripe") != 0;
+    }
+    if (json_object_get(json_object_get(rec, "fields"), "payment_state") != NULL)
+        has_billing = 1;
+    h->connected += tools >= 2;
+    h->complete_and_connected += complete && tools >= 2;
+    /* Unmatched billing: invoices or subscriptions on a customer no CRM object is linked to. */
+    h->unmatched_billing += has_billing && !has_crm;
+Exit:
+    json_decref(rec);
+    return 0;
+}
+
+/* suggest keys are K \x1f value \x1f record: consecutive keys with the same K \x1f value form a group. */
+static void flush_group(health_t *h)
+{
+    if (json_array_size(h->group) > 1) {
+        const char *sep = strchr(h->last_key, '\x1f');
+        json_array_append_new(h->suggestions, json_pack("{s:s#, s:s, s:O}", "key", h->last_key, (int)(sep - h->last_key),
+                                                        "value", sep + 1, "records", h->group));
+    }
+    /* The report holds a reference to this group: start a new one rather than clearing it. */
+    json_decref(h->group);
+    h->group = json_array();
+}
+
+static int on_suggest(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    health_t *h = arg;
+    const char *last = NULL;
+    for (size_t i = 0; i != key.len; ++i)
+        if (key.base[i] == '\x1f')
+            last = key.base + i;
+    if (last == NULL || (size_t)(last - key.base) >= sizeof(h->last_key))
+        return 0;
+    size_t plen = (size_t)(last - key.base);
+    if (strlen(h->last_key) != plen || memcmp(h->last_key, key.base, plen) != 0) {
+        flush_group(h);
+        memcpy(h->last_key, key.base, plen);
+        h->last_key[plen] = '\0';
+    }
+    json_array_append_new(h->group, json_stringn(last + 1, key.len - plen - 1));
+    return 0;
+}
+
+/* Per-field conflict and revert counters: stat:conflicts:<field>, stat:reverts:<field>. */
+static json_t *per_field(sy_txn_t *txn, const sy_policy_t *p)
+{
+    json_t *o = json_object();
+    char name[300];
+    uint64_t v;
+    for (size_t fi = 0; p != NULL && fi != p->num_fields; ++fi) {
+        json_t *f = json_object();
+        snprintf(name, sizeof(name), "stat:conflicts:%s", p->fields[fi].name);
+        sy_meta_get_u64(txn, name, &v);
+        json_object_set_new(f, "conflicts", json_integer((json_int_t)v));
+        snprintf(name, sizeof(name), "stat:reverts:%s", p->fields[fi].name);
+        sy_meta_get_u64(txn, name, &v);
+        json_object_set_new(f, "reverts", json_integer((json_int_t)v));
+        json_object_set_new(o, p->fields[fi].name, f);
+    }
+    return o;
+}
+
+json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p)
+{
+    health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+                  .missing = json_object(), .group = json_array()};
+    sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
+    sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
+    flush_group(&h);
+    json_decref(h.group);
+    uint64_t cursor = 0, last = 0, queued = 0, dead = 0;
+    sy_meta_get_u64(txn, "applier_cursor", &cursor);
+    sy_store_last_seq(txn, &last);
+    sy_txn_count(txn, SY_DB_OUTBOX, &queued);
+    sy_txn_count(txn, SY_DB_DEAD, &dead);
+    double score = h.records != 0 ? (double)h.complete_and_connected / (double)h.records : 1.0;
+    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
+                     "records", (json_int_t)h.records, "complete_records", (json_int_t)h.complete, "connected_records",
+                     (json_int_t)h.connected, "complete_share",
+                     h.records != 0 ? (double)h.complete / (double)h.records : 1.0, "score", score, "target", 0.95,
+                     "duplicates", h.duplicates, "double_billing", h.double_billing, "merge_suggestions",
+                     h.suggestions, "missing_fields", h.missing, "unmatched_billing", (json_int_t)h.unmatched_billing,
+                     "counters", sy_records_stats(txn), "per_field", per_field(txn, p), "applier", "cursor",
+                     (json_int_t)cursor, "lag", (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued,
+                     "dead_letters", (json_int_t)dead);
+}
