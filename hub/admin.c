@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "admin_api.h"
 #include "crypto.h"
 #include "records.h"
 #include "server.h"
@@ -170,56 +171,39 @@ static void render_metrics(sy_server_t *s, FILE *out)
             (long long)((sy_now_ms() - s->started_at_ms) / 1000));
 }
 
-static void send_doc(h2o_req_t *req, int status, const char *reason, json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (text == NULL) {
-        static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-        sy_http_send_json(req, 500, "Internal Server Error", oom, sizeof(oom) - 1);
-        return;
-    }
-    sy_http_send_json(req, status, reason, text, strlen(text)); /* copied into the request pool */
-    free(text);
-}
+/* The dashboard, compiled into the binary from hub/dashboard/ (see CMakeLists.txt). */
+extern const unsigned char sy_dashboard_index_html[], sy_dashboard_app_js[], sy_dashboard_style_css[];
+extern const size_t sy_dashboard_index_html_len, sy_dashboard_app_js_len, sy_dashboard_style_css_len;
 
-/* Log position, applier cursor and counters, from one read transaction. */
-static json_t *status_doc(sy_server_t *s)
+/* Serves the dashboard's files: no token needed to load them (the page asks for it and sends it to the API). */
+static int serve_dashboard(h2o_req_t *req, h2o_iovec_t path)
 {
-    sy_txn_t *txn;
-    uint64_t last = 0, cursor = 0;
-    json_t *stats = NULL;
-    if (sy_txn_begin(s->store, 0, &txn) == 0) {
-        sy_store_last_seq(txn, &last);
-        sy_meta_get_u64(txn, "applier_cursor", &cursor);
-        stats = sy_records_stats(txn);
-        sy_txn_abort(txn);
+    static const struct {
+        const char *path;
+        const char *type;
+        const unsigned char *data;
+        const size_t *len;
+    } files[] = {{"/admin", "text/html; charset=utf-8", sy_dashboard_index_html, &sy_dashboard_index_html_len},
+                 {"/admin/", "text/html; charset=utf-8", sy_dashboard_index_html, &sy_dashboard_index_html_len},
+                 {"/admin/index.html", "text/html; charset=utf-8", sy_dashboard_index_html, &sy_dashboard_index_html_len},
+                 {"/admin/app.js", "text/javascript; charset=utf-8", sy_dashboard_app_js, &sy_dashboard_app_js_len},
+                 {"/admin/style.css", "text/css; charset=utf-8", sy_dashboard_style_css, &sy_dashboard_style_css_len}};
+    for (size_t i = 0; i != SY_ARRAY_SIZE(files); ++i) {
+        if (!h2o_memis(path.base, path.len, files[i].path, strlen(files[i].path)))
+            continue;
+        req->res.status = 200;
+        req->res.reason = "OK";
+        req->res.content_length = *files[i].len;
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, files[i].type, strlen(files[i].type));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                              H2O_STRLIT("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
+                              H2O_STRLIT("nosniff"));
+        h2o_send_inline(req, (const char *)files[i].data, *files[i].len);
+        return 1;
     }
-    json_t *applier = json_pack("{s:b, s:I, s:I, s:o}", "enabled", s->applier != NULL, "cursor", (json_int_t)cursor,
-                                "lag", (json_int_t)(last - cursor), "stats", stats != NULL ? stats : json_object());
-    return json_pack("{s:s, s:I, s:{s:I}, s:o, s:o}", "version", SY_VERSION, "uptime_s",
-                     (json_int_t)((sy_now_ms() - s->started_at_ms) / 1000), "log", "last_seq", (json_int_t)last,
-                     "applier", applier, "policy", s->applier != NULL ? sy_applier_policy_info(s->applier) : json_null());
-}
-
-static void on_policy_reload(sy_server_t *s, h2o_req_t *req)
-{
-    sy_error_t err = {0};
-    char msg[900];
-    if (s->applier == NULL) {
-        send_doc(req, 409, "Conflict",
-                 json_pack("{s:s, s:s}", "error", "no_policy", "message", "the config names no policy to reload"));
-        return;
-    }
-    if (sy_applier_reload(s->applier, &err) != 0) {
-        sy_error_format(&err, msg, sizeof(msg));
-        /* The running policy stays: say why the new one was refused. */
-        send_doc(req, 422, "Unprocessable Entity",
-                 json_pack("{s:s, s:s, s:o}", "error", "policy_invalid", "message", msg, "policy",
-                           sy_applier_policy_info(s->applier)));
-        return;
-    }
-    send_doc(req, 200, "OK", json_pack("{s:b, s:o}", "reloaded", 1, "policy", sy_applier_policy_info(s->applier)));
+    return 0;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -232,6 +216,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         sy_http_send_json(req, 200, "OK", ok, sizeof(ok) - 1);
         return 0;
     }
+    if (serve_dashboard(req, path))
+        return 0;
     if (!authorized(req, s->conf->admin_token)) {
         static const char denied[] = "{\"error\":\"unauthorized\",\"message\":\"send Authorization: Bearer <admin "
                                      "token>\"}";
@@ -256,25 +242,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         free(text);
         return 0;
     }
-    int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/status"))) {
-        send_doc(req, 200, "OK", status_doc(s));
+    if (sy_admin_api(s, req) == 0)
         return 0;
-    }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/policy/reload"))) {
-        if (!is_post) {
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
-            send_doc(req, 405, "Method Not Allowed",
-                     json_pack("{s:s, s:s}", "error", "method_not_allowed", "message", "use POST"));
-            return 0;
-        }
-        on_policy_reload(s, req);
-        return 0;
-    }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/api/policy"))) {
-        send_doc(req, 200, "OK", s->applier != NULL ? sy_applier_policy_info(s->applier) : json_object());
-        return 0;
-    }
     static const char nf[] = "{\"error\":\"not_found\",\"message\":\"no such admin resource\"}";
     sy_http_send_json(req, 404, "Not Found", nf, sizeof(nf) - 1);
     return 0;

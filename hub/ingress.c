@@ -87,6 +87,8 @@ static void respond_committed(ingress_job_t *job)
         all_duplicate &= job->items[i].duplicate;
     }
     atomic_fetch_add_explicit(&sm->events_stored, stored, memory_order_relaxed);
+    if (stored != 0)
+        sy_metrics_count_events(sm, sy_now_ms(), stored);
     atomic_fetch_add_explicit(&sm->events_duplicate, job->super.num_items - stored, memory_order_relaxed);
     if (req == NULL)
         return;

@@ -80,3 +80,14 @@ void sy_histogram_render(const sy_histogram_t *h, FILE *out, const char *name, c
     fprintf(out, "%s_sum %g\n", name, (double)atomic_load_explicit(&h->sum, memory_order_relaxed) / h->scale);
     fprintf(out, "%s_count %llu\n", name, (unsigned long long)atomic_load_explicit(&h->count, memory_order_relaxed));
 }
+
+void sy_metrics_count_events(sy_source_metrics_t *sm, int64_t now_ms, uint64_t n)
+{
+    int64_t minute = now_ms / 60000;
+    size_t slot = (size_t)(minute % SY_RATE_MINUTES);
+    int64_t held = atomic_load_explicit(&sm->minute_id[slot], memory_order_relaxed);
+    /* A slot from an older hour is reset by whoever gets there first; a lost count at the turn is acceptable. */
+    if (held != minute && atomic_compare_exchange_strong(&sm->minute_id[slot], &held, minute))
+        atomic_store_explicit(&sm->minute_count[slot], 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sm->minute_count[slot], n, memory_order_relaxed);
+}

@@ -41,7 +41,11 @@ enum {
         SY_PUSH_IDX_COUNT
 };
 
+#define SY_RATE_MINUTES 60
+
 typedef struct st_sy_source_metrics_t {
+    _Atomic uint64_t minute_count[SY_RATE_MINUTES]; /* events stored per minute, a ring over the last hour ... */
+    _Atomic int64_t minute_id[SY_RATE_MINUTES];     /* ... and which minute (since the epoch) each slot holds */
     _Atomic uint64_t pushes[SY_PUSH_IDX_COUNT]; /* delivery outcomes when this source is a spoke */
     _Atomic int breaker_open;                   /* 0 closed, 1 open, 2 half-open */
     _Atomic uint64_t requests[SY_STATUS_IDX_COUNT];
@@ -66,6 +70,8 @@ void sy_metrics_dispose(sy_metrics_t *m);
 
 void sy_metrics_count_request(sy_metrics_t *m, long source_index /* -1: unrouted */, int status);
 void sy_histogram_observe(sy_histogram_t *h, uint64_t value_in_units);
+/* Counts n events stored now for a source (the per-minute ring behind the dashboard's rate chart). */
+void sy_metrics_count_events(sy_source_metrics_t *sm, int64_t now_ms, uint64_t n);
 
 /* Writes one histogram in Prometheus text format (name without suffixes). */
 void sy_histogram_render(const sy_histogram_t *h, FILE *out, const char *name, const char *help);

@@ -1,0 +1,673 @@
+/*
+ * The admin JSON API (/admin/api/...), behind the bearer token checked by admin.c. Errors are JSON
+ * {"error": code, "message": sentence} with the matching status. Reads use one LMDB read transaction each;
+ * changes (merge, split, queue and dead-letter actions) one write transaction each.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin_api.h"
+#include "codec.h"
+#include "map.h"
+#include "ops.h"
+#include "records.h"
+
+#define MAX_LIST 1000
+#define DEFAULT_LIST 100
+
+void sy_admin_send_doc(h2o_req_t *req, int status, const char *reason, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (text == NULL) {
+        static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+        sy_http_send_json(req, 500, "Internal Server Error", oom, sizeof(oom) - 1);
+        return;
+    }
+    sy_http_send_json(req, status, reason, text, strlen(text)); /* copied into the request pool */
+    free(text);
+}
+
+static void fail(h2o_req_t *req, int status, const char *reason, const char *code, const char *message)
+{
+    sy_admin_send_doc(req, status, reason, json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+/* Value of query parameter name, percent-decoded into buf; NULL when absent. */
+static const char *query_param(h2o_req_t *req, const char *name, char *buf, size_t len)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp != NULL ? amp : end;
+        if ((size_t)(stop - q) > nl && memcmp(q, name, nl) == 0 && q[nl] == '=') {
+            size_t o = 0;
+            for (const char *c = q + nl + 1; c < stop && o + 1 < len; ++c) {
+                if (*c == '+') {
+                    buf[o++] = ' ';
+                } else if (*c == '%' && stop - c > 2 && isxdigit((unsigned char)c[1]) && isxdigit((unsigned char)c[2])) {
+                    char hex[3] = {c[1], c[2], 0};
+                    buf[o++] = (char)strtol(hex, NULL, 16);
+                    c += 2;
+                } else {
+                    buf[o++] = *c;
+                }
+            }
+            buf[o] = '\0';
+            return buf;
+        }
+        q = stop + 1;
+    }
+    return NULL;
+}
+
+static size_t list_limit(h2o_req_t *req)
+{
+    char buf[32];
+    const char *v = query_param(req, "limit", buf, sizeof(buf));
+    long n = v != NULL ? strtol(v, NULL, 10) : DEFAULT_LIST;
+    return n <= 0 ? DEFAULT_LIST : n > MAX_LIST ? MAX_LIST : (size_t)n;
+}
+
+/* The POST body as JSON (an object), or NULL after answering 400. */
+static json_t *body_json(h2o_req_t *req)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->entity.base != NULL ? req->entity.base : "", req->entity.len, 0, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        json_decref(doc);
+        fail(req, 400, "Bad Request", "bad_request", "the body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+static int path_is(h2o_iovec_t path, const char *s)
+{
+    return h2o_memis(path.base, path.len, s, strlen(s));
+}
+
+/* If path is prefix + tail (tail without '/'), copies tail into out. */
+static int path_tail(h2o_iovec_t path, const char *prefix, const char *suffix, char *out, size_t len)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    if (path.len <= pl + sl || memcmp(path.base, prefix, pl) != 0 || memcmp(path.base + path.len - sl, suffix, sl) != 0)
+        return 0;
+    size_t tl = path.len - pl - sl;
+    if (tl >= len || memchr(path.base + pl, '/', tl) != NULL)
+        return 0;
+    memcpy(out, path.base + pl, tl);
+    out[tl] = '\0';
+    return 1;
+}
+
+/* --- status and rates --------------------------------------------------------------------------------------- */
+
+typedef struct st_spoke_counts_t {
+    json_t *spokes;
+    int64_t now;
+} spoke_counts_t;
+
+static json_t *spoke_entry(json_t *spokes, const char *name)
+{
+    json_t *e = json_object_get(spokes, name);
+    if (e == NULL) {
+        e = json_pack("{s:i, s:f, s:i}", "queued", 0, "oldest_age_s", 0.0, "dead", 0);
+        json_object_set_new(spokes, name, e);
+    }
+    return e;
+}
+
+static int on_status_push(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    spoke_counts_t *c = arg;
+    json_t *push = sy_codec_doc_decode(val.base, val.len);
+    const char *spoke = json_string_value(json_object_get(push, "spoke"));
+    if (spoke != NULL) {
+        json_t *e = spoke_entry(c->spokes, spoke);
+        json_object_set_new(e, "queued", json_integer(json_integer_value(json_object_get(e, "queued")) + 1));
+        double age = (double)(c->now - json_integer_value(json_object_get(push, "enqueued_at_ms"))) / 1000.0;
+        if (age > json_real_value(json_object_get(e, "oldest_age_s")))
+            json_object_set_new(e, "oldest_age_s", json_real(age));
+    }
+    json_decref(push);
+    return 0;
+}
+
+static int on_status_dead(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    spoke_counts_t *c = arg;
+    json_t *dead = sy_codec_doc_decode(val.base, val.len);
+    const char *spoke = json_string_value(json_object_get(dead, "spoke"));
+    if (spoke != NULL) {
+        json_t *e = spoke_entry(c->spokes, spoke);
+        json_object_set_new(e, "dead", json_integer(json_integer_value(json_object_get(e, "dead")) + 1));
+    }
+    json_decref(dead);
+    return 0;
+}
+
+static json_t *status_doc(sy_server_t *s)
+{
+    static const char *const breaker[] = {"closed", "open", "half-open"};
+    const sy_config_t *conf = s->conf;
+    sy_txn_t *txn;
+    uint64_t last = 0, cursor = 0, events = 0;
+    json_t *stats = NULL;
+    spoke_counts_t sc = {.spokes = json_object(), .now = sy_now_ms()};
+    if (sy_txn_begin(s->store, 0, &txn) == 0) {
+        sy_store_last_seq(txn, &last);
+        sy_txn_count(txn, SY_DB_EVENTS, &events);
+        sy_meta_get_u64(txn, "applier_cursor", &cursor);
+        stats = sy_records_stats(txn);
+        sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_push, &sc);
+        sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_dead, &sc);
+        sy_txn_abort(txn);
+    }
+    json_t *sources = json_object();
+    for (size_t i = 0; i != conf->num_sources; ++i) {
+        sy_source_metrics_t *m = &s->metrics.sources[i];
+        uint64_t sigfail = 0;
+        for (int r = 1; r != SY_VERIFY_RESULT_COUNT; ++r)
+            sigfail += atomic_load(&m->signature_failures[r]);
+        json_object_set_new(sources, conf->sources[i].name,
+                            json_pack("{s:I, s:I, s:I}", "accepted", (json_int_t)atomic_load(&m->events_stored),
+                                      "duplicates", (json_int_t)atomic_load(&m->events_duplicate), "signature_failures",
+                                      (json_int_t)sigfail));
+        if (conf->sources[i].api_base_url != NULL) {
+            json_t *e = spoke_entry(sc.spokes, conf->sources[i].name);
+            int b = atomic_load(&m->breaker_open);
+            json_object_set_new(e, "breaker", json_string(breaker[b >= 0 && b <= 2 ? b : 0]));
+            json_object_set_new(e, "done", json_integer((json_int_t)atomic_load(&m->pushes[SY_PUSH_IDX_done])));
+            json_object_set_new(e, "retry", json_integer((json_int_t)atomic_load(&m->pushes[SY_PUSH_IDX_retry])));
+            json_object_set_new(e, "rate_limited",
+                                json_integer((json_int_t)atomic_load(&m->pushes[SY_PUSH_IDX_rate_limited])));
+        }
+    }
+    json_t *applier = json_pack("{s:b, s:I, s:I, s:o}", "enabled", s->applier != NULL, "cursor", (json_int_t)cursor,
+                                "lag", (json_int_t)(last - cursor), "stats", stats != NULL ? stats : json_object());
+    return json_pack("{s:s, s:I, s:{s:I, s:I}, s:o, s:o, s:{s:o}, s:{s:o}}", "version", SY_VERSION, "uptime_s",
+                     (json_int_t)((sy_now_ms() - s->started_at_ms) / 1000), "log", "last_seq", (json_int_t)last, "events",
+                     (json_int_t)events, "applier", applier, "policy",
+                     s->applier != NULL ? sy_applier_policy_info(s->applier) : json_null(), "delivery", "spokes",
+                     sc.spokes, "ingress", "sources", sources);
+}
+
+static json_t *rate_doc(sy_server_t *s)
+{
+    int64_t now_min = sy_now_ms() / 60000;
+    json_t *series = json_object();
+    for (size_t i = 0; i != s->conf->num_sources; ++i) {
+        sy_source_metrics_t *m = &s->metrics.sources[i];
+        json_t *arr = json_array();
+        for (int64_t minute = now_min - SY_RATE_MINUTES + 1; minute <= now_min; ++minute) {
+            size_t slot = (size_t)(minute % SY_RATE_MINUTES);
+            uint64_t n = atomic_load(&m->minute_id[slot]) == minute ? atomic_load(&m->minute_count[slot]) : 0;
+            json_array_append_new(arr, json_integer((json_int_t)n));
+        }
+        json_object_set_new(series, s->conf->sources[i].name, arr);
+    }
+    return json_pack("{s:i, s:I, s:o}", "buckets_ms", 60000, "end_ms", (json_int_t)((now_min + 1) * 60000), "series",
+                     series);
+}
+
+/* --- records -------------------------------------------------------------------------------------------------- */
+
+typedef struct st_name_search_t {
+    const char *needle;
+    json_t *results;
+    size_t limit;
+} name_search_t;
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; hay != NULL && *hay != '\0'; ++hay)
+        if (strncasecmp(hay, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int on_name_search(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    name_search_t *ns = arg;
+    json_t *rec = sy_codec_doc_decode(val.base, val.len);
+    json_t *fields = json_object_get(rec, "fields");
+    if (rec != NULL && json_object_get(rec, "merged_into") == NULL &&
+        (contains_ci(json_string_value(json_object_get(json_object_get(fields, "name"), "value")), ns->needle) ||
+         contains_ci(json_string_value(json_object_get(json_object_get(fields, "company"), "value")), ns->needle)))
+        json_array_append(ns->results, rec);
+    json_decref(rec);
+    return json_array_size(ns->results) >= ns->limit;
+}
+
+static void records_find(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
+{
+    char q[512];
+    sy_txn_t *txn;
+    if (query_param(req, "q", q, sizeof(q)) == NULL || q[0] == '\0') {
+        fail(req, 400, "Bad Request", "bad_request", "give ?q= an email, a name, cust_N or source:external_id");
+        return;
+    }
+    if (sy_txn_begin(s->store, 0, &txn) != 0) {
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
+        return;
+    }
+    json_t *results = json_array();
+    char *id = sy_records_find(txn, p, q);
+    json_t *rec = id != NULL ? sy_records_load(txn, id) : NULL;
+    if (rec != NULL) {
+        json_array_append_new(results, rec);
+    } else {
+        name_search_t ns = {q, results, 20};
+        sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_name_search, &ns);
+    }
+    free(id);
+    sy_txn_abort(txn);
+    sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", "results", results));
+}
+
+/* A change in one write transaction; run(txn, arg, err) returns 0 or an error with err filled. */
+static void change(sy_server_t *s, h2o_req_t *req, int (*run)(sy_txn_t *, void *, json_t **, char *, size_t), void *arg)
+{
+    sy_txn_t *txn;
+    char err[512] = "";
+    json_t *result = NULL;
+    int rc = sy_txn_begin(s->store, 1, &txn);
+    if (rc == 0) {
+        if ((rc = run(txn, arg, &result, err, sizeof(err))) == 0)
+            rc = sy_txn_commit(txn);
+        else
+            sy_txn_abort(txn);
+    }
+    if (rc == 0) {
+        sy_admin_send_doc(req, 200, "OK", result != NULL ? result : json_pack("{s:b}", "ok", 1));
+        return;
+    }
+    json_decref(result);
+    if (rc == SY_ENOTFOUND)
+        fail(req, 404, "Not Found", "not_found", err[0] != '\0' ? err : "no such item");
+    else if (rc == SY_EINVAL)
+        fail(req, 409, "Conflict", "refused", err[0] != '\0' ? err : "refused");
+    else
+        fail(req, 503, "Service Unavailable", "storage_error", sy_strerror(rc));
+}
+
+typedef struct st_merge_args_t {
+    const sy_policy_t *p;
+    const char *a, *b;
+} merge_args_t;
+
+static int run_merge(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
+{
+    merge_args_t *m = arg;
+    char *keep = sy_records_find(txn, m->p, m->a), *drop = sy_records_find(txn, m->p, m->b);
+    int rc;
+    if (keep == NULL || drop == NULL) {
+        snprintf(err, len, "no golden record for \"%s\"", keep == NULL ? m->a : m->b);
+        rc = SY_ENOTFOUND;
+    } else if ((rc = sy_records_merge(txn, m->p, keep, drop, sy_now_ms(), "admin api", err, len)) == 0) {
+        *result = json_pack("{s:s, s:s}", "kept", keep, "merged", drop);
+    }
+    free(keep);
+    free(drop);
+    return rc;
+}
+
+static int run_split(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
+{
+    merge_args_t *m = arg;
+    char source[128], *id = sy_records_find(txn, m->p, m->a), *fresh = NULL;
+    const char *colon = strchr(m->b, ':');
+    int rc;
+    if (id == NULL || colon == NULL) {
+        snprintf(err, len, id == NULL ? "no golden record for \"%s\"" : "name the object as SOURCE:EXTERNAL_ID", m->a);
+        free(id);
+        return id == NULL ? SY_ENOTFOUND : SY_EINVAL;
+    }
+    snprintf(source, sizeof(source), "%.*s", (int)(colon - m->b), m->b);
+    if ((rc = sy_records_split(txn, m->p, id, source, colon + 1, sy_now_ms(), &fresh, err, len)) == 0)
+        *result = json_pack("{s:s, s:s, s:s}", "record", id, "object", m->b, "new_record", fresh);
+    free(id);
+    free(fresh);
+    return rc;
+}
+
+typedef struct st_push_args_t {
+    const char *id;
+    int action; /* 0 queue retry, 1 queue drop, 2 dead retry */
+} push_args_t;
+
+static int run_push(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
+{
+    push_args_t *pa = arg;
+    size_t n = 0;
+    int rc = pa->action == 0   ? sy_ops_queue_retry(txn, pa->id)
+             : pa->action == 1 ? sy_ops_queue_drop(txn, pa->id)
+                               : sy_ops_dead_retry(txn, pa->id, &n);
+    if (rc == SY_ENOTFOUND)
+        snprintf(err, len, "no %s %s", pa->action == 2 ? "dead letter" : "queued push", pa->id);
+    else if (rc == 0)
+        *result = json_pack("{s:s, s:s}", "id", pa->id, "done", pa->action == 1 ? "dropped" : "queued");
+    return rc;
+}
+
+/* --- events ----------------------------------------------------------------------------------------------------- */
+
+static json_t *event_doc(const sy_event_t *ev, int with_body)
+{
+    json_t *o = json_pack("{s:I, s:s%, s:s%, s:s%, s:I, s:I, s:I}", "seq", (json_int_t)ev->seq, "source", ev->source.base,
+                          ev->source.len, "event_id", ev->event_id.base, ev->event_id.len, "type", ev->type.base,
+                          ev->type.len, "received_at_ms", (json_int_t)ev->received_at_ms, "occurred_at_ms",
+                          (json_int_t)ev->occurred_at_ms, "body_bytes", (json_int_t)ev->body.len);
+    if (with_body) {
+        json_t *body = json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY, NULL);
+        json_object_set_new(o, "body", body != NULL ? body : json_null());
+    }
+    return o;
+}
+
+static void events_list(sy_server_t *s, h2o_req_t *req)
+{
+    char source[128], type[128], after_s[32];
+    const char *src = query_param(req, "source", source, sizeof(source));
+    const char *typ = query_param(req, "type", type, sizeof(type));
+    const char *aft = query_param(req, "after", after_s, sizeof(after_s));
+    size_t limit = list_limit(req);
+    sy_txn_t *txn;
+    sy_event_t ev;
+    uint64_t after = aft != NULL ? strtoull(aft, NULL, 10) : 0, last = 0;
+    if (sy_txn_begin(s->store, 0, &txn) != 0) {
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot read the log");
+        return;
+    }
+    /* Without ?after=, the newest page. */
+    if (aft == NULL && sy_store_last_seq(txn, &last) == 0 && src == NULL && typ == NULL)
+        after = last > limit ? last - limit : 0;
+    json_t *list = json_array();
+    while (json_array_size(list) < limit && sy_store_event_next(txn, after, &ev) == 0) {
+        after = ev.seq;
+        if ((src != NULL && !sy_slice_eq_cstr(ev.source, src)) || (typ != NULL && !sy_slice_eq_cstr(ev.type, typ)))
+            continue;
+        json_array_append_new(list, event_doc(&ev, 0));
+    }
+    sy_txn_abort(txn);
+    sy_admin_send_doc(req, 200, "OK", json_pack("{s:o, s:I}", "events", list, "next_after", (json_int_t)after));
+}
+
+static void event_one(sy_server_t *s, h2o_req_t *req, const char *seq_text)
+{
+    char *end;
+    uint64_t seq = strtoull(seq_text, &end, 10);
+    sy_txn_t *txn;
+    sy_event_t ev;
+    if (*end != '\0' || end == seq_text) {
+        fail(req, 400, "Bad Request", "bad_request", "an event is addressed by its seq (a number)");
+        return;
+    }
+    if (sy_txn_begin(s->store, 0, &txn) != 0) {
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot read the log");
+        return;
+    }
+    if (sy_store_event_get(txn, seq, &ev) == 0)
+        sy_admin_send_doc(req, 200, "OK", event_doc(&ev, 1));
+    else
+        fail(req, 404, "Not Found", "not_found", "no event with that seq");
+    sy_txn_abort(txn);
+}
+
+/* --- policy ------------------------------------------------------------------------------------------------------ */
+
+static void policy_reload(sy_server_t *s, h2o_req_t *req)
+{
+    sy_error_t err = {0};
+    char msg[900];
+    if (sy_applier_reload(s->applier, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        /* The running policy stays: say why the new one was refused. */
+        sy_admin_send_doc(req, 422, "Unprocessable Entity",
+                          json_pack("{s:s, s:s, s:o}", "error", "policy_invalid", "message", msg, "policy",
+                                    sy_applier_policy_info(s->applier)));
+        return;
+    }
+    sy_admin_send_doc(req, 200, "OK", json_pack("{s:b, s:o}", "reloaded", 1, "policy", sy_applier_policy_info(s->applier)));
+}
+
+/* Checks a posted policy file (YAML in the body) without touching the running one. */
+static void policy_check(sy_server_t *s, h2o_req_t *req)
+{
+    char path[600], msg[900];
+    sy_error_t err = {0};
+    sy_policy_t *p;
+    snprintf(path, sizeof(path), "%s/policy-check-XXXXXX.yaml", s->conf->data_dir);
+    int fd = mkstemps(path, 5);
+    if (fd < 0) {
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot write a temporary file in the data dir");
+        return;
+    }
+    ssize_t w = write(fd, req->entity.base != NULL ? req->entity.base : "", req->entity.len);
+    close(fd);
+    int rc = w == (ssize_t)req->entity.len ? sy_policy_load(&p, path, &err) : SY_EIO;
+    unlink(path);
+    if (rc != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        /* Point at the posted text, not at our temporary file name. */
+        const char *where = strstr(msg, ".yaml:");
+        char shown[1000];
+        snprintf(shown, sizeof(shown), "policy.yaml%s", where != NULL ? where + 5 : msg);
+        sy_admin_send_doc(req, 422, "Unprocessable Entity",
+                          json_pack("{s:b, s:s, s:s, s:i, s:i}", "ok", 0, "error", "policy_invalid", "message", shown,
+                                    "line", (int)err.line, "column", (int)err.column));
+        return;
+    }
+    char *summary = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&summary, &len);
+    if (out != NULL) {
+        sy_policy_summary(p, out);
+        fclose(out);
+    }
+    sy_admin_send_doc(req, 200, "OK",
+                      json_pack("{s:b, s:s, s:I, s:I, s:s}", "ok", 1, "hash", p->hash, "fields", (json_int_t)p->num_fields,
+                                "sources", (json_int_t)p->num_sources, "summary", summary != NULL ? summary : ""));
+    free(summary);
+    sy_policy_destroy(p);
+}
+
+static json_t *map_json(const sy_policy_t *p)
+{
+    json_t *tools = json_array(), *flows = json_array();
+    for (size_t si = 0; si != p->num_sources; ++si) {
+        json_t *owns = json_array();
+        for (size_t fi = 0; fi != p->num_fields; ++fi)
+            if (p->fields[fi].num_owners != 0 && p->fields[fi].owners[0] == si)
+                json_array_append_new(owns, json_string(p->fields[fi].name));
+        json_array_append_new(tools, json_pack("{s:s, s:o}", "name", p->sources[si].name, "owns", owns));
+    }
+    for (size_t from = 0; from != p->num_sources; ++from) {
+        for (size_t to = 0; to != p->num_sources; ++to) {
+            json_t *fields = json_array();
+            for (size_t fi = 0; from != to && fi != p->num_fields; ++fi) {
+                const sy_policy_field_t *f = &p->fields[fi];
+                int owns = 0, pushes = 0;
+                for (size_t r = 0; r != f->num_owners; ++r)
+                    owns |= f->owners[r] == from;
+                for (size_t k = 0; k != f->num_push; ++k)
+                    pushes |= f->push[k] == to;
+                if (owns && pushes)
+                    json_array_append_new(fields, json_string(f->name));
+            }
+            if (json_array_size(fields) != 0)
+                json_array_append_new(flows, json_pack("{s:s, s:s, s:o}", "from", p->sources[from].name, "to",
+                                                       p->sources[to].name, "fields", fields));
+            else
+                json_decref(fields);
+        }
+    }
+    return json_pack("{s:s, s:o, s:o}", "policy", p->hash, "tools", tools, "flows", flows);
+}
+
+static void map(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
+{
+    char format[16];
+    const char *f = query_param(req, "format", format, sizeof(format));
+    if (f == NULL || strcmp(f, "json") == 0) {
+        sy_admin_send_doc(req, 200, "OK", map_json(p));
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int rc = out != NULL ? sy_map_write(p, f, out) : SY_ENOMEM;
+    if (out != NULL)
+        fclose(out);
+    if (rc != 0) {
+        free(text);
+        fail(req, 400, "Bad Request", "bad_request", "format is json, mermaid or dot");
+        return;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/plain; charset=utf-8"));
+    h2o_send_inline(req, text, len);
+    free(text);
+}
+
+/* --- routing ----------------------------------------------------------------------------------------------------- */
+
+int sy_admin_api(sy_server_t *s, h2o_req_t *req)
+{
+    h2o_iovec_t path = req->path_normalized;
+    int post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    char tail[256];
+
+    if (path_is(path, "/admin/api/status")) {
+        sy_admin_send_doc(req, 200, "OK", status_doc(s));
+        return 0;
+    }
+    if (path_is(path, "/admin/api/events/rate")) {
+        sy_admin_send_doc(req, 200, "OK", rate_doc(s));
+        return 0;
+    }
+    if (path_is(path, "/admin/api/events")) {
+        events_list(s, req);
+        return 0;
+    }
+    if (path_tail(path, "/admin/api/events/", "", tail, sizeof(tail))) {
+        event_one(s, req, tail);
+        return 0;
+    }
+    if (path_is(path, "/admin/api/queue") || path_is(path, "/admin/api/dead")) {
+        sy_txn_t *txn;
+        if (sy_txn_begin(s->store, 0, &txn) != 0) {
+            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the queue");
+            return 0;
+        }
+        int dead = path_is(path, "/admin/api/dead");
+        json_t *list = sy_ops_list(txn, dead ? SY_DB_DEAD : SY_DB_OUTBOX, list_limit(req));
+        sy_txn_abort(txn);
+        sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", dead ? "dead" : "queue", list));
+        return 0;
+    }
+    int is_retry = 0, is_drop = 0, is_dead = 0;
+    if ((is_retry = path_tail(path, "/admin/api/queue/", "/retry", tail, sizeof(tail))) ||
+        (is_drop = path_tail(path, "/admin/api/queue/", "/drop", tail, sizeof(tail))) ||
+        (is_dead = path_tail(path, "/admin/api/dead/", "/retry", tail, sizeof(tail)))) {
+        if (!post) {
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+            return 0;
+        }
+        push_args_t pa = {tail, is_retry ? 0 : is_drop ? 1 : 2};
+        change(s, req, run_push, &pa);
+        return 0;
+    }
+    if (s->applier == NULL) {
+        fail(req, 409, "Conflict", "no_policy", "the config names no policy: no records, health or map");
+        return 0;
+    }
+    if (path_is(path, "/admin/api/policy/reload")) {
+        if (!post)
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+        else
+            policy_reload(s, req);
+        return 0;
+    }
+    if (path_is(path, "/admin/api/policy/check")) {
+        if (!post)
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "POST the policy YAML as the body");
+        else
+            policy_check(s, req);
+        return 0;
+    }
+    if (path_is(path, "/admin/api/policy")) {
+        sy_admin_send_doc(req, 200, "OK", sy_applier_policy_info(s->applier));
+        return 0;
+    }
+    /* The rest reads the running policy: hold it (briefly) against a reload. */
+    const sy_policy_t *p = sy_applier_policy_acquire(s->applier);
+    if (path_is(path, "/admin/api/health")) {
+        sy_txn_t *txn;
+        if (sy_txn_begin(s->store, 0, &txn) == 0) {
+            json_t *report = sy_health_report(txn, p);
+            sy_txn_abort(txn);
+            json_t *rates = json_object();
+            for (size_t i = 0; i != s->conf->num_sources; ++i) {
+                sy_source_metrics_t *m = &s->metrics.sources[i];
+                uint64_t done = atomic_load(&m->pushes[SY_PUSH_IDX_done]), dead = atomic_load(&m->pushes[SY_PUSH_IDX_dead]),
+                         retry = atomic_load(&m->pushes[SY_PUSH_IDX_retry]) + atomic_load(&m->pushes[SY_PUSH_IDX_network_error]);
+                uint64_t total = done + dead + retry;
+                if (s->conf->sources[i].api_base_url != NULL)
+                    json_object_set_new(rates, s->conf->sources[i].name,
+                                        json_real(total != 0 ? (double)(dead + retry) / (double)total : 0.0));
+            }
+            json_object_set_new(report, "delivery_error_rate", rates);
+            sy_admin_send_doc(req, 200, "OK", report);
+        } else {
+            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
+        }
+    } else if (path_is(path, "/admin/api/map")) {
+        map(s, req, p);
+    } else if (path_is(path, "/admin/api/records")) {
+        records_find(s, req, p);
+    } else if (path_is(path, "/admin/api/records/merge") || path_is(path, "/admin/api/records/split")) {
+        json_t *body = post ? body_json(req) : NULL;
+        if (!post) {
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+        } else if (body != NULL) {
+            int merge = path_is(path, "/admin/api/records/merge");
+            merge_args_t m = {p, json_string_value(json_object_get(body, merge ? "keep" : "record")),
+                              json_string_value(json_object_get(body, merge ? "drop" : "object"))};
+            if (m.a == NULL || m.b == NULL)
+                fail(req, 400, "Bad Request", "bad_request",
+                     merge ? "give {\"keep\": ..., \"drop\": ...}" : "give {\"record\": ..., \"object\": \"source:id\"}");
+            else
+                change(s, req, merge ? run_merge : run_split, &m);
+            json_decref(body);
+        }
+    } else if (path_tail(path, "/admin/api/records/", "", tail, sizeof(tail))) {
+        sy_txn_t *txn;
+        json_t *rec = NULL;
+        if (sy_txn_begin(s->store, 0, &txn) == 0) {
+            char *id = sy_records_find(txn, p, tail);
+            rec = id != NULL ? sy_records_load(txn, id) : NULL;
+            free(id);
+            sy_txn_abort(txn);
+        }
+        if (rec != NULL)
+            sy_admin_send_doc(req, 200, "OK", rec);
+        else
+            fail(req, 404, "Not Found", "not_found", "no golden record for that id, email or source:external_id");
+    } else {
+        sy_applier_policy_release(s->applier);
+        return -1;
+    }
+    sy_applier_policy_release(s->applier);
+    return 0;
+}
