@@ -4,6 +4,7 @@
  * changes (merge, split, queue and dead-letter actions) one write transaction each.
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,19 +443,23 @@ static void policy_reload(sy_server_t *s, h2o_req_t *req)
 /* Checks a posted policy file (YAML in the body) without touching the running one. */
 static void policy_check(sy_server_t *s, h2o_req_t *req)
 {
-    char path[600], msg[900];
+    char dir[600], path[700], msg[900];
     sy_error_t err = {0};
     sy_policy_t *p;
-    snprintf(path, sizeof(path), "%s/policy-check-XXXXXX.yaml", s->conf->data_dir);
-    int fd = mkstemps(path, 5);
-    if (fd < 0) {
-        fail(req, 503, "Service Unavailable", "storage_error", "cannot write a temporary file in the data dir");
+    /* A private directory, and the file named policy.yaml in it: the hash covers the name. */
+    snprintf(dir, sizeof(dir), "%s/policy-check-XXXXXX", s->conf->data_dir);
+    if (mkdtemp(dir) == NULL) {
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot make a temporary directory in the data dir");
         return;
     }
-    ssize_t w = write(fd, req->entity.base != NULL ? req->entity.base : "", req->entity.len);
-    close(fd);
+    snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ssize_t w = fd >= 0 ? write(fd, req->entity.base != NULL ? req->entity.base : "", req->entity.len) : -1;
+    if (fd >= 0)
+        close(fd);
     int rc = w == (ssize_t)req->entity.len ? sy_policy_load(&p, path, &err) : SY_EIO;
     unlink(path);
+    rmdir(dir);
     if (rc != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         /* Point at the posted text, not at our temporary file name. */

@@ -121,6 +121,8 @@ static void print_tail(const char *what, const char *path)
     free(text);
 }
 
+static char last_err_path[SY_IT_PATH_MAX + 32]; /* stderr of the last run */
+
 /* Runs Chromium headless on url with the extra arguments (NULL-terminated); returns its stdout (owned). */
 static char *run_chromium(sy_it_t *h, const char *url, unsigned budget_ms, const char *const *extra, size_t *out_len)
 {
@@ -142,6 +144,7 @@ static char *run_chromium(sy_it_t *h, const char *url, unsigned budget_ms, const
     snprintf(budget, sizeof(budget), "--virtual-time-budget=%u", budget_ms);
     snprintf(profile_arg, sizeof(profile_arg), "--user-data-dir=%s", profile);
     browser_env(h, envp, env_store);
+    snprintf(last_err_path, sizeof(last_err_path), "%s", err_path);
 
     argv[n++] = bin;
     argv[n++] = "--headless";
@@ -231,6 +234,29 @@ void sy_itb_screenshot(sy_it_t *h, const char *url, unsigned budget_ms, const ch
     run_chromium(h, url, budget_ms, extra, NULL);
     if (stat(png_path, &st) != 0 || st.st_size == 0)
         fail_msg("chromium wrote no screenshot at %s", png_path);
+}
+
+char *sy_itb_console(sy_it_t *h)
+{
+    size_t len = 0;
+    char *err = last_err_path[0] != '\0' ? slurp(last_err_path, &len) : NULL;
+    char *out = sy_it_alloc(h, len + 2);
+    size_t n = 0;
+    for (char *line = err; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (strstr(line, ":CONSOLE") != NULL || strstr(line, "Content Security Policy") != NULL) {
+            size_t l = strlen(line);
+            memcpy(out + n, line, l);
+            n += l;
+            out[n++] = '\n';
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    out[n] = '\0';
+    free(err);
+    return out;
 }
 
 char *sy_itb_admin_url(sy_it_t *h, const char *token, const char *query)

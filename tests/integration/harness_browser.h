@@ -23,6 +23,10 @@ char *sy_itb_dump_dom(sy_it_t *h, const char *url, unsigned budget_ms);
 void sy_itb_screenshot(sy_it_t *h, const char *url, unsigned budget_ms, const char *png_path, unsigned width,
                        unsigned height);
 
+/* The lines of the last run's stderr that report a console message or a Content-Security-Policy violation
+ * (owned; "" when there were none). */
+char *sy_itb_console(sy_it_t *h);
+
 /* http://127.0.0.1:<admin port>/admin/#token=<token>[&q=<query, percent-encoded>] (owned). */
 char *sy_itb_admin_url(sy_it_t *h, const char *token, const char *query);
 
