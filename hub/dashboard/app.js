@@ -243,6 +243,7 @@
         stopPolling();
         $('main').hidden = true;
         $('sign-out').hidden = true;
+        $('overview').hidden = true;
         $('token-section').hidden = false;
         var msg = $('token-message');
         msg.textContent = message;
@@ -259,6 +260,7 @@
         $('token-section').hidden = true;
         $('main').hidden = false;
         $('sign-out').hidden = false;
+        $('overview').hidden = false;
         mapPolicy = undefined;
         refresh();
     }
@@ -328,6 +330,7 @@
                 return;
             var auth = r.filter(function (x) { return !x.ok && x.error instanceof AuthError; })[0];
             if (auth) {
+                saveToken(null); /* a refused token is forgotten: a reload asks again */
                 showTokenForm(auth.error.message, true);
                 return;
             }
@@ -491,7 +494,8 @@
         var mf = sortedKeys(h.missing_fields);
         mf.forEach(function (f) {
             missing.appendChild(el('li', null, el('code', {text: f}), ': ',
-                                   figCell('span', 'missing-' + idPart(f), num(h.missing_fields[f])), ' records'));
+                                   figCell('span', 'missing-' + idPart(f), num(h.missing_fields[f])),
+                                   num(h.missing_fields[f]) === 1 ? ' record' : ' records'));
         });
         if (!mf.length)
             missing.appendChild(el('li', {class: 'muted', text: 'None: every record has every required field.'}));
@@ -622,7 +626,8 @@
             svg('rect', {x: 0, y: 0, width: x, height: h, rx: 4,
                          class: pct !== null && pct >= targetPct ? 'fill-good' : 'fill-below'}),
             svg('line', {x1: tx, x2: tx, y1: -2, y2: h + 2, class: 'target-line'}),
-            svg('text', {x: tx, y: h + 12, 'text-anchor': 'middle', class: 'target-label',
+            svg('text', {x: tx > w - 40 ? tx + 3 : tx, y: h + 12, 'text-anchor': tx > w - 40 ? 'end' : 'middle',
+                         class: 'target-label',
                          text: 'target ' + (Math.round(targetPct * 10) / 10) + ' %'})));
     }
 
@@ -721,6 +726,7 @@
             if (gen !== generation)
                 return;
             if (err instanceof AuthError) {
+                saveToken(null);
                 showTokenForm(err.message, true);
                 return;
             }
