@@ -449,6 +449,8 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
     /* Only http(s), never redirects: a push goes where the config says and nowhere else. */
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Proxies from the environment apply to real tools, never to loopback (local fakes, sidecars). */
+    curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
     t->started_ns = sy_mono_ns();
     if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
         transfer_free(t);

@@ -16,7 +16,7 @@
  *   #token-section, #token-form, #token-input, #token-message   sign-in (hidden while signed in)
  *   #main                                                       the dashboard (hidden while signed out)
  *   #last-updated (data-ms), #error-banner, #sign-out
- *   #version, #uptime, #log-events, #applier-lag, #policy-hash  header facts
+ *   #overview (hidden while signed out): #version, #uptime, #log-events, #applier-lag, #policy-hash
  *   Data health:  #score ("87.5 %", data-value = the API's score), #score-text ("87.5 % complete and connected —
  *                 target 95 %"), #score-bar, #records-count, #complete-count, #connected-count, #duplicates-count,
  *                 #double-billing-count, #merge-suggestions-count, #unmatched-billing, #missing-fields
@@ -554,7 +554,11 @@
     function renderConflicts(perField, counters) {
         var rows = $('fields-rows');
         clear(rows);
-        var fields = sortedKeys(perField);
+        /* the fields with the most conflicts first */
+        var fields = sortedKeys(perField).sort(function (a, b) {
+            return num(perField[b].conflicts) - num(perField[a].conflicts) ||
+                   num(perField[b].reverts) - num(perField[a].reverts) || (a < b ? -1 : a > b ? 1 : 0);
+        });
         var sumC = 0, sumR = 0, max = 1;
         fields.forEach(function (f) {
             sumC += num(perField[f].conflicts);

@@ -43,7 +43,8 @@ void fake_now_iso(char *buf, size_t len)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+    /* The millisecond part is 0..999: bound it so the compiler can see the output fits. */
+    snprintf(buf, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint64_t window_ms)

@@ -459,6 +459,17 @@ char *sy_itb_element(sy_it_t *h, const char *dom, const char *id)
     return sy_itb_find(h, dom, "id", id);
 }
 
+static int is_inline(const char *name)
+{
+    static const char *const inline_elements[] = {"a",   "abbr", "b",     "bdi",  "code", "em",  "i",
+                                                  "kbd", "mark", "q",     "s",    "samp", "small", "span",
+                                                  "strong", "sub", "sup", "time", "u",    "var"};
+    for (size_t i = 0; i != sizeof(inline_elements) / sizeof(inline_elements[0]); ++i)
+        if (strcmp(name, inline_elements[i]) == 0)
+            return 1;
+    return 0;
+}
+
 char *sy_itb_strip(sy_it_t *h, const char *html)
 {
     size_t len = strlen(html);
@@ -470,8 +481,11 @@ char *sy_itb_strip(sy_it_t *h, const char *html)
             const char *e = strncmp(p, "<!--", 4) == 0 ? strstr(p, "-->") : tag_end(p);
             if (e == NULL)
                 break;
+            char name[32];
+            tag_name(p, name, sizeof(name));
             p = e + (*e == '-' ? 3 : 1);
-            raw[n++] = ' '; /* a tag separates words ("<td>1</td><td>2</td>" is "1 2") */
+            if (!is_inline(name))
+                raw[n++] = ' '; /* "<td>1</td><td>2</td>" is "1 2", "<b>1</b>2" is "12" */
             continue;
         }
         raw[n++] = *p++;

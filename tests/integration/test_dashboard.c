@@ -164,16 +164,20 @@ static void test_dashboard_figures(void **state)
     sy_it_start(h);
     check_assets(h);
 
-    /* Ann: a Stripe customer linked to HubSpot contact 51; HubSpot (the owner) changes the email: a push to Stripe;
-     * Stripe changes the HubSpot-owned name: a conflict, reverted (another push to Stripe) */
+    /* Ann (complete and connected): a Stripe customer linked to HubSpot contact 51; HubSpot (the owner) changes
+     * the email: a push to Stripe; sets the company;
+     * HubSpot sets the name Stripe already holds (no push); Stripe changes that HubSpot-owned name: a conflict,
+     * reverted (another push to Stripe) */
     sy_itr_stripe(h, "evt_a1", "customer.created", S0, sy_itr_customer("cus_A", "ann@old.test", "Ann Lee", NULL, "51"));
     ++stripe_events;
     sy_itr_hs_change(h, 5101, 51, HS0 + 1000, "email", "ann@nova.test");
-    ++hubspot_events;
+    sy_itr_hs_change(h, 5102, 51, HS0 + 1500, "name", "Ann Lee");
+    sy_itr_hs_change(h, 5103, 51, HS0 + 1600, "company", "Acme");
+    hubspot_events += 3;
     sy_itr_stripe(h, "evt_a2", "customer.updated", S0 + 20,
                   sy_itr_customer("cus_A", "ann@nova.test", "Annie L.", NULL, "51"));
     ++stripe_events;
-    /* Bo: HubSpot only, every required field */
+    /* Bo: HubSpot only (not connected), every required field */
     sy_itr_hs_change(h, 6101, 61, HS0 + 2000, "email", "bo@pixel.test");
     sy_itr_hs_change(h, 6102, 61, HS0 + 2001, "name", "Bo Park");
     sy_itr_hs_change(h, 6103, 61, HS0 + 2002, "company", "Nova Pixel Inc.");
@@ -229,6 +233,8 @@ static void test_dashboard_figures(void **state)
     sy_itb_assert_contains(h, dom, "duplicates-list", "cus_D1, cus_D2");
 
     double score = json_number_value(at(h, health, "health", "score"));
+    if (score <= 0)
+        fail_msg("expected a score above 0 (Ann is complete and connected): %s", sy_itr_text(h, health));
     double target = json_number_value(at(h, health, "health", "target"));
     if (!json_is_number(json_object_get(health, "score")) || score < 0 || score > 1 || fabs(target - 0.95) > 1e-9)
         fail_msg("health.score must be a fraction and target 0.95: %s", sy_itr_text(h, health));

@@ -16,7 +16,10 @@ static void expect(sy_normalizer_t n, const char *in, const char *want)
     char *got = sy_normalize(&n, 1, in);
     assert_non_null(got);
     if (strcmp(got, want) != 0)
-        fail_msg("%s(\"%s\") = \"%s\", want \"%s\"", sy_normalizer_name(n), in, got, want);
+    {
+        const char *name = sy_normalizer_name(n);
+        fail_msg("%s(\"%s\") = \"%s\", want \"%s\"", name != NULL ? name : "?", in != NULL ? in : "(null)", got, want);
+    }
     free(got);
 }
 
