@@ -485,45 +485,12 @@ static void policy_check(sy_server_t *s, h2o_req_t *req)
     sy_policy_destroy(p);
 }
 
-static json_t *map_json(const sy_policy_t *p)
-{
-    json_t *tools = json_array(), *flows = json_array();
-    for (size_t si = 0; si != p->num_sources; ++si) {
-        json_t *owns = json_array();
-        for (size_t fi = 0; fi != p->num_fields; ++fi)
-            if (p->fields[fi].num_owners != 0 && p->fields[fi].owners[0] == si)
-                json_array_append_new(owns, json_string(p->fields[fi].name));
-        json_array_append_new(tools, json_pack("{s:s, s:o}", "name", p->sources[si].name, "owns", owns));
-    }
-    for (size_t from = 0; from != p->num_sources; ++from) {
-        for (size_t to = 0; to != p->num_sources; ++to) {
-            json_t *fields = json_array();
-            for (size_t fi = 0; from != to && fi != p->num_fields; ++fi) {
-                const sy_policy_field_t *f = &p->fields[fi];
-                int owns = 0, pushes = 0;
-                for (size_t r = 0; r != f->num_owners; ++r)
-                    owns |= f->owners[r] == from;
-                for (size_t k = 0; k != f->num_push; ++k)
-                    pushes |= f->push[k] == to;
-                if (owns && pushes)
-                    json_array_append_new(fields, json_string(f->name));
-            }
-            if (json_array_size(fields) != 0)
-                json_array_append_new(flows, json_pack("{s:s, s:s, s:o}", "from", p->sources[from].name, "to",
-                                                       p->sources[to].name, "fields", fields));
-            else
-                json_decref(fields);
-        }
-    }
-    return json_pack("{s:s, s:o, s:o}", "policy", p->hash, "tools", tools, "flows", flows);
-}
-
 static void map(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
 {
     char format[16];
     const char *f = query_param(req, "format", format, sizeof(format));
     if (f == NULL || strcmp(f, "json") == 0) {
-        sy_admin_send_doc(req, 200, "OK", map_json(p));
+        sy_admin_send_doc(req, 200, "OK", sy_map_json(p));
         return;
     }
     char *text = NULL;
