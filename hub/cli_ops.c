@@ -15,24 +15,9 @@
 #include "map.h"
 #include "observe.h"
 #include "records.h"
+#include "replay.h"
 #include "store.h"
 
-#define REPLAY_BATCH 256
-
-/* "2026-11-20T08:00Z", "2026-11-20T08:00:00Z", "2026-11-20" (UTC) → ms. */
-static int parse_time(const char *s, int64_t *ms)
-{
-    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"};
-    for (size_t i = 0; i != SY_ARRAY_SIZE(formats); ++i) {
-        struct tm tm = {0};
-        const char *end = strptime(s, formats[i], &tm);
-        if (end != NULL && *end == '\0') {
-            *ms = (int64_t)timegm(&tm) * 1000;
-            return 0;
-        }
-    }
-    return SY_EINVAL;
-}
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -43,42 +28,35 @@ static int parse_u64(const char *s, uint64_t *v)
     return *end == '\0' && end != s ? 0 : SY_EINVAL;
 }
 
-typedef struct st_selection_t {
-    uint64_t from_seq, to_seq;
-    int64_t since_ms, until_ms;
-    const char *source, *type;
-} selection_t;
-
-static int read_selection(const sy_cli_t *cli, selection_t *sel)
+/* The selection options shared by replay and export. */
+static int read_selection(const sy_cli_t *cli, sy_replay_spec_t *spec)
 {
-    memset(sel, 0, sizeof(*sel));
-    sel->to_seq = UINT64_MAX;
-    sel->until_ms = INT64_MAX;
-    sel->source = cli->source;
-    sel->type = cli->type;
-    if (parse_u64(cli->from_seq, &sel->from_seq) != 0 || parse_u64(cli->to_seq, &sel->to_seq) != 0) {
+    sy_replay_spec_init(spec);
+    snprintf(spec->source, sizeof(spec->source), "%s", cli->source != NULL ? cli->source : "");
+    snprintf(spec->type, sizeof(spec->type), "%s", cli->type != NULL ? cli->type : "");
+    if (parse_u64(cli->from_seq, &spec->from_seq) != 0 || parse_u64(cli->to_seq, &spec->to_seq) != 0) {
         fprintf(stderr, "switchyard: --from-seq and --to-seq take a number\n");
         return SY_EXIT_USAGE;
     }
-    if ((cli->since != NULL && parse_time(cli->since, &sel->since_ms) != 0) ||
-        (cli->until != NULL && parse_time(cli->until, &sel->until_ms) != 0)) {
+    if ((cli->since != NULL && sy_parse_time_ms(cli->since, &spec->since_ms) != 0) ||
+        (cli->until != NULL && sy_parse_time_ms(cli->until, &spec->until_ms) != 0)) {
         fprintf(stderr, "switchyard: --since/--until take a UTC time like 2026-11-20T08:00Z or 2026-11-20\n");
         return SY_EXIT_USAGE;
     }
     return SY_EXIT_OK;
 }
 
-static int selected(const selection_t *sel, const sy_event_t *ev)
+static int selected(const sy_replay_spec_t *spec, const sy_event_t *ev)
 {
     char buf[256];
-    if (ev->seq < sel->from_seq || ev->seq > sel->to_seq || ev->received_at_ms < sel->since_ms ||
-        ev->received_at_ms > sel->until_ms)
+    if (ev->seq < spec->from_seq || ev->seq > spec->to_seq || ev->received_at_ms < spec->since_ms ||
+        ev->received_at_ms > spec->until_ms)
         return 0;
-    if (sel->source != NULL && !sy_slice_eq_cstr(ev->source, sel->source))
+    if (spec->source[0] != '\0' && !sy_slice_eq_cstr(ev->source, spec->source))
         return 0;
-    if (sel->type != NULL) {
+    if (spec->type[0] != '\0') {
         snprintf(buf, sizeof(buf), "%.*s", (int)ev->type.len, ev->type.base);
-        if (fnmatch(sel->type, buf, 0) != 0)
+        if (fnmatch(spec->type, buf, 0) != 0)
             return 0;
     }
     return 1;
@@ -86,199 +64,87 @@ static int selected(const selection_t *sel, const sy_event_t *ev)
 
 /* --- replay -------------------------------------------------------------------------------------------------- */
 
-typedef struct st_replay_t {
-    sy_config_t conf;
-    sy_store_t *store;
-    sy_policy_t *policy;
-    selection_t sel;
-    int repush, dry_run;
-    size_t spoke;
-    uint64_t seen, matched;
-    sy_apply_stats_t stats;
-    json_t *before; /* dry run: record id → fields before the batch */
-    json_t *repushed; /* repush: records already queued in this run */
-} replay_t;
-
-static const char *record_of(sy_txn_t *txn, const sy_policy_t *p, const sy_observation_t *o, char *buf, size_t len)
+static void on_progress(void *arg, const sy_replay_progress_t *p)
 {
-    char query[512];
-    snprintf(query, sizeof(query), "%s:%s", p->sources[o->source].name, o->external_id);
-    char *id = sy_records_find(txn, p, query);
-    if (id == NULL)
-        return NULL;
-    snprintf(buf, len, "%s", id);
-    free(id);
-    return buf;
-}
-
-static void remember_before(replay_t *r, sy_txn_t *txn, const char *id)
-{
-    if (id == NULL || json_object_get(r->before, id) != NULL)
-        return;
-    json_t *rec = sy_records_load(txn, id);
-    json_object_set_new(r->before, id, rec != NULL ? json_incref(json_object_get(rec, "fields")) : json_object());
-    json_decref(rec);
-}
-
-/* Dry run: what the batch would change, record by record and field by field. */
-static void print_diff(replay_t *r, sy_txn_t *txn, uint64_t first_new_record)
-{
-    const char *id;
-    json_t *before;
-    uint64_t next = 0;
-    sy_meta_get_u64(txn, "next_record", &next);
-    for (uint64_t n = first_new_record + 1; n <= next; ++n) {
-        char nid[64];
-        snprintf(nid, sizeof(nid), "cust_%llu", (unsigned long long)n);
-        if (json_object_get(r->before, nid) == NULL)
-            json_object_set_new(r->before, nid, json_object());
-    }
-    json_object_foreach(r->before, id, before)
-    {
-        json_t *rec = sy_records_load(txn, id);
-        json_t *after = rec != NULL ? json_object_get(rec, "fields") : NULL;
-        const char *field;
-        json_t *state;
-        json_object_foreach(after, field, state)
-        {
-            const char *was = json_string_value(json_object_get(json_object_get(before, field), "value"));
-            const char *now = json_string_value(json_object_get(state, "value"));
-            if (was == NULL || strcmp(was, now) != 0)
-                printf("%-12s %-20s %s -> %s   (%s, seq %lld)\n", id, field, was != NULL ? was : "(none)", now,
-                       json_string_value(json_object_get(state, "source")),
-                       (long long)json_integer_value(json_object_get(state, "seq")));
-        }
-        json_decref(rec);
-    }
-    json_object_clear(r->before);
-}
-
-/* One batch in one transaction (aborted in a dry run). Returns events consumed, 0 at the end, or an error. */
-static int replay_batch(replay_t *r, uint64_t *after)
-{
-    sy_txn_t *txn;
-    sy_event_t ev;
-    int rc, n = 0;
-    uint64_t first_new = 0;
-    if ((rc = sy_txn_begin(r->store, 1, &txn)) != 0)
-        return rc;
-    sy_meta_get_u64(txn, "next_record", &first_new);
-    sy_apply_ctx_t ctx = {.txn = txn, .policy = r->policy, .now_ms = sy_now_ms(), .stats = &r->stats};
-    while (n != REPLAY_BATCH && (rc = sy_store_event_next(txn, *after, &ev)) == 0 && ev.seq <= r->sel.to_seq) {
-        ++n;
-        ++r->seen;
-        *after = ev.seq;
-        if (!selected(&r->sel, &ev))
-            continue;
-        ++r->matched;
-        sy_observation_t *obs;
-        size_t nobs;
-        if (sy_observe(r->policy, &ev, &obs, &nobs) != 0)
-            continue;
-        ctx.seq = ev.seq;
-        for (size_t i = 0; i != nobs && rc == 0; ++i) {
-            char idbuf[128];
-            const char *id = record_of(txn, r->policy, &obs[i], idbuf, sizeof(idbuf));
-            if (r->dry_run)
-                remember_before(r, txn, id);
-            if (!r->repush) {
-                rc = sy_records_apply(&ctx, &obs[i]);
-            } else if (id != NULL && json_object_get(r->repushed, id) == NULL) {
-                json_object_set_new(r->repushed, id, json_true());
-                rc = sy_records_repush(&ctx, id, r->spoke);
-            }
-        }
-        sy_observations_free(obs, nobs);
-        if (rc != 0)
-            goto Abort;
-    }
-    if (rc != 0 && rc != SY_ENOTFOUND)
-        goto Abort;
-    if (r->dry_run) {
-        print_diff(r, txn, first_new);
-        sy_txn_abort(txn);
-        return n;
-    }
-    if ((rc = sy_records_add_stats(txn, &r->stats)) != 0)
-        goto Abort;
-    memset(&r->stats, 0, sizeof(r->stats)); /* added: the next batch counts afresh */
-    return (rc = sy_txn_commit(txn)) != 0 ? rc : n;
-Abort:
-    sy_txn_abort(txn);
-    return rc;
+    fprintf(stderr, "\r%s: %llu of %llu events read, %llu selected", (const char *)arg,
+            (unsigned long long)atomic_load(&p->at_seq), (unsigned long long)atomic_load(&p->last_seq),
+            (unsigned long long)atomic_load(&p->selected));
 }
 
 int sy_cli_replay(sy_cli_t *cli)
 {
-    replay_t r = {0};
+    sy_config_t conf;
+    sy_store_t *store = NULL;
+    sy_policy_t *policy = NULL;
     sy_error_t err = {0};
+    sy_replay_spec_t spec;
+    sy_replay_progress_t progress = {0};
+    json_t *changes = NULL;
     char msg[900];
-    int rc = SY_EXIT_FAIL;
-    uint64_t after, last = 0;
+    int rc;
 
-    if ((rc = read_selection(cli, &r.sel)) != SY_EXIT_OK)
+    if ((rc = read_selection(cli, &spec)) != SY_EXIT_OK)
         return rc;
     const char *mode = cli->mode != NULL ? cli->mode : "reapply";
-    r.repush = strcmp(mode, "repush") == 0;
-    r.dry_run = cli->dry_run;
-    if ((!r.repush && strcmp(mode, "reapply") != 0) || (r.repush && cli->spoke == NULL)) {
+    spec.repush = strcmp(mode, "repush") == 0;
+    spec.dry_run = cli->dry_run;
+    if ((!spec.repush && strcmp(mode, "reapply") != 0) || (spec.repush && cli->spoke == NULL)) {
         fprintf(stderr, "usage: switchyard replay ... --mode reapply | --mode repush --spoke NAME [--dry-run]\n");
         return SY_EXIT_USAGE;
     }
-    if (sy_cli_load_config(cli, &r.conf) != 0)
+    snprintf(spec.spoke, sizeof(spec.spoke), "%s", spec.repush ? cli->spoke : "");
+    if (sy_cli_load_config(cli, &conf) != 0)
         return SY_EXIT_USAGE;
     rc = SY_EXIT_USAGE;
-    if (r.conf.policy_path == NULL) {
-        fprintf(stderr, "switchyard: %s names no policy: nothing to replay into\n", r.conf.path);
+    if (conf.policy_path == NULL) {
+        fprintf(stderr, "switchyard: %s names no policy: nothing to replay into\n", conf.path);
         goto Exit;
     }
-    if (sy_policy_load(&r.policy, r.conf.policy_path, &err) != 0) {
+    if (sy_policy_load(&policy, conf.policy_path, &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "%s\n", msg);
         goto Exit;
     }
-    if (r.repush && (r.spoke = sy_policy_source_index(r.policy, cli->spoke)) == SY_POLICY_NONE) {
+    if (spec.repush && sy_policy_source_index(policy, cli->spoke) == SY_POLICY_NONE) {
         fprintf(stderr, "switchyard: the policy has no source \"%s\"\n", cli->spoke);
         goto Exit;
     }
     rc = SY_EXIT_FAIL;
-    if (sy_store_open(&r.store, r.conf.data_dir, r.conf.map_size, r.conf.map_size_max, 0, &err) != 0) {
+    if (sy_store_open(&store, conf.data_dir, conf.map_size, conf.map_size_max, 0, &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "switchyard: %s\n", msg);
         goto Exit;
     }
-    sy_txn_t *txn;
-    if (sy_txn_begin(r.store, 0, &txn) == 0) {
-        sy_store_last_seq(txn, &last);
-        sy_txn_abort(txn);
-    }
-    r.before = json_object();
-    r.repushed = json_object();
-    after = r.sel.from_seq > 0 ? r.sel.from_seq - 1 : 0;
+    changes = json_array();
     int tty = isatty(STDERR_FILENO);
-    int n;
-    while ((n = replay_batch(&r, &after)) > 0) {
-        if (tty)
-            fprintf(stderr, "\r%s: %llu of %llu events read, %llu selected", r.dry_run ? "dry run" : "replay",
-                    (unsigned long long)after, (unsigned long long)last, (unsigned long long)r.matched);
-    }
+    int run = sy_replay_run(store, policy, &spec, &progress, changes, 100000, tty ? on_progress : NULL,
+                            (void *)(spec.dry_run ? "dry run" : "replay"));
     if (tty)
         fputc('\n', stderr);
-    if (n < 0) {
+    size_t i;
+    json_t *c;
+    json_array_foreach(changes, i, c)
+    {
+        const char *from = json_string_value(json_object_get(c, "from"));
+        printf("%-12s %-20s %s -> %s   (%s, seq %lld)\n", json_string_value(json_object_get(c, "record")),
+               json_string_value(json_object_get(c, "field")), from != NULL ? from : "(none)",
+               json_string_value(json_object_get(c, "to")), json_string_value(json_object_get(c, "source")),
+               (long long)json_integer_value(json_object_get(c, "seq")));
+    }
+    if (run != 0) {
         fprintf(stderr, "switchyard: replay stopped at seq %llu: %s (what was committed stays; run it again)\n",
-                (unsigned long long)after, sy_strerror(n));
+                (unsigned long long)atomic_load(&progress.at_seq), sy_strerror(run));
         goto Exit;
     }
-    printf("%s %s: %llu events read, %llu selected%s\n", r.dry_run ? "dry run of" : "done:", mode,
-           (unsigned long long)r.seen, (unsigned long long)r.matched,
-           r.dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
+    printf("%s %s: %llu events read, %llu selected%s\n", spec.dry_run ? "dry run of" : "done:", mode,
+           (unsigned long long)atomic_load(&progress.read), (unsigned long long)atomic_load(&progress.selected),
+           spec.dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
     rc = SY_EXIT_OK;
 Exit:
-    json_decref(r.before);
-    json_decref(r.repushed);
-    sy_store_close(r.store);
-    sy_policy_destroy(r.policy);
-    sy_config_dispose(&r.conf);
+    json_decref(changes);
+    sy_store_close(store);
+    sy_policy_destroy(policy);
+    sy_config_dispose(&conf);
     return rc;
 }
 
@@ -306,7 +172,7 @@ static void csv_cell(const char *s, int last)
 typedef struct st_export_t {
     const sy_policy_t *policy;
     int csv;
-    const selection_t *sel;
+    const sy_replay_spec_t *sel;
 } export_t;
 
 static int on_export_record(void *arg, sy_slice_t key, sy_slice_t val)
@@ -355,7 +221,7 @@ static int export_records(sy_txn_t *txn, const sy_policy_t *p, int csv)
     return sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_export_record, &x);
 }
 
-static int export_events(sy_txn_t *txn, const selection_t *sel, int csv)
+static int export_events(sy_txn_t *txn, const sy_replay_spec_t *sel, int csv)
 {
     sy_event_t ev;
     uint64_t after = sel->from_seq > 0 ? sel->from_seq - 1 : 0;
@@ -398,7 +264,7 @@ int sy_cli_export(sy_cli_t *cli, const char *what)
     sy_store_t *store = NULL;
     sy_policy_t *policy = NULL;
     sy_error_t err = {0};
-    selection_t sel;
+    sy_replay_spec_t sel;
     char msg[900];
     int rc;
     const char *format = cli->format != NULL ? cli->format : "jsonl";

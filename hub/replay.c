@@ -1,0 +1,198 @@
+#include "replay.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "observe.h"
+#include "records.h"
+
+#define REPLAY_BATCH 256
+
+void sy_replay_spec_init(sy_replay_spec_t *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->to_seq = UINT64_MAX;
+    spec->until_ms = INT64_MAX;
+}
+
+int sy_parse_time_ms(const char *s, int64_t *ms)
+{
+    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"};
+    for (size_t i = 0; i != SY_ARRAY_SIZE(formats); ++i) {
+        struct tm tm = {0};
+        const char *end = strptime(s, formats[i], &tm);
+        if (end != NULL && *end == '\0') {
+            *ms = (int64_t)timegm(&tm) * 1000;
+            return 0;
+        }
+    }
+    return SY_EINVAL;
+}
+
+static int selected(const sy_replay_spec_t *spec, const sy_event_t *ev)
+{
+    char buf[256];
+    if (ev->seq < spec->from_seq || ev->seq > spec->to_seq || ev->received_at_ms < spec->since_ms ||
+        ev->received_at_ms > spec->until_ms)
+        return 0;
+    if (spec->source[0] != '\0' && !sy_slice_eq_cstr(ev->source, spec->source))
+        return 0;
+    if (spec->type[0] != '\0') {
+        snprintf(buf, sizeof(buf), "%.*s", (int)ev->type.len, ev->type.base);
+        if (fnmatch(spec->type, buf, 0) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct st_run_t {
+    sy_store_t *store;
+    const sy_policy_t *policy;
+    const sy_replay_spec_t *spec;
+    sy_replay_progress_t *progress;
+    size_t spoke;
+    sy_apply_stats_t stats;
+    json_t *before;   /* dry run: record id → fields before the batch */
+    json_t *repushed; /* repush: records already queued in this run */
+    json_t *changes;
+    size_t max_changes;
+} run_t;
+
+static const char *record_of(sy_txn_t *txn, const sy_policy_t *p, const sy_observation_t *o, char *buf, size_t len)
+{
+    char query[512];
+    snprintf(query, sizeof(query), "%s:%s", p->sources[o->source].name, o->external_id);
+    char *id = sy_records_find(txn, p, query);
+    if (id == NULL)
+        return NULL;
+    snprintf(buf, len, "%s", id);
+    free(id);
+    return buf;
+}
+
+static void remember_before(run_t *r, sy_txn_t *txn, const char *id)
+{
+    if (id == NULL || json_object_get(r->before, id) != NULL)
+        return;
+    json_t *rec = sy_records_load(txn, id);
+    json_object_set_new(r->before, id, rec != NULL ? json_incref(json_object_get(rec, "fields")) : json_object());
+    json_decref(rec);
+}
+
+/* Dry run: what the batch would change, record by record and field by field (records it would create included). */
+static void collect_diff(run_t *r, sy_txn_t *txn, uint64_t first_new_record)
+{
+    const char *id;
+    json_t *before;
+    uint64_t next = 0;
+    sy_meta_get_u64(txn, "next_record", &next);
+    for (uint64_t n = first_new_record + 1; n <= next; ++n) {
+        char nid[64];
+        snprintf(nid, sizeof(nid), "cust_%llu", (unsigned long long)n);
+        if (json_object_get(r->before, nid) == NULL)
+            json_object_set_new(r->before, nid, json_object());
+    }
+    json_object_foreach(r->before, id, before)
+    {
+        json_t *rec = sy_records_load(txn, id);
+        const char *field;
+        json_t *state;
+        json_object_foreach(rec != NULL ? json_object_get(rec, "fields") : NULL, field, state)
+        {
+            const char *was = json_string_value(json_object_get(json_object_get(before, field), "value"));
+            const char *now = json_string_value(json_object_get(state, "value"));
+            if ((was == NULL || strcmp(was, now) != 0) && r->changes != NULL && json_array_size(r->changes) < r->max_changes)
+                json_array_append_new(r->changes,
+                                      json_pack("{s:s, s:s, s:s?, s:s, s:O, s:O}", "record", id, "field", field, "from",
+                                                was, "to", now, "source", json_object_get(state, "source"), "seq",
+                                                json_object_get(state, "seq")));
+        }
+        json_decref(rec);
+    }
+    json_object_clear(r->before);
+}
+
+/* One batch in one transaction (aborted in a dry run). Returns events consumed, 0 at the end, or an error. */
+static int run_batch(run_t *r, uint64_t *after)
+{
+    sy_txn_t *txn;
+    sy_event_t ev;
+    int rc, n = 0;
+    uint64_t first_new = 0;
+    if ((rc = sy_txn_begin(r->store, 1, &txn)) != 0)
+        return rc;
+    sy_meta_get_u64(txn, "next_record", &first_new);
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = r->policy, .now_ms = sy_now_ms(), .stats = &r->stats};
+    while (n != REPLAY_BATCH && (rc = sy_store_event_next(txn, *after, &ev)) == 0 && ev.seq <= r->spec->to_seq) {
+        ++n;
+        atomic_fetch_add(&r->progress->read, 1);
+        atomic_store(&r->progress->at_seq, ev.seq);
+        *after = ev.seq;
+        if (!selected(r->spec, &ev))
+            continue;
+        atomic_fetch_add(&r->progress->selected, 1);
+        sy_observation_t *obs;
+        size_t nobs;
+        if (sy_observe(r->policy, &ev, &obs, &nobs) != 0)
+            continue;
+        ctx.seq = ev.seq;
+        for (size_t i = 0; i != nobs && rc == 0; ++i) {
+            char idbuf[128];
+            const char *id = record_of(txn, r->policy, &obs[i], idbuf, sizeof(idbuf));
+            if (r->spec->dry_run)
+                remember_before(r, txn, id);
+            if (!r->spec->repush) {
+                rc = sy_records_apply(&ctx, &obs[i]);
+            } else if (id != NULL && json_object_get(r->repushed, id) == NULL) {
+                json_object_set_new(r->repushed, id, json_true());
+                rc = sy_records_repush(&ctx, id, r->spoke);
+            }
+        }
+        sy_observations_free(obs, nobs);
+        if (rc != 0)
+            goto Abort;
+    }
+    if (rc != 0 && rc != SY_ENOTFOUND)
+        goto Abort;
+    if (r->spec->dry_run) {
+        collect_diff(r, txn, first_new);
+        sy_txn_abort(txn);
+        return n;
+    }
+    if ((rc = sy_records_add_stats(txn, &r->stats)) != 0)
+        goto Abort;
+    memset(&r->stats, 0, sizeof(r->stats)); /* added: the next batch counts afresh */
+    return (rc = sy_txn_commit(txn)) != 0 ? rc : n;
+Abort:
+    sy_txn_abort(txn);
+    return rc;
+}
+
+int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_t *spec, sy_replay_progress_t *progress,
+                  json_t *changes, size_t max_changes, void (*on_batch)(void *arg, const sy_replay_progress_t *), void *arg)
+{
+    run_t r = {.store = store, .policy = p, .spec = spec, .progress = progress, .changes = changes,
+               .max_changes = max_changes, .before = json_object(), .repushed = json_object()};
+    uint64_t after = spec->from_seq > 0 ? spec->from_seq - 1 : 0, last = 0;
+    sy_txn_t *txn;
+    int n;
+    if (spec->repush && (r.spoke = sy_policy_source_index(p, spec->spoke)) == SY_POLICY_NONE) {
+        n = SY_EINVAL;
+        goto Exit;
+    }
+    if (sy_txn_begin(store, 0, &txn) == 0) {
+        sy_store_last_seq(txn, &last);
+        sy_txn_abort(txn);
+    }
+    atomic_store(&progress->last_seq, last);
+    while ((n = run_batch(&r, &after)) > 0)
+        if (on_batch != NULL)
+            on_batch(arg, progress);
+Exit:
+    json_decref(r.before);
+    json_decref(r.repushed);
+    return n < 0 ? n : 0;
+}
