@@ -15,6 +15,7 @@
 #include "map.h"
 #include "ops.h"
 #include "records.h"
+#include "replay.h"
 
 #define MAX_LIST 1000
 #define DEFAULT_LIST 100
@@ -512,6 +513,55 @@ static void map(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
     free(text);
 }
 
+/* --- replay jobs ----------------------------------------------------------------------------------------------- */
+
+static void replay_start(sy_server_t *s, h2o_req_t *req)
+{
+    json_t *body = body_json(req);
+    sy_replay_spec_t spec;
+    char id[32], err[300] = "";
+    if (body == NULL)
+        return;
+    sy_replay_spec_init(&spec);
+    const char *mode = json_string_value(json_object_get(body, "mode"));
+    const char *spoke = json_string_value(json_object_get(body, "spoke"));
+    const char *since = json_string_value(json_object_get(body, "since"));
+    const char *until = json_string_value(json_object_get(body, "until"));
+    spec.repush = mode != NULL && strcmp(mode, "repush") == 0;
+    spec.dry_run = json_is_true(json_object_get(body, "dry_run"));
+    if (json_is_integer(json_object_get(body, "from_seq")))
+        spec.from_seq = (uint64_t)json_integer_value(json_object_get(body, "from_seq"));
+    if (json_is_integer(json_object_get(body, "to_seq")))
+        spec.to_seq = (uint64_t)json_integer_value(json_object_get(body, "to_seq"));
+    snprintf(spec.source, sizeof(spec.source), "%s", json_string_value(json_object_get(body, "source")) != NULL
+                                                          ? json_string_value(json_object_get(body, "source"))
+                                                          : "");
+    snprintf(spec.type, sizeof(spec.type), "%s", json_string_value(json_object_get(body, "type")) != NULL
+                                                      ? json_string_value(json_object_get(body, "type"))
+                                                      : "");
+    snprintf(spec.spoke, sizeof(spec.spoke), "%s", spoke != NULL ? spoke : "");
+    if ((mode != NULL && !spec.repush && strcmp(mode, "reapply") != 0) || (spec.repush && spoke == NULL) ||
+        (since != NULL && sy_parse_time_ms(since, &spec.since_ms) != 0) ||
+        (until != NULL && sy_parse_time_ms(until, &spec.until_ms) != 0)) {
+        json_decref(body);
+        fail(req, 400, "Bad Request", "bad_request",
+             "give {\"mode\": \"reapply\"|\"repush\", \"spoke\" (repush), \"since\"/\"until\" (UTC, e.g. "
+             "2026-11-20T08:00Z), \"from_seq\", \"to_seq\", \"source\", \"type\", \"dry_run\"}");
+        return;
+    }
+    json_decref(body);
+    int rc = sy_replay_jobs_start(s->replays, &spec, id, sizeof(id), err, sizeof(err));
+    if (rc == SY_EFULL) {
+        fail(req, 409, "Conflict", "busy", err);
+        return;
+    }
+    if (rc != 0) {
+        fail(req, 500, "Internal Server Error", "internal", err[0] != '\0' ? err : sy_strerror(rc));
+        return;
+    }
+    sy_admin_send_doc(req, 202, "Accepted", sy_replay_jobs_get(s->replays, id));
+}
+
 /* --- routing ----------------------------------------------------------------------------------------------------- */
 
 int sy_admin_api(sy_server_t *s, h2o_req_t *req)
@@ -562,6 +612,21 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
     }
     if (s->applier == NULL) {
         fail(req, 409, "Conflict", "no_policy", "the config names no policy: no records, health or map");
+        return 0;
+    }
+    if (path_is(path, "/admin/api/replay")) {
+        if (post)
+            replay_start(s, req);
+        else
+            sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", "jobs", sy_replay_jobs_list(s->replays)));
+        return 0;
+    }
+    if (path_tail(path, "/admin/api/replay/", "", tail, sizeof(tail))) {
+        json_t *job = sy_replay_jobs_get(s->replays, tail);
+        if (job != NULL)
+            sy_admin_send_doc(req, 200, "OK", job);
+        else
+            fail(req, 404, "Not Found", "not_found", "no replay job with that id");
         return 0;
     }
     if (path_is(path, "/admin/api/policy/reload")) {

@@ -1,6 +1,7 @@
 #include "replay.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +179,7 @@ int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_
                .max_changes = max_changes, .before = json_object(), .repushed = json_object()};
     uint64_t after = spec->from_seq > 0 ? spec->from_seq - 1 : 0, last = 0;
     sy_txn_t *txn;
-    int n;
+    int n = 0;
     if (spec->repush && (r.spoke = sy_policy_source_index(p, spec->spoke)) == SY_POLICY_NONE) {
         n = SY_EINVAL;
         goto Exit;
@@ -188,11 +189,171 @@ int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_
         sy_txn_abort(txn);
     }
     atomic_store(&progress->last_seq, last);
-    while ((n = run_batch(&r, &after)) > 0)
+    while (!atomic_load(&progress->cancel) && (n = run_batch(&r, &after)) > 0)
         if (on_batch != NULL)
             on_batch(arg, progress);
+    if (atomic_load(&progress->cancel))
+        n = SY_ESHUTDOWN;
 Exit:
     json_decref(r.before);
     json_decref(r.repushed);
     return n < 0 ? n : 0;
+}
+
+/* --- jobs ------------------------------------------------------------------------------------------------------- */
+
+#define MAX_JOBS 16
+#define MAX_JOB_CHANGES 1000
+
+typedef struct st_job_t {
+    char id[32];
+    sy_replay_spec_t spec;
+    sy_replay_progress_t progress;
+    json_t *changes;
+    int state; /* 0 running, 1 done, 2 failed, 3 cancelled */
+    char error[256];
+    int64_t started_at_ms, finished_at_ms;
+    pthread_t tid;
+    int joined;
+    struct st_sy_replay_jobs_t *jobs;
+} job_t;
+
+struct st_sy_replay_jobs_t {
+    sy_store_t *store;
+    char *policy_path;
+    pthread_mutex_t mutex;
+    job_t *jobs[MAX_JOBS]; /* newest last; the oldest finished ones make room */
+    size_t count;
+    unsigned next_id;
+};
+
+static void *job_main(void *arg)
+{
+    job_t *j = arg;
+    sy_policy_t *p = NULL;
+    sy_error_t err = {0};
+    json_t *changes = json_array();
+    int rc = sy_policy_load(&p, j->jobs->policy_path, &err);
+    if (rc != 0)
+        sy_error_format(&err, j->error, sizeof(j->error));
+    else
+        rc = sy_replay_run(j->jobs->store, p, &j->spec, &j->progress, changes, MAX_JOB_CHANGES, NULL, NULL);
+    sy_policy_destroy(p);
+    pthread_mutex_lock(&j->jobs->mutex);
+    j->changes = changes;
+    j->state = rc == 0 ? 1 : rc == SY_ESHUTDOWN ? 3 : 2;
+    if (rc != 0 && j->error[0] == '\0')
+        snprintf(j->error, sizeof(j->error), "%s (what was committed stays; run it again)", sy_strerror(rc));
+    j->finished_at_ms = sy_now_ms();
+    pthread_mutex_unlock(&j->jobs->mutex);
+    return NULL;
+}
+
+sy_replay_jobs_t *sy_replay_jobs_create(sy_store_t *store, const char *policy_path)
+{
+    sy_replay_jobs_t *jobs = calloc(1, sizeof(*jobs));
+    if (jobs == NULL || (jobs->policy_path = strdup(policy_path)) == NULL) {
+        free(jobs);
+        return NULL;
+    }
+    jobs->store = store;
+    pthread_mutex_init(&jobs->mutex, NULL);
+    return jobs;
+}
+
+static void job_free(job_t *j)
+{
+    if (!j->joined)
+        pthread_join(j->tid, NULL);
+    json_decref(j->changes);
+    free(j);
+}
+
+void sy_replay_jobs_destroy(sy_replay_jobs_t *jobs)
+{
+    if (jobs == NULL)
+        return;
+    for (size_t i = 0; i != jobs->count; ++i)
+        atomic_store(&jobs->jobs[i]->progress.cancel, 1);
+    for (size_t i = 0; i != jobs->count; ++i)
+        job_free(jobs->jobs[i]);
+    pthread_mutex_destroy(&jobs->mutex);
+    free(jobs->policy_path);
+    free(jobs);
+}
+
+int sy_replay_jobs_start(sy_replay_jobs_t *jobs, const sy_replay_spec_t *spec, char *id, size_t idlen, char *err,
+                         size_t errlen)
+{
+    int rc = 0;
+    pthread_mutex_lock(&jobs->mutex);
+    for (size_t i = 0; i != jobs->count; ++i) {
+        if (jobs->jobs[i]->state == 0) {
+            snprintf(err, errlen, "replay %s is still running: one at a time", jobs->jobs[i]->id);
+            rc = SY_EFULL;
+            goto Exit;
+        }
+    }
+    if (jobs->count == MAX_JOBS) {
+        job_free(jobs->jobs[0]); /* finished (none runs): its thread is done */
+        memmove(jobs->jobs, jobs->jobs + 1, (MAX_JOBS - 1) * sizeof(jobs->jobs[0]));
+        --jobs->count;
+    }
+    job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        rc = SY_ENOMEM;
+        goto Exit;
+    }
+    j->jobs = jobs;
+    j->spec = *spec;
+    j->started_at_ms = sy_now_ms();
+    snprintf(j->id, sizeof(j->id), "replay-%u", ++jobs->next_id);
+    if (pthread_create(&j->tid, NULL, job_main, j) != 0) {
+        free(j);
+        snprintf(err, errlen, "cannot start a thread");
+        rc = SY_EIO;
+        goto Exit;
+    }
+    jobs->jobs[jobs->count++] = j;
+    snprintf(id, idlen, "%s", j->id);
+Exit:
+    pthread_mutex_unlock(&jobs->mutex);
+    return rc;
+}
+
+static json_t *job_doc(job_t *j)
+{
+    static const char *const states[] = {"running", "done", "failed", "cancelled"};
+    const sy_replay_spec_t *s = &j->spec;
+    json_t *spec = json_pack("{s:s, s:s, s:b, s:I, s:s, s:s}", "mode", s->repush ? "repush" : "reapply", "spoke",
+                             s->spoke, "dry_run", s->dry_run, "from_seq", (json_int_t)s->from_seq, "source", s->source,
+                             "type", s->type);
+    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:O?, s:s?}", "id", j->id, "state",
+                     states[j->state], "spec", spec, "read", (json_int_t)atomic_load(&j->progress.read), "selected",
+                     (json_int_t)atomic_load(&j->progress.selected), "at_seq",
+                     (json_int_t)atomic_load(&j->progress.at_seq), "last_seq",
+                     (json_int_t)atomic_load(&j->progress.last_seq), "started_at_ms", (json_int_t)j->started_at_ms,
+                     "finished_at_ms", (json_int_t)j->finished_at_ms, "changes", j->changes, "error",
+                     j->error[0] != '\0' ? j->error : NULL);
+}
+
+json_t *sy_replay_jobs_get(sy_replay_jobs_t *jobs, const char *id)
+{
+    json_t *doc = NULL;
+    pthread_mutex_lock(&jobs->mutex);
+    for (size_t i = 0; i != jobs->count && doc == NULL; ++i)
+        if (strcmp(jobs->jobs[i]->id, id) == 0)
+            doc = job_doc(jobs->jobs[i]);
+    pthread_mutex_unlock(&jobs->mutex);
+    return doc;
+}
+
+json_t *sy_replay_jobs_list(sy_replay_jobs_t *jobs)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&jobs->mutex);
+    for (size_t i = 0; i != jobs->count; ++i)
+        json_array_append_new(list, job_doc(jobs->jobs[i]));
+    pthread_mutex_unlock(&jobs->mutex);
+    return list;
 }

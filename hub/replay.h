@@ -26,6 +26,7 @@ typedef struct st_sy_replay_spec_t {
 
 typedef struct st_sy_replay_progress_t {
     _Atomic uint64_t read, selected, at_seq, last_seq; /* readable from other threads while it runs */
+    _Atomic int cancel;                                /* set by another thread: stop after the current batch */
 } sy_replay_progress_t;
 
 /* A spec that selects the whole log, reapply, not a dry run. */
@@ -40,5 +41,18 @@ int sy_parse_time_ms(const char *s, int64_t *ms);
  */
 int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_t *spec, sy_replay_progress_t *progress,
                   json_t *changes, size_t max_changes, void (*on_batch)(void *arg, const sy_replay_progress_t *), void *arg);
+
+/* Replay jobs of the admin API: one runs at a time, in its own thread, on its own copy of the policy. */
+typedef struct st_sy_replay_jobs_t sy_replay_jobs_t;
+
+sy_replay_jobs_t *sy_replay_jobs_create(sy_store_t *store, const char *policy_path);
+/* Cancels a running job after its current batch, waits for it, frees everything. */
+void sy_replay_jobs_destroy(sy_replay_jobs_t *jobs);
+/* Starts spec; fills id. SY_EINVAL (unknown spoke, bad policy: err says why) or SY_EFULL (one already runs). */
+int sy_replay_jobs_start(sy_replay_jobs_t *jobs, const sy_replay_spec_t *spec, char *id, size_t idlen, char *err,
+                         size_t errlen);
+/* One job as {"id","state","spec","read","selected","at_seq","last_seq","changes","error",...}; NULL if unknown. */
+json_t *sy_replay_jobs_get(sy_replay_jobs_t *jobs, const char *id);
+json_t *sy_replay_jobs_list(sy_replay_jobs_t *jobs);
 
 #endif

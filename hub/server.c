@@ -291,6 +291,8 @@ int sy_server_run(const sy_config_t *conf)
         sy_writer_set_listener(s.writer, wake_applier, s.applier);
         sy_log(SY_LOG_INFO, "policy %s loaded (hash %s): applying the log to golden records", conf->policy_path,
                policy->hash);
+        if ((s.replays = sy_replay_jobs_create(s.store, conf->policy_path)) == NULL)
+            goto Exit;
         int spokes = 0;
         for (size_t i = 0; i != conf->num_sources; ++i)
             spokes += conf->sources[i].api_base_url != NULL;
@@ -349,6 +351,7 @@ int sy_server_run(const sy_config_t *conf)
 Exit:
     /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
     sy_writer_stop(s.writer);
+    sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */
     if (s.applier != NULL)
         sy_applier_set_listener(s.applier, NULL, NULL); /* delivery goes first */
     sy_delivery_stop(s.delivery);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "connector.h"
 #include "delivery.h"
+#include "replay.h"
 #include "json.h"
 #include "metrics.h"
 #include "store.h"
@@ -49,6 +50,7 @@ struct st_sy_server_t {
     sy_writer_t *writer;
     sy_applier_t *applier;   /* NULL when the config names no policy */
     sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
+    sy_replay_jobs_t *replays; /* admin API replay jobs; NULL without a policy */
     sy_metrics_t metrics;
     h2o_globalconf_t ingress_gc, admin_gc;
     sy_loop_t *loops; /* conf->ingress_threads of them */

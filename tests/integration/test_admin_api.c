@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,12 +163,61 @@ static void test_changes_through_the_api(void **state)
     sy_it_pass(h);
 }
 
+/* Polls a replay job until it is no longer running (bounded). */
+static json_t *wait_job(sy_it_t *h, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/admin/api/replay/%s", id);
+    for (int i = 0; i != 400; ++i) {
+        json_t *job = api(h, "GET", path, NULL, 200);
+        if (strcmp(json_string_value(json_object_get(job, "state")), "running") != 0)
+            return job;
+        usleep(50000);
+    }
+    fail_msg("replay job %s still running after 20 s", id);
+    return NULL;
+}
+
+static void test_replay_jobs(void **state)
+{
+    sy_it_t *h = start(state);
+    char *records0 = sy_it_own(h, json_dumps(sy_itr_records(h), JSON_COMPACT | JSON_SORT_KEYS), free);
+    json_t *job = api(h, "POST", "/admin/api/replay", "{\"mode\":\"reapply\",\"dry_run\":true}", 202);
+    json_t *done = wait_job(h, json_string_value(json_object_get(job, "id")));
+    assert_string_equal(json_string_value(json_object_get(done, "state")), "done");
+    assert_int_equal(json_integer_value(json_object_get(done, "read")), 3);
+    assert_int_equal(json_integer_value(json_object_get(done, "selected")), 3);
+    assert_int_equal(json_array_size(json_object_get(done, "changes")), 0); /* reapplying changes nothing */
+    char *records1 = sy_it_own(h, json_dumps(sy_itr_records(h), JSON_COMPACT | JSON_SORT_KEYS), free);
+    assert_string_equal(records1, records0);
+
+    /* Repush for Stripe: drop the queue first, then the job queues the golden values again. */
+    json_t *queue = sy_itr_queue(h), *p;
+    size_t i;
+    json_array_foreach(queue, i, p) sy_itr_cli_ok(h, 0, "queue", "drop", sy_itr_id(p), NULL);
+    job = api(h, "POST", "/admin/api/replay", "{\"mode\":\"repush\",\"spoke\":\"stripe\",\"source\":\"hubspot\"}", 202);
+    done = wait_job(h, json_string_value(json_object_get(job, "id")));
+    assert_string_equal(json_string_value(json_object_get(done, "state")), "done");
+    assert_int_equal(json_integer_value(json_object_get(done, "selected")), 1);
+    json_t *first;
+    assert_int_equal(sy_itr_pushes(sy_itr_queue(h), "stripe", NULL, &first), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(first, "fields"), "email")),
+                        "ana.silva@acme.example");
+    json_t *jobs = api(h, "GET", "/admin/api/replay", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(jobs, "jobs")), 2);
+    api(h, "POST", "/admin/api/replay", "{\"mode\":\"repush\"}", 400);
+    api(h, "POST", "/admin/api/replay", "{\"since\":\"last tuesday\"}", 400);
+    api(h, "GET", "/admin/api/replay/replay-99", NULL, 404);
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_token_guards_the_api_but_not_the_page, teardown),
         cmocka_unit_test_teardown(test_endpoints_agree_with_the_cli, teardown),
         cmocka_unit_test_teardown(test_changes_through_the_api, teardown),
+        cmocka_unit_test_teardown(test_replay_jobs, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
