@@ -211,6 +211,44 @@ static void test_replay_jobs(void **state)
     sy_it_pass(h);
 }
 
+/* Health figures on a crafted data set: one complete and connected record, one with a gap, one billing-only. */
+static void test_health_figures_on_crafted_data(void **state)
+{
+    sy_it_t *h = sy_it_create(state, NULL);
+    const char *text = sy_itr_example_policy(h);
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    sy_it_start(h);
+    /* 1: HubSpot contact 61 with email, name and company, linked to Stripe cus_C (complete, connected). */
+    sy_itr_hs_change(h, 1, 61, HS0 + 1, "email", "cleo@acme.example");
+    sy_itr_hs_change(h, 2, 61, HS0 + 2, "name", "Cleo");
+    sy_itr_hs_change(h, 3, 61, HS0 + 3, "company", "Acme");
+    sy_itr_stripe(h, "evt_c", "customer.created", S0, sy_itr_customer("cus_C", "cleo@acme.example", "Cleo", NULL, "61"));
+    /* 2: HubSpot contact 62 without a company (a gap), not in Stripe (not connected). */
+    sy_itr_hs_change(h, 4, 62, HS0 + 4, "email", "dan@beta.example");
+    sy_itr_hs_change(h, 5, 62, HS0 + 5, "name", "Dan");
+    /* 3: a Stripe customer paying invoices that no CRM object is linked to (unmatched billing). */
+    sy_itr_stripe(h, "evt_u", "customer.created", S0, sy_itr_customer("cus_U", "u@nowhere.example", "U", NULL, NULL));
+    sy_itr_stripe(h, "evt_i", "invoice.paid", S0 + 1, sy_itr_invoice("in_1", "cus_U", "paid", "u@nowhere.example"));
+    sy_itr_wait_applied(h);
+
+    json_t *health = api(h, "GET", "/admin/api/health", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(health, "records")), 3);
+    assert_int_equal(json_integer_value(json_object_get(health, "complete_records")), 1);
+    assert_int_equal(json_integer_value(json_object_get(health, "connected_records")), 1);
+    assert_int_equal(json_integer_value(json_object_get(health, "unmatched_billing")), 1);
+    double score = json_real_value(json_object_get(health, "score"));
+    assert_true(score > 0.333 && score < 0.334); /* 1 of 3 complete and connected, against the 95 % target */
+    json_t *missing = json_object_get(health, "missing_fields");
+    assert_int_equal(json_integer_value(json_object_get(missing, "company")), 2);
+    assert_int_equal(json_integer_value(json_object_get(missing, "name")), 1);
+    assert_int_equal(json_integer_value(json_object_get(missing, "email")), 1);
+    /* The CLI says the same. */
+    json_t *cli = sy_itr_health(h);
+    assert_int_equal(json_integer_value(json_object_get(cli, "unmatched_billing")), 1);
+    assert_int_equal(json_integer_value(json_object_get(cli, "complete_records")), 1);
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +256,7 @@ int main(void)
         cmocka_unit_test_teardown(test_endpoints_agree_with_the_cli, teardown),
         cmocka_unit_test_teardown(test_changes_through_the_api, teardown),
         cmocka_unit_test_teardown(test_replay_jobs, teardown),
+        cmocka_unit_test_teardown(test_health_figures_on_crafted_data, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
