@@ -46,22 +46,6 @@ static int read_selection(const sy_cli_t *cli, sy_replay_spec_t *spec)
     return SY_EXIT_OK;
 }
 
-static int selected(const sy_replay_spec_t *spec, const sy_event_t *ev)
-{
-    char buf[256];
-    if (ev->seq < spec->from_seq || ev->seq > spec->to_seq || ev->received_at_ms < spec->since_ms ||
-        ev->received_at_ms > spec->until_ms)
-        return 0;
-    if (spec->source[0] != '\0' && !sy_slice_eq_cstr(ev->source, spec->source))
-        return 0;
-    if (spec->type[0] != '\0') {
-        snprintf(buf, sizeof(buf), "%.*s", (int)ev->type.len, ev->type.base);
-        if (fnmatch(spec->type, buf, 0) != 0)
-            return 0;
-    }
-    return 1;
-}
-
 /* --- replay -------------------------------------------------------------------------------------------------- */
 
 static void on_progress(void *arg, const sy_replay_progress_t *p)
@@ -230,7 +214,7 @@ static int export_events(sy_txn_t *txn, const sy_replay_spec_t *sel, int csv)
         puts("seq,received_at_ms,occurred_at_ms,source,event_id,type,body_bytes");
     while (sy_store_event_next(txn, after, &ev) == 0 && ev.seq <= sel->to_seq) {
         after = ev.seq;
-        if (!selected(sel, &ev))
+        if (!sy_replay_selects(sel, &ev))
             continue;
         if (csv) {
             printf("%llu,%lld,%lld,", (unsigned long long)ev.seq, (long long)ev.received_at_ms, (long long)ev.occurred_at_ms);

@@ -33,7 +33,7 @@ int sy_parse_time_ms(const char *s, int64_t *ms)
     return SY_EINVAL;
 }
 
-static int selected(const sy_replay_spec_t *spec, const sy_event_t *ev)
+int sy_replay_selects(const sy_replay_spec_t *spec, const sy_event_t *ev)
 {
     char buf[256];
     if (ev->seq < spec->from_seq || ev->seq > spec->to_seq || ev->received_at_ms < spec->since_ms ||
@@ -132,7 +132,7 @@ static int run_batch(run_t *r, uint64_t *after)
         atomic_fetch_add(&r->progress->read, 1);
         atomic_store(&r->progress->at_seq, ev.seq);
         *after = ev.seq;
-        if (!selected(r->spec, &ev))
+        if (!sy_replay_selects(r->spec, &ev))
             continue;
         atomic_fetch_add(&r->progress->selected, 1);
         sy_observation_t *obs;

@@ -31,6 +31,8 @@ typedef struct st_sy_replay_progress_t {
 
 /* A spec that selects the whole log, reapply, not a dry run. */
 void sy_replay_spec_init(sy_replay_spec_t *spec);
+/* Whether ev is in spec's selection (seq range, received time, source, type pattern). */
+int sy_replay_selects(const sy_replay_spec_t *spec, const sy_event_t *ev);
 /* "2026-11-20T08:00Z", "2026-11-20T08:00:00Z", "2026-11-20" (UTC) → ms; 0 or SY_EINVAL. */
 int sy_parse_time_ms(const char *s, int64_t *ms);
 
