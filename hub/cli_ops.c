@@ -2,7 +2,6 @@
  * `switchyard replay` and `switchyard export`: operations on the log and the golden records, also while `serve`
  * runs (LMDB serialises writers across processes; replay works in short transactions so ingest keeps flowing).
  */
-#include <fnmatch.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
