@@ -24,6 +24,7 @@ typedef struct st_sy_cli_t {
     const char *format;            /* --format csv|jsonl|mermaid|dot */
     const char *older_than;        /* --older-than DURATION (log compact) */
     const char *archive;           /* --archive FILE.jsonl (log compact) */
+    const char *cacert;            /* --cacert PEM (trigger against a TLS listener with a private CA) */
     const char *args[SY_CLI_MAX_ARGS]; /* positional arguments after the subcommand words */
     int num_args;
 } sy_cli_t;

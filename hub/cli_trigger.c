@@ -68,7 +68,8 @@ int sy_cli_trigger(sy_cli_t *cli)
     if (cli->url != NULL)
         snprintf(url, sizeof(url), "%s", cli->url);
     else
-        snprintf(url, sizeof(url), "http://%s/hooks/%s", conf.ingress_listen, src->name);
+        snprintf(url, sizeof(url), "%s://%s/hooks/%s", conf.ingress_tls_cert != NULL ? "https" : "http",
+                 conf.ingress_listen, src->name);
 
     /* HubSpot v2/v3 sign the URL the provider calls: the configured public URL when there is one. */
     sy_request_view_t view = {.method = SY_SLICE_LIT("POST"),
@@ -96,6 +97,8 @@ int sy_cli_trigger(sy_cli_t *cli)
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    if (cli->cacert != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, cli->cacert); /* a private CA or a self-signed hub certificate */
     fprintf(stderr, "POST %s (%s, %zu bytes)\n", url, cli->args[1], strlen(body));
     CURLcode cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "yamldoc.h"
 
@@ -314,7 +315,50 @@ static const sy_yaml_key_t storage_keys[] = {
     {"max_batch", sy_yaml_read_uint, offsetof(sy_config_t, max_batch)},
 };
 
+typedef struct st_tls_spec_t {
+    char *cert, *key;
+} tls_spec_t;
+
+static const sy_yaml_key_t tls_keys[] = {
+    {"cert", sy_yaml_read_string, offsetof(tls_spec_t, cert)},
+    {"key", sy_yaml_read_string, offsetof(tls_spec_t, key)},
+};
+
+/* {cert: PEM file, key: PEM file}: both, readable now (a typo must not wait for the first TLS handshake). */
+static int read_tls(sy_yaml_t *y, yaml_node_t *n, char **cert, char **key, const char *what, sy_error_t *err)
+{
+    tls_spec_t spec = {0};
+    int rc = sy_yaml_read_map(y, n, what, tls_keys, SY_ARRAY_SIZE(tls_keys), &spec, err);
+    if (rc == 0 && (spec.cert == NULL || spec.key == NULL))
+        rc = sy_yaml_fail(y, n, err, "%s: give both cert and key (PEM files)", what);
+    if (rc == 0 && (access(spec.cert, R_OK) != 0 || access(spec.key, R_OK) != 0))
+        rc = sy_yaml_fail(y, n, err, "%s: cannot read %s", what, access(spec.cert, R_OK) != 0 ? spec.cert : spec.key);
+    if (rc != 0) {
+        free(spec.cert);
+        free(spec.key);
+        return rc;
+    }
+    free(*cert);
+    free(*key);
+    *cert = spec.cert;
+    *key = spec.key;
+    return 0;
+}
+
+static int read_ingress_tls(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    return read_tls(y, n, &conf->ingress_tls_cert, &conf->ingress_tls_key, "ingress.tls", err);
+}
+
+static int read_admin_tls(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    return read_tls(y, n, &conf->admin_tls_cert, &conf->admin_tls_key, "admin.tls", err);
+}
+
 static const sy_yaml_key_t ingress_keys[] = {
+    {"tls", read_ingress_tls, 0},
     {"listen", sy_yaml_read_string, offsetof(sy_config_t, ingress_listen)},
     {"threads", sy_yaml_read_uint, offsetof(sy_config_t, ingress_threads)},
     {"max_body", sy_yaml_read_size, offsetof(sy_config_t, max_body)},
@@ -332,6 +376,7 @@ static int read_admin_token(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_
 static const sy_yaml_key_t admin_keys[] = {
     {"listen", sy_yaml_read_string, offsetof(sy_config_t, admin_listen)},
     {"token", read_admin_token, 0},
+    {"tls", read_admin_tls, 0},
 };
 
 #define SECTION(fn, keys, what)                                                                                        \
@@ -481,6 +526,10 @@ void sy_config_dispose(sy_config_t *conf)
     free(conf->policy_path);
     free(conf->ingress_listen);
     free(conf->admin_listen);
+    free(conf->ingress_tls_cert);
+    free(conf->ingress_tls_key);
+    free(conf->admin_tls_cert);
+    free(conf->admin_tls_key);
     memset(conf, 0, sizeof(*conf));
 }
 

@@ -44,7 +44,10 @@ typedef struct st_sy_config_t {
     unsigned max_batch_events;
     int ingress_http2;
 
+    char *ingress_tls_cert, *ingress_tls_key; /* PEM files; NULL = plain HTTP */
+
     char *admin_listen;
+    char *admin_tls_cert, *admin_tls_key;
     char *admin_token;
     char *admin_demo_env; /* as demo_env, for the admin token */
 

@@ -8,12 +8,15 @@
 #include "crypto.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -287,4 +290,44 @@ int sy_random_bytes(void *buf, size_t len)
         len -= (size_t)chunk;
     }
     return 0;
+}
+
+/* --- TLS for the listeners ------------------------------------------------------------------------------------- */
+
+/* ALPN: take HTTP/1.1 (and h2 only when allowed) from what the client offers. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen,
+                   void *arg)
+{
+    static const unsigned char h1[] = "\x08http/1.1", both[] = "\x02h2\x08http/1.1";
+    const unsigned char *ours = arg != NULL ? both : h1;
+    unsigned ourslen = arg != NULL ? sizeof(both) - 1 : sizeof(h1) - 1;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, ours, ourslen, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void *sy_tls_server_ctx(const char *cert_file, const char *key_file, int http2, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        char reason[256];
+        ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+        snprintf(err, errlen, "TLS certificate %s / key %s: %s", cert_file, key_file, reason);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, http2 ? (void *)1 : NULL);
+    return ctx;
+}
+
+void sy_tls_ctx_free(void *ctx)
+{
+    SSL_CTX_free(ctx);
 }

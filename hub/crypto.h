@@ -28,6 +28,13 @@ size_t sy_base64_encode(const unsigned char *in, size_t len, char *out);
 /* Returns decoded length, or -1 on bad input or overflow of outcap. */
 long sy_base64_decode(const char *in, size_t len, unsigned char *out, size_t outcap);
 
+/*
+ * A TLS server context (an SSL_CTX *, opaque here) for a listener: TLS 1.2 or newer, the certificate chain and key
+ * from PEM files, ALPN limited to HTTP/1.1 unless http2. NULL with err filled on failure. Free with sy_tls_ctx_free.
+ */
+void *sy_tls_server_ctx(const char *cert_file, const char *key_file, int http2, char *err, size_t errlen);
+void sy_tls_ctx_free(void *ctx);
+
 /* Cryptographically random bytes. */
 int sy_random_bytes(void *buf, size_t len);
 

@@ -39,7 +39,7 @@ static void usage(FILE *out)
           "                               re-apply logged events (idempotent), or re-send current values to a tool\n"
           "  export records|events [--format csv|jsonl]  for DuckDB, a spreadsheet or dbt (stdout)\n"
           "  map [POLICY] [--format mermaid|dot]  the integration map: who owns what, what flows where\n"
-          "  trigger SOURCE TYPE [--url URL] [--secret-env VAR]\n"
+          "  trigger SOURCE TYPE [--url URL] [--secret-env VAR] [--cacert PEM]\n"
           "                               send a correctly signed sample event to a running hub\n"
           "  version                      print the version\n"
           "\n"
@@ -75,7 +75,8 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
                   {"--spoke", offsetof(sy_cli_t, spoke)},
                   {"--format", offsetof(sy_cli_t, format)},
                   {"--older-than", offsetof(sy_cli_t, older_than)},
-                  {"--archive", offsetof(sy_cli_t, archive)}};
+                  {"--archive", offsetof(sy_cli_t, archive)},
+                  {"--cacert", offsetof(sy_cli_t, cacert)}};
     for (int i = first; i < argc; ++i) {
         const char *a = argv[i];
         size_t k;

@@ -12,6 +12,7 @@
 
 #include <h2o/http1.h>
 
+#include "crypto.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 16
@@ -84,7 +85,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        if (l->use_http2) {
+        if (l->use_http2 || l->ssl_ctx != NULL) {
+            /* With TLS, h2o_accept runs the handshake; ALPN (set in the context) decides between h2 and h1. */
             h2o_accept(&l->accept_ctx, sock);
         } else {
             struct timeval now;
@@ -131,6 +133,7 @@ static void loop_setup(sy_loop_t *l)
     h2o_context_init(&l->ctx, l->loop, l->gc);
     l->accept_ctx.ctx = &l->ctx;
     l->accept_ctx.hosts = l->gc->hosts;
+    l->accept_ctx.ssl_ctx = l->ssl_ctx;
     h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
     l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listener->data = l;
@@ -196,9 +199,11 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void loop_start(sy_server_t *s, sy_loop_t *l, h2o_globalconf_t *gc, int listen_fd, int is_ingress, int use_http2)
+static void loop_start(sy_server_t *s, sy_loop_t *l, h2o_globalconf_t *gc, int listen_fd, int is_ingress, int use_http2,
+                       void *ssl_ctx)
 {
     l->server = s;
+    l->ssl_ctx = ssl_ctx;
     l->gc = gc;
     l->listen_fd = listen_fd;
     l->is_ingress = is_ingress;
@@ -278,6 +283,15 @@ int sy_server_run(const sy_config_t *conf)
         goto Exit;
     if (sy_writer_start(&s.writer, s.store, &s.metrics, conf->max_batch) != 0)
         goto Exit;
+    if ((conf->ingress_tls_cert != NULL &&
+         (s.ingress_tls = sy_tls_server_ctx(conf->ingress_tls_cert, conf->ingress_tls_key, conf->ingress_http2, msg,
+                                            sizeof(msg))) == NULL) ||
+        (conf->admin_tls_cert != NULL &&
+         (s.admin_tls = sy_tls_server_ctx(conf->admin_tls_cert, conf->admin_tls_key, 0, msg, sizeof(msg))) == NULL)) {
+        fprintf(stderr, "%s\n", msg);
+        rc = 2;
+        goto Exit;
+    }
     if (conf->policy_path != NULL) {
         sy_policy_t *policy;
         if (sy_policy_load(&policy, conf->policy_path, &err) != 0) {
@@ -311,10 +325,10 @@ int sy_server_run(const sy_config_t *conf)
     if ((s.loops = calloc(conf->ingress_threads, sizeof(*s.loops))) == NULL)
         goto Exit;
     for (started = 0; started != conf->ingress_threads; ++started) {
-        loop_start(&s, &s.loops[started], &s.ingress_gc, fds[started], 1, conf->ingress_http2);
+        loop_start(&s, &s.loops[started], &s.ingress_gc, fds[started], 1, conf->ingress_http2, s.ingress_tls);
         fds[started] = -1; /* owned by the loop's socket now */
     }
-    loop_start(&s, &s.admin, &s.admin_gc, admin_fd, 0, 0);
+    loop_start(&s, &s.admin, &s.admin_gc, admin_fd, 0, 0, s.admin_tls);
     admin_fd = -1;
     /* Stop messages need the loops' receivers: wait until every loop is set up. */
     pthread_mutex_lock(&s.ready_mutex);
@@ -322,9 +336,9 @@ int sy_server_run(const sy_config_t *conf)
         pthread_cond_wait(&s.ready_cond, &s.ready_mutex);
     pthread_mutex_unlock(&s.ready_mutex);
 
-    sy_log(SY_LOG_INFO, "switchyard %s: ingress on http://%s/hooks/{source} (%u threads), admin on http://%s, "
-                        "data in %s", SY_VERSION, conf->ingress_listen, conf->ingress_threads, conf->admin_listen,
-           conf->data_dir);
+    sy_log(SY_LOG_INFO, "switchyard %s: ingress on %s://%s/hooks/{source} (%u threads), admin on %s://%s, data in %s",
+           SY_VERSION, s.ingress_tls != NULL ? "https" : "http", conf->ingress_listen, conf->ingress_threads,
+           s.admin_tls != NULL ? "https" : "http", conf->admin_listen, conf->data_dir);
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
             continue;
@@ -372,6 +386,8 @@ Exit:
         close(admin_fd);
     sy_store_close(s.store);
     sy_metrics_dispose(&s.metrics);
+    sy_tls_ctx_free(s.ingress_tls);
+    sy_tls_ctx_free(s.admin_tls);
     if (rc == 0)
         sy_log(SY_LOG_INFO, "stopped cleanly");
     return rc;

@@ -27,6 +27,7 @@ typedef struct st_sy_loop_t {
     sy_server_t *server;
     h2o_globalconf_t *gc;
     int is_ingress;
+    void *ssl_ctx; /* SSL_CTX of the listener when it speaks TLS, else NULL (owned by the server) */
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_ctx;
     int use_http2;
@@ -55,6 +56,7 @@ struct st_sy_server_t {
     h2o_globalconf_t ingress_gc, admin_gc;
     sy_loop_t *loops; /* conf->ingress_threads of them */
     sy_loop_t admin;
+    void *ingress_tls, *admin_tls; /* SSL_CTX *, NULL without TLS */
     int64_t started_at_ms;
     pthread_mutex_t ready_mutex; /* loops report here once set up on their own thread */
     pthread_cond_t ready_cond;

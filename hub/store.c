@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log.h"
+
 #define SCHEMA_VERSION 1
 #define KEY_SEP '\x1f' /* between source and event id: source names never contain it */
 #define MAX_EVENT_KEY 511 /* LMDB's default maximum key size */
@@ -129,6 +131,10 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
         rc = sy_error_set(err, SY_EIO, dir, 0, 0, "cannot create data directory: %s", strerror(errno));
         goto Fail;
     }
+    struct stat st;
+    if (!s->readonly && stat(dir, &st) == 0 && (st.st_mode & 077) != 0)
+        sy_log(SY_LOG_WARN, "data dir %s is open to other users (mode %03o): the log holds customer data; chmod 700 it",
+               dir, (unsigned)(st.st_mode & 0777));
     if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
         (mrc = mdb_env_set_maxreaders(s->env, 256)) != 0)
         goto FailMdb;
