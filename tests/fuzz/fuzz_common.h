@@ -12,15 +12,21 @@
 #ifndef SY_FUZZ_COMMON_H
 #define SY_FUZZ_COMMON_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "common.h"
 #include "connector.h"
 #include "event.h"
+#include "observe.h"
+#include "policy.h"
+#include "records.h"
+#include "store.h"
 
 /* A broken invariant aborts: libFuzzer records the input, the replayer's test fails. */
 #define SY_FUZZ_CHECK(cond)                                                                                            \
@@ -141,6 +147,139 @@ static inline void sy_fuzz_store_events(const char *source, const char *scheme, 
         SY_FUZZ_CHECK(sy_fuzz_slice_eq(back.signature, ev.signature) && sy_fuzz_slice_eq(back.body, ev.body));
         free(enc);
     }
+}
+
+/* A private directory for a target's files: $TMPDIR/sy-fuzz-<name>-XXXXXX. 0 or SY_EIO. */
+static inline int sy_fuzz_tempdir(char *dir, size_t len, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, len, "%s/sy-fuzz-%s-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name);
+    return mkdtemp(dir) != NULL ? 0 : SY_EIO;
+}
+
+/* Removes dir and the files in it (the targets make no subdirectories). */
+static inline void sy_fuzz_rmdir(const char *dir)
+{
+    char path[1024];
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/*
+ * The applier's world: the example policy (policies/customers.yaml) and a store in a temp dir holding a few golden
+ * records, so that observations meet existing records, links and identity keys.
+ */
+typedef struct st_sy_fuzz_world_t {
+    sy_policy_t *policy;
+    sy_store_t *store;
+    char dir[512];
+    uint64_t seq;
+} sy_fuzz_world_t;
+
+/* Observes one event and applies the observations in one write transaction, committed or aborted. */
+static inline int sy_fuzz_world_apply(sy_fuzz_world_t *w, const char *source, const char *type, sy_slice_t body,
+                                      int commit, sy_apply_stats_t *stats)
+{
+    sy_event_t ev = {.seq = ++w->seq,
+                     .received_at_ms = SY_FUZZ_NOW_MS,
+                     .occurred_at_ms = SY_FUZZ_NOW_MS - 60000,
+                     .source = sy_slice_cstr(source),
+                     .connector = sy_slice_cstr(source),
+                     .event_id = SY_SLICE_LIT("evt_fuzz"),
+                     .type = sy_slice_cstr(type),
+                     .signature = SY_SLICE_LIT("fuzz"),
+                     .batch_size = 1,
+                     .body = body};
+    sy_observation_t *obs = NULL;
+    size_t n = 0;
+    sy_txn_t *txn;
+    int rc = sy_observe(w->policy, &ev, &obs, &n);
+    if (rc != 0) {
+        SY_FUZZ_CHECK(rc == SY_EPARSE && obs == NULL && n == 0);
+        return rc;
+    }
+    SY_FUZZ_CHECK(n <= 8 && (n == 0) == (obs == NULL));
+    for (size_t i = 0; i != n; ++i) {
+        const sy_observation_t *o = &obs[i];
+        SY_FUZZ_CHECK(o->source == sy_policy_source_index(w->policy, source));
+        SY_FUZZ_CHECK(o->external_id != NULL && o->external_id[0] != '\0');
+        for (size_t k = 0; k != o->num_fields; ++k)
+            SY_FUZZ_CHECK(o->fields[k].field < w->policy->num_fields && o->fields[k].value != NULL);
+        SY_FUZZ_CHECK(o->num_links <= SY_OBS_MAX_LINKS);
+        for (size_t k = 0; k != o->num_links; ++k)
+            SY_FUZZ_CHECK(o->links[k].source < w->policy->num_sources && o->links[k].id != NULL && o->links[k].id[0] != '\0');
+    }
+    SY_FUZZ_CHECK(sy_txn_begin(w->store, 1, &txn) == 0);
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = w->policy, .seq = ev.seq, .now_ms = SY_FUZZ_NOW_MS, .stats = stats};
+    for (size_t i = 0; i != n && rc == 0; ++i)
+        rc = sy_records_apply(&ctx, &obs[i]);
+    sy_observations_free(obs, n);
+    if (rc == 0 && commit)
+        return sy_txn_commit(txn);
+    sy_txn_abort(txn);
+    return rc;
+}
+
+static inline void sy_fuzz_world_close(sy_fuzz_world_t *w)
+{
+    sy_store_close(w->store);
+    sy_policy_destroy(w->policy);
+    if (w->dir[0] != '\0')
+        sy_fuzz_rmdir(w->dir);
+    memset(w, 0, sizeof(*w));
+}
+
+static inline int sy_fuzz_world_open(sy_fuzz_world_t *w, const char *root, const char *name)
+{
+    static const struct {
+        const char *source, *type, *body;
+    } seeds[] = {
+        {"hubspot", "contact.creation",
+         "{\"eventId\":1,\"subscriptionType\":\"contact.creation\",\"occurredAt\":1699999000000,\"objectId\":51,"
+         "\"properties\":{\"email\":\"Ana@Acme.io\",\"name\":\"Ana Silva\",\"company\":\"Acme Inc\",\"phone\":\"+49 30 123\"}}"},
+        {"stripe", "customer.updated",
+         "{\"id\":\"evt_1\",\"type\":\"customer.updated\",\"created\":1699999100,\"data\":{\"object\":{\"id\":\"cus_A\","
+         "\"email\":\"ana@acme.io\",\"name\":\"Ana\",\"metadata\":{\"hubspot_contact_id\":\"51\"}}}}"},
+        {"stripe", "customer.subscription.updated",
+         "{\"id\":\"evt_2\",\"type\":\"customer.subscription.updated\",\"created\":1699999200,\"data\":{\"object\":"
+         "{\"id\":\"sub_1\",\"customer\":\"cus_A\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{\"id\":\"pro\","
+         "\"unit_amount\":4900}}]}}}}"},
+        {"hubspot", "company.creation",
+         "{\"eventId\":2,\"subscriptionType\":\"company.creation\",\"occurredAt\":1699999300000,\"objectId\":7,"
+         "\"properties\":{\"name\":\"Acme Inc\"}}"},
+        {"stripe", "customer.created",
+         "{\"id\":\"evt_3\",\"type\":\"customer.created\",\"created\":1699999400,\"data\":{\"object\":{\"id\":\"cus_B\","
+         "\"email\":\"bo@example.com\",\"name\":\"Bo\"}}}"},
+    };
+    char path[1024];
+    sy_error_t err = {0};
+    sy_apply_stats_t stats = {0};
+    int rc;
+    memset(w, 0, sizeof(*w));
+    snprintf(path, sizeof(path), "%s/policies/customers.yaml", root);
+    if ((rc = sy_policy_load(&w->policy, path, &err)) != 0) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return rc;
+    }
+    if ((rc = sy_fuzz_tempdir(w->dir, sizeof(w->dir), name)) != 0 ||
+        (rc = sy_store_open(&w->store, w->dir, 8u << 20, 64u << 20, 0, &err)) != 0)
+        goto Exit;
+    for (size_t i = 0; i != SY_ARRAY_SIZE(seeds) && rc == 0; ++i)
+        rc = sy_fuzz_world_apply(w, seeds[i].source, seeds[i].type, sy_slice_cstr(seeds[i].body), 1, &stats);
+Exit:
+    if (rc != 0)
+        sy_fuzz_world_close(w);
+    return rc;
 }
 
 /* Where the repository is when run by libFuzzer: $SY_SOURCE_DIR, else the directory the build was configured from. */
