@@ -45,6 +45,8 @@ typedef struct st_sy_raw_conn_t {
 /* Connects to 127.0.0.1:port (owned: closed by sy_raw_close or at sy_it_destroy). */
 sy_raw_conn_t *sy_raw_open(sy_it_t *h, unsigned short port);
 void sy_raw_close(sy_raw_conn_t *c);
+/* Half-closes: the server sees end of input (a request cut short), the answer can still be read. */
+void sy_raw_shutdown_write(sy_raw_conn_t *c);
 /* Writes everything; returns the bytes written before the peer closed or reset (a server may answer and close
  * before a request is complete: that is not a failure here). */
 size_t sy_raw_send(sy_raw_conn_t *c, const void *data, size_t len);
