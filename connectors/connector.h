@@ -155,7 +155,13 @@ typedef struct st_sy_connector_t {
 const sy_connector_t *sy_connector_find(const char *name);
 const sy_connector_t *const *sy_connector_all(size_t *count);
 
-/* Case-insensitive header lookup; returns NULL if absent. */
+/*
+ * Case-insensitive lookup of a header that must appear once (signature and timestamp headers): NULL if absent,
+ * SY_HEADER_REPEATED if it appears more than once — a repeated signature header is malformed, whatever its copies
+ * say (a proxy or a client could otherwise pair a good copy with a forged one).
+ */
 const sy_header_t *sy_request_header(const sy_request_view_t *req, const char *name);
+extern const sy_header_t sy_header_repeated;
+#define SY_HEADER_REPEATED (&sy_header_repeated)
 
 #endif

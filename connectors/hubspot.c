@@ -41,8 +41,8 @@ static size_t decode_v3_uri(sy_slice_t url, char *out)
     for (size_t i = 0; i < url.len; ++i) {
         if (url.base[i] == '%' && url.len - i >= 3) {
             int hi = sy_hex_digit((unsigned char)url.base[i + 1]), lo = sy_hex_digit((unsigned char)url.base[i + 2]);
-            char c = (char)(hi << 4 | lo);
-            if (hi >= 0 && lo >= 0 && c != '\0' && memchr(decoded, c, sizeof(decoded) - 1) != NULL) {
+            char c = hi >= 0 && lo >= 0 ? (char)(hi << 4 | lo) : '\0'; /* '\0': not an escape, kept as sent */
+            if (c != '\0' && memchr(decoded, c, sizeof(decoded) - 1) != NULL) {
                 out[o++] = c;
                 i += 2;
                 continue;

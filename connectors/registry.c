@@ -104,9 +104,15 @@ const sy_header_t *sy_connector_header(const sy_header_t *headers, size_t num_he
     return NULL;
 }
 
+const sy_header_t sy_header_repeated = {{"", 0}, {"", 0}};
+
 const sy_header_t *sy_request_header(const sy_request_view_t *req, const char *name)
 {
-    return sy_connector_header(req->headers, req->num_headers, name);
+    const sy_header_t *first = sy_connector_header(req->headers, req->num_headers, name);
+    if (first == NULL)
+        return NULL;
+    size_t rest = req->num_headers - (size_t)(first - req->headers) - 1;
+    return sy_connector_header(first + 1, rest, name) != NULL ? SY_HEADER_REPEATED : first;
 }
 
 const char *sy_verify_result_code(sy_verify_result_t r)

@@ -89,6 +89,8 @@ static sy_verify_result_t stripe_verify(const sy_source_verify_t *conf, const sy
     const sy_header_t *h = sy_request_header(req, "Stripe-Signature");
     if (h == NULL)
         return SY_VERIFY_MISSING_HEADER;
+    if (h == SY_HEADER_REPEATED)
+        return SY_VERIFY_MALFORMED_HEADER;
     stripe_header_t sig;
     sy_verify_result_t r = parse_header(h->value, &sig);
     if (r != SY_VERIFY_OK)

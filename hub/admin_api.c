@@ -463,10 +463,17 @@ static void policy_check(sy_server_t *s, h2o_req_t *req)
     rmdir(dir);
     if (rc != 0) {
         sy_error_format(&err, msg, sizeof(msg));
-        /* Point at the posted text, not at our temporary file name. */
-        const char *where = strstr(msg, ".yaml:");
-        char shown[1000];
-        snprintf(shown, sizeof(shown), "policy.yaml%s", where != NULL ? where + 5 : msg);
+        /* Name the posted text "policy.yaml", never the server's temporary directory (wherever it appears). */
+        char shown[1000], prefix[700];
+        size_t pl = (size_t)snprintf(prefix, sizeof(prefix), "%s/", dir), o = 0;
+        for (const char *m = msg; *m != '\0' && o + 1 < sizeof(shown);) {
+            if (strncmp(m, prefix, pl) == 0) {
+                m += pl;
+                continue;
+            }
+            shown[o++] = *m++;
+        }
+        shown[o] = '\0';
         sy_admin_send_doc(req, 422, "Unprocessable Entity",
                           json_pack("{s:b, s:s, s:s, s:i, s:i}", "ok", 0, "error", "policy_invalid", "message", shown,
                                     "line", (int)err.line, "column", (int)err.column));

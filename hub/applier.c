@@ -52,6 +52,7 @@ static int apply_batch(sy_applier_t *a)
         if ((rc = sy_observe(a->policy, &ev, &obs, &nobs)) == SY_EPARSE) {
             /* Ingress only stores validated JSON: this is a stored event we cannot read. Skip, loudly. */
             sy_log(SY_LOG_ERROR, "applier: event %llu is not readable JSON; skipped", (unsigned long long)ev.seq);
+            rc = 0; /* skipped for real: keeping the error aborted the batch and retried this event forever */
         } else if (rc != 0) {
             goto Abort;
         }
