@@ -18,6 +18,8 @@
 #define SEP "\x1f"
 #define ID_PREFIX "cust_"
 #define KEY_MAX 1024
+/* LMDB refuses keys over 511 bytes (SY_ETOOBIG): an identity value too long for an index key is not indexed. */
+#define INDEX_KEY_MAX 511
 
 /* --- small storage helpers ---------------------------------------------------------------------------- */
 
@@ -524,7 +526,7 @@ static int index_keys(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *
     for (size_t i = 0; i != obs->num_links; ++i) {
         sy_slice_t k = key2(key, p->sources[obs->links[i].source].name, obs->links[i].id);
         sy_slice_t v;
-        if (sy_txn_get(ctx->txn, SY_DB_XREF, k, &v) == SY_ENOTFOUND &&
+        if (k.len <= INDEX_KEY_MAX && sy_txn_get(ctx->txn, SY_DB_XREF, k, &v) == SY_ENOTFOUND &&
             (rc = attach_xref(ctx->txn, rec, p->sources[obs->links[i].source].name, obs->links[i].id)) != 0)
             return rc;
     }
@@ -534,7 +536,7 @@ static int index_keys(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *
         if (v == NULL || v[0] == '\0')
             continue;
         sy_slice_t k = key2(key, p->fields[p->strong_keys[i]].name, v);
-        if (sy_txn_get(ctx->txn, SY_DB_MATCH, k, &existing) == SY_ENOTFOUND &&
+        if (k.len <= INDEX_KEY_MAX && sy_txn_get(ctx->txn, SY_DB_MATCH, k, &existing) == SY_ENOTFOUND &&
             (rc = put_str(ctx->txn, SY_DB_MATCH, k, rec_id(rec))) != 0)
             return rc;
     }
@@ -550,7 +552,8 @@ static int index_keys(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t *
             return SY_ENOMEM;
         snprintf(wkey, sizeof(wkey), "%s" SEP "%s" SEP "%s", f->name, norm, rec_id(rec));
         sy_slice_t existing;
-        if (norm[0] != '\0' && sy_txn_get(ctx->txn, SY_DB_SUGGEST, sy_slice_cstr(wkey), &existing) == SY_ENOTFOUND) {
+        if (norm[0] != '\0' && strlen(wkey) <= INDEX_KEY_MAX &&
+            sy_txn_get(ctx->txn, SY_DB_SUGGEST, sy_slice_cstr(wkey), &existing) == SY_ENOTFOUND) {
             rc = sy_txn_put(ctx->txn, SY_DB_SUGGEST, sy_slice_cstr(wkey), sy_slice_cstr(""));
             ++ctx->stats->suggestions;
         }
@@ -576,10 +579,15 @@ static int detach_xref(sy_txn_t *txn, json_t *rec, const char *source, const cha
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
 {
     const sy_policy_t *p = ctx->policy;
-    char xref[512];
+    char xref[512], key[KEY_MAX];
     int rc;
 
     ++ctx->stats->observations;
+    /* An object whose id is too long to index could never be found again: not tracked (an error stalls the applier). */
+    if (key2(key, p->sources[obs->source].name, obs->external_id).len > INDEX_KEY_MAX) {
+        ++ctx->stats->excluded;
+        return 0;
+    }
     /* Exclusion rules read the observation's values by field index. */
     const char **values = calloc(p->num_fields + 1, sizeof(*values));
     if (values == NULL)

@@ -5,7 +5,8 @@
  * hard maximum of 512), then one or two texts separated by a NUL byte, parsed in turn with the same scratch (ingress
  * reuses one per loop). Every token of an accepted text is walked with every accessor, and the verdict is compared
  * with jansson's: what jansson accepts must be accepted within generous caps, and what is accepted jansson must
- * accept too (except the few things it refuses on purpose: lone surrogate escapes, numbers out of range).
+ * accept too (except the few things it refuses on purpose: lone surrogate escapes, numbers out of range, "\u0000" in
+ * a key). Those events are valid webhooks that observe.c (jansson) cannot read: the applier skips them, loudly.
  */
 #include <jansson.h>
 
@@ -63,7 +64,8 @@ static void json_check_tokens(const sy_json_t *json, sy_slice_t text)
             }
             SY_FUZZ_CHECK(key == next);
         } else {
-            SY_FUZZ_CHECK(size == 0 && next == tok + 1);
+            /* An object's key is a string whose one child is the member's value. */
+            SY_FUZZ_CHECK(size == 0 ? next == tok + 1 : size == 1 && type == SY_JSON_STRING && next == sy_json_skip(json, tok + 1));
             SY_FUZZ_CHECK(sy_json_get(json, tok, "id") == -1 && sy_json_at(json, tok, 0) == -1);
         }
     }
@@ -80,13 +82,17 @@ static void json_parse_one(sy_json_t *json, sy_slice_t text, int generous)
     if (rc == 0) {
         json_check_tokens(json, text);
         SY_FUZZ_CHECK(doc != NULL || strstr(jerr.text, "Unicode") != NULL || strstr(jerr.text, "too big") != NULL ||
-                      strstr(jerr.text, "overflow") != NULL);
+                      strstr(jerr.text, "overflow") != NULL || strstr(jerr.text, "NUL byte in object key") != NULL);
     } else {
         SY_FUZZ_CHECK(rc == SY_EPARSE || rc == SY_ETOOBIG);
         SY_FUZZ_CHECK(errmsg != NULL && json->count == 0);
         SY_FUZZ_CHECK(sy_json_type(json, 0) == SY_JSON_UNDEFINED && sy_json_get(json, 0, "id") == -1);
-        /* A deeper document than the hard cap of 512 levels is the one thing jansson (2048) takes and we do not. */
-        SY_FUZZ_CHECK(!generous || doc == NULL || strcmp(errmsg, "JSON nesting deeper than the limit") == 0);
+        /*
+         * A deeper document than the hard cap of 512 levels is the one thing jansson (2048) takes and we do not.
+         * jansson reads a NUL byte as the end of its input, so it is no judge of texts that hold one.
+         */
+        SY_FUZZ_CHECK(!generous || doc == NULL || strcmp(errmsg, "JSON nesting deeper than the limit") == 0 ||
+                      (text.len != 0 && memchr(text.base, '\0', text.len) != NULL));
     }
     json_decref(doc);
 }

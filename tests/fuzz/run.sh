@@ -2,9 +2,9 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz/ and runs each for SECONDS (default 30) on a
 # copy of its committed corpus plus its regression inputs, so the repository is never modified. Targets run
 # side by side, one per CPU. A crash, leak, sanitizer report or timeout fails the run; the input that caused it is
-# kept under build-fuzz/artifacts/<target>/ (add it to tests/fuzz/regressions/<target>/ once fixed).
+# kept under build-fuzz/artifacts/fuzz_<target>/ (add it to tests/fuzz/regressions/<target>/ once fixed).
 #
-# Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]     e.g. tests/fuzz/run.sh 600 fuzz_json fuzz_observe
+# Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]     e.g. tests/fuzz/run.sh 600 json observe
 # Environment: SY_FUZZ_BUILD (build dir), SY_FUZZ_JOBS (targets at once), SY_FUZZ_CORPUS_OUT (a directory to copy
 # the grown corpora to, e.g. to merge new inputs into tests/fuzz/corpus/ with -merge=1).
 set -euo pipefail
@@ -28,7 +28,10 @@ cmake -S tests/fuzz -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelW
 cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 || { cat "$build/build.log" >&2; exit 1; }
 
 if (( $# > 0 )); then
-    targets=("$@")
+    targets=()
+    for t in "$@"; do
+        targets+=("fuzz_${t#fuzz_}")
+    done
 else
     targets=()
     for src in tests/fuzz/fuzz_*.c; do
@@ -44,10 +47,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_m
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 run_one() {
-    local t=$1 dir="$work/$1"
+    local t=$1 dir="$work/$1" name=${1#fuzz_}
     mkdir -p "$dir/corpus" "$dir/artifacts"
-    cp -r tests/fuzz/corpus/"$t"/. "$dir/corpus/" 2>/dev/null || true
-    cp -r tests/fuzz/regressions/"$t"/. "$dir/corpus/" 2>/dev/null || true
+    cp -r tests/fuzz/corpus/"$name"/. "$dir/corpus/" 2>/dev/null || true
+    cp -r tests/fuzz/regressions/"$name"/. "$dir/corpus/" 2>/dev/null || true
     local rc=0
     (cd "$dir" && "$build/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
         -print_final_stats=1 -artifact_prefix="$dir/artifacts/" corpus </dev/null >"$dir/log" 2>&1) || rc=$?
