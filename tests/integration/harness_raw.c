@@ -490,3 +490,25 @@ void sy_state_seed(sy_it_t *h)
     sy_it_release(h, records);
     sy_it_release(h, queue);
 }
+
+sy_it_t *sy_catalogue_start(void **state, const sy_it_options_t *opts)
+{
+    sy_it_t *h = sy_it_create(state, opts);
+    char *policy = sy_itr_example_policy(h);
+    sy_itr_set_policy(h, sy_it_write_file(h, "customers.yaml", policy, strlen(policy)));
+    sy_it_start(h);
+    sy_state_seed(h);
+    return h;
+}
+
+void sy_catalogue_finish(sy_it_t *h, int all_cases_finished)
+{
+    /* The hub must stay healthy through the whole catalogue. */
+    if (h != NULL && all_cases_finished && h->pid > 0) {
+        sy_it_response_t res;
+        if (sy_it_request(h, h->admin_port, "GET", "/healthz", NULL, NULL, 0, &res) == 0 && res.status == 200)
+            sy_it_pass(h);
+        sy_it_response_dispose(&res);
+    }
+    sy_it_destroy(h);
+}

@@ -106,6 +106,11 @@ void sy_state_assert_delta(sy_it_t *h, json_t *before, json_int_t log_delta, jso
  */
 void sy_state_seed(sy_it_t *h);
 
+/* A catalogue group's hub: created with opts (NULL: defaults), the example policy, started and seeded. */
+sy_it_t *sy_catalogue_start(void **state, const sy_it_options_t *opts);
+/* Ends a group: when every case finished and the hub still answers /healthz, the group passed; then destroys h. */
+void sy_catalogue_finish(sy_it_t *h, int all_cases_finished);
+
 /* "Bearer <admin token>" (owned). */
 const char *sy_raw_bearer(sy_it_t *h);
 

@@ -71,25 +71,14 @@ static const char *policy_hash(sy_it_t *h)
 
 static int group_setup(void **state)
 {
-    sy_it_t *h = sy_it_create(state, NULL);
-    char *policy = sy_itr_example_policy(h);
-    g_h = h;
-    sy_itr_set_policy(h, sy_it_write_file(h, "customers.yaml", policy, strlen(policy)));
-    sy_it_start(h);
-    sy_state_seed(h);
+    g_h = sy_catalogue_start(state, NULL);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g_h != NULL && g_finished == GROUP_CASES && g_h->pid > 0) {
-        sy_it_response_t res;
-        if (sy_it_request(g_h, g_h->admin_port, "GET", "/healthz", NULL, NULL, 0, &res) == 0 && res.status == 200)
-            sy_it_pass(g_h);
-        sy_it_response_dispose(&res);
-    }
-    sy_it_destroy(g_h);
+    sy_catalogue_finish(g_h, g_finished == GROUP_CASES);
     g_h = NULL;
     return 0;
 }
