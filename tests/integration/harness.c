@@ -53,8 +53,7 @@ static const char *sy_bin(void)
     return bin;
 }
 
-/* Reads a whole file into a malloc'd NUL-terminated buffer; NULL if it cannot be opened. */
-static char *slurp(const char *path, size_t *len)
+char *sy_it_slurp(const char *path, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
     char *buf = NULL;
@@ -221,7 +220,7 @@ static int on_remove(const char *path, const struct stat *st, int flag, struct F
 void sy_it_print_log(const sy_it_t *h)
 {
     size_t len = 0;
-    char *log = slurp(h->log_path, &len);
+    char *log = sy_it_slurp(h->log_path, &len);
     const char *p = log;
     if (log == NULL)
         return;
@@ -424,8 +423,8 @@ void sy_it_run(sy_it_t *h, const char *const *argv, sy_it_output_t *o)
         fail_msg("CLI run #%u (%s %s ...) did not finish within %.0f s", h->runs, full[1], n > 1 ? full[2] : "", CLI_TIMEOUT_S);
     }
     o->owner = h;
-    o->out = sy_it_own(h, slurp(out_path, &o->out_len), free);
-    o->err = sy_it_own(h, slurp(err_path, NULL), free);
+    o->out = sy_it_own(h, sy_it_slurp(out_path, &o->out_len), free);
+    o->err = sy_it_own(h, sy_it_slurp(err_path, NULL), free);
     unlink(out_path);
     unlink(err_path);
 }

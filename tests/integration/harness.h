@@ -103,6 +103,8 @@ void sy_it_print_log(const sy_it_t *h);
 
 /* ---- files ---- */
 /* Writes len bytes to dir/name; returns its path (owned by the harness). */
+/* Reads a whole file into a malloc'd NUL-terminated buffer (the caller frees it); NULL if it cannot be opened. */
+char *sy_it_slurp(const char *path, size_t *len);
 char *sy_it_write_file(sy_it_t *h, const char *name, const void *data, size_t len);
 
 /* ---- CLI ---- */

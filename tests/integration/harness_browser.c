@@ -38,31 +38,6 @@ static void nap_ms(long ms)
         ;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    if (fp == NULL)
-        return NULL;
-    for (;;) {
-        if (cap - n < 4096) {
-            cap = cap == 0 ? 65536 : cap * 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, fp);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    fclose(fp);
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
-}
-
 /* A NUL-terminated copy of s[0..len) owned by the harness. */
 static char *own_strndup(sy_it_t *h, const char *s, size_t len)
 {
@@ -113,7 +88,7 @@ static void browser_env(sy_it_t *h, const char **envp, char store[4][SY_IT_PATH_
 static void print_tail(const char *what, const char *path)
 {
     size_t len = 0;
-    char *text = slurp(path, &len);
+    char *text = sy_it_slurp(path, &len);
     if (text == NULL)
         return;
     fprintf(stderr, "----- %s (%s, last 4 KiB) -----\n%s\n----- end -----\n", what, path,
@@ -207,7 +182,7 @@ static char *run_chromium(sy_it_t *h, const char *url, unsigned budget_ms, const
         fail_msg("chromium on %s ended with %s %d", url, WIFEXITED(ws) ? "exit status" : "signal",
                  WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
     }
-    char *out = slurp(out_path, out_len);
+    char *out = sy_it_slurp(out_path, out_len);
     if (out == NULL)
         fail_msg("cannot read %s", out_path);
     return sy_it_own(h, out, free);
@@ -239,7 +214,7 @@ void sy_itb_screenshot(sy_it_t *h, const char *url, unsigned budget_ms, const ch
 char *sy_itb_console(sy_it_t *h)
 {
     size_t len = 0;
-    char *err = last_err_path[0] != '\0' ? slurp(last_err_path, &len) : NULL;
+    char *err = last_err_path[0] != '\0' ? sy_it_slurp(last_err_path, &len) : NULL;
     char *out = sy_it_alloc(h, len + 2);
     size_t n = 0;
     for (char *line = err; line != NULL && *line != '\0';) {

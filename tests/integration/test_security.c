@@ -70,17 +70,8 @@ static long post_tls(sy_it_t *h, const char *url, const char *ca, const char *se
 
 static char *slurp(sy_it_t *h, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), fp)) != 0)
-        fwrite(buf, 1, n, out);
-    fclose(fp);
-    fclose(out);
+    char *text = sy_it_slurp(path, NULL);
+    assert_non_null(text);
     return sy_it_own(h, text, free);
 }
 
