@@ -174,6 +174,11 @@ static int hubspot_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *event
             *errmsg = "event has no string subscriptionType";
             return SY_EPARSE;
         }
+        /* The log keeps types as raw bytes: an escape would make them read differently once decoded. */
+        if (sy_json_has_escape(json, tok)) {
+            *errmsg = "event subscriptionType contains a JSON escape";
+            return SY_EPARSE;
+        }
         if (ev.type.len > SY_EVENT_TYPE_MAX) {
             *errmsg = "event type is longer than the limit";
             return SY_EPARSE;

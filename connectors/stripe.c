@@ -139,9 +139,18 @@ static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events
         *errmsg = "event id is longer than the limit";
         return SY_EPARSE;
     }
+    /* The log keeps ids and types as raw bytes: an escape would make them read differently once decoded. */
+    if (sy_json_has_escape(json, tok)) {
+        *errmsg = "event id contains a JSON escape";
+        return SY_EPARSE;
+    }
     tok = sy_json_get(json, 0, "type");
     if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.type = sy_json_text(json, tok)).len == 0) {
         *errmsg = "event has no string type";
+        return SY_EPARSE;
+    }
+    if (sy_json_has_escape(json, tok)) {
+        *errmsg = "event type contains a JSON escape";
         return SY_EPARSE;
     }
     if (ev.type.len > SY_EVENT_TYPE_MAX) {

@@ -369,7 +369,7 @@ static json_t *event_doc(const sy_event_t *ev, int with_body)
                           ev->type.len, "received_at_ms", (json_int_t)ev->received_at_ms, "occurred_at_ms",
                           (json_int_t)ev->occurred_at_ms, "body_bytes", (json_int_t)ev->body.len);
     if (with_body) {
-        json_t *body = json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY, NULL);
+        json_t *body = sy_event_body_json(ev, NULL);
         json_object_set_new(o, "body", body != NULL ? body : json_null());
     }
     return o;

@@ -49,14 +49,17 @@ static int apply_batch(sy_applier_t *a)
         sy_observation_t *obs;
         size_t nobs;
         ctx.seq = ev.seq;
-        if ((rc = sy_observe(a->policy, &ev, &obs, &nobs)) == SY_EPARSE) {
-            /* Ingress only stores validated JSON: this is a stored event we cannot read. Skip, loudly. */
-            sy_log(SY_LOG_ERROR, "applier: event %llu is not readable JSON; skipped", (unsigned long long)ev.seq);
-            rc = 0; /* skipped for real: keeping the error aborted the batch and retried this event forever */
+        const char *why = NULL;
+        if ((rc = sy_observe(a->policy, &ev, &obs, &nobs, &why)) == SY_EPARSE) {
+            /* Ingress validates what it logs, so this is an event logged before a check existed (or a bug): it
+             * cannot be applied, and retrying it would stop the applier for good. Recorded, counted, alerted. */
+            nobs = 0;
+            obs = NULL;
+            if ((rc = sy_records_skip(&ctx, &ev, why)) != 0)
+                goto Abort;
         } else if (rc != 0) {
             goto Abort;
-        }
-        if (nobs == 0)
+        } else if (nobs == 0)
             ++stats.unmapped_events;
         for (size_t i = 0; i != nobs && rc == 0; ++i)
             rc = sy_records_apply(&ctx, &obs[i]);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "codec.h"
 #include "records.h"
 #include "store.h"
 #include "yamldoc.h"
@@ -50,7 +51,7 @@ static json_t *slice_json(sy_slice_t s)
 /* The event as a JSON object; the body is embedded as JSON (it was validated at ingress). */
 static json_t *event_json(const sy_event_t *ev)
 {
-    json_t *o = json_object(), *body = json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY, NULL);
+    json_t *o = json_object(), *body = sy_event_body_json(ev, NULL);
     json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
     json_object_set_new(o, "source", slice_json(ev->source));
     json_object_set_new(o, "connector", slice_json(ev->connector));
@@ -128,7 +129,7 @@ static int cmd_show(sy_store_t *store, sy_cli_t *cli)
                (int)ev.event_id.len, ev.event_id.base, (int)ev.type.len, ev.type.base, rcv,
                ev.occurred_at_ms != 0 ? occ : "-", (int)ev.signature.len, ev.signature.base, ev.batch_index + 1,
                ev.batch_size, (int)ev.user_agent.len, ev.user_agent.base, ev.body.len);
-        json_t *body = json_loadb(ev.body.base, ev.body.len, JSON_DECODE_ANY, NULL);
+        json_t *body = sy_event_body_json(&ev, NULL);
         char *pretty = body != NULL ? json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         if (pretty != NULL)
             puts(pretty);
@@ -252,6 +253,54 @@ static int cmd_stats(sy_store_t *store, sy_cli_t *cli)
     return SY_EXIT_OK;
 }
 
+typedef struct st_skipped_list_t {
+    int as_json;
+    uint64_t count;
+} skipped_list_t;
+
+static int on_skipped(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    skipped_list_t *l = arg;
+    (void)key;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    if (doc == NULL)
+        return SY_EPARSE;
+    ++l->count;
+    if (l->as_json) {
+        print_json_line(doc);
+    } else {
+        char when[40];
+        format_time(json_integer_value(json_object_get(doc, "at_ms")), when, sizeof(when));
+        printf("%-8lld %s  %-10s %-32s %s\n    %s\n", (long long)json_integer_value(json_object_get(doc, "seq")), when,
+               json_string_value(json_object_get(doc, "source")), json_string_value(json_object_get(doc, "event_id")),
+               json_string_value(json_object_get(doc, "type")), json_string_value(json_object_get(doc, "reason")));
+    }
+    json_decref(doc);
+    return 0;
+}
+
+/* `log skipped`: logged events the applier could not apply, with the reason (never skipped without a trace). */
+static int cmd_skipped(sy_store_t *store, sy_cli_t *cli)
+{
+    sy_store_read_t *rd;
+    skipped_list_t l = {.as_json = cli->json};
+    if (sy_store_read_begin(store, &rd) != 0) {
+        fprintf(stderr, "switchyard: cannot read the log\n");
+        return SY_EXIT_FAIL;
+    }
+    if (!cli->json)
+        printf("%-8s %-24s  %-10s %-32s %s\n", "SEQ", "SKIPPED AT", "SOURCE", "EVENT ID", "TYPE / REASON");
+    int rc = sy_txn_scan(rd, SY_DB_SKIPPED, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_skipped, &l);
+    sy_store_read_end(rd);
+    if (rc != 0 && rc != SY_ENOTFOUND) {
+        fprintf(stderr, "switchyard: cannot read the skipped events: %s\n", sy_strerror(rc));
+        return SY_EXIT_FAIL;
+    }
+    if (!cli->json)
+        printf("%llu skipped event(s)\n", (unsigned long long)l.count);
+    return SY_EXIT_OK;
+}
+
 #define COMPACT_BATCH 1000
 
 /*
@@ -360,8 +409,9 @@ int sy_cli_log(sy_cli_t *cli, const char *verb)
         sy_config_dispose(&conf);
         return rc;
     }
-    if (strcmp(verb, "tail") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "stats") != 0) {
-        fprintf(stderr, "switchyard: unknown command \"log %s\" (tail, show, stats or compact)\n", verb);
+    if (strcmp(verb, "tail") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "stats") != 0 &&
+        strcmp(verb, "skipped") != 0) {
+        fprintf(stderr, "switchyard: unknown command \"log %s\" (tail, show, stats, skipped or compact)\n", verb);
         return SY_EXIT_USAGE;
     }
     if ((rc = open_store(cli, &conf, &store)) != SY_EXIT_OK)
@@ -370,6 +420,8 @@ int sy_cli_log(sy_cli_t *cli, const char *verb)
         rc = cmd_tail(store, cli);
     else if (strcmp(verb, "show") == 0)
         rc = cmd_show(store, cli);
+    else if (strcmp(verb, "skipped") == 0)
+        rc = cmd_skipped(store, cli);
     else
         rc = cmd_stats(store, cli);
     sy_store_close(store);

@@ -225,7 +225,7 @@ static int export_events(sy_txn_t *txn, const sy_replay_spec_t *sel, int csv)
             csv_cell(buf, 0);
             printf("%zu\n", ev.body.len);
         } else {
-            json_t *body = json_loadb(ev.body.base, ev.body.len, JSON_DECODE_ANY, NULL);
+            json_t *body = sy_event_body_json(&ev, NULL);
             json_t *o = json_pack("{s:I, s:s%, s:s%, s:s%, s:I, s:I, s:o}", "seq", (json_int_t)ev.seq, "source",
                                   ev.source.base, ev.source.len, "event_id", ev.event_id.base, ev.event_id.len, "type",
                                   ev.type.base, ev.type.len, "received_at_ms", (json_int_t)ev.received_at_ms,

@@ -22,6 +22,22 @@ typedef struct st_sy_event_t {
     sy_slice_t body;        /* raw bytes of this event */
 } sy_event_t;
 
+/*
+ * The window a provider's event time must fall in before it becomes a version (ingress refuses the event with 400
+ * otherwise; the applier skips, with a record, a logged event outside it). Versions decide which value wins, so a
+ * time far in the future would win for ever: at most SY_EVENT_TIME_MAX_AHEAD_MS after the hub received the event
+ * (clock skew between the provider and the hub). A time in the past can only lose, so the lower bound is only a
+ * sanity floor: 2000-01-01T00:00:00Z. Checked against received_at_ms, so a replay judges an event as ingress did.
+ */
+#define SY_EVENT_TIME_MIN_MS INT64_C(946684800000)
+#define SY_EVENT_TIME_MAX_AHEAD_MS INT64_C(3600000)
+#define SY_EVENT_TIME_WINDOW_TEXT "after 2000-01-01 and at most 1 hour ahead of the hub's clock"
+
+static inline int sy_event_time_plausible(int64_t occurred_at_ms, int64_t received_at_ms)
+{
+    return occurred_at_ms >= SY_EVENT_TIME_MIN_MS && occurred_at_ms <= received_at_ms + SY_EVENT_TIME_MAX_AHEAD_MS;
+}
+
 /* Encodes ev (without seq, which is the key) as msgpack into a malloc'd buffer owned by the caller. */
 int sy_codec_event_encode(const sy_event_t *ev, char **out, size_t *outlen);
 /* Decodes a stored value; slices point into data, valid as long as data is. Returns 0 or SY_EPARSE. */

@@ -287,6 +287,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t num_events = 0;
     const char *errmsg = "the body is not a valid event";
     int prc = src->connector->parse(&l->json, view.body, l->events, s->conf->max_batch_events, &num_events, &errmsg);
+    for (size_t i = 0; prc == 0 && i != num_events; ++i) {
+        int64_t t = l->events[i].occurred_at_ms;
+        if (t != 0 && !sy_event_time_plausible(t, view.now_ms)) {
+            errmsg = "the event's time (Stripe created, HubSpot occurredAt) is outside the accepted window: "
+                     SY_EVENT_TIME_WINDOW_TEXT;
+            prc = SY_EPARSE;
+        }
+    }
     if (prc != 0 || num_events == 0) {
         /* errmsg is a static sentence from the connector (it never quotes the body); escaped all the same. */
         size_t off = (size_t)snprintf(body, sizeof(body), "{\"error\":\"bad_request\",\"message\":");

@@ -9,7 +9,9 @@
  */
 #include "json.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,12 @@ static const char msg_utf8[] = "body is not valid UTF-8";
 static const char msg_depth[] = "JSON nesting deeper than the limit";
 static const char msg_tokens[] = "JSON has more tokens than the limit";
 static const char msg_size[] = "body is too large to parse as JSON";
+static const char msg_escape[] = "JSON string has an invalid escape";
+static const char msg_nul[] = "JSON string contains \\u0000";
+static const char msg_surrogate[] = "JSON string contains a lone UTF-16 surrogate";
+static const char msg_integer[] = "JSON integer is outside the 64-bit range";
+static const char msg_real[] = "JSON number is outside the range of a double";
+static const char msg_duplicate[] = "JSON object has a duplicate key";
 
 void sy_json_init(sy_json_t *json, size_t max_tokens, unsigned max_depth)
 {
@@ -99,18 +107,153 @@ static int number_ok(const char *s, size_t len)
     return i == len;
 }
 
-static int primitive_ok(const char *s, size_t len)
+/*
+ * The applier reads bodies with jansson, which refuses an integer outside long long ("too big integer") and a
+ * real that overflows a double ("real number overflow"; underflow to 0 is accepted). Ingress refuses the same, so
+ * nothing is acknowledged that the applier cannot read. s is a valid RFC 8259 number.
+ */
+static const char *number_range_err(const char *s, size_t len)
+{
+    char stackbuf[64], *buf = stackbuf;
+    const char *err = NULL;
+    int is_integer = memchr(s, '.', len) == NULL && memchr(s, 'e', len) == NULL && memchr(s, 'E', len) == NULL;
+    if (is_integer) {
+        /* Up to 18 digits always fit and 20 or more never do (JSON has no leading zeros): only 19 need strtoll. */
+        size_t digits = len - (s[0] == '-');
+        if (digits < 19)
+            return NULL;
+        if (digits > 19)
+            return msg_integer;
+    }
+    if (len >= sizeof(stackbuf) && (buf = malloc(len + 1)) == NULL)
+        abort();
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    if (is_integer) {
+        (void)strtoll(buf, NULL, 10);
+        if (errno == ERANGE)
+            err = msg_integer;
+    } else if (isinf(strtod(buf, NULL))) {
+        err = msg_real;
+    }
+    if (buf != stackbuf)
+        free(buf);
+    return err;
+}
+
+/* NULL if s is a JSON literal or an in-range number, else the reason. */
+static const char *primitive_err(const char *s, size_t len)
 {
     switch (s[0]) {
     case 't':
-        return len == 4 && memcmp(s, "true", 4) == 0;
+        return len == 4 && memcmp(s, "true", 4) == 0 ? NULL : msg_invalid;
     case 'f':
-        return len == 5 && memcmp(s, "false", 5) == 0;
+        return len == 5 && memcmp(s, "false", 5) == 0 ? NULL : msg_invalid;
     case 'n':
-        return len == 4 && memcmp(s, "null", 4) == 0;
+        return len == 4 && memcmp(s, "null", 4) == 0 ? NULL : msg_invalid;
     default:
-        return number_ok(s, len);
+        return number_ok(s, len) ? number_range_err(s, len) : msg_invalid;
     }
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i != 4; ++i) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/*
+ * Checks the contents of a string token (between the quotes) as jansson decodes them: no raw control characters,
+ * only the escapes of RFC 8259, no \u0000 (jansson refuses it without JSON_ALLOW_NUL, and a C string would end
+ * there), and \u surrogates only as a high-low pair. Returns NULL or the reason.
+ */
+static const char *string_err(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; ++i) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20)
+            return msg_invalid;
+        if (c != '\\')
+            continue;
+        if (++i == len)
+            return msg_escape;
+        if (strchr("\"\\/bfnrt", s[i]) != NULL && s[i] != '\0')
+            continue;
+        unsigned u, lo;
+        if (s[i] != 'u' || len - i < 5 || !hex4(s + i + 1, &u))
+            return msg_escape;
+        i += 4;
+        if (u == 0)
+            return msg_nul;
+        if (u >= 0xdc00 && u <= 0xdfff)
+            return msg_surrogate;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            if (len - i < 7 || s[i + 1] != '\\' || s[i + 2] != 'u' || !hex4(s + i + 3, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                return msg_surrogate;
+            i += 6;
+        }
+    }
+    return NULL;
+}
+
+/* Writes the UTF-8 of a string validated by string_err to out (room for len bytes: decoding never grows it). */
+static size_t unescape(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; ++i) {
+        if (s[i] != '\\') {
+            out[n++] = s[i];
+            continue;
+        }
+        char c = s[++i];
+        switch (c) {
+        case 'b': out[n++] = '\b'; continue;
+        case 'f': out[n++] = '\f'; continue;
+        case 'n': out[n++] = '\n'; continue;
+        case 'r': out[n++] = '\r'; continue;
+        case 't': out[n++] = '\t'; continue;
+        case 'u': break;
+        default: out[n++] = c; continue;
+        }
+        unsigned u, lo;
+        (void)hex4(s + i + 1, &u);
+        i += 4;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            (void)hex4(s + i + 3, &lo);
+            i += 6;
+            u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (u < 0x80) {
+            out[n++] = (char)u;
+        } else if (u < 0x800) {
+            out[n++] = (char)(0xc0 | (u >> 6));
+            out[n++] = (char)(0x80 | (u & 0x3f));
+        } else if (u < 0x10000) {
+            out[n++] = (char)(0xe0 | (u >> 12));
+            out[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+            out[n++] = (char)(0x80 | (u & 0x3f));
+        } else {
+            out[n++] = (char)(0xf0 | (u >> 18));
+            out[n++] = (char)(0x80 | ((u >> 12) & 0x3f));
+            out[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+            out[n++] = (char)(0x80 | (u & 0x3f));
+        }
+    }
+    return n;
 }
 
 static int span_start(const jsmntok_t *t)
@@ -131,6 +274,54 @@ typedef struct st_walk_t {
     const char *err;
 } walk_t;
 
+/* A key as jansson sees it: raw when it has no escape, else decoded into owned. */
+typedef struct st_key_t {
+    const char *base;
+    size_t len;
+    char *owned;
+} key_t_;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const key_t_ *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->base, y->base, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * jansson (with JSON_REJECT_DUPLICATES, as the applier decodes) refuses an object with two equal keys after
+ * decoding escapes; without that flag it keeps the last, while a first-match lookup here would keep the first.
+ * So ingress refuses them too. Keys are sorted to keep this O(n log n) for objects with many members.
+ */
+static int keys_unique(walk_t *w, const int *key_toks, int n)
+{
+    key_t_ small[16], *keys = small;
+    int unique = 1;
+    if (n < 2)
+        return 1;
+    if ((size_t)n > sizeof(small) / sizeof(small[0]) && (keys = calloc((size_t)n, sizeof(*keys))) == NULL)
+        abort();
+    for (int i = 0; i != n; ++i) {
+        const jsmntok_t *k = &w->toks[key_toks[i]];
+        keys[i] = (key_t_){w->text + k->start, (size_t)(k->end - k->start), NULL};
+        if (memchr(keys[i].base, '\\', keys[i].len) != NULL) {
+            if ((keys[i].owned = malloc(keys[i].len)) == NULL)
+                abort();
+            keys[i].len = unescape(keys[i].base, keys[i].len, keys[i].owned);
+            keys[i].base = keys[i].owned;
+        }
+    }
+    qsort(keys, (size_t)n, sizeof(*keys), key_cmp);
+    for (int i = 1; i != n && unique; ++i)
+        unique = key_cmp(&keys[i - 1], &keys[i]) != 0;
+    for (int i = 0; i != n; ++i)
+        free(keys[i].owned);
+    if (keys != small)
+        free(keys);
+    return unique;
+}
+
 /* Validates the subtree at tok; returns the index after it, or -1 with w->err set. */
 static int validate(walk_t *w, int tok, unsigned depth)
 {
@@ -142,17 +333,16 @@ static int validate(walk_t *w, int tok, unsigned depth)
 
     switch (t->type) {
     case JSMN_PRIMITIVE:
-        if (t->size != 0 || !primitive_ok(w->text + t->start, (size_t)(t->end - t->start)))
+        if (t->size != 0)
             goto Invalid;
+        if ((w->err = primitive_err(w->text + t->start, (size_t)(t->end - t->start))) != NULL)
+            return -1;
         return tok + 1;
     case JSMN_STRING:
         if (t->size != 0)
             goto Invalid;
-        /* JSON forbids raw control characters in strings; jsmn lets them through. */
-        for (int i = t->start; i != t->end; ++i) {
-            if ((unsigned char)w->text[i] < 0x20)
-                goto Invalid;
-        }
+        if ((w->err = string_err(w->text + t->start, (size_t)(t->end - t->start))) != NULL)
+            return -1;
         return tok + 1;
     case JSMN_OBJECT:
     case JSMN_ARRAY: {
@@ -162,32 +352,45 @@ static int validate(walk_t *w, int tok, unsigned depth)
         }
         int is_obj = t->type == JSMN_OBJECT;
         int pos = t->start + 1, next = tok + 1;
+        int small[16], *key_toks = small;
+        if (is_obj && (size_t)t->size > sizeof(small) / sizeof(small[0]) &&
+            (key_toks = malloc((size_t)t->size * sizeof(*key_toks))) == NULL)
+            abort();
         for (int i = 0; i != t->size; ++i) {
             if (is_obj) {
                 if (next >= w->count)
-                    goto Invalid;
+                    goto InvalidMembers;
                 const jsmntok_t *key = &w->toks[next];
                 if (key->type != JSMN_STRING || key->size != 1 || !gap_ok(w->text, pos, span_start(key), i == 0 ? 0 : ','))
-                    goto Invalid;
-                for (int k = key->start; k != key->end; ++k) {
-                    if ((unsigned char)w->text[k] < 0x20)
-                        goto Invalid;
-                }
+                    goto InvalidMembers;
+                if ((w->err = string_err(w->text + key->start, (size_t)(key->end - key->start))) != NULL)
+                    goto InvalidMembers;
+                key_toks[i] = next;
                 pos = span_end(key);
                 ++next;
             }
             if (next >= w->count)
-                goto Invalid;
+                goto InvalidMembers;
             const jsmntok_t *val = &w->toks[next];
             if (!gap_ok(w->text, pos, span_start(val), is_obj ? ':' : (i == 0 ? 0 : ',')))
-                goto Invalid;
+                goto InvalidMembers;
             if ((next = validate(w, next, depth + 1)) < 0)
-                return -1;
+                goto InvalidMembers;
             pos = span_end(val);
         }
         if (!gap_ok(w->text, pos, t->end - 1, 0))
-            goto Invalid;
+            goto InvalidMembers;
+        if (is_obj && !keys_unique(w, key_toks, t->size)) {
+            w->err = msg_duplicate;
+            goto InvalidMembers;
+        }
+        if (key_toks != small)
+            free(key_toks);
         return next;
+    InvalidMembers:
+        if (key_toks != small)
+            free(key_toks);
+        goto Invalid;
     }
     default:
         goto Invalid;
@@ -254,8 +457,9 @@ static int parse_scalar_root(sy_json_t *json, const char *text, int from, int to
     }
     if (json->capacity < 1)
         grow(json, 1);
-    if (!primitive_ok(text + from, (size_t)(to - from))) {
-        *errmsg = msg_invalid;
+    const char *err = primitive_err(text + from, (size_t)(to - from));
+    if (err != NULL) {
+        *errmsg = err;
         return SY_EPARSE;
     }
     jsmntok_t *t = json->tokens;
@@ -410,7 +614,7 @@ int sy_json_get(const sy_json_t *json, int obj, const char *key)
         return -1;
     int k = obj + 1;
     for (int i = 0; i != t->size && k + 1 < json->count; ++i) {
-        /* Keys compare raw (escapes not decoded); with duplicate keys the first wins. */
+        /* Keys compare decoded, as jansson's do; validate() has refused duplicate keys. */
         if (sy_json_str_eq(json, k, key))
             return k + 1;
         k = sy_json_skip(json, k + 1);
@@ -467,8 +671,27 @@ int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
     const jsmntok_t *t = tok_at(json, tok);
     if (t == NULL || t->type != JSMN_STRING)
         return 0;
-    size_t n = strlen(s);
-    return (size_t)(t->end - t->start) == n && memcmp(json->text + t->start, s, n) == 0;
+    size_t n = strlen(s), raw_len = (size_t)(t->end - t->start);
+    const char *raw = json->text + t->start;
+    if (memchr(raw, '\\', raw_len) == NULL)
+        return raw_len == n && memcmp(raw, s, n) == 0;
+    /* Decoding never makes a string longer, so one that decodes to s is at most 6 * n + 6 bytes raw. */
+    if (raw_len > 6 * n + 6)
+        return 0;
+    char stackbuf[256], *buf = raw_len <= sizeof(stackbuf) ? stackbuf : malloc(raw_len);
+    if (buf == NULL)
+        abort();
+    size_t m = unescape(raw, raw_len, buf);
+    int eq = m == n && memcmp(buf, s, n) == 0;
+    if (buf != stackbuf)
+        free(buf);
+    return eq;
+}
+
+int sy_json_has_escape(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    return t != NULL && t->type == JSMN_STRING && memchr(json->text + t->start, '\\', (size_t)(t->end - t->start)) != NULL;
 }
 
 int sy_utf8_valid(const char *str, size_t len)

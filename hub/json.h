@@ -4,6 +4,12 @@
  * lacks: exactly one root value, valid primitives (true/false/null/JSON numbers), valid UTF-8, a depth cap
  * and a token cap. The only file that includes jsmn.h is json.c.
  *
+ * One reading of every event: the applier decodes the same bytes with jansson (JSON_REJECT_DUPLICATES), so this
+ * parser accepts exactly what jansson accepts (within the depth and token caps): it also refuses duplicate keys
+ * (compared decoded), invalid escapes, \u0000, lone surrogates, integers outside int64 and reals that overflow a
+ * double. tests/unit/test_json.c checks the two parsers agree on a table of edge cases; fuzz_json checks it on
+ * every input it generates.
+ *
  * Tokens are addressed by index; index 0 is the root. A sy_json_t is scratch owned by one thread and reused.
  */
 #ifndef SY_JSON_H
@@ -50,8 +56,10 @@ int sy_json_get(const sy_json_t *json, int obj, const char *key);
 int sy_json_at(const sy_json_t *json, int arr, int i);
 /* Integer value of a primitive token; returns 0 or SY_EPARSE if it is not an integer. */
 int sy_json_int64(const sy_json_t *json, int tok, int64_t *out);
-/* 1 if string tok equals s exactly (raw bytes), else 0. */
+/* 1 if string tok, its escapes decoded, equals s, else 0. */
 int sy_json_str_eq(const sy_json_t *json, int tok, const char *s);
+/* 1 if string tok contains an escape (its raw text differs from its value). */
+int sy_json_has_escape(const sy_json_t *json, int tok);
 
 /* UTF-8 validity (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
 int sy_utf8_valid(const char *s, size_t len);

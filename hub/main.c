@@ -21,6 +21,7 @@ static void usage(FILE *out)
           "  log tail [-n N] [-f] [--json]  last N events (default 10); -f keeps following\n"
           "  log show SEQ [--json|--raw]  one event: metadata and pretty body (--raw: body bytes exactly)\n"
           "  log stats [--json]           events per source and type, size on disk\n"
+          "  log skipped [--json]         logged events the applier could not apply, and why\n"
           "  log compact --older-than 30d --archive FILE.jsonl\n"
           "                               archive, then remove, old events the applier has passed\n"
           "  policy check|show [PATH]     check a field-ownership policy (default: policies/) or summarise it\n"

@@ -69,9 +69,14 @@ static char *scalar_text(const json_t *v)
  * The JSON an event's paths are resolved against. Stripe: the event as sent. HubSpot: the event object plus
  * "properties": {propertyName: propertyValue}, so one property change reads like a partial contact.
  */
+json_t *sy_event_body_json(const sy_event_t *ev, json_error_t *err)
+{
+    return json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, err);
+}
+
 static json_t *event_view(const sy_event_t *ev)
 {
-    json_t *doc = json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY, NULL);
+    json_t *doc = sy_event_body_json(ev, NULL);
     if (doc == NULL || !json_is_object(doc))
         return doc;
     json_t *name = json_object_get(doc, "propertyName");
@@ -84,11 +89,12 @@ static json_t *event_view(const sy_event_t *ev)
     return doc;
 }
 
-static int64_t event_version(const sy_event_t *ev, json_t *doc)
+/*
+ * The provider's time as ingress read it (Stripe `created` * 1000, HubSpot `occurredAt`) and stored it with the
+ * event: one reading, never re-derived from the body. Events without one take the time they were received.
+ */
+static int64_t event_version(const sy_event_t *ev)
 {
-    json_t *created = json_object_get(doc, "created");
-    if (json_is_integer(created) && ev->connector.len == 6 && memcmp(ev->connector.base, "stripe", 6) == 0)
-        return (int64_t)json_integer_value(created) * 1000;
     return ev->occurred_at_ms != 0 ? ev->occurred_at_ms : ev->received_at_ms;
 }
 
@@ -150,8 +156,11 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
     return 0;
 }
 
-int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n)
+int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why)
 {
+    const char *ignored;
+    if (why == NULL)
+        why = &ignored;
     char source[128], type[256];
     const sy_policy_object_t *objs[MAX_OBJECTS_PER_EVENT];
     int rc = 0;
@@ -166,15 +175,22 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
     size_t nobj = sy_policy_objects_for(p, si, type, objs, MAX_OBJECTS_PER_EVENT);
     if (nobj == 0)
         return 0;
-    json_t *doc = event_view(ev);
-    if (doc == NULL)
+    /* Logs written before ingress checked these may hold such events: they are skipped, never guessed at. */
+    if (ev->occurred_at_ms != 0 && !sy_event_time_plausible(ev->occurred_at_ms, ev->received_at_ms)) {
+        *why = "the provider time is outside the accepted window (" SY_EVENT_TIME_WINDOW_TEXT ")";
         return SY_EPARSE;
+    }
+    json_t *doc = event_view(ev);
+    if (doc == NULL) {
+        *why = "the body is not JSON as ingress reads it (duplicate keys, invalid escapes or numbers out of range)";
+        return SY_EPARSE;
+    }
     sy_observation_t *obs = calloc(nobj, sizeof(*obs));
     if (obs == NULL) {
         rc = SY_ENOMEM;
         goto Exit;
     }
-    int64_t version = event_version(ev, doc);
+    int64_t version = event_version(ev);
     for (size_t i = 0; i != nobj; ++i) {
         int orc = observe_object(p, si, objs[i], type, doc, version, &obs[*n]);
         if (orc == 0) {

@@ -5,6 +5,8 @@
 #ifndef SY_OBSERVE_H
 #define SY_OBSERVE_H
 
+#include <jansson.h>
+
 #include "event.h"
 #include "policy.h"
 
@@ -35,11 +37,19 @@ typedef struct st_sy_observation_t {
 } sy_observation_t;
 
 /*
+ * The event's body as a jansson tree, read the way ingress validated it (hub/json.h): any root, duplicate keys
+ * refused. Every reader of a stored body goes through here. New reference, NULL (err filled if given) when the
+ * bytes are not such JSON.
+ */
+json_t *sy_event_body_json(const sy_event_t *ev, json_error_t *err);
+
+/*
  * Decodes ev into observations (one per matching policy object that yields an external id). *out is a malloc'd
  * array owned by the caller (sy_observations_free releases it and its contents); *n may be 0 (event type not mapped, source not in
- * the policy). Returns 0, or SY_EPARSE when the stored body is not JSON.
+ * the policy). Returns 0, or SY_EPARSE when the stored event cannot be used, with *why (if why is given) a static
+ * sentence: the body is not JSON as ingress defines it, or the provider time is outside the window of event.h.
  */
-int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n);
+int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why);
 void sy_observations_free(sy_observation_t *obs, size_t n);
 
 #endif

@@ -327,6 +327,38 @@ static int alert(sy_apply_ctx_t *ctx, const char *kind, json_t *rec, const char 
                                 (json_int_t)ctx->seq));
 }
 
+int sy_records_skip(sy_apply_ctx_t *ctx, const sy_event_t *ev, const char *reason)
+{
+    unsigned char key[8];
+    sy_slice_t ignored;
+    int rc;
+    sy_put_be64(key, ev->seq);
+    sy_slice_t k = {(const char *)key, 8};
+    if ((rc = sy_txn_get(ctx->txn, SY_DB_SKIPPED, k, &ignored)) != SY_ENOTFOUND)
+        return rc; /* 0: already recorded by an earlier pass */
+    json_t *doc = json_pack("{s:I, s:I, s:s%, s:s%, s:s%, s:s}", "seq", (json_int_t)ev->seq, "at_ms",
+                            (json_int_t)ctx->now_ms, "source", ev->source.base, ev->source.len, "event_id",
+                            ev->event_id.base, ev->event_id.len, "type", ev->type.base, ev->type.len, "reason", reason);
+    if (doc == NULL)
+        return SY_ENOMEM;
+    rc = sy_doc_put(ctx->txn, SY_DB_SKIPPED, k, doc);
+    json_decref(doc);
+    if (rc != 0)
+        return rc;
+    ++ctx->stats->skipped;
+    ++ctx->stats->alerts;
+    char message[512];
+    snprintf(message, sizeof(message), "logged event %llu (%.*s %.*s) was not applied: %s", (unsigned long long)ev->seq,
+             (int)ev->source.len, ev->source.base, (int)ev->event_id.len, ev->event_id.base, reason);
+    sy_log(SY_LOG_ERROR, "alert event_skipped: %s", message);
+    char source[128];
+    snprintf(source, sizeof(source), "%.*s", (int)ev->source.len, ev->source.base);
+    return append_log(ctx->txn, SY_DB_ALERTS, "next_alert",
+                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "at_ms", (json_int_t)ctx->now_ms, "kind",
+                                "event_skipped", "record", "", "source", source, "field", "", "message", message, "seq",
+                                (json_int_t)ctx->seq));
+}
+
 /* --- policy applied to one field ------------------------------------------------------------------------- */
 
 /* Per-field counters for the health report (stat:<what>:<field>), in the applying transaction. */

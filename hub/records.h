@@ -17,6 +17,7 @@
  *   audit    n (be64) → {at_ms, action, ...}               (merges and splits, with before-images)
  *   alerts   n (be64) → {at_ms, kind, record, source, field, message}
  *   dead     push id (be64) → the push plus {died_at_ms, reason, response: {status, headers, body}}
+ *   skipped  seq (be64) → {seq, at_ms, source, event_id, type, reason}  (logged events the applier could not use)
  *   meta     applier_cursor, next_record, next_push, next_audit, next_alert (be64); stat:<name> (be64 counters)
  */
 #ifndef SY_RECORDS_H
@@ -31,7 +32,7 @@
 #define SY_STATS(X)                                                                                                    \
     X(observations) X(excluded) X(records_created) X(fields_updated) X(echoes) X(stale) X(conflicts) X(reverts)      \
         X(frozen) X(alerts) X(pushes_enqueued) X(pushes_coalesced) X(auto_merges) X(deletions) X(unmapped_events)   \
-            X(suggestions)
+            X(suggestions) X(skipped)
 
 typedef struct st_sy_apply_stats_t {
 #define SY_STATS_FIELD(name) uint64_t name;
@@ -49,6 +50,13 @@ typedef struct st_sy_apply_ctx_t {
 
 /* Applies one observation. Returns 0 or a storage error (SY_EFULL...), after which the transaction must abort. */
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs);
+
+/*
+ * Records that the logged event ev (ctx->seq) cannot be applied, and why: an entry in `skipped`, a counter
+ * (stat:skipped, exported as switchyard_applier_total{outcome="skipped"}) and an alert of kind event_skipped.
+ * Idempotent per seq: a replay that meets the same event again adds nothing.
+ */
+int sy_records_skip(sy_apply_ctx_t *ctx, const sy_event_t *ev, const char *reason);
 
 /* Queues the current golden values of record id for spoke (every field the policy pushes to it), reason "repush":
  * after a tool lost data. Counts in ctx->stats. */

@@ -137,9 +137,16 @@ static int run_batch(run_t *r, uint64_t *after)
         atomic_fetch_add(&r->progress->selected, 1);
         sy_observation_t *obs;
         size_t nobs;
-        if (sy_observe(r->policy, &ev, &obs, &nobs) != 0)
-            continue;
+        const char *why = NULL;
         ctx.seq = ev.seq;
+        if ((rc = sy_observe(r->policy, &ev, &obs, &nobs, &why)) == SY_EPARSE) {
+            rc = r->spec->dry_run ? 0 : sy_records_skip(&ctx, &ev, why);
+            if (rc != 0)
+                goto Abort;
+            continue;
+        } else if (rc != 0) {
+            goto Abort;
+        }
         for (size_t i = 0; i != nobs && rc == 0; ++i) {
             char idbuf[128];
             const char *id = record_of(txn, r->policy, &obs[i], idbuf, sizeof(idbuf));

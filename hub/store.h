@@ -35,6 +35,7 @@ typedef enum en_sy_db_t {
     SY_DB_AUDIT,
     SY_DB_ALERTS,
     SY_DB_DEAD,
+    SY_DB_SKIPPED,
     SY_DB_COUNT
 } sy_db_t;
 

@@ -203,7 +203,7 @@ static inline int sy_fuzz_world_apply(sy_fuzz_world_t *w, const char *source, co
     sy_observation_t *obs = NULL;
     size_t n = 0;
     sy_txn_t *txn;
-    int rc = sy_observe(w->policy, &ev, &obs, &n);
+    int rc = sy_observe(w->policy, &ev, &obs, &n, NULL);
     if (rc != 0) {
         SY_FUZZ_CHECK(rc == SY_EPARSE && obs == NULL && n == 0);
         return rc;

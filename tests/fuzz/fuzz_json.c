@@ -4,9 +4,9 @@
  * Input: byte 0 sets max_tokens (255: 1 MiB body's worth, the ingress default), byte 1 max_depth (% 80; 79: the
  * hard maximum of 512), then one or two texts separated by a NUL byte, parsed in turn with the same scratch (ingress
  * reuses one per loop). Every token of an accepted text is walked with every accessor, and the verdict is compared
- * with jansson's: what jansson accepts must be accepted within generous caps, and what is accepted jansson must
- * accept too (except the few things it refuses on purpose: lone surrogate escapes, numbers out of range, "\u0000" in
- * a key). Those events are valid webhooks that observe.c (jansson) cannot read: the applier skips them, loudly.
+ * with jansson's as the applier decodes (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES): one reading of every event, so
+ * what one accepts the other accepts, within generous caps (the depth cap is the one thing jansson takes and we
+ * do not; a NUL byte ends jansson's input, so it is no judge of texts that hold one).
  */
 #include <jansson.h>
 
@@ -52,7 +52,7 @@ static void json_check_tokens(const sy_json_t *json, sy_slice_t text)
             for (int i = 0; i != size; ++i, key = sy_json_skip(json, key + 1)) {
                 SY_FUZZ_CHECK(sy_json_type(json, key) == SY_JSON_STRING && sy_json_size(json, key) == 1);
                 sy_slice_t k = sy_json_text(json, key);
-                if (memchr(k.base, '\0', k.len) != NULL || k.len > 256)
+                if (memchr(k.base, '\0', k.len) != NULL || k.len > 256 || sy_json_has_escape(json, key))
                     continue;
                 char name[257];
                 memcpy(name, k.base, k.len);
@@ -78,21 +78,16 @@ static void json_parse_one(sy_json_t *json, sy_slice_t text, int generous)
     const char *errmsg = NULL;
     int rc = sy_json_parse(json, text.base, text.len, &errmsg);
     json_error_t jerr;
-    json_t *doc = json_loadb(text.base, text.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    json_t *doc = json_loadb(text.base, text.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    int has_nul = text.len != 0 && memchr(text.base, '\0', text.len) != NULL;
     if (rc == 0) {
         json_check_tokens(json, text);
-        SY_FUZZ_CHECK(doc != NULL || strstr(jerr.text, "Unicode") != NULL || strstr(jerr.text, "too big") != NULL ||
-                      strstr(jerr.text, "overflow") != NULL || strstr(jerr.text, "NUL byte in object key") != NULL);
+        SY_FUZZ_CHECK(doc != NULL || has_nul);
     } else {
         SY_FUZZ_CHECK(rc == SY_EPARSE || rc == SY_ETOOBIG);
         SY_FUZZ_CHECK(errmsg != NULL && json->count == 0);
         SY_FUZZ_CHECK(sy_json_type(json, 0) == SY_JSON_UNDEFINED && sy_json_get(json, 0, "id") == -1);
-        /*
-         * A deeper document than the hard cap of 512 levels is the one thing jansson (2048) takes and we do not.
-         * jansson reads a NUL byte as the end of its input, so it is no judge of texts that hold one.
-         */
-        SY_FUZZ_CHECK(!generous || doc == NULL || strcmp(errmsg, "JSON nesting deeper than the limit") == 0 ||
-                      (text.len != 0 && memchr(text.base, '\0', text.len) != NULL));
+        SY_FUZZ_CHECK(!generous || doc == NULL || strcmp(errmsg, "JSON nesting deeper than the limit") == 0 || has_nul);
     }
     json_decref(doc);
 }

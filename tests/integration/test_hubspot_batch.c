@@ -236,10 +236,10 @@ static void test_rejects_and_caps(void **state)
 
     /* not an array; an element without eventId (the valid first element must not be stored either) */
     static const char *const bad[] = {
-        "{\"eventId\":2003,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}",
-        "[{\"eventId\":2004,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"},"
-        "{\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}]",
-        "[{\"eventId\":2005,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}",
+        "{\"eventId\":2003,\"occurredAt\":1700000000000,\"subscriptionType\":\"contact.creation\"}",
+        "[{\"eventId\":2004,\"occurredAt\":1700000000000,\"subscriptionType\":\"contact.creation\"},"
+        "{\"occurredAt\":1700000000000,\"subscriptionType\":\"contact.creation\"}]",
+        "[{\"eventId\":2005,\"occurredAt\":1700000000000,\"subscriptionType\":\"contact.creation\"}",
     };
     size_t failures = 0;
     for (size_t i = 0; i != SY_ARRAY_SIZE(bad); ++i) { /* all cases first, then one verdict */
@@ -261,7 +261,7 @@ static void test_rejects_and_caps(void **state)
         len = (size_t)snprintf(big, cap, "[");
         for (int i = 0; i != n; ++i)
             len += (size_t)snprintf(big + len, cap - len,
-                                    "%s{\"eventId\":%d,\"occurredAt\":1,\"subscriptionType\":\"contact.creation\"}", i ? "," : "",
+                                    "%s{\"eventId\":%d,\"occurredAt\":1700000000000,\"subscriptionType\":\"contact.creation\"}", i ? "," : "",
                                     3000 + i);
         len += (size_t)snprintf(big + len, cap - len, "]");
         assert_true(len < cap);

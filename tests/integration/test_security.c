@@ -109,12 +109,12 @@ static void test_tls_ingress_and_no_secret_anywhere(void **state)
     sy_it_start(h);
 
     snprintf(url, sizeof(url), "https://127.0.0.1:%u/hooks/stripe", h->ingress_port);
-    static const char event[] = "{\"id\":\"evt_tls_1\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1}";
+    static const char event[] = "{\"id\":\"evt_tls_1\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1700000000}";
     char *answer;
     assert_int_equal(post_tls(h, url, cert, SY_IT_STRIPE_SECRET_A, event, &answer), 200);
     assert_non_null(strstr(answer, "\"seq\":1"));
     /* A wrong secret: 401 that names the check and never a secret. */
-    static const char event2[] = "{\"id\":\"evt_tls_2\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1}";
+    static const char event2[] = "{\"id\":\"evt_tls_2\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1700000000}";
     assert_int_equal(post_tls(h, url, cert, "whsec_wrong", event2, &answer), 401);
     assert_non_null(strstr(answer, "\"check\":\"mismatch\""));
     assert_no_secret(h, "a 401 answer", answer);

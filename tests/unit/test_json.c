@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "json.h"
 
 static int parse_len(sy_json_t *j, const char *text, size_t len, const char **msg)
@@ -38,7 +40,7 @@ static void test_valid_bodies(void **state)
         "true",
         "null",
         "{\"caf\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f\x98\x80\"}",
-        "[0,10,0.1,1e5,1e-5,123456789012345678901234567890]",
+        "[0,10,0.1,1e5,1e-5,1234567890123456789.01234567890]",
     };
     sy_json_t j;
     sy_json_init(&j, 1000, 32);
@@ -278,7 +280,7 @@ static void test_token_cap(void **state)
 static void test_accessors(void **state)
 {
     const char *body = " {\"id\":\"evt_1\",\"n\":-42,\"big\":9223372036854775807,\"min\":-9223372036854775808,"
-                       "\"over\":9223372036854775808,\"f\":1.5,\"e\":1e3,\"t\":true,"
+                       "\"over\":9223372036854775807.5,\"f\":1.5,\"e\":1e3,\"t\":true,"
                        "\"arr\":[{\"x\":1},[2,3],\"s\"],\"obj\":{\"k\":{\"deep\":null}},\"esc\":\"a\\\"b\",\"last\":0} ";
     sy_json_t j;
     sy_json_init(&j, 100, 8);
@@ -344,10 +346,9 @@ static void test_accessors(void **state)
     assert_ptr_equal(root.base, body + 1);
     assert_int_equal(root.len, strlen(body) - 2);
 
-    /* First of duplicate keys wins. */
-    assert_int_equal(parse(&j, "{\"a\":1,\"a\":2}", &msg), 0);
-    assert_int_equal(sy_json_int64(&j, sy_json_get(&j, 0, "a"), &v), 0);
-    assert_int_equal(v, 1);
+    /* Duplicate keys are refused: jsmn would read the first and jansson the last. */
+    assert_int_equal(parse(&j, "{\"a\":1,\"a\":2}", &msg), SY_EPARSE);
+    assert_string_equal(msg, "JSON object has a duplicate key");
     /* Scalar root. */
     assert_int_equal(parse(&j, " 17 ", &msg), 0);
     assert_int_equal(j.count, 1);
@@ -356,11 +357,76 @@ static void test_accessors(void **state)
     sy_json_dispose(&j);
 }
 
+/*
+ * One reading of every event: ingress (this parser) and the applier (jansson, as observe.c decodes bodies) must
+ * agree on every body. Each case says what ingress answers; jansson must agree, and the message must be precise.
+ */
+static void test_same_verdict_as_applier(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *error; /* NULL: accepted */
+    } cases[] = {
+        {"{\"created\":1700000000,\"created\":150000333333330000}", "JSON object has a duplicate key"},
+        {"{\"a\":{\"x\":1,\"y\":2,\"x\":3}}", "JSON object has a duplicate key"},
+        {"{\"type\":\"a\",\"\\u0074ype\":\"b\"}", "JSON object has a duplicate key"}, /* equal once decoded */
+        {"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"ka\":10,"
+         "\"kb\":11,\"kc\":12,\"kd\":13,\"ke\":14,\"kf\":15,\"kg\":16,\"k3\":17}",
+         "JSON object has a duplicate key"}, /* more keys than the small-object fast path */
+        {"[{\"a\":1},{\"a\":2}]", NULL},                                         /* same key, different objects */
+        {"{\"a\":\"x\\u0000y\"}", "JSON string contains \\u0000"},
+        {"{\"a\\u0000\":1}", "JSON string contains \\u0000"},
+        {"\"\\ud800\"", "JSON string contains a lone UTF-16 surrogate"},
+        {"\"\\udc00\\ud800\"", "JSON string contains a lone UTF-16 surrogate"},
+        {"\"\\ud800\\u0041\"", "JSON string contains a lone UTF-16 surrogate"},
+        {"\"\\ud83d\\ude00\"", NULL}, /* a valid pair */
+        {"\"\\x41\"", "body is not valid JSON"}, /* jsmn's strict mode refuses bad escapes itself */
+        {"\"\\u12G4\"", "body is not valid JSON"},
+        {"{\"created\":9223372036854775807}", NULL},
+        {"{\"created\":-9223372036854775808}", NULL},
+        {"{\"created\":9223372036854775808}", "JSON integer is outside the 64-bit range"},
+        {"{\"created\":-9223372036854775809}", "JSON integer is outside the 64-bit range"},
+        {"{\"created\":150000333333330000000000}", "JSON integer is outside the 64-bit range"},
+        {"[1e308, -1e308, 1e-400]", NULL}, /* underflow reads as 0 in both */
+        {"[1e309]", "JSON number is outside the range of a double"},
+        {"[-1.5e99999]", "JSON number is outside the range of a double"},
+        {"12345678901234567890", "JSON integer is outside the 64-bit range"}, /* scalar root too */
+    };
+    sy_json_t j;
+    sy_json_init(&j, 4096, 64);
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        const char *msg;
+        int rc = parse(&j, cases[i].text, &msg);
+        json_error_t jerr;
+        json_t *doc = json_loads(cases[i].text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        if (cases[i].error == NULL) {
+            if (rc != 0)
+                fail_msg("refused %s: %s", cases[i].text, msg);
+            if (doc == NULL)
+                fail_msg("jansson refused %s: %s", cases[i].text, jerr.text);
+        } else {
+            if (rc != SY_EPARSE || strcmp(msg, cases[i].error) != 0)
+                fail_msg("%s: expected \"%s\", got rc %d \"%s\"", cases[i].text, cases[i].error, rc, rc ? msg : "");
+            if (doc != NULL)
+                fail_msg("jansson accepted %s, which ingress refuses", cases[i].text);
+        }
+        json_decref(doc);
+    }
+    /* Lookups see decoded keys, as jansson does. */
+    const char *msg;
+    assert_int_equal(parse(&j, "{\"\\u0069d\":\"evt_1\"}", &msg), 0);
+    int tok = sy_json_get(&j, 0, "id");
+    assert_true(tok > 0 && sy_json_str_eq(&j, tok, "evt_1") && !sy_json_has_escape(&j, tok));
+    assert_true(sy_json_has_escape(&j, 1));
+    sy_json_dispose(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_bodies), cmocka_unit_test(test_invalid_bodies), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_depth_cap),    cmocka_unit_test(test_token_cap),      cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_same_verdict_as_applier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,9 +25,10 @@ static int teardown(void **state)
     return 0;
 }
 
+/* occurred is what ingress read (Stripe created * 1000, HubSpot occurredAt); received a minute after it. */
 static sy_event_t event(const char *source, const char *type, const char *body, int64_t occurred)
 {
-    return (sy_event_t){.seq = 1, .received_at_ms = 1, .occurred_at_ms = occurred, .source = sy_slice_cstr(source),
+    return (sy_event_t){.seq = 1, .received_at_ms = (occurred != 0 ? occurred : 1700000000000) + 60000, .occurred_at_ms = occurred, .source = sy_slice_cstr(source),
                         .connector = sy_slice_cstr(source), .event_id = SY_SLICE_LIT("e1"), .type = sy_slice_cstr(type),
                         .body = sy_slice_cstr(body)};
 }
@@ -47,13 +48,13 @@ static void test_stripe_customer_maps_normalises_and_links(void **state)
                           "{\"id\":\"evt_1\",\"created\":1700000000,\"type\":\"customer.updated\",\"data\":{\"object\":"
                           "{\"id\":\"cus_A\",\"email\":\" Ana@Acme.IO \",\"name\":\"  Ana   Silva \",\"phone\":\"+49 (30) "
                           "123-456\",\"metadata\":{\"hubspot_contact_id\":\"51\"}}}}",
-                          0);
+                          1700000000000);
     sy_observation_t *obs;
     size_t n;
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(obs[0].external_id, "cus_A");
-    assert_int_equal(obs[0].version_ms, 1700000000000); /* Stripe's event `created`, in ms */
+    assert_int_equal(obs[0].version_ms, 1700000000000); /* Stripe's event `created`, in ms, as ingress read it */
     assert_string_equal(value_of(&obs[0], "email"), "ana@acme.io");
     assert_string_equal(value_of(&obs[0], "name"), "Ana Silva");
     assert_string_equal(value_of(&obs[0], "phone"), "+4930123456");
@@ -73,7 +74,7 @@ static void test_hubspot_property_change_reads_as_properties(void **state)
                           1700000000123);
     sy_observation_t *obs;
     size_t n;
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(obs[0].external_id, "51");
     assert_int_equal(obs[0].version_ms, 1700000000123);
@@ -85,12 +86,12 @@ static void test_hubspot_property_change_reads_as_properties(void **state)
 static void test_companies_are_prefixed_deletions_flagged_nulls_clear(void **state)
 {
     sy_event_t ev = event("hubspot", "company.propertyChange",
-                          "{\"eventId\":10,\"occurredAt\":5,\"subscriptionType\":\"company.propertyChange\","
+                          "{\"eventId\":10,\"occurredAt\":1700000000005,\"subscriptionType\":\"company.propertyChange\","
                           "\"objectId\":51,\"propertyName\":\"name\",\"propertyValue\":\"Nova Pixel Inc.\"}",
-                          5);
+                          1700000000005);
     sy_observation_t *obs;
     size_t n;
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(obs[0].external_id, "company-51"); /* never collides with contact 51 */
     assert_string_equal(value_of(&obs[0], "company"), "Nova Pixel Inc.");
@@ -98,7 +99,7 @@ static void test_companies_are_prefixed_deletions_flagged_nulls_clear(void **sta
 
     ev = event("stripe", "customer.deleted",
                "{\"id\":\"evt_2\",\"created\":2,\"data\":{\"object\":{\"id\":\"cus_A\",\"email\":null}}}", 0);
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_true(obs[0].deleted);
     assert_string_equal(value_of(&obs[0], "email"), ""); /* null is a clear, not "absent" */
@@ -113,7 +114,7 @@ static void test_subscriptions_and_unmapped_events(void **state)
                           0);
     sy_observation_t *obs;
     size_t n;
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(obs[0].external_id, "cus_A");
     assert_string_equal(value_of(&obs[0], "subscription_status"), "active");
@@ -124,14 +125,39 @@ static void test_subscriptions_and_unmapped_events(void **state)
     sy_observations_free(obs, n);
 
     ev = event("stripe", "charge.refunded", "{\"id\":\"evt_4\",\"created\":4,\"data\":{\"object\":{}}}", 0);
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 0); /* not mapped by the policy */
     ev = event("intercom", "conversation.user.created", "{}", 0);
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 0); /* source not in the policy */
     ev = event("stripe", "customer.updated", "{\"id\":\"evt_5\",\"created\":5,\"data\":{\"object\":{\"email\":\"x@y.z\"}}}", 0);
-    assert_int_equal(sy_observe(policy, &ev, &obs, &n), 0);
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
     assert_int_equal(n, 0); /* no object id: nothing to attach the values to */
+}
+
+/* Events a log may hold from before ingress checked them: refused with the reason, never guessed at. */
+static void test_unusable_events_say_why(void **state)
+{
+    sy_observation_t *obs = NULL;
+    size_t n = 0;
+    const char *why = NULL;
+    const char *body = "{\"id\":\"evt_6\",\"created\":1700000000,\"type\":\"customer.updated\",\"data\":{\"object\":"
+                       "{\"id\":\"cus_A\",\"email\":\"a@b.c\"}}}";
+    sy_event_t ev = event("stripe", "customer.updated", body, 1700000000000);
+    ev.occurred_at_ms = ev.received_at_ms + 3600001; /* more than an hour ahead of its receipt */
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, &why), SY_EPARSE);
+    assert_true(obs == NULL && n == 0 && why != NULL && strstr(why, "outside the accepted window") != NULL);
+    ev.occurred_at_ms = ev.received_at_ms + 3600000; /* the edge of the window is inside it */
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, &why), 0);
+    sy_observations_free(obs, n);
+
+    ev = event("stripe", "customer.updated",
+               "{\"id\":\"evt_7\",\"created\":1700000000,\"created\":150000333333330000,\"type\":\"customer.updated\","
+               "\"data\":{\"object\":{\"id\":\"cus_A\",\"email\":\"a@b.c\"}}}",
+               1700000000000);
+    why = NULL;
+    assert_int_equal(sy_observe(policy, &ev, &obs, &n, &why), SY_EPARSE);
+    assert_true(obs == NULL && n == 0 && why != NULL && strstr(why, "duplicate keys") != NULL);
 }
 
 int main(void)
@@ -141,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_hubspot_property_change_reads_as_properties),
         cmocka_unit_test(test_companies_are_prefixed_deletions_flagged_nulls_clear),
         cmocka_unit_test(test_subscriptions_and_unmapped_events),
+        cmocka_unit_test(test_unusable_events_say_why),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
