@@ -176,7 +176,21 @@ typedef struct st_candidate_t {
     const char *xref;
     size_t source;
     int64_t version;
+    int64_t seq;
 } candidate_t;
+
+/*
+ * Versions order totally: provider time, then log seq. Stripe's `created` has one-second resolution, so two
+ * changes of one object often share a time; the log seq breaks the tie the same way on every pass, and an event
+ * met again (a replay) compares equal to itself, so it changes nothing. Observations are [value, version_ms, seq]
+ * (entries written before seq was kept have none: 0, older than any event of the same time).
+ */
+static int version_cmp(int64_t version_a, int64_t seq_a, int64_t version_b, int64_t seq_b)
+{
+    if (version_a != version_b)
+        return version_a < version_b ? -1 : 1;
+    return seq_a < seq_b ? -1 : seq_a > seq_b;
+}
 
 /* The newest observation of field by any object of source; 1 if there is one. */
 static int newest_of_source(const sy_policy_t *p, json_t *rec, size_t source, const char *field, candidate_t *out)
@@ -192,9 +206,9 @@ static int newest_of_source(const sy_policy_t *p, json_t *rec, size_t source, co
         json_t *obs = json_object_get(fields, field);
         if (!json_is_array(obs))
             continue;
-        int64_t version = json_integer_value(json_array_get(obs, 1));
-        if (!found || version > out->version) {
-            *out = (candidate_t){json_string_value(json_array_get(obs, 0)), xref, source, version};
+        int64_t version = json_integer_value(json_array_get(obs, 1)), seq = json_integer_value(json_array_get(obs, 2));
+        if (!found || version_cmp(version, seq, out->version, out->seq) > 0) {
+            *out = (candidate_t){json_string_value(json_array_get(obs, 0)), xref, source, version, seq};
             found = 1;
         }
     }
@@ -433,15 +447,21 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
     }
     json_t *prev = json_object_get(mine, f->name);
     const char *prev_value = json_string_value(json_array_get(prev, 0));
-    int64_t prev_version = json_integer_value(json_array_get(prev, 1));
+    int64_t prev_version = json_integer_value(json_array_get(prev, 1)), prev_seq = json_integer_value(json_array_get(prev, 2));
 
-    /* An older event (out of order, or replayed) never overwrites what this object said later. */
-    if (prev != NULL && obs->version_ms < prev_version) {
+    /* An older event (out of order) never overwrites what this object said later; the same event met again (a
+     * replay) changes nothing. */
+    int order = prev != NULL ? version_cmp(obs->version_ms, (int64_t)ctx->seq, prev_version, prev_seq) : 1;
+    if (order < 0) {
         ++ctx->stats->stale;
         return 0;
     }
+    if (order == 0) {
+        ++ctx->stats->replayed;
+        return 0;
+    }
     int changed_at_tool = prev_value == NULL || strcmp(prev_value, of->value) != 0;
-    json_object_set_new(mine, f->name, json_pack("[s, I]", of->value, (json_int_t)obs->version_ms));
+    json_object_set_new(mine, f->name, json_pack("[s, I, I]", of->value, (json_int_t)obs->version_ms, (json_int_t)ctx->seq));
 
     size_t rank;
     const char *golden = golden_value(rec, f->name);
@@ -642,9 +662,11 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
         rc = apply_field(ctx, rec, obs, xref, &obs->fields[i]);
     if (rc == 0 && obs->subscription_id != NULL && obs->subscription_status != NULL) {
         json_t *subs = json_object_get(rec, "subscriptions"), *prev = json_object_get(subs, obs->subscription_id);
-        if (prev == NULL || json_integer_value(json_array_get(prev, 1)) <= obs->version_ms)
+        if (prev == NULL || version_cmp(obs->version_ms, (int64_t)ctx->seq, json_integer_value(json_array_get(prev, 1)),
+                                        json_integer_value(json_array_get(prev, 2))) > 0)
             json_object_set_new(subs, obs->subscription_id,
-                                json_pack("[s, I]", obs->subscription_status, (json_int_t)obs->version_ms));
+                                json_pack("[s, I, I]", obs->subscription_status, (json_int_t)obs->version_ms,
+                                          (json_int_t)ctx->seq));
     }
     if (rc == 0 && obs->deleted) {
         ++ctx->stats->deletions;
