@@ -255,6 +255,89 @@ static int is_frozen(json_t *rec, const char *source, const char *field)
     return 0;
 }
 
+/*
+ * Values in flight to a tool: every value queued for (tool, field) since the tool last showed the golden value.
+ * A tool's webhook for an older push can arrive after a newer push was queued or sent (a late echo); its value is
+ * one of these, so it is recognised as ours instead of a conflict (never reverted, never counted toward a freeze).
+ * Cleared when the tool shows the golden value: from then on an older value from it is a genuine change (a really
+ * late echo is older than that confirmation, hence stale). Bounded: the oldest are forgotten first.
+ */
+#define SENT_MAX 16
+
+static json_t *sent_list(json_t *rec, const char *source, const char *field, int create)
+{
+    char key[256];
+    json_t *sent = json_object_get(rec, "sent");
+    if (sent == NULL) {
+        if (!create)
+            return NULL;
+        sent = json_object();
+        json_object_set_new(rec, "sent", sent);
+    }
+    snprintf(key, sizeof(key), "%s|%s", source, field);
+    json_t *list = json_object_get(sent, key);
+    if (list == NULL && create) {
+        list = json_array();
+        json_object_set_new(sent, key, list);
+    }
+    return list;
+}
+
+static void sent_add(json_t *rec, const char *source, const char *field, const char *value)
+{
+    json_t *list = sent_list(rec, source, field, 1);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (strcmp(json_string_value(v), value) == 0)
+            return;
+    }
+    if (json_array_size(list) == SENT_MAX)
+        json_array_remove(list, 0);
+    json_array_append_new(list, json_string(value));
+}
+
+static int sent_has(json_t *rec, const char *source, const char *field, const char *value)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(sent_list(rec, source, field, 0), i, v)
+    {
+        if (strcmp(json_string_value(v), value) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void sent_clear(json_t *rec, const char *source, const char *field)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%s|%s", source, field);
+    json_object_del(json_object_get(rec, "sent"), key);
+}
+
+/*
+ * A genuine new value of the owner lifts a freeze of the field for a tool and re-arms its revert budget: the freeze
+ * only ends a revert war over one value, it must never keep the tool on an old value silently.
+ */
+static int unfreeze(json_t *rec, const char *source, const char *field)
+{
+    char rkey[256];
+    size_t i;
+    json_t *v, *list = json_object_get(json_object_get(rec, "frozen"), source);
+    json_array_foreach(list, i, v)
+    {
+        if (strcmp(json_string_value(v), field) == 0) {
+            json_array_remove(list, i);
+            snprintf(rkey, sizeof(rkey), "%s|%s", source, field);
+            json_object_del(json_object_get(rec, "reverts"), rkey);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* --- outbox ---------------------------------------------------------------------------------------------- */
 
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
@@ -267,6 +350,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     json_t *push = NULL;
     int rc;
 
+    sent_add(rec, spoke_name, field, value);
     if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
         (push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
@@ -470,7 +554,14 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
          * repeating an old value in an event about something else (Stripe sends whole objects). No golden value
          * yet: nothing to disagree with (the owner has not spoken). */
         if (golden == NULL || strcmp(golden, of->value) == 0 || !changed_at_tool) {
+            if (golden != NULL && strcmp(golden, of->value) == 0)
+                sent_clear(rec, p->sources[obs->source].name, f->name); /* the tool holds the golden value */
             ++ctx->stats->echoes;
+            return 0;
+        }
+        if (sent_has(rec, p->sources[obs->source].name, f->name, of->value)) {
+            ++ctx->stats->echoes; /* a late echo of an older push of ours; the newer one is queued or sent */
+            ++ctx->stats->late_echoes;
             return 0;
         }
         return on_conflict(ctx, rec, obs, of->field, of->value, obs->version_ms);
@@ -492,9 +583,12 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
     int rc = 0;
     for (size_t i = 0; i != f->num_push && rc == 0; ++i) {
         size_t spoke = f->push[i];
-        /* Never back to the tool the change came from, never to a tool frozen for the field. */
-        if (spoke == from || spoke == obs->source || is_frozen(rec, p->sources[spoke].name, f->name) ||
-            spoke_has_value(p, rec, spoke, f->name, value))
+        /* Never back to the tool the change came from. A new owner value reaches a tool frozen for the field too. */
+        if (spoke == from || spoke == obs->source)
+            continue;
+        if (unfreeze(rec, p->sources[spoke].name, f->name))
+            ++ctx->stats->unfrozen;
+        if (spoke_has_value(p, rec, spoke, f->name, value))
             continue;
         rc = enqueue(ctx, rec, spoke, f->name, value, "owner_change");
     }
