@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -147,9 +148,20 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
     s->readonly = (flags & SY_STORE_READONLY) != 0;
     s->map_size = map_size;
     s->map_size_max = map_size_max > map_size ? map_size_max : map_size;
-    if (!s->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if ((flags & SY_STORE_CREATE) && !s->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = sy_error_set(err, SY_EIO, dir, 0, 0, "cannot create data directory: %s", strerror(errno));
         goto Fail;
+    }
+    if (!(flags & SY_STORE_CREATE)) {
+        /* Only serve creates a log: a CLI command pointed at a wrong --data-dir would otherwise create an empty
+         * one and report success (mdb_env_open creates data.mdb in any existing dir). */
+        char file[600];
+        snprintf(file, sizeof(file), "%s/data.mdb", dir);
+        if (access(file, F_OK) != 0) {
+            rc = sy_error_set(err, SY_ENOTFOUND, dir, 0, 0, "no event log here yet (%s): `switchyard serve` creates one",
+                              errno == ENOENT ? "no such file: data.mdb" : strerror(errno));
+            goto Fail;
+        }
     }
     struct stat st;
     if (!s->readonly && stat(dir, &st) == 0 && (st.st_mode & 077) != 0)

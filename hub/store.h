@@ -42,10 +42,13 @@ typedef enum en_sy_db_t {
 } sy_db_t;
 
 #define SY_STORE_READONLY 0x1
+#define SY_STORE_CREATE 0x2 /* create dir and an empty log if there is none (only `serve` and tests) */
 
 /*
- * Opens (creating if needed, mode 0700/0600) the environment in dir. map_size is the initial map,
- * map_size_max the most it may grow to on MDB_MAP_FULL. Read-only opens take the map size from the file.
+ * Opens the environment in dir. Without SY_STORE_CREATE a dir without a log (no data.mdb) is refused with
+ * SY_ENOTFOUND, so that a CLI command given a wrong --data-dir fails instead of answering from a new empty log;
+ * with it the dir (0700) and files (0600) are created as needed. map_size is the initial map, map_size_max the
+ * most it may grow to on MDB_MAP_FULL. Read-only opens take the map size from the file.
  * Returns 0 or a negative code with err set.
  */
 int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t map_size_max, int flags,
