@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "admin_api.h"
 #include "crypto.h"
+#include "log.h"
 #include "records.h"
 #include "server.h"
 
@@ -64,10 +65,13 @@ static void render_delivery(sy_server_t *s, FILE *out)
     const sy_config_t *conf = s->conf;
     depth_t q = {.conf = conf};
     sy_txn_t *txn;
-    if (sy_txn_begin(s->store, 0, &txn) == 0) {
-        sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_queued, &q);
+    int rc = sy_txn_begin(s->store, 0, &txn);
+    if (rc == 0) {
+        rc = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_queued, &q);
         sy_txn_abort(txn);
     }
+    if (rc < 0) /* a partial count would pass for a shorter queue: leave the depth series out (counted by the store) */
+        sy_log(SY_LOG_ERROR, "metrics: cannot read the outbox (%s); queue depth left out", sy_strerror(rc));
     int64_t now = sy_now_ms();
     family(out, "switchyard_pushes_total", "counter", "Push attempts by spoke and outcome.");
     for (size_t i = 0; i != conf->num_sources; ++i)
@@ -79,9 +83,11 @@ static void render_delivery(sy_server_t *s, FILE *out)
     family(out, "switchyard_queue_oldest_age_seconds", "gauge", "Age of the oldest queued push per spoke.");
     family(out, "switchyard_breaker_state", "gauge", "Circuit breaker per spoke: 0 closed, 1 open, 2 half-open.");
     for (size_t i = 0; i != conf->num_sources && i != SY_ARRAY_SIZE(q.depth); ++i) {
-        fprintf(out, "switchyard_queue_depth{spoke=\"%s\"} %llu\n", conf->sources[i].name, (unsigned long long)q.depth[i]);
-        fprintf(out, "switchyard_queue_oldest_age_seconds{spoke=\"%s\"} %.3f\n", conf->sources[i].name,
-                q.depth[i] != 0 ? (double)(now - q.oldest[i]) / 1000.0 : 0.0);
+        if (rc >= 0) {
+            fprintf(out, "switchyard_queue_depth{spoke=\"%s\"} %llu\n", conf->sources[i].name, (unsigned long long)q.depth[i]);
+            fprintf(out, "switchyard_queue_oldest_age_seconds{spoke=\"%s\"} %.3f\n", conf->sources[i].name,
+                    q.depth[i] != 0 ? (double)(now - q.oldest[i]) / 1000.0 : 0.0);
+        }
         if (conf->sources[i].api_base_url != NULL)
             fprintf(out, "switchyard_breaker_state{spoke=\"%s\"} %d\n", conf->sources[i].name,
                     atomic_load(&s->metrics.sources[i].breaker_open));
@@ -136,7 +142,8 @@ static void render_metrics(sy_server_t *s, FILE *out)
             "switchyard_commit_errors_total{reason=\"io\"} %llu\n",
             (unsigned long long)atomic_load(&s->metrics.commit_errors_full),
             (unsigned long long)atomic_load(&s->metrics.commit_errors_io));
-    if (sy_store_stats(s->store, &st) == 0)
+    int have_stats = sy_store_stats(s->store, &st) == 0;
+    if (have_stats)
         fprintf(out,
                 "# HELP switchyard_log_events Events in the log.\n# TYPE switchyard_log_events gauge\n"
                 "switchyard_log_events %llu\n"
@@ -145,6 +152,18 @@ static void render_metrics(sy_server_t *s, FILE *out)
                 "# HELP switchyard_log_map_size_bytes Current LMDB map size.\n"
                 "# TYPE switchyard_log_map_size_bytes gauge\nswitchyard_log_map_size_bytes %llu\n",
                 (unsigned long long)st.events, (unsigned long long)st.used_bytes, (unsigned long long)st.map_size);
+    if (have_stats) {
+        static const char *const ops[] = SY_STORE_OP_NAMES;
+        family(out, "switchyard_log_map_grows_total", "counter",
+               "Times the LMDB map grew (or took the size another process gave it).");
+        fprintf(out, "switchyard_log_map_grows_total %llu\n", (unsigned long long)st.map_grows);
+        family(out, "switchyard_store_errors_total", "counter",
+               "Failed storage operations by operation and reason (each aborted what it was part of).");
+        for (int op = 0; op != SY_STORE_OP_COUNT; ++op)
+            for (int k = 0; k != 2; ++k)
+                fprintf(out, "switchyard_store_errors_total{op=\"%s\",reason=\"%s\"} %llu\n", ops[op],
+                        k == 0 ? "full" : "io", (unsigned long long)st.errors[op][k]);
+    }
     sy_txn_t *txn;
     if (s->applier != NULL && sy_txn_begin(s->store, 0, &txn) == 0) {
         uint64_t last = 0, cursor = 0;

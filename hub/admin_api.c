@@ -12,6 +12,7 @@
 
 #include "admin_api.h"
 #include "codec.h"
+#include "log.h"
 #include "map.h"
 #include "ops.h"
 #include "records.h"
@@ -163,14 +164,20 @@ static json_t *status_doc(sy_server_t *s)
     uint64_t last = 0, cursor = 0, events = 0;
     json_t *stats = NULL;
     spoke_counts_t sc = {.spokes = json_object(), .now = sy_now_ms()};
-    if (sy_txn_begin(s->store, 0, &txn) == 0) {
-        sy_store_last_seq(txn, &last);
-        sy_txn_count(txn, SY_DB_EVENTS, &events);
-        sy_meta_get_u64(txn, "applier_cursor", &cursor);
+    int rc = sy_txn_begin(s->store, 0, &txn);
+    if (rc == 0) {
+        if ((rc = sy_store_last_seq(txn, &last)) == 0 && (rc = sy_txn_count(txn, SY_DB_EVENTS, &events)) == 0 &&
+            (rc = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_push, &sc)) >= 0)
+            rc = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_dead, &sc);
+        sy_meta_get_u64(txn, "applier_cursor", &cursor); /* absent before the first batch: 0 */
         stats = sy_records_stats(txn);
-        sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_push, &sc);
-        sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_dead, &sc);
         sy_txn_abort(txn);
+    }
+    if (rc < 0) { /* figures from part of the log or queue would mislead: the caller answers 503 */
+        sy_log(SY_LOG_ERROR, "admin: status: cannot read the store (%s)", sy_strerror(rc));
+        json_decref(sc.spokes);
+        json_decref(stats);
+        return NULL;
     }
     json_t *sources = json_object();
     for (size_t i = 0; i != conf->num_sources; ++i) {
@@ -253,6 +260,7 @@ static void records_find(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
 {
     char q[512];
     sy_txn_t *txn;
+    int rc = 0;
     if (query_param(req, "q", q, sizeof(q)) == NULL || q[0] == '\0') {
         fail(req, 400, "Bad Request", "bad_request", "give ?q= an email, a name, cust_N or source:external_id");
         return;
@@ -268,10 +276,15 @@ static void records_find(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
         json_array_append_new(results, rec);
     } else {
         name_search_t ns = {q, results, 20};
-        sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_name_search, &ns);
+        rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_name_search, &ns);
     }
     free(id);
     sy_txn_abort(txn);
+    if (rc < 0) { /* "no match" would be a wrong answer */
+        json_decref(results);
+        fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
+        return;
+    }
     sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", "results", results));
 }
 
@@ -578,7 +591,11 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
     char tail[256];
 
     if (path_is(path, "/admin/api/status")) {
-        sy_admin_send_doc(req, 200, "OK", status_doc(s));
+        json_t *doc = status_doc(s);
+        if (doc == NULL)
+            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the log");
+        else
+            sy_admin_send_doc(req, 200, "OK", doc);
         return 0;
     }
     if (path_is(path, "/admin/api/events/rate")) {
@@ -602,7 +619,10 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
         int dead = path_is(path, "/admin/api/dead");
         json_t *list = sy_ops_list(txn, dead ? SY_DB_DEAD : SY_DB_OUTBOX, list_limit(req));
         sy_txn_abort(txn);
-        sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", dead ? "dead" : "queue", list));
+        if (list == NULL)
+            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the queue");
+        else
+            sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", dead ? "dead" : "queue", list));
         return 0;
     }
     int is_retry = 0, is_drop = 0, is_dead = 0;
@@ -661,6 +681,11 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
         if (sy_txn_begin(s->store, 0, &txn) == 0) {
             json_t *report = sy_health_report(txn, p);
             sy_txn_abort(txn);
+            if (report == NULL) {
+                fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
+                sy_applier_policy_release(s->applier);
+                return 0;
+            }
             json_t *rates = json_object();
             for (size_t i = 0; i != s->conf->num_sources; ++i) {
                 sy_source_metrics_t *m = &s->metrics.sources[i];

@@ -154,15 +154,25 @@ static int on_record(void *arg, sy_slice_t key, sy_slice_t val)
     return c->left == 0;
 }
 
+/* A listing cut short by a storage error must not end like a complete one: say so, exit 1. */
+static int scan_result(const char *what, int rc)
+{
+    if (rc >= 0)
+        return SY_EXIT_OK;
+    fflush(stdout);
+    fprintf(stderr, "switchyard: reading the %s failed: %s (the list above is incomplete)\n", what, sy_strerror(rc));
+    return SY_EXIT_FAIL;
+}
+
 static int cmd_list(session_t *s, sy_cli_t *cli)
 {
     sy_txn_t *txn;
     list_ctx_t c = {cli->json, cli->count > 0 ? cli->count : -1};
     if (sy_txn_begin(s->store, 0, &txn) != 0)
         return SY_EXIT_FAIL;
-    sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_record, &c);
+    int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_record, &c);
     sy_txn_abort(txn);
-    return SY_EXIT_OK;
+    return scan_result("records", rc);
 }
 
 /* merge A B / split ID SOURCE:EXT: one write transaction each, logged in the audit DB. */
@@ -244,9 +254,9 @@ static int cmd_queue_ls(session_t *s, sy_cli_t *cli)
     if (!cli->json)
         printf("%llu queued push(es)\n%-6s %-10s %-12s %-21s %2s  %s\n", (unsigned long long)n, "id", "spoke",
                "record", "due", "tr", "fields");
-    sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_push, &c);
+    int rc = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_push, &c);
     sy_txn_abort(txn);
-    return SY_EXIT_OK;
+    return scan_result("queue", rc);
 }
 
 /* --- queue retry/drop, dead ls/retry ------------------------------------------------------------------------ */
@@ -305,9 +315,9 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
         list_ctx_t c = {cli->json, -1};
         if (sy_txn_begin(s->store, 0, &txn) != 0)
             return SY_EXIT_FAIL;
-        sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_dead, &c);
+        rc = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_dead, &c);
         sy_txn_abort(txn);
-        return SY_EXIT_OK;
+        return scan_result("dead letters", rc);
     }
     if ((cli->num_args != 1) == !cli->all) {
         fprintf(stderr, "usage: switchyard dead retry ID | --all\n");
@@ -358,6 +368,10 @@ static int cmd_health(session_t *s, sy_cli_t *cli)
         return SY_EXIT_FAIL;
     json_t *report = sy_health_report(txn, s->policy);
     sy_txn_abort(txn);
+    if (report == NULL) {
+        fprintf(stderr, "switchyard: cannot read the records\n");
+        return SY_EXIT_FAIL;
+    }
     if (cli->json) {
         print_json(report, 0);
     } else {

@@ -3,6 +3,9 @@
  *
  * Each round: refill transfer slots from the due part of the outbox (rate limiter, concurrency cap, pause and
  * breaker per spoke), let curl work, then commit the outcomes of finished transfers in one write transaction.
+ * Locks (locks.h): the policy is taken before the outbox read transaction, never while one is open. A storage
+ * error aborts the whole transaction it happened in and is logged (and counted by the store); a full map grows
+ * after the abort. Outcomes lost that way leave their pushes due: they go again with the same idempotency key.
  */
 #include "delivery.h"
 
@@ -530,7 +533,7 @@ static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
-/* Applies one push's outcome inside txn. */
+/* Applies one push's outcome inside txn. Returns 0 or a storage error (the caller aborts txn). */
 static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r, long status,
                   const char *curl_error, int64_t now)
 {
@@ -542,7 +545,13 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
     int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
     if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
         count(d, s, r->outcome == SY_PUSH_FOUND ? SY_PUSH_IDX_found : SY_PUSH_IDX_created, 1);
-        sy_records_link(txn, it->record, s->conf->name, r->created_id); /* an identity conflict is logged, not fatal */
+        /* An identity conflict (EINVAL) or a record merged away (ENOTFOUND) is logged, not fatal; a storage error is. */
+        rc = sy_records_link(txn, it->record, s->conf->name, r->created_id);
+        if (rc != 0 && rc != SY_EINVAL && rc != SY_ENOTFOUND) {
+            json_decref(doc);
+            return rc;
+        }
+        rc = 0;
         json_object_set_new(doc, "object_id", json_string(r->created_id));
     }
     if (r->outcome == SY_PUSH_PERMANENT && t->n > 1) {
@@ -597,7 +606,9 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
     return rc;
 }
 
-static void finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, int64_t now)
+/* Books a finished transfer: spoke state in memory, every push's outcome in txn. Returns 0 or the first storage
+ * error of a settle (txn is then unusable: the caller aborts it). */
+static int finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, int64_t now)
 {
     sy_push_result_t r = {.retry_after_ms = -1};
     long status = 0;
@@ -635,29 +646,56 @@ static void finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, 
     if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
         sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
                curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
-    for (size_t i = 0; i != t->n; ++i)
-        settle(d, txn, t, &t->items[i], &r, status, curl_error, now);
+    for (size_t i = 0; i != t->n; ++i) {
+        int rc = settle(d, txn, t, &t->items[i], &r, status, curl_error, now);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One place that says what a failed delivery transaction means; after a full map, grows (no txn may be open). */
+static void storage_failed(sy_delivery_t *d, const char *what, int rc)
+{
+    sy_log(SY_LOG_ERROR, "delivery: %s failed (%s); nothing of it was recorded, the pushes stay due", what,
+           sy_strerror(rc));
+    if (rc == SY_EFULL)
+        sy_store_grow(d->store);
 }
 
 /* --- the loop ------------------------------------------------------------------------------------------------ */
 
+/* Dead-letters the candidates that cannot be sent, in one transaction. Returns 0 or the storage error (then none
+ * is buried, and they are looked at again next round). */
 static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t now)
 {
     sy_txn_t *txn;
-    int any = 0;
+    int any = 0, rc;
     for (size_t i = 0; i != n; ++i)
         any |= c[i].problem != NULL;
-    if (!any || sy_txn_begin(d->store, 1, &txn) != 0)
+    if (!any)
         return 0;
+    if ((rc = sy_txn_begin(d->store, 1, &txn)) != 0)
+        return rc;
+    for (size_t i = 0; i != n; ++i) {
+        if (c[i].problem == NULL)
+            continue;
+        if ((rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now)) != 0) {
+            sy_txn_abort(txn);
+            return rc;
+        }
+    }
+    if ((rc = sy_txn_commit(txn)) != 0)
+        return rc;
+    /* Logged and counted once they are dead letters for real. */
     for (size_t i = 0; i != n; ++i) {
         if (c[i].problem == NULL)
             continue;
         sy_log(SY_LOG_WARN, "delivery: push %s to %s is a dead letter: %s",
                json_string_value(json_object_get(c[i].doc, "id")), c[i].spoke->conf->name, c[i].problem);
         count(d, c[i].spoke, SY_PUSH_IDX_dead, 1);
-        bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now);
     }
-    return sy_txn_commit(txn);
+    return 0;
 }
 
 static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
@@ -676,13 +714,27 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
             ready += sc.budget[i] != 0;
         }
     }
-    if (ready == 0 || sy_txn_begin(d->store, 0, &sc.txn) != 0) {
+    if (ready == 0) {
         free(cands);
         return;
     }
+    /* Policy first, then the read transaction (locks.h): waiting for the policy with the transaction open let a
+     * grow wait for us while the applier, holding the policy, waited for the grower's write lock. */
     sc.policy = sy_applier_policy_acquire(d->applier);
-    sy_txn_scan(sc.txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_outbox, &sc);
-    sy_txn_abort(sc.txn);
+    int rc = sy_txn_begin(d->store, 0, &sc.txn);
+    if (rc == 0) {
+        rc = sy_txn_scan(sc.txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_outbox, &sc);
+        sy_txn_abort(sc.txn);
+    }
+    if (rc < 0) {
+        /* Nothing is sent from a scan that failed halfway: the next round reads the outbox again. */
+        sy_applier_policy_release(d->applier);
+        sy_log(SY_LOG_ERROR, "delivery: cannot read the outbox (%s); retrying next round", sy_strerror(rc));
+        for (size_t i = 0; i != sc.n; ++i)
+            candidate_dispose(&cands[i]);
+        free(cands);
+        return;
+    }
 
     /* Requests: batchable spokes take all their pushes that have an object id in one request. */
     for (size_t si = 0; si != d->num_spokes; ++si) {
@@ -709,7 +761,8 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
             start_transfer(d, s, batch, nb, sy_now_ms());
     }
     sy_applier_policy_release(d->applier);
-    bury_unsendable(d, cands, sc.n, now);
+    if ((rc = bury_unsendable(d, cands, sc.n, now)) != 0)
+        storage_failed(d, "dead-lettering unsendable pushes", rc);
     for (size_t i = 0; i != sc.n; ++i)
         candidate_dispose(&cands[i]);
     free(cands);
@@ -734,16 +787,23 @@ static void collect(sy_delivery_t *d)
                 break;
             }
         /* All outcomes of this round in one transaction: result and outbox change commit together. */
-        if (txn == NULL && sy_txn_begin(d->store, 1, &txn) != 0)
+        int rc = txn == NULL ? sy_txn_begin(d->store, 1, &txn) : 0;
+        if (rc != 0) {
             txn = NULL;
-        if (txn != NULL)
-            finish(d, txn, t, cc, now);
-        else
             --t->spoke->inflight; /* not recorded: the push stays due and is sent again, same key */
+            storage_failed(d, "beginning the outcome transaction", rc);
+        } else if ((rc = finish(d, txn, t, cc, now)) != 0) {
+            /* The transaction is unusable after a failed write: drop this round's outcomes so far, not just
+             * this one's (committing the rest is no longer possible), and carry on with a fresh one. */
+            sy_txn_abort(txn);
+            txn = NULL;
+            storage_failed(d, "recording push outcomes", rc);
+        }
         transfer_free(t);
     }
-    if (txn != NULL && sy_txn_commit(txn) == SY_EFULL)
-        sy_store_grow(d->store);
+    int rc = txn != NULL ? sy_txn_commit(txn) : 0;
+    if (rc != 0)
+        storage_failed(d, "committing push outcomes", rc);
 }
 
 static int is_stopping(sy_delivery_t *d)

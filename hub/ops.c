@@ -48,7 +48,11 @@ static int queue_change(sy_txn_t *txn, const char *push_id, int drop)
 {
     find_push_t f = {.id = push_id};
     char pkey[600];
-    sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
+    int scanned = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
+    if (scanned < 0) { /* a storage error is not "no such push" */
+        json_decref(f.doc);
+        return scanned;
+    }
     if (f.doc == NULL)
         return SY_ENOTFOUND;
     int rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16});
@@ -144,7 +148,10 @@ static int on_list(void *arg, sy_slice_t key, sy_slice_t val)
 json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit)
 {
     lister_t l = {json_array(), limit};
-    sy_txn_scan(txn, db, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_list, &l);
+    if (sy_txn_scan(txn, db, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_list, &l) < 0) {
+        json_decref(l.list); /* part of a list would pass for all of it */
+        return NULL;
+    }
     return l.list;
 }
 
@@ -274,10 +281,18 @@ json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p)
 {
     health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
-    sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
-    sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
+    int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
+    if (rc >= 0)
+        rc = sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
     flush_group(&h);
     json_decref(h.group);
+    if (rc < 0) { /* figures from part of the records would be wrong, not just incomplete */
+        json_decref(h.duplicates);
+        json_decref(h.double_billing);
+        json_decref(h.suggestions);
+        json_decref(h.missing);
+        return NULL;
+    }
     uint64_t cursor = 0, last = 0, queued = 0, dead = 0;
     sy_meta_get_u64(txn, "applier_cursor", &cursor);
     sy_store_last_seq(txn, &last);

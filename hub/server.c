@@ -13,6 +13,7 @@
 #include <h2o/http1.h>
 
 #include "crypto.h"
+#include "datadir.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 16
@@ -248,7 +249,7 @@ int sy_server_run(const sy_config_t *conf)
 {
     sy_server_t s = {.conf = conf};
     sigset_t sigs;
-    int sig, rc = 1, admin_fd = -1, configured = 0;
+    int sig, rc = 1, admin_fd = -1, configured = 0, lock_fd = -1;
     unsigned started = 0;
     int *fds = NULL;
     sy_error_t err = {0};
@@ -267,7 +268,13 @@ int sy_server_run(const sy_config_t *conf)
 
     if (sy_metrics_init(&s.metrics, conf->num_sources) != 0)
         goto Exit;
-    if (sy_store_open(&s.store, conf->data_dir, conf->map_size, conf->map_size_max, 0, &err) != 0) {
+    /* Before the store: a second serve must not even start an applier or delivery over this log. */
+    if (sy_datadir_lock(conf->data_dir, &lock_fd, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        sy_log(SY_LOG_ERROR, "%s", msg);
+        goto Exit;
+    }
+    if (sy_store_open(&s.store, conf->data_dir, conf->map_size, conf->map_size_max, SY_STORE_CREATE, &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         sy_log(SY_LOG_ERROR, "%s", msg);
         goto Exit;
@@ -385,6 +392,7 @@ Exit:
     if (admin_fd >= 0)
         close(admin_fd);
     sy_store_close(s.store);
+    sy_datadir_unlock(lock_fd); /* after the store: no LMDB access of ours is left when the next serve may start */
     sy_metrics_dispose(&s.metrics);
     sy_tls_ctx_free(s.ingress_tls);
     sy_tls_ctx_free(s.admin_tls);

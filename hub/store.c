@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -21,12 +23,15 @@ struct st_sy_store_t {
     MDB_env *env;
     MDB_dbi dbi[SY_DB_COUNT];
     int have[SY_DB_COUNT]; /* a read-only open of an older data dir may lack some DBs */
-    pthread_mutex_t write_lock; /* one write transaction at a time in this process (log writer, applier) */
-    uint64_t map_size, map_size_max;
+    /* The lock order of these two (and of everything around them) is in locks.h. */
+    pthread_mutex_t write_lock; /* one write transaction at a time in this process (writer, applier, delivery, ...) */
+    uint64_t map_size, map_size_max; /* map_size: read and written with write_lock held */
     int readonly;
     /* LMDB lets the map grow only while this process has no transaction open: in-process readers hold
-     * the read side for their transaction's life, the writer takes the write side to grow. */
+     * the read side for their transaction's life, a grow takes the write side (with write_lock held). */
     pthread_rwlock_t resize_lock;
+    _Atomic uint64_t grows;                     /* times the map grew (or adopted another process's size) */
+    _Atomic uint64_t errors[SY_STORE_OP_COUNT][2]; /* failed operations by op, [0] full, [1] other */
     char path[512];
 };
 
@@ -34,6 +39,7 @@ struct st_sy_txn_t {
     sy_store_t *store;
     MDB_txn *txn;
     int write;
+    int failed; /* first storage error of a write: LMDB has flagged the txn, only abort is left (see sy_txn_commit) */
 };
 
 void sy_put_be64(unsigned char *p, uint64_t v)
@@ -66,6 +72,15 @@ static int map_error(int mrc)
     default:
         return SY_EIO;
     }
+}
+
+/* Maps an LMDB code and counts a storage failure (not "not found" or a caller's bad input) for /metrics. */
+static int count_error(sy_store_t *s, sy_store_op_t op, int mrc)
+{
+    int rc = map_error(mrc);
+    if (rc == SY_EFULL || rc == SY_EIO || rc == SY_ENOMEM)
+        atomic_fetch_add_explicit(&s->errors[op][rc == SY_EFULL ? 0 : 1], 1, memory_order_relaxed);
+    return rc;
 }
 
 static int open_dbs(sy_store_t *s, sy_error_t *err)
@@ -122,14 +137,31 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return SY_ENOMEM;
     snprintf(s->path, sizeof(s->path), "%s", dir);
-    pthread_rwlock_init(&s->resize_lock, NULL);
+    /* A waiting grow goes before new readers: otherwise overlapping short reads (admin polls, delivery scans) can
+     * keep the read side taken forever and the writer, holding write_lock, never grows. locks.h: no nested txns. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->resize_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->write_lock, NULL);
     s->readonly = (flags & SY_STORE_READONLY) != 0;
     s->map_size = map_size;
     s->map_size_max = map_size_max > map_size ? map_size_max : map_size;
-    if (!s->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if ((flags & SY_STORE_CREATE) && !s->readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = sy_error_set(err, SY_EIO, dir, 0, 0, "cannot create data directory: %s", strerror(errno));
         goto Fail;
+    }
+    if (!(flags & SY_STORE_CREATE)) {
+        /* Only serve creates a log: a CLI command pointed at a wrong --data-dir would otherwise create an empty
+         * one and report success (mdb_env_open creates data.mdb in any existing dir). */
+        char file[600];
+        snprintf(file, sizeof(file), "%s/data.mdb", dir);
+        if (access(file, F_OK) != 0) {
+            rc = sy_error_set(err, SY_ENOTFOUND, dir, 0, 0, "no event log here yet (%s): `switchyard serve` creates one",
+                              errno == ENOENT ? "no such file: data.mdb" : strerror(errno));
+            goto Fail;
+        }
     }
     struct stat st;
     if (!s->readonly && stat(dir, &st) == 0 && (st.st_mode & 077) != 0)
@@ -239,19 +271,48 @@ Abort:
     return mrc;
 }
 
+/*
+ * Sets the map size (0: adopt the size another process wrote into the file). Called with write_lock held (so no
+ * write transaction is open here) and no transaction of this thread open; the write side of resize_lock waits
+ * until every in-process reader has ended, since mdb_env_set_mapsize unmaps and maps the file again. Returns an
+ * MDB code.
+ */
+static int remap(sy_store_t *s, uint64_t size)
+{
+    MDB_envinfo info;
+    pthread_rwlock_wrlock(&s->resize_lock);
+    int mrc = mdb_env_set_mapsize(s->env, (size_t)size);
+    if (mrc == 0 && mdb_env_info(s->env, &info) == 0)
+        s->map_size = info.me_mapsize;
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (mrc == 0)
+        atomic_fetch_add_explicit(&s->grows, 1, memory_order_relaxed);
+    return mrc;
+}
+
 /* Called with write_lock held and no transaction of ours open: doubles the map up to its maximum. */
 static int grow_map(sy_store_t *s)
 {
     if (s->map_size >= s->map_size_max)
         return 0;
     uint64_t grown = s->map_size * 2 < s->map_size_max ? s->map_size * 2 : s->map_size_max;
-    pthread_rwlock_wrlock(&s->resize_lock);
-    int grc = mdb_env_set_mapsize(s->env, (size_t)grown);
-    pthread_rwlock_unlock(&s->resize_lock);
-    if (grc != 0)
+    int mrc = remap(s, grown);
+    if (mrc != 0) {
+        sy_log(SY_LOG_ERROR, "cannot grow the LMDB map to %llu bytes: %s", (unsigned long long)grown, mdb_strerror(mrc));
         return 0;
-    s->map_size = grown;
+    }
+    sy_log(SY_LOG_INFO, "LMDB map grown to %llu bytes (max %llu)", (unsigned long long)s->map_size,
+           (unsigned long long)s->map_size_max);
     return 1;
+}
+
+/* Another process (a CLI write command) grew the file beyond our map: adopt its size. write_lock held. */
+static int adopt_map(sy_store_t *s)
+{
+    int mrc = remap(s, 0);
+    if (mrc != 0)
+        sy_log(SY_LOG_ERROR, "cannot adopt the LMDB map size another process set: %s", mdb_strerror(mrc));
+    return mrc;
 }
 
 int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
@@ -260,12 +321,20 @@ int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
     if (s->readonly)
         return SY_EINVAL;
     pthread_mutex_lock(&s->write_lock);
-    while ((mrc = append_once(s, items, n)) == MDB_MAP_FULL && grow_map(s))
-        ;
+    /* Each failed attempt aborted its transaction before we grow: remap needs none open. A MAP_RESIZED is
+     * retried a few times only, so a file that keeps changing under us cannot spin the writer. */
+    for (int resized = 0;;) {
+        mrc = append_once(s, items, n);
+        if (mrc == MDB_MAP_RESIZED && resized++ < 3 && adopt_map(s) == 0)
+            continue;
+        if (mrc == MDB_MAP_FULL && grow_map(s))
+            continue;
+        break;
+    }
     pthread_mutex_unlock(&s->write_lock);
     if (mrc == MDB_BAD_VALSIZE)
         return SY_ETOOBIG;
-    return map_error(mrc);
+    return count_error(s, SY_STORE_OP_COMMIT, mrc);
 }
 
 /* Begins a read transaction holding the resize lock's read side; on error the lock is released. */
@@ -274,11 +343,13 @@ static int begin_read_txn(sy_store_t *s, MDB_txn **txn)
     int mrc;
     pthread_rwlock_rdlock(&s->resize_lock);
     if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) == MDB_MAP_RESIZED) {
-        /* The writer in another process grew the map: adopt its size (no txn of ours is open) and retry. */
+        /* Another process grew the map: adopt its size and retry. This thread has no transaction open (it is
+         * beginning one), so it may take write_lock, which keeps in-process write transactions out of the remap
+         * (LMDB's own check for one is not thread-safe). Order: write_lock, then resize_lock (locks.h). */
         pthread_rwlock_unlock(&s->resize_lock);
-        pthread_rwlock_wrlock(&s->resize_lock);
-        mdb_env_set_mapsize(s->env, 0);
-        pthread_rwlock_unlock(&s->resize_lock);
+        pthread_mutex_lock(&s->write_lock);
+        adopt_map(s);
+        pthread_mutex_unlock(&s->write_lock);
         pthread_rwlock_rdlock(&s->resize_lock);
         mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
     }
@@ -301,14 +372,16 @@ int sy_txn_begin(sy_store_t *s, int write, sy_txn_t **out)
             return SY_EINVAL;
         }
         pthread_mutex_lock(&s->write_lock);
-        if ((mrc = mdb_txn_begin(s->env, NULL, 0, &t->txn)) != 0)
+        if ((mrc = mdb_txn_begin(s->env, NULL, 0, &t->txn)) == MDB_MAP_RESIZED && adopt_map(s) == 0)
+            mrc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+        if (mrc != 0)
             pthread_mutex_unlock(&s->write_lock);
     } else {
         mrc = begin_read_txn(s, &t->txn);
     }
     if (mrc != 0) {
         free(t);
-        return map_error(mrc);
+        return count_error(s, SY_STORE_OP_BEGIN, mrc);
     }
     *out = t;
     return 0;
@@ -325,9 +398,18 @@ static void txn_release(sy_txn_t *t)
 
 int sy_txn_commit(sy_txn_t *t)
 {
-    int mrc = mdb_txn_commit(t->txn);
+    sy_store_t *s = t->store;
+    int rc;
+    if (t->failed != 0) {
+        /* LMDB refuses to commit a transaction a write failed in (MDB_BAD_TXN, which would read as an I/O error):
+         * give the caller the real reason, so that a full map leads to a grow. */
+        rc = t->failed;
+        mdb_txn_abort(t->txn);
+    } else {
+        rc = count_error(s, SY_STORE_OP_COMMIT, mdb_txn_commit(t->txn));
+    }
     txn_release(t);
-    return map_error(mrc);
+    return rc;
 }
 
 void sy_txn_abort(sy_txn_t *t)
@@ -351,33 +433,50 @@ static int have_db(sy_txn_t *t, sy_db_t db)
     return db < SY_DB_COUNT && t->store->have[db];
 }
 
+/* A write that failed leaves the txn unusable: remember why (sy_txn_commit returns it). */
+static int write_result(sy_txn_t *t, int mrc)
+{
+    if (mrc == MDB_BAD_VALSIZE)
+        return SY_ETOOBIG; /* refused before anything changed: the txn stays usable */
+    int rc = count_error(t->store, SY_STORE_OP_WRITE, mrc);
+    if ((rc == SY_EFULL || rc == SY_EIO || rc == SY_ENOMEM) && t->failed == 0)
+        t->failed = rc;
+    return rc;
+}
+
 int sy_txn_get(sy_txn_t *t, sy_db_t db, sy_slice_t key, sy_slice_t *val)
 {
+    if (t->failed != 0)
+        return t->failed;
     if (!have_db(t, db))
         return SY_ENOTFOUND;
     MDB_val k = {key.len, (void *)key.base}, v;
     int mrc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
     if (mrc != 0)
-        return map_error(mrc);
+        return count_error(t->store, SY_STORE_OP_READ, mrc);
     *val = (sy_slice_t){v.mv_data, v.mv_size};
     return 0;
 }
 
 int sy_txn_put(sy_txn_t *t, sy_db_t db, sy_slice_t key, sy_slice_t val)
 {
+    if (t->failed != 0)
+        return t->failed;
     if (!have_db(t, db))
         return SY_EINVAL;
     MDB_val k = {key.len, (void *)key.base}, v = {val.len, (void *)val.base};
-    int mrc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
-    return mrc == MDB_BAD_VALSIZE ? SY_ETOOBIG : map_error(mrc);
+    return write_result(t, mdb_put(t->txn, t->store->dbi[db], &k, &v, 0));
 }
 
 int sy_txn_del(sy_txn_t *t, sy_db_t db, sy_slice_t key)
 {
+    if (t->failed != 0)
+        return t->failed;
     if (!have_db(t, db))
         return SY_ENOTFOUND;
     MDB_val k = {key.len, (void *)key.base};
-    return map_error(mdb_del(t->txn, t->store->dbi[db], &k, NULL));
+    int mrc = mdb_del(t->txn, t->store->dbi[db], &k, NULL);
+    return mrc == MDB_NOTFOUND ? SY_ENOTFOUND : write_result(t, mrc);
 }
 
 int sy_txn_scan(sy_txn_t *t, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
@@ -385,10 +484,12 @@ int sy_txn_scan(sy_txn_t *t, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
 {
     MDB_cursor *cur;
     int mrc, rc = 0;
+    if (t->failed != 0)
+        return t->failed;
     if (!have_db(t, db))
         return 0;
     if ((mrc = mdb_cursor_open(t->txn, t->store->dbi[db], &cur)) != 0)
-        return map_error(mrc);
+        return count_error(t->store, SY_STORE_OP_READ, mrc);
     MDB_val k = {from.len, (void *)from.base}, v;
     mrc = from.len != 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (mrc == 0) {
@@ -401,7 +502,7 @@ int sy_txn_scan(sy_txn_t *t, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
     mdb_cursor_close(cur);
     if (rc != 0)
         return rc;
-    return mrc == MDB_NOTFOUND ? 0 : map_error(mrc);
+    return mrc == MDB_NOTFOUND ? 0 : count_error(t->store, SY_STORE_OP_READ, mrc);
 }
 
 int sy_txn_count(sy_txn_t *t, sy_db_t db, uint64_t *count)
@@ -506,19 +607,25 @@ int sy_store_stats(sy_store_t *s, sy_store_stats_t *st)
     int mrc;
 
     memset(st, 0, sizeof(*st));
-    if ((mrc = mdb_env_info(s->env, &info)) != 0 || (mrc = mdb_env_stat(s->env, &envst)) != 0)
-        return map_error(mrc);
-    st->map_size = info.me_mapsize;
-    st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * envst.ms_psize;
+    st->map_grows = atomic_load_explicit(&s->grows, memory_order_relaxed);
+    for (int op = 0; op != SY_STORE_OP_COUNT; ++op)
+        for (int k = 0; k != 2; ++k)
+            st->errors[op][k] = atomic_load_explicit(&s->errors[op][k], memory_order_relaxed);
     snprintf(file, sizeof(file), "%s/data.mdb", s->path);
     if (stat(file, &sb) == 0)
         st->file_bytes = (uint64_t)sb.st_blocks * 512;
-    /* A read transaction only long enough to read the DB's entry count (O(1)). */
+    /* mdb_env_info and mdb_env_stat read the meta pages inside the map: a concurrent grow unmaps them (this was
+     * the Release build's segfault under /metrics polling). So they run under the read side of resize_lock too,
+     * in a read transaction only long enough to read the figures (O(1)). */
     if ((mrc = begin_read_txn(s, &txn)) != 0)
-        return map_error(mrc);
-    if ((mrc = mdb_stat(txn, s->dbi[SY_DB_EVENTS], &dbst)) == 0)
-        st->events = dbst.ms_entries;
+        return count_error(s, SY_STORE_OP_BEGIN, mrc);
+    if ((mrc = mdb_env_info(s->env, &info)) == 0 && (mrc = mdb_env_stat(s->env, &envst)) == 0) {
+        st->map_size = info.me_mapsize;
+        st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * envst.ms_psize;
+        if ((mrc = mdb_stat(txn, s->dbi[SY_DB_EVENTS], &dbst)) == 0)
+            st->events = dbst.ms_entries;
+    }
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->resize_lock);
-    return map_error(mrc);
+    return count_error(s, SY_STORE_OP_READ, mrc);
 }

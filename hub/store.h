@@ -7,7 +7,10 @@
  *   event_ids  key: source "\x1f" provider event id   value: seq (u64 big-endian)   -- dedupe index
  *   meta       key: name                              value: schema_version, ...
  *
- * Writes come from one thread (the log writer); readers may be other threads or other processes (the CLI).
+ * Writers: in `serve`, the log writer (sy_store_append) and, through sy_txn_begin(write), the applier, delivery, the
+ * admin API and replay jobs, one write transaction at a time (write_lock); CLI write commands (replay, records
+ * merge/split, queue/dead actions, log compact) from their own process, serialised with serve's by LMDB's lock file.
+ * Readers may be other threads or other processes (the CLI). Locks and the order they are taken in: locks.h.
  * Durability: default LMDB sync (fdatasync at every commit); no MDB_NOSYNC / MDB_NOMETASYNC, so a commit
  * that returned is on disk.
  */
@@ -40,10 +43,13 @@ typedef enum en_sy_db_t {
 } sy_db_t;
 
 #define SY_STORE_READONLY 0x1
+#define SY_STORE_CREATE 0x2 /* create dir and an empty log if there is none (only `serve` and tests) */
 
 /*
- * Opens (creating if needed, mode 0700/0600) the environment in dir. map_size is the initial map,
- * map_size_max the most it may grow to on MDB_MAP_FULL. Read-only opens take the map size from the file.
+ * Opens the environment in dir. Without SY_STORE_CREATE a dir without a log (no data.mdb) is refused with
+ * SY_ENOTFOUND, so that a CLI command given a wrong --data-dir fails instead of answering from a new empty log;
+ * with it the dir (0700) and files (0600) are created as needed. map_size is the initial map, map_size_max the
+ * most it may grow to on MDB_MAP_FULL. Read-only opens take the map size from the file.
  * Returns 0 or a negative code with err set.
  */
 int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t map_size_max, int flags,
@@ -80,17 +86,32 @@ int sy_store_last_seq(sy_store_read_t *rd, uint64_t *seq);
 /* Seq stored for source+event id (SY_ENOTFOUND if none). */
 int sy_store_lookup_event_id(sy_store_read_t *rd, sy_slice_t source, sy_slice_t event_id, uint64_t *seq);
 
+/* Operations whose storage failures are counted (sy_store_stats), in label order. */
+typedef enum en_sy_store_op_t {
+    SY_STORE_OP_BEGIN,  /* beginning a transaction */
+    SY_STORE_OP_READ,   /* get, scan, stats */
+    SY_STORE_OP_WRITE,  /* put, delete */
+    SY_STORE_OP_COMMIT, /* commit, and a whole sy_store_append */
+    SY_STORE_OP_COUNT
+} sy_store_op_t;
+#define SY_STORE_OP_NAMES {"begin", "read", "write", "commit"}
+
 typedef struct st_sy_store_stats_t {
     uint64_t events;        /* entries in the events DB */
     uint64_t map_size;      /* current map size */
     uint64_t used_bytes;    /* pages in use * page size */
     uint64_t file_bytes;    /* data.mdb on disk (st_blocks) */
+    uint64_t map_grows;     /* times this process grew the map (or adopted a size another process set) */
+    uint64_t errors[SY_STORE_OP_COUNT][2]; /* storage failures since start: [op][0] map/disk full, [op][1] other */
 } sy_store_stats_t;
 
 /*
  * Generic transactions (golden records, outbox, meta). A write transaction excludes the log writer and any other
  * in-process writer until it commits or aborts; keep them short. Slices returned are valid until the transaction
- * ends. A put that finds the map full returns SY_EFULL: abort, call sy_store_grow, redo the work.
+ * ends. One transaction per thread at a time, and none begun while waiting for the policy (locks.h).
+ * A put that finds the map full returns SY_EFULL: abort, call sy_store_grow, redo the work. After a failed write
+ * (SY_EFULL, SY_EIO, SY_ENOMEM) every further call on the transaction returns that error, commit included (it then
+ * aborts): LMDB cannot continue such a transaction. Every storage failure is counted (sy_store_stats.errors).
  */
 int sy_txn_begin(sy_store_t *store, int write, sy_txn_t **out);
 int sy_txn_commit(sy_txn_t *txn); /* frees txn whatever the outcome */
@@ -99,19 +120,21 @@ int sy_txn_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key, sy_slice_t *val);
 int sy_txn_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, sy_slice_t val);
 int sy_txn_del(sy_txn_t *txn, sy_db_t db, sy_slice_t key); /* SY_ENOTFOUND if absent */
 /* Calls cb for each entry with key >= from whose key starts with prefix, in key order, until cb returns non-zero
- * (that value is returned). */
+ * (that value is returned). A storage error returns a negative code: the entries seen so far are not all there
+ * are, so callers must not present them as the whole. */
 int sy_txn_scan(sy_txn_t *txn, sy_db_t db, sy_slice_t from, sy_slice_t prefix,
                 int (*cb)(void *arg, sy_slice_t key, sy_slice_t val), void *arg);
 /* Entries in db. */
 int sy_txn_count(sy_txn_t *txn, sy_db_t db, uint64_t *count);
-/* Grows the map after SY_EFULL (no transaction of this thread may be open). Returns 1 if it grew, 0 at the max. */
+/* Grows the map after SY_EFULL (no transaction of this thread may be open: it waits until every in-process read
+ * transaction has ended). Returns 1 if it grew, 0 at the max. */
 int sy_store_grow(sy_store_t *store);
 
 /* u64 <-> 8 bytes big-endian (keys that sort numerically). */
 void sy_put_be64(unsigned char *p, uint64_t v);
 uint64_t sy_get_be64(const unsigned char *p);
 
-/* Cheap figures for /metrics and `log stats`: no long transaction. */
+/* Cheap figures for /metrics and `log stats`: no long transaction (a short read one; not inside another). */
 int sy_store_stats(sy_store_t *store, sy_store_stats_t *st);
 
 #endif

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
     double load_ms = (double)(sy_mono_ns() - t) / 1e6 / loads;
 
     sy_store_t *store;
-    if (sy_store_open(&store, dir, 1ull << 30, 64ull << 30, 0, &err) != 0) {
+    if (sy_store_open(&store, dir, 1ull << 30, 64ull << 30, SY_STORE_CREATE, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 2;
     }

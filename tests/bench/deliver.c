@@ -365,7 +365,7 @@ static void run_phase(phase_t *ph, const char *fake_bin, const char *policy, con
         exit(2);
     }
     sy_store_t *store;
-    if (sy_store_open(&store, conf.data_dir, conf.map_size, conf.map_size_max, 0, &err) != 0)
+    if (sy_store_open(&store, conf.data_dir, conf.map_size, conf.map_size_max, SY_STORE_CREATE, &err) != 0)
         die(err.msg);
     fill(store, ph->kind, n);
     sy_applier_t *applier;

@@ -272,7 +272,7 @@ static inline int sy_fuzz_world_open(sy_fuzz_world_t *w, const char *root, const
         return rc;
     }
     if ((rc = sy_fuzz_tempdir(w->dir, sizeof(w->dir), name)) != 0 ||
-        (rc = sy_store_open(&w->store, w->dir, 8u << 20, 64u << 20, 0, &err)) != 0)
+        (rc = sy_store_open(&w->store, w->dir, 8u << 20, 64u << 20, SY_STORE_CREATE, &err)) != 0)
         goto Exit;
     for (size_t i = 0; i != SY_ARRAY_SIZE(seeds) && rc == 0; ++i)
         rc = sy_fuzz_world_apply(w, seeds[i].source, seeds[i].type, sy_slice_cstr(seeds[i].body), 1, &stats);

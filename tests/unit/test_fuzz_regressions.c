@@ -156,7 +156,7 @@ static void test_applier_skips_event_jansson_cannot_read(void **state)
     sy_policy_t *policy;
     sy_applier_t *applier;
     assert_int_equal(sy_fuzz_tempdir(dir, sizeof(dir), "applier"), 0);
-    assert_int_equal(sy_store_open(&store, dir, 8u << 20, 8u << 20, 0, &err), 0);
+    assert_int_equal(sy_store_open(&store, dir, 8u << 20, 8u << 20, SY_STORE_CREATE, &err), 0);
     snprintf(path, sizeof(path), "%s/policies/customers.yaml", root);
     assert_int_equal(sy_policy_load(&policy, path, &err), 0);
 

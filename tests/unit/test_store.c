@@ -21,7 +21,7 @@ static int open_fixture(void **state, uint64_t map_size)
     snprintf(f->dir, sizeof(f->dir), "%s/sy-store-XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(f->dir));
     sy_error_t err = {0};
-    assert_int_equal(sy_store_open(&f->store, f->dir, map_size, map_size, 0, &err), 0);
+    assert_int_equal(sy_store_open(&f->store, f->dir, map_size, map_size, SY_STORE_CREATE, &err), 0);
     *state = f;
     return 0;
 }

@@ -1,0 +1,36 @@
+/*
+ * The lock order of `switchyard serve`: every mutex, rwlock and LMDB transaction in the process, and the one order
+ * in which a thread may hold them. Nothing to include for code; this header is the rule, and the files named below
+ * point here.
+ *
+ * Outermost first; a thread may wait for a lock only if it holds nothing further down this list:
+ *
+ *   1. applier policy_mutex   (applier.c) the running policy: held by the applier for a whole batch, by delivery
+ *                             while it picks pushes (sy_applier_policy_acquire) and by admin handlers that read the
+ *                             policy; a reload swaps the pointer under it.
+ *   2. store write_lock       (store.c) one LMDB write transaction at a time in this process: held from
+ *                             sy_txn_begin(write) to commit/abort, for a whole sy_store_append, and by a grow.
+ *   3. store resize_lock      (store.c) an rwlock: a read transaction holds the read side for its whole life; a
+ *                             grow (or adopting a size another process set) takes the write side, with write_lock
+ *                             already held, because LMDB allows mdb_env_set_mapsize only while no transaction is
+ *                             open in the process, and it moves the map: every pointer into the old one dies.
+ *
+ * Leaf locks, held for a few instructions: nothing else is taken and no transaction is begun while holding one:
+ *   writer.c mutex (job queue), applier.c mutex (notify, stop, listener), delivery.c mutex (stop flag),
+ *   replay.c jobs mutex, server.c ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
+ *
+ * The rules that follow from it:
+ *   - Take the policy before any transaction, never the other way round. (The hang of issue #10: delivery held a
+ *     read transaction and waited for the policy; the applier held the policy and waited for write_lock; the
+ *     writer held write_lock and waited in a grow for delivery's read transaction to end.)
+ *   - One transaction per thread at a time, read or write: no transaction is begun while the same thread has one
+ *     open. resize_lock prefers a waiting grow over new readers (so a stream of short admin and delivery reads
+ *     cannot starve the writer), which makes a nested read transaction a self-deadlock once a grow waits.
+ *   - While a read transaction is open, wait for nothing: no policy_mutex, no write_lock, no second transaction.
+ *   - Grow (sy_store_grow) only after the failed transaction has been aborted.
+ *   - Anything read from LMDB (slices from sy_txn_get/scan, sy_event_t fields) is borrowed from the map until the
+ *     transaction ends: decode or copy it first. After the end a grow may have moved the map.
+ */
+#ifndef SY_LOCKS_H
+#define SY_LOCKS_H
+#endif
