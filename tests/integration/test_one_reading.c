@@ -138,7 +138,7 @@ static void test_unappliable_logged_events_are_recorded(void **state)
     /* The log an older hub left: ingress took the first "created" (now) and jansson would take the second. */
     sy_store_t *store;
     sy_error_t err = {0};
-    assert_int_equal(sy_store_open(&store, h->data_dir, 64u << 20, 64u << 20, 0, &err), 0);
+    assert_int_equal(sy_store_open(&store, h->data_dir, 64u << 20, 64u << 20, SY_STORE_CREATE, &err), 0);
     append_legacy(store, "evt_legacy_dup", now_ms / 1000 * 1000, customer_event(h, "evt_legacy_dup", dup_created, "\"poe@x.test\""));
     append_legacy(store, "evt_legacy_future", (now_ms / 1000 + 10 * 365 * 86400LL) * 1000,
                   customer_event(h, "evt_legacy_future", "1", "\"future@x.test\""));
