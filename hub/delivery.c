@@ -294,6 +294,8 @@ typedef struct st_candidate_t {
     size_t num_fields;
     int create;
     const char *problem; /* set: cannot be sent as it is → dead letter */
+    int drop_index;      /* SY_PUSH_IDX_not_created / _tombstoned: not to be sent at all (removed, counted) */
+    const char *drop;    /* why, for the log; NULL: keep */
 } candidate_t;
 
 typedef struct st_scan_t {
@@ -342,6 +344,17 @@ static void prepare(scan_t *sc, candidate_t *c)
     const char *email = rec != NULL ? json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), "email"), "value")) : NULL;
     c->object_id = known != NULL ? strdup(known) : NULL;
     c->email = email != NULL && email[0] != '\0' ? strdup(email) : NULL;
+    if (rec != NULL && json_object_get(json_object_get(rec, "tombstones"), c->spoke->conf->name) != NULL) {
+        /* The tool deleted the record's object: nothing deleted comes back unless the tool makes a new one. */
+        c->drop = "the record's object was deleted in the tool (tombstone)";
+        c->drop_index = SY_PUSH_IDX_tombstoned;
+    } else if (c->object_id == NULL && psource != SY_POLICY_NONE && p->sources[psource].create == SY_CREATE_NEVER && (c->email == NULL || c->create)) {
+        /* Looked up and not found (or nothing to look it up by), and the policy says never to create it here. */
+        c->drop = c->email == NULL ? "the tool has no object for the record, nothing to look one up by, and its "
+                                     "policy says create: never"
+                                   : "no object with the record's email at the tool, and its policy says create: never";
+        c->drop_index = SY_PUSH_IDX_not_created;
+    }
     json_decref(rec);
 }
 
@@ -667,33 +680,40 @@ static void storage_failed(sy_delivery_t *d, const char *what, int rc)
 
 /* Dead-letters the candidates that cannot be sent, in one transaction. Returns 0 or the storage error (then none
  * is buried, and they are looked at again next round). */
+/* Pushes that are not sent: the unsendable become dead letters, the dropped (create: never, tombstone) leave the
+ * queue. One transaction; logged and counted once it committed. */
 static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t now)
 {
     sy_txn_t *txn;
     int any = 0, rc;
     for (size_t i = 0; i != n; ++i)
-        any |= c[i].problem != NULL;
+        any |= c[i].problem != NULL || c[i].drop != NULL;
     if (!any)
         return 0;
     if ((rc = sy_txn_begin(d->store, 1, &txn)) != 0)
         return rc;
     for (size_t i = 0; i != n; ++i) {
-        if (c[i].problem == NULL)
-            continue;
-        if ((rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now)) != 0) {
+        if (c[i].problem != NULL)
+            rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now);
+        else if (c[i].drop != NULL)
+            rc = remove_push(txn, c[i].item.key, c[i].doc);
+        if (rc != 0) {
             sy_txn_abort(txn);
             return rc;
         }
     }
     if ((rc = sy_txn_commit(txn)) != 0)
         return rc;
-    /* Logged and counted once they are dead letters for real. */
     for (size_t i = 0; i != n; ++i) {
-        if (c[i].problem == NULL)
-            continue;
-        sy_log(SY_LOG_WARN, "delivery: push %s to %s is a dead letter: %s",
-               json_string_value(json_object_get(c[i].doc, "id")), c[i].spoke->conf->name, c[i].problem);
-        count(d, c[i].spoke, SY_PUSH_IDX_dead, 1);
+        const char *push = json_string_value(json_object_get(c[i].doc, "id")), *spoke = c[i].spoke->conf->name;
+        if (c[i].problem != NULL) {
+            sy_log(SY_LOG_WARN, "delivery: push %s to %s is a dead letter: %s", push, spoke, c[i].problem);
+            count(d, c[i].spoke, SY_PUSH_IDX_dead, 1);
+        } else if (c[i].drop != NULL) {
+            sy_log(SY_LOG_INFO, "delivery: push %s to %s not sent (record %s): %s", push, spoke, c[i].item.record,
+                   c[i].drop);
+            count(d, c[i].spoke, c[i].drop_index, 1);
+        }
     }
     return 0;
 }
@@ -743,7 +763,7 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
         size_t nb = 0;
         for (size_t i = 0; i != sc.n; ++i) {
             candidate_t *c = &cands[i];
-            if (c->spoke != s || c->problem != NULL)
+            if (c->spoke != s || c->problem != NULL || c->drop != NULL)
                 continue;
             if (s->connector->max_batch > 1 && c->object_id != NULL && !json_is_true(json_object_get(c->doc, "solo"))) {
                 batch[nb++] = c;

@@ -33,7 +33,7 @@ typedef struct st_sy_histogram_t {
 } sy_histogram_t;
 
 /* Delivery outcomes per spoke, in label order. */
-#define SY_PUSH_OUTCOMES(X) X(done) X(retry) X(dead) X(rate_limited) X(network_error) X(found) X(created)
+#define SY_PUSH_OUTCOMES(X) X(done) X(retry) X(dead) X(rate_limited) X(network_error) X(found) X(created) X(not_created) X(tombstoned)
 enum {
 #define SY_PUSH_OUTCOME_ENUM(name) SY_PUSH_IDX_##name,
     SY_PUSH_OUTCOMES(SY_PUSH_OUTCOME_ENUM)

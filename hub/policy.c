@@ -224,9 +224,10 @@ void sy_policy_summary(const sy_policy_t *p, FILE *out)
         fprintf(out, "  %s: %zu object%s, %zu exclude%s, rate ", s->name, s->num_objects,
                 s->num_objects == 1 ? "" : "s", s->num_excludes, s->num_excludes == 1 ? "" : "s");
         if (s->rate_count != 0)
-            fprintf(out, "%u/%s\n", s->rate_count, duration_text(s->rate_window_ms, dur, sizeof(dur)));
+            fprintf(out, "%u/%s", s->rate_count, duration_text(s->rate_window_ms, dur, sizeof(dur)));
         else
-            fprintf(out, "connector default\n");
+            fprintf(out, "connector default");
+        fprintf(out, ", create %s\n", s->create == SY_CREATE_NEVER ? "never" : "if_missing");
         fprintf(out, "    events ");
         for (size_t j = 0, n = 0; j != s->num_objects; ++j)
             for (size_t k = 0; k != s->objects[j].num_events; ++k)

@@ -96,6 +96,9 @@ typedef struct st_sy_policy_push_name_t {
     char *name; /* the spoke API's name for it: "email", "metadata.lifecycle_stage", "lifecyclestage" */
 } sy_policy_push_name_t;
 
+#define SY_CREATE_IF_MISSING 0 /* the default when a source says nothing */
+#define SY_CREATE_NEVER 1
+
 typedef struct st_sy_policy_source_t {
     char *name; /* matches a source name of the hub config (or a push-only spoke) */
     sy_policy_object_t *objects;
@@ -104,6 +107,10 @@ typedef struct st_sy_policy_source_t {
     size_t num_push_names;
     sy_policy_exclude_t *excludes;
     size_t num_excludes;
+    /* Pushes to this tool for a record it has no object for: SY_CREATE_IF_MISSING looks the object up by the
+     * record's email and creates it if none is found; SY_CREATE_NEVER only looks it up (found: linked and updated;
+     * not found: the push is dropped, counted as not_created). */
+    int create;
     unsigned rate_count; /* outbound rate limit: rate_count requests per rate_window_ms; 0 = connector default */
     int64_t rate_window_ms;
     sy_policy_pos_t pos;

@@ -302,11 +302,12 @@ static int read_loop_guard(loader_t *ld, yaml_node_t *n)
 /* --- pass 2: sources ----------------------------------------------------------------------------------------- */
 
 typedef struct st_source_spec_t {
-    yaml_node_t *rate, *objects, *push_as, *exclude;
+    yaml_node_t *rate, *create, *objects, *push_as, *exclude;
 } source_spec_t;
 
 static const sy_yaml_key_t source_keys[] = {
     {"rate", keep_node, offsetof(source_spec_t, rate)},
+    {"create", keep_node, offsetof(source_spec_t, create)},
     {"objects", keep_node, offsetof(source_spec_t, objects)},
     {"push_as", keep_node, offsetof(source_spec_t, push_as)},
     {"exclude", keep_node, offsetof(source_spec_t, exclude)},
@@ -365,6 +366,24 @@ static int read_rate(loader_t *ld, size_t si, yaml_node_t *n, const char *what)
         return sy_policy_fail(
             ld, n, "%s: rate must be REQUESTS/WINDOW with at least 1 request, such as 100/10s or 25/1s", what);
     ld->sx[si].rate_pos = pos_of(ld, n);
+    return 0;
+}
+
+static int read_create(loader_t *ld, size_t si, yaml_node_t *n, const char *what)
+{
+    sy_policy_source_t *s = &ld->p->sources[si];
+    const char *v = scalar(n);
+    char other[300];
+    if (ld->sx[si].create_pos.file != NULL)
+        return sy_policy_fail(ld, n, "%s: create is given twice: at %s and here", what,
+                              where(&ld->sx[si].create_pos, other, sizeof(other)));
+    if (v != NULL && strcmp(v, "never") == 0)
+        s->create = SY_CREATE_NEVER;
+    else if (v != NULL && strcmp(v, "if_missing") == 0)
+        s->create = SY_CREATE_IF_MISSING;
+    else
+        return sy_policy_fail(ld, n, "%s: create must be never or if_missing", what);
+    ld->sx[si].create_pos = pos_of(ld, n);
     return 0;
 }
 
@@ -554,6 +573,8 @@ static int read_source(loader_t *ld, yaml_node_t *k, yaml_node_t *body)
                                ld->err)) != 0)
         return rc;
     if (spec.rate != NULL && (rc = read_rate(ld, si, spec.rate, what)) != 0)
+        return rc;
+    if (spec.create != NULL && (rc = read_create(ld, si, spec.create, what)) != 0)
         return rc;
     if (spec.objects != NULL) {
         if ((rc = get_items(ld, spec.objects, 0, &it, what, "objects")) != 0)

@@ -30,6 +30,7 @@ typedef struct st_source_extra_t {
     size_t last_file;          /* a second declaration in the same file is a mistake; in another file a merge */
     sy_policy_pos_t *push_pos; /* parallel to sy_policy_source_t.push_names */
     sy_policy_pos_t rate_pos;  /* file == NULL: no rate given */
+    sy_policy_pos_t create_pos; /* file == NULL: no create given */
 } source_extra_t;
 
 typedef struct st_loader_t {

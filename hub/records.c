@@ -350,6 +350,10 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     json_t *push = NULL;
     int rc;
 
+    if (json_object_get(json_object_get(rec, "tombstones"), spoke_name) != NULL) {
+        ++ctx->stats->tombstoned; /* deleted at that tool: nothing is pushed there (see sy_records_apply) */
+        return 0;
+    }
     sent_add(rec, spoke_name, field, value);
     if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
         (push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
@@ -749,6 +753,16 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
     json_t *rec = resolve(ctx, obs, &rc);
     if (rec == NULL)
         return rc != 0 ? rc : SY_ENOMEM;
+    const char *source = p->sources[obs->source].name;
+    json_t *tombstones = json_object_get(rec, "tombstones"), *tomb = json_object_get(tombstones, source);
+    if (tomb != NULL && !obs->deleted) {
+        if (strcmp(json_string_value(json_object_get(tomb, "id")), obs->external_id) == 0) {
+            ++ctx->stats->stale; /* a late event of the deleted object itself: it does not come back */
+            rc = save_record(ctx->txn, rec); /* resolving may have changed the record (an automatic merge) */
+            goto Exit;
+        }
+        json_object_del(tombstones, source); /* a new object at the tool: someone made it, the record is back there */
+    }
     if ((rc = index_keys(ctx, rec, obs)) != 0)
         goto Exit;
     snprintf(xref, sizeof(xref), "%s:%s", p->sources[obs->source].name, obs->external_id);
@@ -764,7 +778,18 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
     }
     if (rc == 0 && obs->deleted) {
         ++ctx->stats->deletions;
-        rc = detach_xref(ctx->txn, rec, p->sources[obs->source].name, obs->external_id);
+        rc = detach_xref(ctx->txn, rec, source, obs->external_id);
+        /* The record's last object at that tool is gone: a tombstone, so no push (create: if_missing included)
+         * brings it back. A new object of that tool for the record lifts it (above). */
+        if (rc == 0 && json_array_size(json_object_get(json_object_get(rec, "xrefs"), source)) == 0) {
+            if (tombstones == NULL) {
+                tombstones = json_object();
+                json_object_set_new(rec, "tombstones", tombstones);
+            }
+            json_object_set_new(tombstones, source,
+                                json_pack("{s:s, s:I, s:I}", "id", obs->external_id, "version_ms",
+                                          (json_int_t)obs->version_ms, "seq", (json_int_t)ctx->seq));
+        }
     }
     if (rc == 0)
         rc = save_record(ctx->txn, rec);

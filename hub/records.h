@@ -7,6 +7,7 @@
  *   records  record id ("cust_<n>") → {id, created_at_ms, fields: {F: {value, source, xref, version_ms,
  *            updated_at_ms, seq, policy}}, observed: {"S:ext": {F: [value, version_ms, seq]}}, xrefs: {S: [ext...]},
  *            subscriptions: {sub: [status, version_ms, seq]}, frozen: {S: [F...]}, reverts: {"S|F": [n, since_ms]},
+ *            tombstones: {S: {id, version_ms, seq}} (the record's object at S was deleted: nothing pushed there),
  *            sent: {"S|F": [value...]} (queued for tool S since it last showed the golden value: late echoes),
  *            merged_into?: id}
  *   xref     S \x1f ext → record id                        (a tool's object → its golden record)
@@ -33,7 +34,7 @@
 #define SY_STATS(X)                                                                                                    \
     X(observations) X(excluded) X(records_created) X(fields_updated) X(echoes) X(stale) X(conflicts) X(reverts)      \
         X(frozen) X(alerts) X(pushes_enqueued) X(pushes_coalesced) X(auto_merges) X(deletions) X(unmapped_events)   \
-            X(suggestions) X(skipped) X(replayed) X(late_echoes) X(unfrozen)
+            X(suggestions) X(skipped) X(replayed) X(late_echoes) X(unfrozen) X(tombstoned)
 
 typedef struct st_sy_apply_stats_t {
 #define SY_STATS_FIELD(name) uint64_t name;

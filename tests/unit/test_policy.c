@@ -137,10 +137,13 @@ static void test_example_policy_parses_in_full(void **state)
     assert_null(hs->objects[0].id_prefix);
     assert_string_equal(hs->objects[1].id_prefix, "company-");
     assert_string_equal(hs->objects[1].events[1], "company.propertyChange");
-    assert_int_equal(hs->objects[0].num_events, 3);
+    assert_int_equal(hs->objects[0].num_events, 4);
     assert_string_equal(hs->objects[0].events[1], "contact.propertyChange");
-    assert_int_equal(hs->objects[0].num_delete_events, 1);
+    assert_int_equal(hs->objects[0].num_delete_events, 2);
     assert_string_equal(hs->objects[0].delete_events[0], "contact.deletion");
+    assert_string_equal(hs->objects[0].delete_events[1], "contact.privacyDeletion");
+    assert_int_equal(hs->create, SY_CREATE_IF_MISSING);
+    assert_int_equal(p->sources[sy_policy_source_index(p, "stripe")].create, SY_CREATE_NEVER);
     assert_string_equal(hs->objects[0].id.text, "objectId");
     assert_int_equal(hs->objects[0].id.num_segments, 1);
     assert_int_equal(hs->objects[0].num_fields, 9);
@@ -168,7 +171,7 @@ static void test_example_policy_parses_in_full(void **state)
     assert_int_equal(st->objects[0].links[0].source, hubspot);
     assert_string_equal(st->objects[0].links[0].path.text, "data.object.metadata.hubspot_contact_id");
     assert_int_equal(st->objects[0].links[0].path.num_segments, 4);
-    assert_int_equal(st->objects[0].pos.line, 105);
+    assert_int_equal(st->objects[0].pos.line, 111);
     assert_int_equal(st->objects[0].pos.column, 9);
     assert_int_equal(st->objects[1].num_delete_events, 0);
     assert_string_equal(st->objects[1].id.text, "data.object.customer");
@@ -280,6 +283,7 @@ static void test_every_static_check_points_at_the_node(void **state)
         {"too_many_normalizers.yaml", 5, 43, "at most 4 normalisers"},
         {"bad_rate.yaml", 7, 11, "source \"crm\": rate must be REQUESTS/WINDOW"},
         {"zero_rate.yaml", 7, 11, "at least 1 request"},
+        {"bad_create.yaml", 7, 13, "source \"crm\": create must be never or if_missing"},
         {"zero_revert_budget.yaml", 6, 18, "revert_budget must be a whole number of at least 1"},
         {"bad_window.yaml", 5, 40, "loop_guard: window must be a duration"},
         {"owner_never_maps.yaml", 6, 13, "field \"plan\": owner \"billing\" maps it in none of its objects"},
