@@ -558,14 +558,37 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
     int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
     if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
         count(d, s, r->outcome == SY_PUSH_FOUND ? SY_PUSH_IDX_found : SY_PUSH_IDX_created, 1);
-        /* An identity conflict (EINVAL) or a record merged away (ENOTFOUND) is logged, not fatal; a storage error is. */
-        rc = sy_records_link(txn, it->record, s->conf->name, r->created_id);
-        if (rc != 0 && rc != SY_EINVAL && rc != SY_ENOTFOUND) {
-            json_decref(doc);
-            return rc;
+        /* Links are checked again here, in the settling transaction: the record may have got an object at this tool
+         * since the lookup was sent (then a found one is ignored and the linked one updated). */
+        json_t *rec = sy_records_load(txn, it->record);
+        const char *linked = json_string_value(
+            json_array_get(json_object_get(json_object_get(rec, "xrefs"), s->conf->name), 0));
+        if (r->outcome == SY_PUSH_FOUND && linked != NULL && strcmp(linked, r->created_id) != 0) {
+            json_object_set_new(doc, "object_id", json_string(linked));
+            json_decref(rec);
+        } else {
+            json_decref(rec);
+            /* A record merged away (ENOTFOUND) is logged, not fatal; a storage error is. */
+            rc = sy_records_link(txn, it->record, s->conf->name, r->created_id);
+            if (rc == SY_EINVAL) {
+                /* The object belongs to another record: never written to on this one's behalf. */
+                char why[400];
+                snprintf(why, sizeof(why),
+                         "the tool's object %s (%s by the record's email) is linked to another record already: an "
+                         "identity conflict for an admin (switchyard records merge)",
+                         r->created_id, r->outcome == SY_PUSH_FOUND ? "found" : "returned");
+                count(d, s, SY_PUSH_IDX_dead, 1);
+                rc = bury(txn, it->key, doc, why, response_doc(t, status, curl_error), now);
+                json_decref(doc);
+                return rc;
+            }
+            if (rc != 0 && rc != SY_ENOTFOUND) {
+                json_decref(doc);
+                return rc;
+            }
+            rc = 0;
+            json_object_set_new(doc, "object_id", json_string(r->created_id));
         }
-        rc = 0;
-        json_object_set_new(doc, "object_id", json_string(r->created_id));
     }
     if (r->outcome == SY_PUSH_PERMANENT && t->n > 1) {
         /* A batch was refused: retry each push alone, so a bad one cannot take good ones with it. */

@@ -17,6 +17,7 @@ static void observation_dispose(sy_observation_t *o)
         free(o->links[k].id);
     free(o->subscription_id);
     free(o->subscription_status);
+    free(o->write_key);
     memset(o, 0, sizeof(*o));
 }
 
@@ -153,6 +154,10 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
         o->links[o->num_links++] = (sy_obs_link_t){obj->links[i].source, id};
     }
     stripe_subscription(type, doc, o);
+    /* Stripe names the idempotency key of the API call that caused the event: ours marks our own write. */
+    json_t *key = json_object_get(json_object_get(doc, "request"), "idempotency_key");
+    if (json_is_string(key) && (o->write_key = strdup(json_string_value(key))) == NULL)
+        return SY_ENOMEM;
     return 0;
 }
 

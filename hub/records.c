@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "crypto.h"
 #include "log.h"
 
 #define SEP "\x1f"
@@ -92,6 +93,35 @@ static int next_counter(sy_txn_t *txn, const char *name, uint64_t *out)
         return rc;
     *out += 1;
     return sy_meta_put_u64(txn, name, *out);
+}
+
+int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1])
+{
+    sy_slice_t v;
+    int rc = sy_txn_get(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), &v);
+    if (rc == 0 && v.len == SY_INSTANCE_ID_LEN) {
+        memcpy(out, v.base, SY_INSTANCE_ID_LEN);
+        out[SY_INSTANCE_ID_LEN] = '\0';
+        return 0;
+    }
+    if (rc != 0 && rc != SY_ENOTFOUND)
+        return rc;
+    unsigned char raw[SY_INSTANCE_ID_LEN / 2];
+    if (sy_random_bytes(raw, sizeof(raw)) != 0)
+        return SY_EIO;
+    sy_hex_encode(raw, sizeof(raw), out);
+    return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), (sy_slice_t){out, SY_INSTANCE_ID_LEN});
+}
+
+/* "sy-<instance>-<push id>-<revision>": unique per data dir, so neither a second hub nor a fresh data dir ever
+ * reuses a key within a provider's idempotency window (Stripe keeps keys for 24 h). */
+static int idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
+{
+    char inst[SY_INSTANCE_ID_LEN + 1];
+    int rc = sy_records_instance_id(txn, inst);
+    if (rc == 0)
+        snprintf(out, len, "sy-%s-%s-%lld", inst, push_id, revision);
+    return rc;
 }
 
 /* Appends a document to a be64-keyed log DB (audit, alerts). */
@@ -338,6 +368,16 @@ static int unfreeze(json_t *rec, const char *source, const char *field)
     return 0;
 }
 
+/* Whether the tool says the event was caused by one of our writes (its idempotency key is one of this hub's). */
+static int is_our_write(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
+{
+    char inst[SY_INSTANCE_ID_LEN + 1], prefix[SY_INSTANCE_ID_LEN + 8];
+    if (obs->write_key == NULL || sy_records_instance_id(ctx->txn, inst) != 0)
+        return 0;
+    int n = snprintf(prefix, sizeof(prefix), "sy-%s-", inst);
+    return strncmp(obs->write_key, prefix, (size_t)n) == 0;
+}
+
 /* --- outbox ---------------------------------------------------------------------------------------------- */
 
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
@@ -362,7 +402,11 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         unsigned char kb[16];
         memcpy(kb, okey.base, 16);
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
-        snprintf(idem, sizeof(idem), "sy-%s-%lld", json_string_value(json_object_get(push, "id")), (long long)revision);
+        if ((rc = idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
+                                  sizeof(idem))) != 0) {
+            json_decref(push);
+            return rc;
+        }
         json_object_set_new(json_object_get(push, "fields"), field, json_string(value));
         json_array_append_new(json_object_get(push, "reasons"), json_string(reason));
         json_object_set_new(push, "revision", json_integer(revision));
@@ -383,7 +427,8 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
     snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-    snprintf(idem, sizeof(idem), "sy-%s-0", idtext);
+    if ((rc = idempotency_key(ctx->txn, idtext, 0, idem, sizeof(idem))) != 0)
+        return rc;
     sy_put_be64(kb, (uint64_t)ctx->now_ms);
     sy_put_be64(kb + 8, id);
     push = json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", idtext, "spoke",
@@ -563,7 +608,7 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
             ++ctx->stats->echoes;
             return 0;
         }
-        if (sent_has(rec, p->sources[obs->source].name, f->name, of->value)) {
+        if (sent_has(rec, p->sources[obs->source].name, f->name, of->value) || is_our_write(ctx, obs)) {
             ++ctx->stats->echoes; /* a late echo of an older push of ours; the newer one is queued or sent */
             ++ctx->stats->late_echoes;
             return 0;
@@ -836,6 +881,64 @@ static void recompute_fields(const sy_policy_t *p, json_t *rec, int64_t now_ms, 
     json_object_set_new(rec, "fields", fields);
 }
 
+/*
+ * The dropped record's queued pushes become the kept record's: a push still waiting to create the dropped record's
+ * object at a tool would otherwise make a second object for the one customer. Each is folded into the kept record's
+ * push for that tool (one push per tool and record), or re-pointed at the kept record; its values are the kept
+ * record's golden values, so nothing stale is sent. Delivery then finds the kept record's object and updates it.
+ */
+static int fold_pending(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t *drop)
+{
+    char dkey[KEY_MAX], kkey[KEY_MAX];
+    int rc = 0;
+    for (size_t si = 0; si != p->num_sources && rc == 0; ++si) {
+        const char *spoke = p->sources[si].name;
+        sy_slice_t dk = key2(dkey, spoke, rec_id(drop)), ok, kk;
+        unsigned char dob[16], kob[16];
+        if (sy_txn_get(txn, SY_DB_PENDING, dk, &ok) != 0 || ok.len != 16)
+            continue;
+        memcpy(dob, ok.base, 16);
+        json_t *dpush = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)dob, 16}), *kpush = NULL;
+        if (dpush == NULL)
+            continue;
+        const char *field;
+        json_t *value, *fields = json_object_get(dpush, "fields");
+        json_object_foreach(fields, field, value)
+        {
+            const char *golden = golden_value(keep, field);
+            json_object_set_new(fields, field, json_string(golden != NULL ? golden : json_string_value(value)));
+        }
+        if ((rc = sy_txn_del(txn, SY_DB_PENDING, dk)) != 0)
+            goto Next;
+        kk = key2(kkey, spoke, rec_id(keep));
+        if (sy_txn_get(txn, SY_DB_PENDING, kk, &ok) == 0 && ok.len == 16) {
+            memcpy(kob, ok.base, 16);
+            kpush = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kob, 16});
+        }
+        if (kpush != NULL) {
+            json_object_foreach(fields, field, value)
+            {
+                if (json_object_get(json_object_get(kpush, "fields"), field) == NULL)
+                    json_object_set(json_object_get(kpush, "fields"), field, value);
+            }
+            json_array_append_new(json_object_get(kpush, "reasons"), json_string("merge"));
+            if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kob, 16}, kpush)) == 0)
+                rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)dob, 16});
+        } else {
+            json_object_set_new(dpush, "record", json_string(rec_id(keep)));
+            json_object_del(dpush, "object_id"); /* the kept record's own object is the one to write */
+            json_object_del(dpush, "create");
+            json_array_append_new(json_object_get(dpush, "reasons"), json_string("merge"));
+            if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)dob, 16}, dpush)) == 0)
+                rc = sy_txn_put(txn, SY_DB_PENDING, kk, (sy_slice_t){(const char *)dob, 16});
+        }
+    Next:
+        json_decref(kpush);
+        json_decref(dpush);
+    }
+    return rc;
+}
+
 static int merge_into(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t *drop, int64_t now_ms, const char *why,
                       uint64_t seq)
 {
@@ -869,6 +972,8 @@ static int merge_into(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t 
             json_array_extend(list, v);
     }
     recompute_fields(p, keep, now_ms, seq);
+    if ((rc = fold_pending(txn, p, keep, drop)) != 0)
+        goto Exit;
     /* Strong keys of the dropped record now find the kept one. */
     json_object_foreach(json_object_get(drop, "fields"), key, v)
     {

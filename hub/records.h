@@ -69,6 +69,11 @@ int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats);
 /* Reads all stat:<name> counters into an object {name: n}. */
 json_t *sy_records_stats(sy_txn_t *txn);
 
+/* This data dir's random instance id (hex), made on first use and kept in meta "instance_id": part of every
+ * idempotency key and of what marks a tool's event as our own write. */
+#define SY_INSTANCE_ID_LEN 16
+int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1]);
+
 /* A stored document (codec.h) at key of db: load (new reference, NULL if absent or unreadable) and store. */
 json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key);
 int sy_doc_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc);
