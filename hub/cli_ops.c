@@ -119,9 +119,9 @@ int sy_cli_replay(sy_cli_t *cli)
                 (unsigned long long)atomic_load(&progress.at_seq), sy_strerror(run));
         goto Exit;
     }
-    printf("%s %s: %llu events read, %llu selected%s\n", spec.dry_run ? "dry run of" : "done:", mode,
+    printf("%s %s: %llu events read, %llu selected, %llu pushes queued%s\n", spec.dry_run ? "dry run of" : "done:", mode,
            (unsigned long long)atomic_load(&progress.read), (unsigned long long)atomic_load(&progress.selected),
-           spec.dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
+           (unsigned long long)atomic_load(&progress.pushes), spec.dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
     rc = SY_EXIT_OK;
 Exit:
     json_decref(changes);

@@ -58,6 +58,7 @@ typedef struct st_item_t {
     int had_object; /* the push named the tool's object (an update), so an id in the answer is not a new link */
     int was_create; /* the request created the object */
     char record[64];
+    char object_id[128]; /* the tool's object the request named ("" for a lookup or a create) */
 } item_t;
 
 typedef struct st_transfer_t {
@@ -339,7 +340,7 @@ static void prepare(scan_t *sc, candidate_t *c)
     c->create = json_is_true(json_object_get(c->doc, "create"));
     const char *known = json_string_value(json_object_get(c->doc, "object_id"));
     json_t *rec = sy_records_load(sc->txn, c->item.record);
-    if (known == NULL && rec != NULL)
+    if (known == NULL && rec != NULL && !json_is_true(json_object_get(c->doc, "rebuild")))
         known = json_string_value(json_array_get(json_object_get(json_object_get(rec, "xrefs"), c->spoke->conf->name), 0));
     const char *email = rec != NULL ? json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), "email"), "value")) : NULL;
     c->object_id = known != NULL ? strdup(known) : NULL;
@@ -409,6 +410,7 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
                                 .create = c->create};
         t->items[i] = c->item;
         t->items[i].had_object = c->object_id != NULL;
+        snprintf(t->items[i].object_id, sizeof(t->items[i].object_id), "%s", c->object_id != NULL ? c->object_id : "");
         t->items[i].was_create = c->object_id == NULL && (c->create || c->email == NULL);
     }
     t->n = n;
@@ -535,6 +537,18 @@ static json_t *response_doc(const transfer_t *t, long status, const char *error)
                      body != NULL ? body : json_string("(not UTF-8)"), "error", error);
 }
 
+static int has_reason(json_t *doc, const char *reason)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(doc, "reasons"), i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), reason) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char *reason, json_t *response, int64_t now)
 {
     json_t *dead = json_deep_copy(doc);
@@ -589,6 +603,32 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
             rc = 0;
             json_object_set_new(doc, "object_id", json_string(r->created_id));
         }
+    }
+    if (r->outcome == SY_PUSH_PERMANENT && status == 404 && it->had_object && !json_is_true(json_object_get(doc, "rebuild")) &&
+        has_reason(doc, "repush")) {
+        /* A repush rebuilds a tool that lost data: its object for the record is gone. Unlinked, then looked up by
+         * the record's email and, where the policy's create allows, created again (once: a second 404 is a dead
+         * letter as usual). */
+        if ((rc = sy_records_unlink(txn, it->record, s->conf->name, it->object_id)) != 0 && rc != SY_ENOTFOUND) {
+            json_decref(doc);
+            return rc;
+        }
+        json_object_del(doc, "object_id");
+        json_object_set_new(doc, "rebuild", json_true());
+        json_object_set_new(doc, "create", json_false());
+        /* The next request is another one (a lookup, then maybe a create): another idempotency key. */
+        char key[128];
+        json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
+        if ((rc = sy_records_idempotency_key(txn, json_string_value(json_object_get(doc, "id")), (long long)revision, key,
+                                             sizeof(key))) != 0) {
+            json_decref(doc);
+            return rc;
+        }
+        json_object_set_new(doc, "revision", json_integer(revision));
+        json_object_set_new(doc, "idempotency_key", json_string(key));
+        rc = put_in_place(txn, it->key, doc);
+        json_decref(doc);
+        return rc;
     }
     if (r->outcome == SY_PUSH_PERMANENT && t->n > 1) {
         /* A batch was refused: retry each push alone, so a bad one cannot take good ones with it. */

@@ -113,9 +113,7 @@ int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1])
     return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), (sy_slice_t){out, SY_INSTANCE_ID_LEN});
 }
 
-/* "sy-<instance>-<push id>-<revision>": unique per data dir, so neither a second hub nor a fresh data dir ever
- * reuses a key within a provider's idempotency window (Stripe keeps keys for 24 h). */
-static int idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
+int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
 {
     char inst[SY_INSTANCE_ID_LEN + 1];
     int rc = sy_records_instance_id(txn, inst);
@@ -402,7 +400,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         unsigned char kb[16];
         memcpy(kb, okey.base, 16);
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
-        if ((rc = idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
+        if ((rc = sy_records_idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
                                   sizeof(idem))) != 0) {
             json_decref(push);
             return rc;
@@ -427,7 +425,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
     snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-    if ((rc = idempotency_key(ctx->txn, idtext, 0, idem, sizeof(idem))) != 0)
+    if ((rc = sy_records_idempotency_key(ctx->txn, idtext, 0, idem, sizeof(idem))) != 0)
         return rc;
     sy_put_be64(kb, (uint64_t)ctx->now_ms);
     sy_put_be64(kb + 8, id);
@@ -1098,6 +1096,18 @@ int sy_records_link(sy_txn_t *txn, const char *id, const char *source, const cha
         rc = save_record(txn, rec);
     }
     free(owner);
+    json_decref(rec);
+    return rc;
+}
+
+int sy_records_unlink(sy_txn_t *txn, const char *id, const char *source, const char *ext)
+{
+    json_t *rec = sy_records_load(txn, id);
+    if (rec == NULL)
+        return SY_ENOTFOUND;
+    int rc = detach_xref(txn, rec, source, ext);
+    if (rc == 0)
+        rc = save_record(txn, rec);
     json_decref(rec);
     return rc;
 }

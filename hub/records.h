@@ -73,6 +73,10 @@ json_t *sy_records_stats(sy_txn_t *txn);
  * idempotency key and of what marks a tool's event as our own write. */
 #define SY_INSTANCE_ID_LEN 16
 int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1]);
+/* "sy-<instance>-<push id>-<revision>": unique per data dir, so neither a second hub nor a fresh data dir ever
+ * reuses a key within a provider's idempotency window (Stripe keeps keys for 24 h). A push changes revision (and
+ * key) whenever what it sends changes, because a provider refuses one key with other parameters. */
+int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len);
 
 /* A stored document (codec.h) at key of db: load (new reference, NULL if absent or unreadable) and store. */
 json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key);
@@ -92,6 +96,9 @@ char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query);
  * linked to another record stays where it is (returns SY_EINVAL: an identity conflict for an admin to look at).
  */
 int sy_records_link(sy_txn_t *txn, const char *id, const char *source, const char *ext);
+
+/* Unlinks the tool object source:ext from record id (the tool no longer has it: a 404 while rebuilding). */
+int sy_records_unlink(sy_txn_t *txn, const char *id, const char *source, const char *ext);
 
 /* Admin operations (logged in audit). merge: drop's tool ids, values and history move into keep. */
 int sy_records_merge(sy_txn_t *txn, const sy_policy_t *p, const char *keep, const char *drop, int64_t now_ms,

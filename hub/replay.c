@@ -172,8 +172,12 @@ static int run_batch(run_t *r, uint64_t *after)
     }
     if ((rc = sy_records_add_stats(txn, &r->stats)) != 0)
         goto Abort;
+    uint64_t pushes = r->stats.pushes_enqueued; /* new pushes; values folded into one already queued are not */
     memset(&r->stats, 0, sizeof(r->stats)); /* added: the next batch counts afresh */
-    return (rc = sy_txn_commit(txn)) != 0 ? rc : n;
+    if ((rc = sy_txn_commit(txn)) != 0)
+        return rc;
+    atomic_fetch_add(&r->progress->pushes, pushes);
+    return n;
 Abort:
     sy_txn_abort(txn);
     return rc;
@@ -335,9 +339,10 @@ static json_t *job_doc(job_t *j)
     json_t *spec = json_pack("{s:s, s:s, s:b, s:I, s:s, s:s}", "mode", s->repush ? "repush" : "reapply", "spoke",
                              s->spoke, "dry_run", s->dry_run, "from_seq", (json_int_t)s->from_seq, "source", s->source,
                              "type", s->type);
-    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:O?, s:s?}", "id", j->id, "state",
+    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O?, s:s?}", "id", j->id, "state",
                      states[j->state], "spec", spec, "read", (json_int_t)atomic_load(&j->progress.read), "selected",
-                     (json_int_t)atomic_load(&j->progress.selected), "at_seq",
+                     (json_int_t)atomic_load(&j->progress.selected), "pushes",
+                     (json_int_t)atomic_load(&j->progress.pushes), "at_seq",
                      (json_int_t)atomic_load(&j->progress.at_seq), "last_seq",
                      (json_int_t)atomic_load(&j->progress.last_seq), "started_at_ms", (json_int_t)j->started_at_ms,
                      "finished_at_ms", (json_int_t)j->finished_at_ms, "changes", j->changes, "error",

@@ -26,6 +26,7 @@ typedef struct st_sy_replay_spec_t {
 
 typedef struct st_sy_replay_progress_t {
     _Atomic uint64_t read, selected, at_seq, last_seq; /* readable from other threads while it runs */
+    _Atomic uint64_t pushes; /* new pushes queued by committed batches */
     _Atomic int cancel;                                /* set by another thread: stop after the current batch */
 } sy_replay_progress_t;
 
