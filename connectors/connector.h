@@ -98,12 +98,18 @@ typedef enum en_sy_push_outcome_t {
     SY_PUSH_NOT_FOUND,   /* a lookup found nothing: send a create next (push.create = 1) */
 } sy_push_outcome_t;
 
+#define SY_PUSH_MAX_BATCH 100 /* no connector batches more pushes per request (HubSpot batch/update: 100) */
+
 /* What a response said. */
 typedef struct st_sy_push_result_t {
     sy_push_outcome_t outcome;
     int64_t retry_after_ms;  /* from Retry-After / rate-limit headers; -1 if not given */
     int rate_limited;        /* a 429 (pause the whole spoke, not only this push) */
     char created_id[128];    /* the object id a create/upsert/lookup returned (single push), "" if none */
+    /* A batch answered in part (HubSpot 207 Multi-Status), set by classify_each: input i was written iff written[i]
+     * (it is done), the others take outcome. partial 0: outcome applies to all n inputs. */
+    int partial;
+    unsigned char written[SY_PUSH_MAX_BATCH];
 } sy_push_result_t;
 
 typedef struct st_sy_connector_t {
@@ -145,7 +151,13 @@ typedef struct st_sy_connector_t {
      */
     void (*classify)(long status, const sy_header_t *headers, size_t num_headers, sy_slice_t body, size_t n,
                      sy_push_result_t *result);
-    size_t max_batch;              /* pushes per request: 1 (Stripe), 100 (HubSpot batch update) */
+    /*
+     * Optional, for batch endpoints: refines what classify said about the n-input request req (n > 1) from the
+     * answer, per input: sets result->partial and result->written[] when the tool wrote some inputs and not others.
+     * An answer it cannot read leaves the result as classify made it. Never fails.
+     */
+    void (*classify_each)(const sy_http_request_t *req, long status, sy_slice_t body, size_t n, sy_push_result_t *result);
+    size_t max_batch;              /* pushes per request: 1 (Stripe), 100 (HubSpot batch update); <= SY_PUSH_MAX_BATCH */
     unsigned default_rate_count;   /* documented limit: default_rate_count requests per default_rate_window_ms */
     int64_t default_rate_window_ms;
     const char *default_base_url;  /* https://api.stripe.com, https://api.hubapi.com (tests override with loopback) */

@@ -408,7 +408,8 @@ static void classify_success(long status, sy_slice_t body, size_t n, sy_push_res
     json_t *errors = json_object_get(root, "errors"), *num_errors = json_object_get(root, "numErrors");
     if ((json_is_array(errors) && json_array_size(errors) != 0) ||
         (json_is_integer(num_errors) && json_integer_value(num_errors) > 0)) {
-        /* 207 multi-status: some inputs failed. All n are retried; updates and upserts are idempotent. */
+        /* 207 multi-status: some inputs failed. All n are retried (updates and upserts are idempotent) unless
+         * classify_each can tell from the answer which inputs were written. */
         result->outcome = SY_PUSH_RETRY;
         goto Exit;
     }
@@ -459,6 +460,77 @@ static void hubspot_classify(long status, const sy_header_t *headers, size_t num
     }
 }
 
+/* Whether the JSON array list holds the string id. */
+static int lists_id(json_t *list, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether an entry of errors[] names id in its context (HubSpot: "context": {"ids": ["512", ...]}, or "id"). */
+static int error_names(json_t *errors, const char *id)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        json_t *context = json_object_get(e, "context");
+        if (lists_id(json_object_get(context, "ids"), id) || lists_id(json_object_get(context, "id"), id))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A batch/update answered 207 Multi-Status: {"status","results":[contact...],"numErrors","errors":[{"status",
+ * "category","message","context":{"ids":[...]}}]}. Input i (an object id, in the order of the request's inputs) was
+ * written iff the answer's results hold a contact with its id and no error names it; every other input keeps
+ * classify's outcome (retry). An input neither listed nor named is retried too: HubSpot does not promise that
+ * every error names its ids, and a retried update is idempotent. An answer that cannot be read (not JSON,
+ * truncated by the delivery engine's cap, no results array) or a request that is not ours leaves the result
+ * alone, so all n are retried: safe for the same reason.
+ */
+static void hubspot_classify_each(const sy_http_request_t *req, long status, sy_slice_t body, size_t n,
+                                  sy_push_result_t *result)
+{
+    json_t *sent = NULL, *root = NULL;
+    if (status != 207 || result->outcome != SY_PUSH_RETRY || n < 2 || n > SY_PUSH_MAX_BATCH || req->body == NULL)
+        return;
+    sent = json_loadb(req->body, req->body_len, 0, NULL);
+    root = json_loadb(body.base, body.len, 0, NULL);
+    json_t *inputs = json_object_get(sent, "inputs"), *results = json_object_get(root, "results");
+    json_t *errors = json_object_get(root, "errors");
+    if (!json_is_array(inputs) || json_array_size(inputs) != n || !json_is_array(results))
+        goto Exit;
+    unsigned char written[SY_PUSH_MAX_BATCH] = {0};
+    size_t any = 0;
+    for (size_t i = 0; i != n; ++i) {
+        const char *id = json_string_value(json_object_get(json_array_get(inputs, i), "id"));
+        if (id == NULL)
+            goto Exit;
+        int listed = 0;
+        size_t k;
+        json_t *r;
+        json_array_foreach(results, k, r) listed |= json_is_string(json_object_get(r, "id")) &&
+                                                    strcmp(json_string_value(json_object_get(r, "id")), id) == 0;
+        written[i] = (unsigned char)(listed && !error_names(errors, id));
+        any += written[i];
+    }
+    if (any != 0) {
+        memcpy(result->written, written, n);
+        result->partial = 1;
+    }
+Exit:
+    json_decref(sent);
+    json_decref(root);
+}
+
 const sy_connector_t sy_connector_hubspot = {
     .name = "hubspot",
     .verify = hubspot_verify,
@@ -467,6 +539,7 @@ const sy_connector_t sy_connector_hubspot = {
     .default_tolerance_ms = HUBSPOT_DEFAULT_TOLERANCE_MS,
     .encode_push = hubspot_encode_push,
     .classify = hubspot_classify,
+    .classify_each = hubspot_classify_each,
     .max_batch = HUBSPOT_MAX_BATCH,
     .default_rate_count = HUBSPOT_RATE_COUNT,
     .default_rate_window_ms = HUBSPOT_RATE_WINDOW_MS,

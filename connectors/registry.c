@@ -186,6 +186,7 @@ void sy_connector_result_init(sy_push_result_t *r, sy_push_outcome_t outcome)
     r->retry_after_ms = -1;
     r->rate_limited = 0;
     r->created_id[0] = '\0';
+    r->partial = 0;
 }
 
 int sy_connector_buf_append(sy_connector_buf_t *b, const char *s, size_t n)

@@ -357,19 +357,22 @@ static int run_split(sy_txn_t *txn, void *arg, json_t **result, char *err, size_
 typedef struct st_push_args_t {
     const char *id;
     int action; /* 0 queue retry, 1 queue drop, 2 dead retry */
+    const sy_policy_t *p; /* retries: the running policy (the record's current values are sent) */
 } push_args_t;
 
 static int run_push(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
 {
     push_args_t *pa = arg;
-    size_t n = 0;
-    int rc = pa->action == 0   ? sy_ops_queue_retry(txn, pa->id)
+    sy_ops_retry_t r = {0};
+    int rc = pa->action == 0   ? sy_ops_queue_retry(txn, pa->p, pa->id, &r)
              : pa->action == 1 ? sy_ops_queue_drop(txn, pa->id)
-                               : sy_ops_dead_retry(txn, pa->id, &n);
+                               : sy_ops_dead_retry(txn, pa->p, pa->id, &r);
     if (rc == SY_ENOTFOUND)
         snprintf(err, len, "no %s %s", pa->action == 2 ? "dead letter" : "queued push", pa->id);
     else if (rc == 0)
-        *result = json_pack("{s:s, s:s}", "id", pa->id, "done", pa->action == 1 ? "dropped" : "queued");
+        /* "nothing_left": no field of the push has a golden value for its tool now (dropped, or kept dead). */
+        *result = json_pack("{s:s, s:s, s:b}", "id", pa->id, "done",
+                            pa->action == 1 ? "dropped" : r.empty != 0 ? "nothing_left" : "queued", "folded", r.folded != 0);
     return rc;
 }
 
@@ -633,8 +636,17 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
             return 0;
         }
-        push_args_t pa = {tail, is_retry ? 0 : is_drop ? 1 : 2};
-        change(s, req, run_push, &pa);
+        push_args_t pa = {tail, is_retry ? 0 : is_drop ? 1 : 2, NULL};
+        if (is_drop) {
+            change(s, req, run_push, &pa);
+        } else if (s->applier == NULL) {
+            fail(req, 409, "Conflict", "no_policy", "the config names no policy: no records to take current values from");
+        } else {
+            /* Held (briefly) against a reload while the retry rebuilds the push from the record. */
+            pa.p = sy_applier_policy_acquire(s->applier);
+            change(s, req, run_push, &pa);
+            sy_applier_policy_release(s->applier);
+        }
         return 0;
     }
     if (s->applier == NULL) {

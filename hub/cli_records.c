@@ -273,13 +273,20 @@ static int cmd_queue_change(session_t *s, sy_cli_t *cli, int drop)
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    rc = drop ? sy_ops_queue_drop(txn, cli->args[0]) : sy_ops_queue_retry(txn, cli->args[0]);
+    sy_ops_retry_t r = {0};
+    rc = drop ? sy_ops_queue_drop(txn, cli->args[0]) : sy_ops_queue_retry(txn, s->policy, cli->args[0], &r);
     if (rc == 0)
         rc = sy_txn_commit(txn);
     else
         sy_txn_abort(txn);
-    if (rc == 0)
-        printf(drop ? "dropped push %s\n" : "push %s is due now\n", cli->args[0]);
+    if (rc == 0 && drop)
+        printf("dropped push %s\n", cli->args[0]);
+    else if (rc == 0 && r.empty != 0)
+        printf("push %s had nothing left to send (no field of it has a golden value for its tool now): dropped\n",
+               cli->args[0]);
+    else if (rc == 0)
+        printf("push %s is due now, with the record's current values%s\n", cli->args[0],
+               r.folded != 0 ? " (folded into the push already queued for that tool and record)" : "");
     else if (rc == SY_ENOTFOUND)
         fprintf(stderr, "switchyard: no queued push %s (see switchyard queue ls)\n", cli->args[0]);
     else
@@ -327,8 +334,8 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    size_t revived = 0;
-    rc = sy_ops_dead_retry(txn, cli->all ? NULL : cli->args[0], &revived);
+    sy_ops_retry_t r = {0};
+    rc = sy_ops_dead_retry(txn, s->policy, cli->all ? NULL : cli->args[0], &r);
     if (rc != 0)
         sy_txn_abort(txn);
     else
@@ -341,7 +348,13 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
         fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    printf("%zu dead letter(s) queued again\n", revived);
+    printf("%zu dead letter(s) queued again with the records' current values", r.queued);
+    if (r.folded != 0)
+        printf(", %zu folded into pushes already queued", r.folded);
+    printf("\n");
+    if (r.empty != 0)
+        printf("%zu dead letter(s) had nothing left to send (no field has a golden value for its tool now): kept\n",
+               r.empty);
     return SY_EXIT_OK;
 }
 
@@ -415,13 +428,13 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb)
     else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "ls") == 0)
         cmd = QUEUE_LS, need_policy = 0;
     else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "retry") == 0)
-        cmd = QUEUE_RETRY, need_policy = 0, write = 1;
+        cmd = QUEUE_RETRY, write = 1; /* the policy says what the record's current values are pushed as */
     else if (strcmp(group, "queue") == 0 && verb != NULL && strcmp(verb, "drop") == 0)
         cmd = QUEUE_DROP, need_policy = 0, write = 1;
     else if (strcmp(group, "dead") == 0 && verb != NULL && strcmp(verb, "ls") == 0)
         cmd = DEAD_LS, need_policy = 0;
     else if (strcmp(group, "dead") == 0 && verb != NULL && strcmp(verb, "retry") == 0)
-        cmd = DEAD_RETRY, need_policy = 0, write = 1;
+        cmd = DEAD_RETRY, write = 1;
     else if (strcmp(group, "records") == 0 && verb != NULL && strcmp(verb, "get") == 0)
         cmd = GET;
     else if (strcmp(group, "records") == 0 && verb != NULL && strcmp(verb, "list") == 0)

@@ -702,6 +702,8 @@ static int finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, i
             headers[i] = (sy_header_t){sy_slice_cstr(t->hdr_names[i]), sy_slice_cstr(t->hdr_values[i])};
         s->connector->classify(status, headers, t->num_hdrs, (sy_slice_t){t->body != NULL ? t->body : "", t->body_len},
                                t->n, &r);
+        if (t->n > 1 && s->connector->classify_each != NULL)
+            s->connector->classify_each(&t->req, status, (sy_slice_t){t->body != NULL ? t->body : "", t->body_len}, t->n, &r);
     }
     if (status == 401 || status == 403) {
         /* Credentials refused: every push would fail the same way. Keep them queued and pause the spoke. */
@@ -717,13 +719,16 @@ static int finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, i
         if (now + pause > s->paused_until)
             s->paused_until = now + pause;
     } else {
-        spoke_result(d, s, r.outcome != SY_PUSH_RETRY, now);
+        spoke_result(d, s, r.outcome != SY_PUSH_RETRY || r.partial, now); /* a batch written in part: the tool works */
     }
     if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
         sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
                curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
+    /* A batch answered in part: the inputs the tool wrote are settled as done, only the others take the outcome. */
+    sy_push_result_t written = {.outcome = SY_PUSH_DONE, .retry_after_ms = -1};
     for (size_t i = 0; i != t->n; ++i) {
-        int rc = settle(d, txn, t, &t->items[i], &r, status, curl_error, now);
+        int rc = settle(d, txn, t, &t->items[i], r.partial && i < SY_PUSH_MAX_BATCH && r.written[i] ? &written : &r,
+                        status, curl_error, now);
         if (rc != 0)
             return rc;
     }

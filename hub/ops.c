@@ -26,28 +26,81 @@ static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
     return 0;
 }
 
-/* Queues doc (a push) due now under a fresh key and points the coalescing index at it. */
-static int queue_now(sy_txn_t *txn, json_t *doc, uint64_t push_id)
+/* "spoke \x1f record": the coalescing (pending) key of a push. */
+static sy_slice_t pending_key(char *buf, size_t size, json_t *doc)
 {
-    unsigned char key[16];
+    int n = snprintf(buf, size, "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
+                     json_string_value(json_object_get(doc, "record")));
+    return (sy_slice_t){buf, n >= 0 && (size_t)n < size ? (size_t)n : size - 1};
+}
+
+/* A new revision and the idempotency key derived from it: a provider refuses one key with other parameters, and
+ * keeps a refusal under the old key and would replay it. */
+static int new_revision(sy_txn_t *txn, json_t *doc)
+{
+    char idem[128];
+    json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
+    int rc = sy_records_idempotency_key(txn, json_string_value(json_object_get(doc, "id")), (long long)revision, idem,
+                                        sizeof(idem));
+    if (rc != 0)
+        return rc;
+    json_object_set_new(doc, "revision", json_integer(revision));
+    json_object_set_new(doc, "idempotency_key", json_string(idem));
+    return 0;
+}
+
+/*
+ * Queues doc (a refreshed push) due now under push_id, keeping the coalescing invariant (one queued push per spoke
+ * and record): when another push for the same spoke and record is queued already, doc folds into that one, which
+ * becomes due now instead, with a new revision (so a copy of it on the wire is sent again when it settles). Its
+ * attempts and max-age window start again: an admin asked for this retry. *folded says which happened.
+ */
+static int queue_now(sy_txn_t *txn, const sy_policy_t *p, json_t *doc, uint64_t push_id, int *folded)
+{
+    unsigned char key[16], okey[16];
     char pkey[600];
     int64_t now = sy_now_ms();
+    json_t *other = NULL;
+    sy_slice_t pk = pending_key(pkey, sizeof(pkey), doc), existing;
+    int rc, changed;
+
+    *folded = 0;
+    if (sy_txn_get(txn, SY_DB_PENDING, pk, &existing) == 0 && existing.len == 16) {
+        memcpy(okey, existing.base, 16);
+        other = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)okey, 16});
+    }
+    if (other != NULL) {
+        json_object_update(json_object_get(other, "fields"), json_object_get(doc, "fields"));
+        json_array_extend(json_object_get(other, "reasons"), json_object_get(doc, "reasons"));
+        /* Its own fields were current when the applier last coalesced into it; refreshed anyway, as one push. */
+        if ((rc = sy_records_refresh_push(txn, p, other, &changed)) != 0 ||
+            (rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)okey, 16})) != 0)
+            goto Exit;
+        if ((rc = new_revision(txn, other)) != 0)
+            goto Exit;
+        json_object_set_new(other, "attempts", json_integer(0));
+        json_object_set_new(other, "enqueued_at_ms", json_integer(now));
+        json_object_set_new(other, "updated_at_ms", json_integer(now));
+        push_id = sy_get_be64(okey + 8);
+        doc = other;
+        *folded = 1;
+    }
     sy_put_be64(key, (uint64_t)now);
     sy_put_be64(key + 8, push_id);
     json_object_set_new(doc, "due_at_ms", json_integer(now));
-    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
-             json_string_value(json_object_get(doc, "record")));
-    int rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc);
-    sy_slice_t existing;
-    if (rc == 0 && sy_txn_get(txn, SY_DB_PENDING, sy_slice_cstr(pkey), &existing) == SY_ENOTFOUND)
-        rc = sy_txn_put(txn, SY_DB_PENDING, sy_slice_cstr(pkey), (sy_slice_t){(const char *)key, 16});
+    if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc)) == 0)
+        rc = sy_txn_put(txn, SY_DB_PENDING, pending_key(pkey, sizeof(pkey), doc), (sy_slice_t){(const char *)key, 16});
+Exit:
+    json_decref(other);
     return rc;
 }
 
-static int queue_change(sy_txn_t *txn, const char *push_id, int drop)
+static int queue_change(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, int drop, sy_ops_retry_t *out)
 {
     find_push_t f = {.id = push_id};
     char pkey[600];
+    sy_slice_t pk, pv;
+    int rc, changed, folded;
     int scanned = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
     if (scanned < 0) { /* a storage error is not "no such push" */
         json_decref(f.doc);
@@ -55,25 +108,44 @@ static int queue_change(sy_txn_t *txn, const char *push_id, int drop)
     }
     if (f.doc == NULL)
         return SY_ENOTFOUND;
-    int rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16});
-    snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(f.doc, "spoke")),
-             json_string_value(json_object_get(f.doc, "record")));
-    if (rc == 0)
-        sy_txn_del(txn, SY_DB_PENDING, sy_slice_cstr(pkey));
-    if (rc == 0 && !drop)
-        rc = queue_now(txn, f.doc, sy_get_be64(f.key + 8));
+    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16})) != 0)
+        goto Exit;
+    /* The coalescing entry goes only if it is this push's (under the record as stored, before any refresh). */
+    pk = pending_key(pkey, sizeof(pkey), f.doc);
+    if (sy_txn_get(txn, SY_DB_PENDING, pk, &pv) == 0 && pv.len == 16 && memcmp(pv.base, f.key, 16) == 0 &&
+        (rc = sy_txn_del(txn, SY_DB_PENDING, pk)) != 0)
+        goto Exit;
+    if (drop)
+        goto Exit;
+    /* Sent as the record is now, never as it was when queued (a stale value would overwrite the tool). */
+    if ((rc = sy_records_refresh_push(txn, p, f.doc, &changed)) != 0)
+        goto Exit;
+    if (json_object_size(json_object_get(f.doc, "fields")) == 0) {
+        /* Nothing it carries still has a golden value for that tool: left queued, it would send stale values. */
+        ++out->empty;
+        goto Exit;
+    }
+    if (changed && (rc = new_revision(txn, f.doc)) != 0)
+        goto Exit;
+    if ((rc = queue_now(txn, p, f.doc, sy_get_be64(f.key + 8), &folded)) == 0) {
+        ++out->queued;
+        out->folded += (size_t)folded;
+    }
+Exit:
     json_decref(f.doc);
     return rc;
 }
 
-int sy_ops_queue_retry(sy_txn_t *txn, const char *push_id)
+int sy_ops_queue_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out)
 {
-    return queue_change(txn, push_id, 0);
+    *out = (sy_ops_retry_t){0};
+    return queue_change(txn, p, push_id, 0, out);
 }
 
 int sy_ops_queue_drop(sy_txn_t *txn, const char *push_id)
 {
-    return queue_change(txn, push_id, 1);
+    sy_ops_retry_t ignored = {0};
+    return queue_change(txn, NULL, push_id, 1, &ignored);
 }
 
 typedef struct st_revive_t {
@@ -93,42 +165,50 @@ static int on_revive(void *arg, sy_slice_t key, sy_slice_t val)
     return r->id != NULL;
 }
 
-static int revive(sy_txn_t *txn, json_t *entry)
+static int revive(sy_txn_t *txn, const sy_policy_t *p, json_t *entry, sy_ops_retry_t *out)
 {
     uint64_t push_id = (uint64_t)json_integer_value(json_array_get(entry, 0));
     json_t *doc = json_array_get(entry, 1);
     unsigned char kb[8];
+    int rc, changed, folded;
+    /* The record may have changed while the push lay here: send its current values, never the stored ones. */
+    if ((rc = sy_records_refresh_push(txn, p, doc, &changed)) != 0)
+        return rc;
+    if (json_object_size(json_object_get(doc, "fields")) == 0) {
+        ++out->empty; /* nothing left to send: the dead letter stays, with the answer it got, for an admin to read */
+        return 0;
+    }
     json_object_del(doc, "died_at_ms");
     json_object_del(doc, "reason");
     json_object_del(doc, "response");
     json_object_set_new(doc, "attempts", json_integer(0));
     json_object_set_new(doc, "enqueued_at_ms", json_integer(sy_now_ms())); /* a fresh max-age window */
-    /* A new idempotency key: the tool stored its refusal under the old one and would replay it. */
-    char idem[96];
-    json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
-    snprintf(idem, sizeof(idem), "sy-%s-%lld", json_string_value(json_object_get(doc, "id")), (long long)revision);
-    json_object_set_new(doc, "revision", json_integer(revision));
-    json_object_set_new(doc, "idempotency_key", json_string(idem));
+    if ((rc = new_revision(txn, doc)) != 0)
+        return rc;
     sy_put_be64(kb, push_id);
-    int rc = queue_now(txn, doc, push_id);
-    return rc == 0 ? sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}) : rc;
+    if ((rc = queue_now(txn, p, doc, push_id, &folded)) != 0)
+        return rc;
+    ++out->queued;
+    out->folded += (size_t)folded;
+    return sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8});
 }
 
-int sy_ops_dead_retry(sy_txn_t *txn, const char *push_id, size_t *count)
+int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out)
 {
     revive_t r = {.id = push_id, .found = json_array()};
     size_t i;
     json_t *entry;
     int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
     int rc = scanned < 0 ? scanned : 0;
-    *count = json_array_size(r.found);
+    size_t found = json_array_size(r.found);
+    *out = (sy_ops_retry_t){0};
     json_array_foreach(r.found, i, entry)
     {
         if (rc == 0)
-            rc = revive(txn, entry);
+            rc = revive(txn, p, entry, out);
     }
     json_decref(r.found);
-    return rc != 0 ? rc : *count == 0 ? SY_ENOTFOUND : 0;
+    return rc != 0 ? rc : found == 0 ? SY_ENOTFOUND : 0;
 }
 
 typedef struct st_lister_t {

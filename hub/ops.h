@@ -10,11 +10,27 @@
 #include "policy.h"
 #include "store.h"
 
-/* queue retry (due now) or drop, by push id. SY_ENOTFOUND when no queued push has that id. */
-int sy_ops_queue_retry(sy_txn_t *txn, const char *push_id);
+/* What a retry did. */
+typedef struct st_sy_ops_retry_t {
+    size_t queued; /* pushes queued (due now) */
+    size_t folded; /* of those, folded into a push already queued for the same spoke and record (coalescing) */
+    size_t empty;  /* nothing left to send: no field of the push has a golden value for its tool any more */
+} sy_ops_retry_t;
+
+/*
+ * Retries: the push is rebuilt from the record's current golden values first (sy_records_refresh_push; p is the
+ * running policy), never sent as stored, and a push already queued for the same spoke and record takes it in
+ * (one queued push per spoke and record). A push with nothing left to send is dropped from the queue (queue retry)
+ * or stays a dead letter (dead retry), counted in out->empty.
+ *
+ * queue retry: the queued push with push_id is due now (its idempotency key changes only if its values did).
+ * queue drop: removes it. Both SY_ENOTFOUND when no queued push has that id.
+ */
+int sy_ops_queue_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out);
 int sy_ops_queue_drop(sy_txn_t *txn, const char *push_id);
-/* Queues dead letters again (attempts reset): the one with push_id, or all when push_id is NULL; *count revived. */
-int sy_ops_dead_retry(sy_txn_t *txn, const char *push_id, size_t *count);
+/* Queues dead letters again (attempts reset, a new idempotency key): the one with push_id, or all when push_id is
+ * NULL. SY_ENOTFOUND when there is none. */
+int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out);
 /* Every document of db (outbox, dead) as a JSON array, at most limit (0: all); NULL on a storage error. */
 json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit);
 

@@ -378,6 +378,21 @@ static int is_our_write(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
 
 /* --- outbox ---------------------------------------------------------------------------------------------- */
 
+/* Whether a push queued for spoke and rec carries field with a value other than value. */
+static int queued_differs(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *field, const char *value)
+{
+    char pkey[KEY_MAX];
+    sy_slice_t okey;
+    if (sy_txn_get(ctx->txn, SY_DB_PENDING, key2(pkey, ctx->policy->sources[spoke].name, rec_id(rec)), &okey) != 0 ||
+        okey.len != 16)
+        return 0;
+    json_t *push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey);
+    const char *queued = json_string_value(json_object_get(json_object_get(push, "fields"), field));
+    int differs = queued != NULL && strcmp(queued, value) != 0;
+    json_decref(push);
+    return differs;
+}
+
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
 static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *field, const char *value,
                    const char *reason)
@@ -635,7 +650,9 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
             continue;
         if (unfreeze(rec, p->sources[spoke].name, f->name))
             ++ctx->stats->unfrozen;
-        if (spoke_has_value(p, rec, spoke, f->name, value))
+        /* The tool holds the value already: nothing to send, unless a queued push would overwrite it with an older
+         * value of the field (the owner went back to what the tool has): then that push gets this value. */
+        if (spoke_has_value(p, rec, spoke, f->name, value) && !queued_differs(ctx, rec, spoke, f->name, value))
             continue;
         rc = enqueue(ctx, rec, spoke, f->name, value, "owner_change");
     }
@@ -841,6 +858,19 @@ Exit:
     return rc;
 }
 
+/* The golden value of field fi that the policy would push to spoke now: NULL when the record has none, the policy
+ * does not push the field there, or the field is frozen for that tool. Borrowed from rec. Repush and refresh both
+ * decide with this, so a retried push carries exactly what a repush would. */
+static const char *value_for_spoke(const sy_policy_t *p, json_t *rec, size_t spoke, size_t fi)
+{
+    const sy_policy_field_t *f = &p->fields[fi];
+    const char *value = golden_value(rec, f->name);
+    int pushed_there = 0;
+    for (size_t k = 0; k != f->num_push; ++k)
+        pushed_there |= f->push[k] == spoke;
+    return value != NULL && pushed_there && !is_frozen(rec, p->sources[spoke].name, f->name) ? value : NULL;
+}
+
 int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke)
 {
     const sy_policy_t *p = ctx->policy;
@@ -849,16 +879,43 @@ int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke)
     if (rec == NULL)
         return SY_ENOTFOUND;
     for (size_t fi = 0; fi != p->num_fields && rc == 0; ++fi) {
-        const sy_policy_field_t *f = &p->fields[fi];
-        const char *value = golden_value(rec, f->name);
-        int pushed_there = 0;
-        for (size_t k = 0; k != f->num_push; ++k)
-            pushed_there |= f->push[k] == spoke;
-        if (value != NULL && pushed_there && !is_frozen(rec, p->sources[spoke].name, f->name))
-            rc = enqueue(ctx, rec, spoke, f->name, value, "repush");
+        const char *value = value_for_spoke(p, rec, spoke, fi);
+        if (value != NULL)
+            rc = enqueue(ctx, rec, spoke, p->fields[fi].name, value, "repush");
     }
     json_decref(rec);
     return rc;
+}
+
+int sy_records_refresh_push(sy_txn_t *txn, const sy_policy_t *p, json_t *push, int *changed)
+{
+    const char *spoke_name = json_string_value(json_object_get(push, "spoke"));
+    const char *record = json_string_value(json_object_get(push, "record"));
+    size_t spoke = spoke_name != NULL ? sy_policy_source_index(p, spoke_name) : SY_POLICY_NONE;
+    json_t *old = json_object_get(push, "fields"), *fresh = json_object(), *rec = NULL, *v;
+    const char *name;
+    *changed = 0;
+    if (fresh == NULL)
+        return SY_ENOMEM;
+    /* A record merged since follows its merge: the push belongs to the surviving record (and its pending entry). */
+    if (record != NULL && spoke != SY_POLICY_NONE && (rec = sy_records_load(txn, record)) != NULL) {
+        json_object_foreach(old, name, v)
+        {
+            size_t fi = sy_policy_field_index(p, name);
+            const char *value = fi != SY_POLICY_NONE ? value_for_spoke(p, rec, spoke, fi) : NULL;
+            if (value != NULL)
+                json_object_set_new(fresh, name, json_string(value));
+        }
+        if (strcmp(rec_id(rec), record) != 0) {
+            json_object_set_new(push, "record", json_string(rec_id(rec)));
+            *changed = 1;
+        }
+    }
+    *changed |= !json_equal(old, fresh);
+    json_object_set_new(push, "fields", fresh);
+    json_object_set_new(push, "policy", json_string(p->hash));
+    json_decref(rec);
+    return 0;
 }
 
 /* --- merge and split ------------------------------------------------------------------------------------- */

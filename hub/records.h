@@ -64,6 +64,16 @@ int sy_records_skip(sy_apply_ctx_t *ctx, const sy_event_t *ev, const char *reaso
  * after a tool lost data. Counts in ctx->stats. */
 int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke);
 
+/*
+ * Rebuilds push (an outbox or dead-letter document, modified in place) from the record's current golden values,
+ * for a retry: each field it carries takes the value the policy would push to its spoke now (as repush decides);
+ * a field without one (no golden value any more, no longer pushed there, frozen there) is dropped, and so is every
+ * field when the record or the spoke is gone. "record" follows merges. *changed: the fields or the record differ
+ * from what was stored (the caller then needs a new idempotency key). Returns 0 or SY_ENOMEM; an empty "fields"
+ * afterwards means nothing is left to send.
+ */
+int sy_records_refresh_push(sy_txn_t *txn, const sy_policy_t *p, json_t *push, int *changed);
+
 /* Adds the batch's counters to meta stat:<name> (same transaction). */
 int sy_records_add_stats(sy_txn_t *txn, const sy_apply_stats_t *stats);
 /* Reads all stat:<name> counters into an object {name: n}. */

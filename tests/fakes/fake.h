@@ -41,6 +41,9 @@ typedef struct st_fake_state_t {
     int retry_after; /* send Retry-After on 429 */
     uint64_t *win;   /* ring of the accepted requests' times (ms), oldest first */
     size_t win_cap, win_head, win_len;
+    /* POST /_fake/partial (HubSpot): contact ids that fail once each in a batch/update, which then answers 207
+     * Multi-Status (the other inputs are written). id -> true; NULL or empty: none. */
+    json_t *partial_ids;
 } fake_state_t;
 
 /* A request as the API modules see it; all strings NUL-terminated, borrowed for the call. */

@@ -1,7 +1,7 @@
 /*
  * The control API of sy_fake_spoke (see README.md) and the fault modes it sets:
  *   GET /_fake/health | /_fake/state | /_fake/requests | /_fake/mode
- *   POST /_fake/mode | /_fake/rate | /_fake/seed | /_fake/reset
+ *   POST /_fake/mode | /_fake/rate | /_fake/partial | /_fake/seed | /_fake/reset
  */
 #include "fake_server.h"
 
@@ -98,6 +98,23 @@ static void control_rate(fake_server_t *s, h2o_req_t *req, json_t *body)
                              (json_int_t)s->state.window_ms, "retry_after", s->state.retry_after));
 }
 
+/* {"ids": [contact ids]}: each fails once in a batch/update, answered 207 (HubSpot only). [] clears. */
+static void control_partial(fake_server_t *s, h2o_req_t *req, json_t *body)
+{
+    json_t *ids = json_object_get(body, "ids"), *v;
+    size_t i;
+    int ok = s->state.api == FAKE_API_HUBSPOT && json_is_array(ids);
+    json_array_foreach(ids, i, v) ok &= json_is_string(v);
+    if (!ok) {
+        fake_send_control_error(req, 400, "bad_request", "HubSpot only: expected {\"ids\": [\"contact id\", ...]}");
+        return;
+    }
+    json_decref(s->state.partial_ids);
+    s->state.partial_ids = json_object();
+    json_array_foreach(ids, i, v) json_object_set_new(s->state.partial_ids, json_string_value(v), json_true());
+    fake_send_json(req, 200, json_pack("{s:O}", "ids", ids));
+}
+
 static void control_seed(fake_server_t *s, h2o_req_t *req, json_t *body)
 {
     json_t *objects = json_object_get(body, "objects"), *fields;
@@ -162,6 +179,8 @@ int fake_control(fake_server_t *s, h2o_req_t *req)
         control_mode(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/rate")))
         control_rate(s, req, body);
+    else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/partial")))
+        control_partial(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/seed")))
         control_seed(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/reset"))) {

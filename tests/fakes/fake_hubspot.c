@@ -7,7 +7,8 @@
  *   POST  /crm/v3/objects/contacts/batch/upsert    {"inputs":[{"id":email,"idProperty":"email","properties"}]}
  * A contact is stored as its properties (all values strings; "" is an empty value). Batches are all or nothing:
  * any bad input fails the whole request and changes nothing. Read-only properties (hs_object_id, createdate,
- * lastmodifieddate) are 400 VALIDATION_ERROR: a deterministic way to make one row of a batch fail.
+ * lastmodifieddate) are 400 VALIDATION_ERROR: a deterministic way to make one row of a batch fail. Ids given to
+ * POST /_fake/partial fail once each in a batch/update instead, which then answers 207 and writes the others.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,14 +295,32 @@ static void batch_update(fake_state_t *st, const fake_http_t *req, fake_reply_t 
     }
     json_decref(missing);
     results = json_array();
+    json_t *failed = json_array();
     json_array_foreach(inputs, i, in)
     {
         const char *id = json_string_value(json_object_get(in, "id"));
         json_t *contact = json_object_get(st->objects, id);
+        /* POST /_fake/partial: this id fails once, the rest of the batch is written (HubSpot's 207 Multi-Status). */
+        if (json_object_get(st->partial_ids, id) != NULL) {
+            json_array_append_new(failed, json_string(id));
+            json_object_del(st->partial_ids, id);
+            continue;
+        }
         json_object_update(contact, json_array_get(checked, i));
         json_array_append_new(results, contact_json(id, contact));
     }
-    fake_reply_json(out, 200, batch_answer(results));
+    if (json_array_size(failed) != 0) {
+        json_t *answer = batch_answer(results);
+        json_object_set_new(answer, "numErrors", json_integer((json_int_t)json_array_size(failed)));
+        json_object_set_new(answer, "errors",
+                            json_pack("[{s:s, s:s, s:s, s:{s:o}}]", "status", "error", "category", "VALIDATION_ERROR",
+                                      "message", "Property values were not valid (sy_fake_spoke: partial)", "context",
+                                      "ids", failed));
+        fake_reply_json(out, 207, answer);
+    } else {
+        json_decref(failed);
+        fake_reply_json(out, 200, batch_answer(results));
+    }
 Exit:
     json_decref(checked);
     json_decref(body);

@@ -67,6 +67,7 @@ void fake_state_dispose(fake_state_t *st)
     json_decref(st->idem);
     json_decref(st->by_key);
     json_decref(st->requests);
+    json_decref(st->partial_ids);
     free(st->win);
     memset(st, 0, sizeof(*st));
 }

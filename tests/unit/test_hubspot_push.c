@@ -1,6 +1,7 @@
 /*
  * Unit tests for the outbound half of connectors/hubspot.c: encode_push (CRM v3 contacts: PATCH, batch update,
- * batch upsert by email) and classify (status classes, 207 multi-status, 409 existing id, rate-limit headers).
+ * batch upsert by email) and classify (status classes, 207 multi-status, 409 existing id, rate-limit headers), and
+ * classify_each (which inputs of a 207 batch were written).
  * Expected bodies are written out by hand from HubSpot's CRM v3 reference.
  */
 #include <setjmp.h>
@@ -278,6 +279,45 @@ static void test_classify_multi_status(void **state)
                    SY_PUSH_DONE, "");
 }
 
+/* classify then classify_each on a 207 answer to the batch of 51, 52, 53; written is the expected per-input mark,
+ * NULL: no per-input outcome (all three retried). */
+static void expect_each(const char *body, const unsigned char *written)
+{
+    const char *n1[] = {"plan"}, *v1[] = {"pro"};
+    sy_push_t pushes[] = {push_of("51", NULL, n1, v1, 1), push_of("52", NULL, n1, v1, 1), push_of("53", NULL, n1, v1, 1)};
+    sy_http_request_t req;
+    sy_push_result_t r = classify_with(207, NULL, 0, body, 3);
+    assert_int_equal(hubspot->encode_push(pushes, 3, &req), 0);
+    hubspot->classify_each(&req, 207, sy_slice_cstr(body), 3, &r);
+    assert_int_equal(r.outcome, SY_PUSH_RETRY);
+    assert_int_equal(r.partial, written != NULL);
+    if (written != NULL)
+        assert_memory_equal(r.written, written, 3);
+    sy_http_request_dispose(&req);
+}
+
+#define CONTEXT_ANSWER(results, ids)                                                                                         \
+    "{\"status\":\"COMPLETE\",\"results\":[" results "],\"numErrors\":1,\"errors\":[{\"status\":\"error\","                   \
+    "\"category\":\"VALIDATION_ERROR\",\"message\":\"x\",\"context\":{\"ids\":[" ids "]}}]}"
+
+static void test_classify_each(void **state)
+{
+    static const unsigned char only_52_failed[] = {1, 0, 1}, only_51_written[] = {1, 0, 0};
+    assert_non_null(hubspot->classify_each);
+    /* results and errors[].context.ids say which inputs were written: only the others are retried */
+    expect_each(CONTEXT_ANSWER("{\"id\":\"51\"},{\"id\":\"53\"}", "\"52\""), only_52_failed);
+    /* in results but named by an error too: not written; in neither: not known to be written */
+    expect_each(CONTEXT_ANSWER("{\"id\":\"51\"},{\"id\":\"53\"}", "\"53\""), only_51_written);
+    expect_each(CONTEXT_ANSWER("{\"id\":\"51\"}", "\"52\""), only_51_written);
+    /* an error without ids still counts only the inputs in results as written */
+    expect_each(PARTIAL_ANSWER, only_52_failed);
+    /* nothing written, or an answer that cannot be read (truncated, no results): all three retried */
+    expect_each(CONTEXT_ANSWER("", "\"51\",\"52\",\"53\""), NULL);
+    expect_each("{\"status\":\"COMPLETE\",\"results\":[{\"id\":\"51\"", NULL);
+    expect_each("{\"status\":\"COMPLETE\",\"numErrors\":1}", NULL);
+    expect_each("not json", NULL);
+}
+
 static void test_classify_conflict(void **state)
 {
     expect_outcome(409,
@@ -382,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_invalid_batches),
         cmocka_unit_test(test_classify_success),
         cmocka_unit_test(test_classify_multi_status),
+        cmocka_unit_test(test_classify_each),
         cmocka_unit_test(test_classify_conflict),
         cmocka_unit_test(test_classify_status_classes),
         cmocka_unit_test(test_classify_rate_limit_headers),
