@@ -426,8 +426,12 @@ static void stripe_classify(long status, const sy_header_t *headers, size_t num_
         result->outcome = SY_PUSH_RETRY;
     } else if (status == 409 || status >= 500 || status < 200) {
         result->outcome = SY_PUSH_RETRY; /* 409: a concurrent request with the same key, or a lock timeout */
+    } else if (status == 400 && body.len != 0 && memmem(body.base, body.len, "idempotency_error", 17) != NULL) {
+        /* A create is keyed by its record: refused under that key, the customer was made already (with the values
+         * of then). Retried, the hub looks it up first, links it and updates it. */
+        result->outcome = SY_PUSH_RETRY;
     } else {
-        result->outcome = SY_PUSH_PERMANENT; /* other 4xx (400 idempotency_error included), and redirects */
+        result->outcome = SY_PUSH_PERMANENT; /* other 4xx, and redirects */
     }
     /* Stripe's own verdict overrides the status, as in its official clients. */
     const sy_header_t *h = sy_connector_header(headers, num_headers, "Stripe-Should-Retry");

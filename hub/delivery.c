@@ -296,6 +296,7 @@ typedef struct st_candidate_t {
     int create;
     const char *problem; /* set: cannot be sent as it is → dead letter */
     int drop_index;      /* SY_PUSH_IDX_not_created / _tombstoned: not to be sent at all (removed, counted) */
+    char create_key[200]; /* idempotency key of a create: stable per (instance, record, tool) */
     const char *drop;    /* why, for the log; NULL: keep */
 } candidate_t;
 
@@ -345,6 +346,15 @@ static void prepare(scan_t *sc, candidate_t *c)
     const char *email = rec != NULL ? json_string_value(json_object_get(json_object_get(json_object_get(rec, "fields"), "email"), "value")) : NULL;
     c->object_id = known != NULL ? strdup(known) : NULL;
     c->email = email != NULL && email[0] != '\0' ? strdup(email) : NULL;
+    /* A create is keyed by the record, not by the push's revision: however often the push is coalesced, retried or
+     * rebuilt, and on whichever round, the tool makes at most one object per record for this hub (within its
+     * idempotency window). A create with other values under that key is refused: the object exists, and the retry
+     * looks it up. */
+    sy_slice_t inst;
+    if (sy_txn_get(sc->txn, SY_DB_META, SY_SLICE_LIT("instance_id"), &inst) == 0 && inst.len == SY_INSTANCE_ID_LEN)
+        snprintf(c->create_key, sizeof(c->create_key), "sy-%.*s-create-%s%s", (int)inst.len, inst.base, c->item.record,
+                 /* a rebuild recreates what the tool lost: not the earlier create's answer replayed */
+                 json_is_true(json_object_get(c->doc, "rebuild")) ? "-rebuild" : "");
     if (rec != NULL && json_object_get(json_object_get(rec, "tombstones"), c->spoke->conf->name) != NULL) {
         /* The tool deleted the record's object: nothing deleted comes back unless the tool makes a new one. */
         c->drop = "the record's object was deleted in the tool (tombstone)";
@@ -406,7 +416,9 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
         candidate_t *c = cs[i];
         pushes[i] = (sy_push_t){.object_id = c->object_id, .email = c->email, .names = c->names, .values = c->values,
                                 .num_fields = c->num_fields,
-                                .idempotency_key = json_string_value(json_object_get(c->doc, "idempotency_key")),
+                                .idempotency_key = c->object_id == NULL && c->create_key[0] != '\0'
+                                                       ? c->create_key
+                                                       : json_string_value(json_object_get(c->doc, "idempotency_key")),
                                 .create = c->create};
         t->items[i] = c->item;
         t->items[i].had_object = c->object_id != NULL;

@@ -302,8 +302,9 @@ static void test_creation(void **state)
     assert_str("create path", str_at(r, "path"), "/v1/customers");
     assert_str("create body", str_at(r, "body"), "email=neo%40new.test");
     assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
-    if (str_at(r, "idempotency_key") == NULL)
-        fail_msg("the create carries no Idempotency-Key: %s", sy_itr_text(h, r));
+    if (str_at(r, "idempotency_key") == NULL || strstr(str_at(r, "idempotency_key"), "-create-cust_") == NULL)
+        fail_msg("the create carries no Idempotency-Key stable per record (sy-<instance>-create-<record>): %s",
+                 sy_itr_text(h, r));
     objects = json_object_get(sy_itd_fake_state(stripe), "objects");
     assert_int_equal(json_object_size(objects), 2);
     json_object_foreach(objects, id, c) if (strcmp(id, "cus_E") != 0) created = id;

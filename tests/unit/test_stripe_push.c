@@ -389,7 +389,8 @@ static void test_classify_status_classes(void **state)
     expect_outcome(503, "", SY_PUSH_RETRY, "");
     expect_outcome(0, "", SY_PUSH_RETRY, ""); /* no HTTP answer at all */
     expect_outcome(400, "{\"error\":{\"type\":\"invalid_request_error\",\"param\":\"name\"}}", SY_PUSH_PERMANENT, "");
-    expect_outcome(400, "{\"error\":{\"type\":\"idempotency_error\"}}", SY_PUSH_PERMANENT, "");
+    /* a create keyed by its record, refused under that key: the customer exists; retried, it is looked up */
+    expect_outcome(400, "{\"error\":{\"type\":\"idempotency_error\"}}", SY_PUSH_RETRY, "");
     expect_outcome(401, "", SY_PUSH_PERMANENT, "");
     expect_outcome(402, "", SY_PUSH_PERMANENT, "");
     expect_outcome(404, "{\"error\":{\"code\":\"resource_missing\"}}", SY_PUSH_PERMANENT, "");
