@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "admin_api.h"
+#include "change.h"
 #include "codec.h"
+#include "compact.h"
 #include "log.h"
 #include "map.h"
 #include "ops.h"
@@ -288,92 +290,34 @@ static void records_find(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
     sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", "results", results));
 }
 
-/* A change in one write transaction; run(txn, arg, err) returns 0 or an error with err filled. */
-static void change(sy_server_t *s, h2o_req_t *req, int (*run)(sy_txn_t *, void *, json_t **, char *, size_t), void *arg)
+/* A change (change.c, the same code the CLI runs when no hub does) in one write transaction. The log line names
+ * the client (the CLI sends "switchyard-cli/VERSION (pid N)"): an audit trail of who changed what through the API. */
+static void change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
 {
-    sy_txn_t *txn;
     char err[512] = "";
     json_t *result = NULL;
-    int rc = sy_txn_begin(s->store, 1, &txn);
-    if (rc == 0) {
-        if ((rc = run(txn, arg, &result, err, sizeof(err))) == 0)
-            rc = sy_txn_commit(txn);
-        else
-            sy_txn_abort(txn);
+    char client[96] = "-";
+    ssize_t ua = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
+    if (ua >= 0) { /* the client's own text: printable characters only, capped, so it cannot forge log lines */
+        h2o_iovec_t v = req->headers.entries[ua].value;
+        size_t n = v.len < sizeof(client) - 1 ? v.len : sizeof(client) - 1;
+        for (size_t i = 0; i != n; ++i)
+            client[i] = isprint((unsigned char)v.base[i]) ? v.base[i] : '?';
+        client[n] = '\0';
     }
+    int rc = sy_change_run(s->store, c, &result, err, sizeof(err));
+    sy_log(SY_LOG_INFO, "admin: POST %.*s from %s: %s", (int)req->path_normalized.len, req->path_normalized.base,
+           client, rc == 0 ? "done" : err[0] != '\0' ? err : sy_strerror(rc));
     if (rc == 0) {
-        sy_admin_send_doc(req, 200, "OK", result != NULL ? result : json_pack("{s:b}", "ok", 1));
+        sy_admin_send_doc(req, 200, "OK", result);
         return;
     }
-    json_decref(result);
     if (rc == SY_ENOTFOUND)
         fail(req, 404, "Not Found", "not_found", err[0] != '\0' ? err : "no such item");
     else if (rc == SY_EINVAL)
         fail(req, 409, "Conflict", "refused", err[0] != '\0' ? err : "refused");
     else
         fail(req, 503, "Service Unavailable", "storage_error", sy_strerror(rc));
-}
-
-typedef struct st_merge_args_t {
-    const sy_policy_t *p;
-    const char *a, *b;
-} merge_args_t;
-
-static int run_merge(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
-{
-    merge_args_t *m = arg;
-    char *keep = sy_records_find(txn, m->p, m->a), *drop = sy_records_find(txn, m->p, m->b);
-    int rc;
-    if (keep == NULL || drop == NULL) {
-        snprintf(err, len, "no golden record for \"%s\"", keep == NULL ? m->a : m->b);
-        rc = SY_ENOTFOUND;
-    } else if ((rc = sy_records_merge(txn, m->p, keep, drop, sy_now_ms(), "admin api", err, len)) == 0) {
-        *result = json_pack("{s:s, s:s}", "kept", keep, "merged", drop);
-    }
-    free(keep);
-    free(drop);
-    return rc;
-}
-
-static int run_split(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
-{
-    merge_args_t *m = arg;
-    char source[128], *id = sy_records_find(txn, m->p, m->a), *fresh = NULL;
-    const char *colon = strchr(m->b, ':');
-    int rc;
-    if (id == NULL || colon == NULL) {
-        snprintf(err, len, id == NULL ? "no golden record for \"%s\"" : "name the object as SOURCE:EXTERNAL_ID", m->a);
-        free(id);
-        return id == NULL ? SY_ENOTFOUND : SY_EINVAL;
-    }
-    snprintf(source, sizeof(source), "%.*s", (int)(colon - m->b), m->b);
-    if ((rc = sy_records_split(txn, m->p, id, source, colon + 1, sy_now_ms(), &fresh, err, len)) == 0)
-        *result = json_pack("{s:s, s:s, s:s}", "record", id, "object", m->b, "new_record", fresh);
-    free(id);
-    free(fresh);
-    return rc;
-}
-
-typedef struct st_push_args_t {
-    const char *id;
-    int action; /* 0 queue retry, 1 queue drop, 2 dead retry */
-    const sy_policy_t *p; /* retries: the running policy (the record's current values are sent) */
-} push_args_t;
-
-static int run_push(sy_txn_t *txn, void *arg, json_t **result, char *err, size_t len)
-{
-    push_args_t *pa = arg;
-    sy_ops_retry_t r = {0};
-    int rc = pa->action == 0   ? sy_ops_queue_retry(txn, pa->p, pa->id, &r)
-             : pa->action == 1 ? sy_ops_queue_drop(txn, pa->id)
-                               : sy_ops_dead_retry(txn, pa->p, pa->id, &r);
-    if (rc == SY_ENOTFOUND)
-        snprintf(err, len, "no %s %s", pa->action == 2 ? "dead letter" : "queued push", pa->id);
-    else if (rc == 0)
-        /* "nothing_left": no field of the push has a golden value for its tool now (dropped, or kept dead). */
-        *result = json_pack("{s:s, s:s, s:b}", "id", pa->id, "done",
-                            pa->action == 1 ? "dropped" : r.empty != 0 ? "nothing_left" : "queued", "folded", r.folded != 0);
-    return rc;
 }
 
 /* --- events ----------------------------------------------------------------------------------------------------- */
@@ -573,6 +517,16 @@ static void replay_start(sy_server_t *s, h2o_req_t *req)
         return;
     }
     json_decref(body);
+    if (spec.repush) { /* checked now, against the running policy, so the client hears it as a bad request */
+        const sy_policy_t *p = sy_applier_policy_acquire(s->applier);
+        int known = sy_policy_source_index(p, spec.spoke) != SY_POLICY_NONE;
+        sy_applier_policy_release(s->applier);
+        if (!known) {
+            snprintf(err, sizeof(err), "the policy has no source \"%s\"", spec.spoke);
+            fail(req, 400, "Bad Request", "bad_request", err);
+            return;
+        }
+    }
     int rc = sy_replay_jobs_start(s->replays, &spec, id, sizeof(id), err, sizeof(err));
     if (rc == SY_EFULL) {
         fail(req, 409, "Conflict", "busy", err);
@@ -583,6 +537,38 @@ static void replay_start(sy_server_t *s, h2o_req_t *req)
         return;
     }
     sy_admin_send_doc(req, 202, "Accepted", sy_replay_jobs_get(s->replays, id));
+}
+
+/* --- log compaction ------------------------------------------------------------------------------------------- */
+
+/*
+ * POST {"from_seq", "to_seq", "before_ms"}: removes those events (compact.c), after `switchyard log compact` has
+ * archived them. The CLI writes the archive itself: the hub never writes a file a client names.
+ */
+static void log_compact(sy_server_t *s, h2o_req_t *req)
+{
+    json_t *body = body_json(req);
+    uint64_t removed = 0;
+    if (body == NULL)
+        return;
+    json_t *from = json_object_get(body, "from_seq"), *to = json_object_get(body, "to_seq"),
+           *before = json_object_get(body, "before_ms");
+    if (!json_is_integer(from) || !json_is_integer(to) || !json_is_integer(before) || json_integer_value(from) < 1 ||
+        json_integer_value(to) < json_integer_value(from)) {
+        json_decref(body);
+        fail(req, 400, "Bad Request", "bad_request",
+             "give {\"from_seq\": N, \"to_seq\": M, \"before_ms\": T}: the archived events to remove");
+        return;
+    }
+    int rc = sy_compact_remove(s->store, s->applier != NULL, (uint64_t)json_integer_value(from),
+                               (uint64_t)json_integer_value(to), (int64_t)json_integer_value(before), &removed);
+    json_decref(body);
+    if (rc != 0) {
+        fail(req, 503, "Service Unavailable", "storage_error", sy_strerror(rc));
+        return;
+    }
+    sy_log(SY_LOG_INFO, "admin: log compact removed %llu archived event(s)", (unsigned long long)removed);
+    sy_admin_send_doc(req, 200, "OK", json_pack("{s:I}", "removed", (json_int_t)removed));
 }
 
 /* --- routing ----------------------------------------------------------------------------------------------------- */
@@ -628,25 +614,37 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", dead ? "dead" : "queue", list));
         return 0;
     }
-    int is_retry = 0, is_drop = 0, is_dead = 0;
-    if ((is_retry = path_tail(path, "/admin/api/queue/", "/retry", tail, sizeof(tail))) ||
+    int is_retry = 0, is_drop = 0, is_dead = 0, is_all = 0;
+    if ((is_all = path_is(path, "/admin/api/dead/retry")) ||
+        (is_retry = path_tail(path, "/admin/api/queue/", "/retry", tail, sizeof(tail))) ||
         (is_drop = path_tail(path, "/admin/api/queue/", "/drop", tail, sizeof(tail))) ||
         (is_dead = path_tail(path, "/admin/api/dead/", "/retry", tail, sizeof(tail)))) {
         if (!post) {
             fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
             return 0;
         }
-        push_args_t pa = {tail, is_retry ? 0 : is_drop ? 1 : 2, NULL};
+        /* POST /admin/api/dead/retry (no id): every dead letter, like `switchyard dead retry --all`. */
+        sy_change_t c = {.kind = is_retry  ? SY_CHANGE_QUEUE_RETRY
+                                 : is_drop ? SY_CHANGE_QUEUE_DROP
+                                           : SY_CHANGE_DEAD_RETRY,
+                         .a = is_all ? NULL : tail};
         if (is_drop) {
-            change(s, req, run_push, &pa);
+            change(s, req, &c);
         } else if (s->applier == NULL) {
             fail(req, 409, "Conflict", "no_policy", "the config names no policy: no records to take current values from");
         } else {
             /* Held (briefly) against a reload while the retry rebuilds the push from the record. */
-            pa.p = sy_applier_policy_acquire(s->applier);
-            change(s, req, run_push, &pa);
+            c.policy = sy_applier_policy_acquire(s->applier);
+            change(s, req, &c);
             sy_applier_policy_release(s->applier);
         }
+        return 0;
+    }
+    if (path_is(path, "/admin/api/log/compact")) {
+        if (!post)
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+        else
+            log_compact(s, req);
         return 0;
     }
     if (s->applier == NULL) {
@@ -723,13 +721,16 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
         } else if (body != NULL) {
             int merge = path_is(path, "/admin/api/records/merge");
-            merge_args_t m = {p, json_string_value(json_object_get(body, merge ? "keep" : "record")),
-                              json_string_value(json_object_get(body, merge ? "drop" : "object"))};
-            if (m.a == NULL || m.b == NULL)
+            sy_change_t c = {.kind = merge ? SY_CHANGE_MERGE : SY_CHANGE_SPLIT,
+                             .policy = p,
+                             .a = json_string_value(json_object_get(body, merge ? "keep" : "record")),
+                             .b = json_string_value(json_object_get(body, merge ? "drop" : "object")),
+                             .why = "admin api"};
+            if (c.a == NULL || c.b == NULL)
                 fail(req, 400, "Bad Request", "bad_request",
                      merge ? "give {\"keep\": ..., \"drop\": ...}" : "give {\"record\": ..., \"object\": \"source:id\"}");
             else
-                change(s, req, merge ? run_merge : run_split, &m);
+                change(s, req, &c);
             json_decref(body);
         }
     } else if (path_tail(path, "/admin/api/records/", "", tail, sizeof(tail))) {

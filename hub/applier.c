@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "observe.h"
+#include "policy_stamp.h"
 #include "records.h"
 
 #define BATCH_EVENTS 256        /* per transaction at most ... */
@@ -18,6 +19,7 @@
 struct st_sy_applier_t {
     sy_store_t *store;
     char *policy_path;
+    pthread_mutex_t reload_mutex; /* one reload at a time: the stored hash is the one swapped in last */
     pthread_mutex_t policy_mutex; /* held while a batch applies; a reload waits for it */
     sy_policy_t *policy;
     int64_t policy_loaded_at_ms;
@@ -149,9 +151,17 @@ int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy,
     a->store = store;
     a->policy = policy;
     a->policy_loaded_at_ms = sy_now_ms();
+    pthread_mutex_init(&a->reload_mutex, NULL);
     pthread_mutex_init(&a->policy_mutex, NULL);
     pthread_mutex_init(&a->mutex, NULL);
     pthread_cond_init(&a->cond, NULL);
+    /* Before any event is applied: CLI commands and replay jobs check their policy against this hash. */
+    int rc = sy_policy_stamp_write(store, policy->hash);
+    if (rc != 0) {
+        sy_log(SY_LOG_ERROR, "applier: cannot record the policy hash in the data dir: %s", sy_strerror(rc));
+        sy_applier_stop(a);
+        return rc;
+    }
     if (pthread_create(&a->tid, NULL, applier_main, a) != 0) {
         a->policy = NULL;
         sy_applier_stop(a);
@@ -192,6 +202,7 @@ void sy_applier_stop(sy_applier_t *a)
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->mutex);
     pthread_mutex_destroy(&a->policy_mutex);
+    pthread_mutex_destroy(&a->reload_mutex);
     free(a->policy_path);
     free(a);
 }
@@ -199,9 +210,18 @@ void sy_applier_stop(sy_applier_t *a)
 int sy_applier_reload(sy_applier_t *a, sy_error_t *err)
 {
     sy_policy_t *fresh, *old;
+    pthread_mutex_lock(&a->reload_mutex);
     int rc = sy_policy_load(&fresh, a->policy_path, err);
     if (rc != 0)
-        return rc;
+        goto Exit;
+    /* Recorded before the swap, with no policy_mutex held (locks.h): if it cannot be, the old policy stays, so the
+     * stored hash never names a policy that is not running. */
+    if ((rc = sy_policy_stamp_write(a->store, fresh->hash)) != 0) {
+        sy_error_set(err, rc, a->policy_path, 0, 0, "cannot record the new policy's hash in the data dir: %s",
+                     sy_strerror(rc));
+        sy_policy_destroy(fresh);
+        goto Exit;
+    }
     pthread_mutex_lock(&a->policy_mutex);
     old = a->policy;
     a->policy = fresh;
@@ -210,7 +230,9 @@ int sy_applier_reload(sy_applier_t *a, sy_error_t *err)
     sy_log(SY_LOG_INFO, "policy reloaded from %s: hash %s (was %s)", a->policy_path, fresh->hash, old->hash);
     sy_policy_destroy(old);
     sy_applier_notify(a);
-    return 0;
+Exit:
+    pthread_mutex_unlock(&a->reload_mutex);
+    return rc;
 }
 
 json_t *sy_applier_policy_info(sy_applier_t *a)

@@ -17,6 +17,7 @@ typedef struct st_sy_cli_t {
     int raw;                /* --raw */
     int all;                /* --all */
     int dry_run;            /* --dry-run */
+    int policy_mismatch_ok; /* --policy-mismatch-ok: apply the configured policy though the hub runs another */
     const char *since, *until;     /* --since / --until: ISO 8601 UTC times */
     const char *from_seq, *to_seq; /* --from-seq / --to-seq */
     const char *source, *type;     /* --source NAME / --type PATTERN */

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_remote.h"
+#include "compact.h"
 #include "codec.h"
 #include "records.h"
 #include "store.h"
@@ -301,31 +303,59 @@ static int cmd_skipped(sy_store_t *store, sy_cli_t *cli)
     return SY_EXIT_OK;
 }
 
-#define COMPACT_BATCH 1000
+/* Removes the archived events from..to: through the hub when one runs, else here (compact.c either way). */
+static int compact_remove(const sy_cli_target_t *t, sy_store_t *store, int has_policy, uint64_t from, uint64_t to,
+                          int64_t cut, uint64_t *removed)
+{
+    if (!t->remote) {
+        int rc = sy_compact_remove(store, has_policy, from, to, cut, removed);
+        if (rc != 0)
+            fprintf(stderr, "switchyard: removing archived events failed: %s\n", sy_strerror(rc));
+        return rc;
+    }
+    long status;
+    json_t *doc, *body = json_pack("{s:I, s:I, s:I}", "from_seq", (json_int_t)from, "to_seq", (json_int_t)to,
+                                   "before_ms", (json_int_t)cut);
+    int rc = sy_cli_remote_call(t, "POST", "/admin/api/log/compact", body, &status, &doc);
+    json_decref(body);
+    if (rc != 0)
+        return rc;
+    if ((rc = sy_cli_remote_rc(status)) != 0)
+        fprintf(stderr, "switchyard: removing archived events failed: %s\n", sy_cli_remote_message(doc));
+    *removed = (uint64_t)json_integer_value(json_object_get(doc, "removed"));
+    json_decref(doc);
+    return rc;
+}
 
 /*
  * Archives events received before the cut-off that the applier has passed (all of them without a policy) to a JSONL
  * file, fsyncs it, and only then removes them from the log, batch by batch: a crash leaves at worst an event both
- * archived and still logged. The dedupe index stays, so a provider retry of an archived event is still a duplicate.
+ * archived and still logged. The archive is always written here, by the CLI; while a hub runs, it removes the
+ * events (the data dir is only read here).
  */
 static int cmd_compact(sy_cli_t *cli, sy_config_t *conf)
 {
-    sy_store_t *store;
+    sy_store_t *store = NULL;
+    sy_cli_target_t target = {.lock_fd = -1};
     sy_error_t err = {0};
     char msg[900];
     int64_t older_ms;
     uint64_t limit = 0, removed = 0, after = 0;
-    int rc = SY_EXIT_FAIL;
+    int rc = SY_EXIT_FAIL, has_policy = conf->policy_path != NULL;
     FILE *archive = NULL;
 
     if (cli->older_than == NULL || cli->archive == NULL || sy_parse_duration_ms(cli->older_than, &older_ms) != 0) {
         fprintf(stderr, "usage: switchyard log compact --older-than 30d --archive FILE.jsonl\n");
         return SY_EXIT_USAGE;
     }
-    if (sy_store_open(&store, conf->data_dir, conf->map_size, conf->map_size_max, 0, &err) != 0) {
+    if ((rc = sy_cli_target_open(cli, conf, "log compact", &target)) != SY_EXIT_OK)
+        return rc;
+    rc = SY_EXIT_FAIL;
+    if (sy_store_open(&store, conf->data_dir, conf->map_size, conf->map_size_max, target.remote ? SY_STORE_READONLY : 0,
+                      &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "switchyard: %s\n", msg);
-        return SY_EXIT_FAIL;
+        goto Exit;
     }
     if ((archive = fopen(cli->archive, "a")) == NULL) {
         fprintf(stderr, "switchyard: cannot open %s for appending\n", cli->archive);
@@ -335,24 +365,17 @@ static int cmd_compact(sy_cli_t *cli, sy_config_t *conf)
     sy_txn_t *txn;
     if (sy_txn_begin(store, 0, &txn) != 0)
         goto Exit;
-    uint64_t last = 0;
-    sy_store_last_seq(txn, &last);
-    if (conf->policy_path != NULL)
-        sy_meta_get_u64(txn, "applier_cursor", &limit); /* never remove what the applier still has to read */
-    else
-        limit = last;
+    int lrc = sy_compact_limit(txn, has_policy, &limit); /* never remove what the applier still has to read */
     sy_txn_abort(txn);
-    /* The newest event always stays: the next seq is the last key + 1, so seqs are never reused. */
-    if (limit >= last)
-        limit = last > 0 ? last - 1 : 0;
+    if (lrc != 0)
+        goto Exit;
 
     for (;;) {
-        uint64_t seqs[COMPACT_BATCH];
-        size_t n = 0;
+        uint64_t first = 0, n = 0, gone = 0;
         sy_event_t ev;
         if (sy_txn_begin(store, 0, &txn) != 0)
             goto Exit;
-        while (n != COMPACT_BATCH && sy_store_event_next(txn, after, &ev) == 0 && ev.seq <= limit &&
+        while (n != SY_COMPACT_BATCH && sy_store_event_next(txn, after, &ev) == 0 && ev.seq <= limit &&
                ev.received_at_ms < cut) {
             json_t *o = event_json(&ev);
             char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -364,7 +387,8 @@ static int cmd_compact(sy_cli_t *cli, sy_config_t *conf)
                 goto Exit;
             }
             free(line);
-            seqs[n++] = ev.seq;
+            if (n++ == 0)
+                first = ev.seq;
             after = ev.seq;
         }
         sy_txn_abort(txn);
@@ -375,16 +399,9 @@ static int cmd_compact(sy_cli_t *cli, sy_config_t *conf)
             fprintf(stderr, "switchyard: cannot sync %s; nothing more removed\n", cli->archive);
             goto Exit;
         }
-        if (sy_txn_begin(store, 1, &txn) != 0)
+        if (compact_remove(&target, store, has_policy, first, after, cut, &gone) != 0)
             goto Exit;
-        for (size_t i = 0; i != n; ++i) {
-            unsigned char key[8];
-            sy_put_be64(key, seqs[i]);
-            sy_txn_del(txn, SY_DB_EVENTS, (sy_slice_t){(const char *)key, 8});
-        }
-        if (sy_txn_commit(txn) != 0)
-            goto Exit;
-        removed += n;
+        removed += gone;
     }
     printf("archived and removed %llu event(s) received before %s ago (up to seq %llu) into %s\n",
            (unsigned long long)removed, cli->older_than, (unsigned long long)after, cli->archive);
@@ -393,6 +410,7 @@ Exit:
     if (archive != NULL)
         fclose(archive);
     sy_store_close(store);
+    sy_cli_target_close(&target);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
- * `switchyard replay` and `switchyard export`: operations on the log and the golden records, also while `serve`
- * runs (LMDB serialises writers across processes; replay works in short transactions so ingest keeps flowing).
+ * `switchyard replay` and `switchyard export`: operations on the log and the golden records. While `serve` runs,
+ * replay is a job of the hub (its admin API, with the policy it runs); otherwise it runs here, under the data-dir
+ * lock, in short transactions. Export only reads, so it reads the LMDB file directly either way.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_remote.h"
 #include "codec.h"
 #include "map.h"
 #include "observe.h"
@@ -47,16 +49,103 @@ static int read_selection(const sy_cli_t *cli, sy_replay_spec_t *spec)
 
 /* --- replay -------------------------------------------------------------------------------------------------- */
 
+static void show_progress(const char *what, uint64_t at_seq, uint64_t last_seq, uint64_t selected)
+{
+    fprintf(stderr, "\r%s: %llu of %llu events read, %llu selected", what, (unsigned long long)at_seq,
+            (unsigned long long)last_seq, (unsigned long long)selected);
+}
+
 static void on_progress(void *arg, const sy_replay_progress_t *p)
 {
-    fprintf(stderr, "\r%s: %llu of %llu events read, %llu selected", (const char *)arg,
-            (unsigned long long)atomic_load(&p->at_seq), (unsigned long long)atomic_load(&p->last_seq),
-            (unsigned long long)atomic_load(&p->selected));
+    show_progress(arg, atomic_load(&p->at_seq), atomic_load(&p->last_seq), atomic_load(&p->selected));
+}
+
+/* What a replay did, the same whether it ran here or as a job of the hub. error: NULL when it finished. */
+static int report_replay(const sy_replay_spec_t *spec, const char *mode, json_t *changes, uint64_t read,
+                         uint64_t selected, uint64_t pushes, uint64_t at_seq, const char *error)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(changes, i, c)
+    {
+        const char *from = json_string_value(json_object_get(c, "from"));
+        printf("%-12s %-20s %s -> %s   (%s, seq %lld)\n", json_string_value(json_object_get(c, "record")),
+               json_string_value(json_object_get(c, "field")), from != NULL ? from : "(none)",
+               json_string_value(json_object_get(c, "to")), json_string_value(json_object_get(c, "source")),
+               (long long)json_integer_value(json_object_get(c, "seq")));
+    }
+    if (error != NULL) {
+        fflush(stdout);
+        fprintf(stderr, "switchyard: replay stopped at seq %llu: %s\n", (unsigned long long)at_seq, error);
+        return SY_EXIT_FAIL;
+    }
+    printf("%s %s: %llu events read, %llu selected, %llu pushes queued%s\n", spec->dry_run ? "dry run of" : "done:",
+           mode, (unsigned long long)read, (unsigned long long)selected, (unsigned long long)pushes,
+           spec->dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
+    return SY_EXIT_OK;
+}
+
+#define JOB_POLL_US 100000
+
+#define JOB_INT(doc, k) ((uint64_t)json_integer_value(json_object_get(doc, k)))
+
+/* The replay as a job of the running hub (POST /admin/api/replay), followed until it ends. */
+static int replay_remote(const sy_cli_t *cli, const sy_cli_target_t *t, const sy_replay_spec_t *spec, const char *mode)
+{
+    char path[128];
+    long status;
+    json_t *job = NULL;
+    int tty = isatty(STDERR_FILENO), rc;
+    json_t *body = json_pack("{s:s, s:b, s:s, s:s}", "mode", mode, "dry_run", spec->dry_run, "source", spec->source,
+                             "type", spec->type);
+    if (spec->repush)
+        json_object_set_new(body, "spoke", json_string(spec->spoke));
+    if (cli->from_seq != NULL)
+        json_object_set_new(body, "from_seq", json_integer((json_int_t)spec->from_seq));
+    if (cli->to_seq != NULL)
+        json_object_set_new(body, "to_seq", json_integer((json_int_t)spec->to_seq));
+    if (cli->since != NULL)
+        json_object_set_new(body, "since", json_string(cli->since)); /* the hub parses it as we did */
+    if (cli->until != NULL)
+        json_object_set_new(body, "until", json_string(cli->until));
+    rc = sy_cli_remote_call(t, "POST", "/admin/api/replay", body, &status, &job);
+    json_decref(body);
+    if (rc != 0)
+        return SY_EXIT_FAIL;
+    if (status != 202) {
+        fprintf(stderr, "switchyard: %s\n", sy_cli_remote_message(job));
+        json_decref(job);
+        return status == 400 ? SY_EXIT_USAGE : SY_EXIT_FAIL;
+    }
+    snprintf(path, sizeof(path), "/admin/api/replay/%s", json_string_value(json_object_get(job, "id")));
+    while (strcmp(json_string_value(json_object_get(job, "state")), "running") == 0) {
+        if (tty)
+            show_progress(spec->dry_run ? "dry run" : "replay", JOB_INT(job, "at_seq"), JOB_INT(job, "last_seq"),
+                          JOB_INT(job, "selected"));
+        usleep(JOB_POLL_US);
+        json_decref(job);
+        if (sy_cli_remote_call(t, "GET", path, NULL, &status, &job) != 0)
+            return SY_EXIT_FAIL; /* the job goes on in the hub: GET /admin/api/replay/ID tells how it ends */
+        if (status != 200 || !json_is_string(json_object_get(job, "state"))) {
+            fprintf(stderr, "switchyard: the hub lost track of %s: %s\n", path, sy_cli_remote_message(job));
+            json_decref(job);
+            return SY_EXIT_FAIL;
+        }
+    }
+    if (tty)
+        fputc('\n', stderr);
+    const char *state = json_string_value(json_object_get(job, "state"));
+    const char *error = json_string_value(json_object_get(job, "error"));
+    rc = report_replay(spec, mode, json_object_get(job, "changes"), JOB_INT(job, "read"), JOB_INT(job, "selected"), JOB_INT(job, "pushes"),
+                       JOB_INT(job, "at_seq"), strcmp(state, "done") == 0 ? NULL : error != NULL ? error : state);
+    json_decref(job);
+    return rc;
 }
 
 int sy_cli_replay(sy_cli_t *cli)
 {
     sy_config_t conf;
+    sy_cli_target_t target = {.lock_fd = -1};
     sy_store_t *store = NULL;
     sy_policy_t *policy = NULL;
     sy_error_t err = {0};
@@ -83,6 +172,14 @@ int sy_cli_replay(sy_cli_t *cli)
         fprintf(stderr, "switchyard: %s names no policy: nothing to replay into\n", conf.path);
         goto Exit;
     }
+    /* A dry run writes nothing, but it judges by the policy in force all the same: the hub's, when one runs. */
+    if ((rc = sy_cli_target_open(cli, &conf, "replay", &target)) != SY_EXIT_OK)
+        goto Exit;
+    if (target.remote) {
+        rc = replay_remote(cli, &target, &spec, mode);
+        goto Exit;
+    }
+    rc = SY_EXIT_USAGE;
     if (sy_policy_load(&policy, conf.policy_path, &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "%s\n", msg);
@@ -98,34 +195,21 @@ int sy_cli_replay(sy_cli_t *cli)
         fprintf(stderr, "switchyard: %s\n", msg);
         goto Exit;
     }
+    if ((rc = sy_cli_policy_check(cli, store, policy, conf.policy_path)) != SY_EXIT_OK)
+        goto Exit;
     changes = json_array();
     int tty = isatty(STDERR_FILENO);
     int run = sy_replay_run(store, policy, &spec, &progress, changes, 100000, tty ? on_progress : NULL,
                             (void *)(spec.dry_run ? "dry run" : "replay"));
     if (tty)
         fputc('\n', stderr);
-    size_t i;
-    json_t *c;
-    json_array_foreach(changes, i, c)
-    {
-        const char *from = json_string_value(json_object_get(c, "from"));
-        printf("%-12s %-20s %s -> %s   (%s, seq %lld)\n", json_string_value(json_object_get(c, "record")),
-               json_string_value(json_object_get(c, "field")), from != NULL ? from : "(none)",
-               json_string_value(json_object_get(c, "to")), json_string_value(json_object_get(c, "source")),
-               (long long)json_integer_value(json_object_get(c, "seq")));
-    }
-    if (run != 0) {
-        fprintf(stderr, "switchyard: replay stopped at seq %llu: %s (what was committed stays; run it again)\n",
-                (unsigned long long)atomic_load(&progress.at_seq), sy_strerror(run));
-        goto Exit;
-    }
-    printf("%s %s: %llu events read, %llu selected, %llu pushes queued%s\n", spec.dry_run ? "dry run of" : "done:", mode,
-           (unsigned long long)atomic_load(&progress.read), (unsigned long long)atomic_load(&progress.selected),
-           (unsigned long long)atomic_load(&progress.pushes), spec.dry_run ? " (nothing written; each batch of 256 is judged against the records as they are)" : "");
-    rc = SY_EXIT_OK;
+    snprintf(msg, sizeof(msg), "%s (what was committed stays; run it again)", sy_strerror(run));
+    rc = report_replay(&spec, mode, changes, atomic_load(&progress.read), atomic_load(&progress.selected),
+                       atomic_load(&progress.pushes), atomic_load(&progress.at_seq), run != 0 ? msg : NULL);
 Exit:
     json_decref(changes);
     sy_store_close(store);
+    sy_cli_target_close(&target);
     sy_policy_destroy(policy);
     sy_config_dispose(&conf);
     return rc;

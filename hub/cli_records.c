@@ -1,6 +1,8 @@
 /*
- * `switchyard records get|list|merge|split`, `queue ls` and `health`: golden records, queued pushes and the
- * data-health figures, read straight from the LMDB file (also while `serve` runs).
+ * `switchyard records get|list|merge|split`, `queue ls|retry|drop`, `dead ls|retry` and `health`: golden records,
+ * queued pushes and the data-health figures. Reads come straight from the LMDB file (also while `serve` runs);
+ * changes go through the running hub's admin API when there is one, else directly to the data dir under its lock
+ * (cli_target.h), through the same code (change.h) and with the same output either way.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -8,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "change.h"
 #include "cli.h"
+#include "cli_remote.h"
 #include "codec.h"
 #include "ops.h"
 #include "records.h"
@@ -16,7 +20,8 @@
 
 typedef struct st_session_t {
     sy_config_t conf;
-    sy_store_t *store;
+    sy_cli_target_t target; /* write commands: where the change goes */
+    sy_store_t *store;      /* NULL when the change goes to the hub */
     sy_policy_t *policy;
 } session_t;
 
@@ -24,19 +29,34 @@ static void session_close(session_t *s)
 {
     sy_policy_destroy(s->policy);
     sy_store_close(s->store);
+    sy_cli_target_close(&s->target); /* after the store: nothing of ours writes once a serve may start */
     sy_config_dispose(&s->conf);
 }
 
-/* Loads config, opens the store (read-only unless write) and, when need_policy, the configured policy. */
-static int session_open(sy_cli_t *cli, session_t *s, int write, int need_policy)
+/*
+ * Loads config; a write command (what != NULL) then finds out where it runs: through the hub, with nothing opened
+ * here, or directly, under the data-dir lock. Opens the store (read-only unless what) and, when need_policy, the
+ * configured policy, which must be the one in force when check_policy (it decides identities or health).
+ */
+static int session_open(sy_cli_t *cli, session_t *s, const char *what, int need_policy, int check_policy)
 {
     sy_error_t err = {0};
     char msg[900];
+    int rc;
     memset(s, 0, sizeof(*s));
+    s->target.lock_fd = -1;
     if (sy_cli_load_config(cli, &s->conf) != 0)
         return SY_EXIT_USAGE;
+    if (what != NULL) {
+        if ((rc = sy_cli_target_open(cli, &s->conf, what, &s->target)) != SY_EXIT_OK) {
+            session_close(s);
+            return rc;
+        }
+        if (s->target.remote)
+            return SY_EXIT_OK; /* the hub applies its own policy */
+    }
     if (sy_store_open(&s->store, s->conf.data_dir, s->conf.map_size, s->conf.map_size_max,
-                      write ? 0 : SY_STORE_READONLY, &err) != 0)
+                      what != NULL ? 0 : SY_STORE_READONLY, &err) != 0)
         goto Fail;
     if (need_policy) {
         if (s->conf.policy_path == NULL) {
@@ -50,6 +70,10 @@ static int session_open(sy_cli_t *cli, session_t *s, int write, int need_policy)
             session_close(s);
             return SY_EXIT_USAGE;
         }
+        if (check_policy && (rc = sy_cli_policy_check(cli, s->store, s->policy, s->conf.policy_path)) != SY_EXIT_OK) {
+            session_close(s);
+            return rc;
+        }
     }
     return SY_EXIT_OK;
 Fail:
@@ -57,6 +81,14 @@ Fail:
     fprintf(stderr, "switchyard: %s\n", msg);
     session_close(s);
     return SY_EXIT_FAIL;
+}
+
+/* A change, here or in the hub: the same outcome, printed by the caller the same way. */
+static int run_change(session_t *s, const sy_change_t *c, json_t **result, char *err, size_t len)
+{
+    if (s->target.remote)
+        return sy_cli_remote_change(&s->target, c, result, err, len);
+    return sy_change_run(s->store, c, result, err, len);
 }
 
 static void print_json(json_t *doc, int pretty)
@@ -178,47 +210,36 @@ static int cmd_list(session_t *s, sy_cli_t *cli)
 /* merge A B / split ID SOURCE:EXT: one write transaction each, logged in the audit DB. */
 static int cmd_change(session_t *s, sy_cli_t *cli, int merge)
 {
-    sy_txn_t *txn;
-    char err[512] = "", *new_id = NULL;
-    int rc;
+    char err[512] = "";
+    json_t *r = NULL;
     if (cli->num_args != 2) {
         fprintf(stderr, merge ? "usage: switchyard records merge KEEP DROP\n"
                               : "usage: switchyard records split RECORD SOURCE:EXTERNAL_ID\n");
         return SY_EXIT_USAGE;
     }
-    const char *colon = strchr(cli->args[1], ':');
-    if (!merge && colon == NULL) {
+    if (!merge && strchr(cli->args[1], ':') == NULL) {
         fprintf(stderr, "switchyard: name the tool object as SOURCE:EXTERNAL_ID, e.g. stripe:cus_123\n");
         return SY_EXIT_USAGE;
     }
-    if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+    sy_change_t c = {.kind = merge ? SY_CHANGE_MERGE : SY_CHANGE_SPLIT,
+                     .policy = s->policy,
+                     .a = cli->args[0],
+                     .b = cli->args[1],
+                     .why = "admin"};
+    int rc = run_change(s, &c, &r, err, sizeof(err));
+    if (rc == SY_CLI_REMOTE_FAILED)
         return SY_EXIT_FAIL;
-    }
-    char *a = sy_records_find(txn, s->policy, cli->args[0]), *b = merge ? sy_records_find(txn, s->policy, cli->args[1]) : NULL;
-    if (a == NULL || (merge && b == NULL)) {
-        snprintf(err, sizeof(err), "no golden record for \"%s\"", a == NULL ? cli->args[0] : cli->args[1]);
-        rc = SY_ENOTFOUND;
-    } else if (merge) {
-        rc = sy_records_merge(txn, s->policy, a, b, sy_now_ms(), "admin", err, sizeof(err));
-    } else {
-        char source[128];
-        snprintf(source, sizeof(source), "%.*s", (int)(colon - cli->args[1]), cli->args[1]);
-        rc = sy_records_split(txn, s->policy, a, source, colon + 1, sy_now_ms(), &new_id, err, sizeof(err));
-    }
-    if (rc == 0)
-        rc = sy_txn_commit(txn);
-    else
-        sy_txn_abort(txn);
+#define STR(k) json_string_value(json_object_get(r, k))
     if (rc == 0 && merge)
-        printf("merged %s into %s (undo: switchyard records split %s SOURCE:ID for each object of %s)\n", b, a, a, b);
+        printf("merged %s into %s (undo: switchyard records split %s SOURCE:ID for each object of %s)\n", STR("merged"),
+               STR("kept"), STR("kept"), STR("merged"));
     else if (rc == 0)
-        printf("split %s out of %s into %s (undo: switchyard records merge %s %s)\n", cli->args[1], a, new_id, a, new_id);
+        printf("split %s out of %s into %s (undo: switchyard records merge %s %s)\n", STR("object"), STR("record"),
+               STR("new_record"), STR("record"), STR("new_record"));
     else
         fprintf(stderr, "switchyard: %s\n", err[0] != '\0' ? err : sy_strerror(rc));
-    free(a);
-    free(b);
-    free(new_id);
+#undef STR
+    json_decref(r);
     return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
 }
 
@@ -263,34 +284,31 @@ static int cmd_queue_ls(session_t *s, sy_cli_t *cli)
 
 static int cmd_queue_change(session_t *s, sy_cli_t *cli, int drop)
 {
-    sy_txn_t *txn;
-    int rc;
+    char err[512] = "";
+    json_t *r = NULL;
     if (cli->num_args != 1) {
         fprintf(stderr, "usage: switchyard queue %s ID\n", drop ? "drop" : "retry");
         return SY_EXIT_USAGE;
     }
-    if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+    sy_change_t c = {.kind = drop ? SY_CHANGE_QUEUE_DROP : SY_CHANGE_QUEUE_RETRY, .a = cli->args[0], .policy = s->policy};
+    int rc = run_change(s, &c, &r, err, sizeof(err));
+    int nothing_left = json_integer_value(json_object_get(r, "nothing_left")) != 0;
+    int folded = json_integer_value(json_object_get(r, "folded")) != 0;
+    json_decref(r);
+    if (rc == SY_CLI_REMOTE_FAILED)
         return SY_EXIT_FAIL;
-    }
-    sy_ops_retry_t r = {0};
-    rc = drop ? sy_ops_queue_drop(txn, cli->args[0]) : sy_ops_queue_retry(txn, s->policy, cli->args[0], &r);
-    if (rc == 0)
-        rc = sy_txn_commit(txn);
-    else
-        sy_txn_abort(txn);
     if (rc == 0 && drop)
         printf("dropped push %s\n", cli->args[0]);
-    else if (rc == 0 && r.empty != 0)
+    else if (rc == 0 && nothing_left)
         printf("push %s had nothing left to send (no field of it has a golden value for its tool now): dropped\n",
                cli->args[0]);
     else if (rc == 0)
         printf("push %s is due now, with the record's current values%s\n", cli->args[0],
-               r.folded != 0 ? " (folded into the push already queued for that tool and record)" : "");
+               folded ? " (folded into the push already queued for that tool and record)" : "");
     else if (rc == SY_ENOTFOUND)
         fprintf(stderr, "switchyard: no queued push %s (see switchyard queue ls)\n", cli->args[0]);
     else
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+        fprintf(stderr, "switchyard: %s\n", err[0] != '\0' ? err : sy_strerror(rc));
     return rc == 0 ? SY_EXIT_OK : SY_EXIT_FAIL;
 }
 
@@ -316,10 +334,10 @@ static int on_dead(void *arg, sy_slice_t key, sy_slice_t val)
 
 static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
 {
-    sy_txn_t *txn;
     int rc;
     if (!retry) {
         list_ctx_t c = {cli->json, -1};
+        sy_txn_t *txn;
         if (sy_txn_begin(s->store, 0, &txn) != 0)
             return SY_EXIT_FAIL;
         rc = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_dead, &c);
@@ -330,31 +348,31 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
         fprintf(stderr, "usage: switchyard dead retry ID | --all\n");
         return SY_EXIT_USAGE;
     }
-    if ((rc = sy_txn_begin(s->store, 1, &txn)) != 0) {
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+    char err[512] = "";
+    json_t *r = NULL;
+    sy_change_t c = {.kind = SY_CHANGE_DEAD_RETRY, .a = cli->all ? NULL : cli->args[0], .policy = s->policy};
+    rc = run_change(s, &c, &r, err, sizeof(err));
+    json_int_t revived = json_integer_value(json_object_get(r, "count"));
+    json_int_t folded = json_integer_value(json_object_get(r, "folded"));
+    json_int_t nothing_left = json_integer_value(json_object_get(r, "nothing_left"));
+    json_decref(r);
+    if (rc == SY_CLI_REMOTE_FAILED)
         return SY_EXIT_FAIL;
-    }
-    sy_ops_retry_t r = {0};
-    rc = sy_ops_dead_retry(txn, s->policy, cli->all ? NULL : cli->args[0], &r);
-    if (rc != 0)
-        sy_txn_abort(txn);
-    else
-        rc = sy_txn_commit(txn);
     if (rc == SY_ENOTFOUND) {
         fprintf(stderr, "switchyard: no dead letter %s\n", cli->all ? "" : cli->args[0]);
         return SY_EXIT_FAIL;
     }
     if (rc != 0) {
-        fprintf(stderr, "switchyard: %s\n", sy_strerror(rc));
+        fprintf(stderr, "switchyard: %s\n", err[0] != '\0' ? err : sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    printf("%zu dead letter(s) queued again with the records' current values", r.queued);
-    if (r.folded != 0)
-        printf(", %zu folded into pushes already queued", r.folded);
+    printf("%zu dead letter(s) queued again with the records' current values", (size_t)revived);
+    if (folded != 0)
+        printf(", %zu folded into pushes already queued", (size_t)folded);
     printf("\n");
-    if (r.empty != 0)
+    if (nothing_left != 0)
         printf("%zu dead letter(s) had nothing left to send (no field has a golden value for its tool now): kept\n",
-               r.empty);
+               (size_t)nothing_left);
     return SY_EXIT_OK;
 }
 
@@ -421,6 +439,7 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb)
 {
     session_t s;
     int rc, write = 0, need_policy = 1;
+    char what[64];
     enum { GET, LIST, MERGE, SPLIT, QUEUE_LS, QUEUE_RETRY, QUEUE_DROP, DEAD_LS, DEAD_RETRY, HEALTH } cmd;
 
     if (strcmp(group, "health") == 0)
@@ -447,7 +466,11 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb)
         fprintf(stderr, "switchyard: unknown command \"%s %s\" (see switchyard help)\n", group, verb != NULL ? verb : "");
         return SY_EXIT_USAGE;
     }
-    if ((rc = session_open(cli, &s, write, need_policy)) != SY_EXIT_OK)
+    snprintf(what, sizeof(what), "%s %s", group, verb != NULL ? verb : "");
+    /* merge, split, health and retries judge records by the policy: it must be the one in force */
+    if ((rc = session_open(cli, &s, write ? what : NULL, need_policy,
+                           cmd == MERGE || cmd == SPLIT || cmd == HEALTH || cmd == QUEUE_RETRY || cmd == DEAD_RETRY)) !=
+        SY_EXIT_OK)
         return rc;
     switch (cmd) {
     case GET:

@@ -570,3 +570,18 @@ int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short 
     *port = (unsigned short)p;
     return 0;
 }
+
+void sy_config_admin_url(const sy_config_t *conf, char *buf, size_t len)
+{
+    char host[256];
+    unsigned short port = 0;
+    if (sy_parse_hostport(conf->admin_listen, host, sizeof(host), &port) != 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    /* Listening on every address: the hub is on this machine, so loopback reaches it. */
+    const char *shown = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0 ? "127.0.0.1"
+                        : strcmp(host, "::") == 0                             ? "::1"
+                                                                              : host;
+    int v6 = strchr(shown, ':') != NULL;
+    snprintf(buf, len, "%s://%s%s%s:%u", conf->admin_tls_cert != NULL ? "https" : "http", v6 ? "[" : "", shown,
+             v6 ? "]" : "", port);
+}

@@ -76,5 +76,8 @@ const sy_source_conf_t *sy_config_find_source(const sy_config_t *conf, const cha
 
 /* Splits "host:port" / "[::1]:port"; host is copied into host (hostlen bytes). 0 or SY_EINVAL. */
 int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short *port);
+/* The base URL a local client reaches the admin API at ("https://127.0.0.1:8081"): a wildcard listen address
+ * becomes loopback. */
+void sy_config_admin_url(const sy_config_t *conf, char *buf, size_t len);
 
 #endif

@@ -5,6 +5,8 @@
  *
  * Outermost first; a thread may wait for a lock only if it holds nothing further down this list:
  *
+ *   0. applier reload_mutex   (applier.c) one policy reload at a time, held across loading the file, recording its
+ *                             hash in the data dir (a write transaction, policy_stamp.h) and the swap.
  *   1. applier policy_mutex   (applier.c) the running policy: held by the applier for a whole batch, by delivery
  *                             while it picks pushes (sy_applier_policy_acquire) and by admin handlers that read the
  *                             policy; a reload swaps the pointer under it.

@@ -51,6 +51,13 @@ static void usage(FILE *out)
           "  --listen HOST:PORT           override ingress.listen\n"
           "  --admin-listen HOST:PORT     override admin.listen\n"
           "\n"
+          "  --policy-mismatch-ok         replay, records merge|split, health on the data dir directly: apply the\n"
+          "                               configured policy though the hub recorded another one as in force\n"
+          "\n"
+          "write commands (replay, records merge|split, queue retry|drop, dead retry, log compact) go through the\n"
+          "running hub's admin API when a hub runs on the data dir (token from the configuration), else work on it\n"
+          "directly under its lock.\n"
+          "\n"
           "exit codes: 0 ok, 1 failure, 2 usage or configuration error\n",
           out);
 }
@@ -106,6 +113,8 @@ static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
             cli->all = 1;
         } else if (strcmp(a, "--dry-run") == 0) {
             cli->dry_run = 1;
+        } else if (strcmp(a, "--policy-mismatch-ok") == 0) {
+            cli->policy_mismatch_ok = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "switchyard: unknown option %s (see switchyard help)\n", a);
             return SY_EXIT_USAGE;

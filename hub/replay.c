@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "observe.h"
+#include "policy_stamp.h"
 #include "records.h"
 
 #define REPLAY_BATCH 256
@@ -244,10 +245,18 @@ static void *job_main(void *arg)
     sy_policy_t *p = NULL;
     sy_error_t err = {0};
     json_t *changes = json_array();
+    char running[SY_POLICY_HASH_LEN + 1] = "";
+    /* Its own copy of the policy (a long replay must not hold the applier's), so make sure it is the running one:
+     * the file may have been edited since the hub loaded it. */
     int rc = sy_policy_load(&p, j->jobs->policy_path, &err);
     if (rc != 0)
         sy_error_format(&err, j->error, sizeof(j->error));
-    else
+    else if ((rc = sy_policy_stamp_check(j->jobs->store, p, running, sizeof(running))) == SY_EINVAL)
+        snprintf(j->error, sizeof(j->error),
+                 "%s has changed since the hub loaded it (file: policy hash %s, running: %s): reload the policy "
+                 "(POST /admin/api/policy/reload or SIGHUP) or put the file back, then replay",
+                 j->jobs->policy_path, p->hash, running);
+    if (rc == 0)
         rc = sy_replay_run(j->jobs->store, p, &j->spec, &j->progress, changes, MAX_JOB_CHANGES, NULL, NULL);
     sy_policy_destroy(p);
     pthread_mutex_lock(&j->jobs->mutex);

@@ -269,7 +269,10 @@ int sy_server_run(const sy_config_t *conf)
     if (sy_metrics_init(&s.metrics, conf->num_sources) != 0)
         goto Exit;
     /* Before the store: a second serve must not even start an applier or delivery over this log. */
-    if (sy_datadir_lock(conf->data_dir, &lock_fd, &err) != 0) {
+    /* The admin URL in the lock file tells a CLI write command where to send its change instead (cli_remote.c). */
+    char admin_url[300];
+    sy_config_admin_url(conf, admin_url, sizeof(admin_url));
+    if (sy_datadir_lock(conf->data_dir, SY_DATADIR_CREATE, "serve", admin_url, &lock_fd, NULL, &err) != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         sy_log(SY_LOG_ERROR, "%s", msg);
         goto Exit;

@@ -8,8 +8,9 @@
  *   meta       key: name                              value: schema_version, ...
  *
  * Writers: in `serve`, the log writer (sy_store_append) and, through sy_txn_begin(write), the applier, delivery, the
- * admin API and replay jobs, one write transaction at a time (write_lock); CLI write commands (replay, records
- * merge/split, queue/dead actions, log compact) from their own process, serialised with serve's by LMDB's lock file.
+ * admin API and replay jobs, one write transaction at a time (write_lock). CLI write commands (replay, records
+ * merge/split, queue/dead actions, log compact) go through serve's admin API while it runs; otherwise they write
+ * from their own process, holding the data-dir lock (datadir.h).
  * Readers may be other threads or other processes (the CLI). Locks and the order they are taken in: locks.h.
  * Durability: default LMDB sync (fdatasync at every commit); no MDB_NOSYNC / MDB_NOMETASYNC, so a commit
  * that returned is on disk.
