@@ -406,6 +406,12 @@ void sy_itd_use_example_policy(sy_it_t *h)
     sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
 }
 
+void sy_itd_use_example_policy_creating(sy_it_t *h, const char *create_line)
+{
+    const char *text = sy_itr_replace(h, sy_itr_example_policy(h), "    create: never", create_line);
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+}
+
 /* ---- events ----------------------------------------------------------------------------------------------- */
 
 json_t *sy_itd_stripe_event(const char *id, const char *type, int64_t created_s, json_t *object)

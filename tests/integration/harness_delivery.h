@@ -78,6 +78,8 @@ typedef struct st_sy_itd_api_t {
 void sy_itd_set_api(sy_it_t *h, const char *source, const sy_itd_fake_t *f, const sy_itd_api_t *api);
 /* Writes the example policy (policies/customers.yaml) to the temp dir and names it in the config. */
 void sy_itd_use_example_policy(sy_it_t *h);
+/* The same with Stripe's `create: never` replaced by create_line (e.g. "    create: if_missing"). */
+void sy_itd_use_example_policy_creating(sy_it_t *h, const char *create_line);
 
 /* ---- events ---- */
 /* A Stripe event {id, object, api_version, created, livemode, type, data.object, request} (object taken over). */

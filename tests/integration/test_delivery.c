@@ -282,8 +282,7 @@ static void test_creation(void **state)
 
     sy_itd_fake_seed(stripe, json_pack("{s:{s:s, s:s}}", "cus_E", "email", "eve@known.test", "name", "Eve"));
     /* the example policy never creates Stripe customers (test_create_policy); this test is about creating them */
-    const char *policy = sy_itr_replace(h, sy_itr_example_policy(h), "    create: never", "    create: if_missing");
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy-create.yaml", policy, strlen(policy)));
+    sy_itd_use_example_policy_creating(h, "    create: if_missing");
     sy_it_start(h);
 
     /* unknown to Stripe: GET ?email= finds nothing, then POST /v1/customers creates it */

@@ -82,8 +82,7 @@ static void test_kill_with_pushes_in_flight(void **state)
     sy_itd_set_api(h, "stripe", stripe, &api);
     sy_itd_set_api(h, "hubspot", hubspot, &api);
     /* the example policy never creates Stripe customers; part 2 is about a create in flight */
-    const char *policy = sy_itr_replace(h, sy_itr_example_policy(h), "    create: never", "    create: if_missing");
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy-create.yaml", policy, strlen(policy)));
+    sy_itd_use_example_policy_creating(h, "    create: if_missing");
     for (int k = 1; k <= 3; ++k) {
         snprintf(cus, sizeof(cus), "cus_K%d", k);
         snprintf(hs, sizeof(hs), "9%d", k);

@@ -10,7 +10,7 @@
  *    is spent and the field is frozen for it; then the owner changes the name: the new value is pushed to Stripe,
  *    the freeze is lifted and the budget re-armed.
  */
-#include "harness_records.h"
+#include "harness_delivery.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +30,7 @@ static int teardown(void **state)
 static sy_it_t *start(void **state)
 {
     sy_it_t *h = sy_it_create(state, NULL);
-    const char *text = sy_itr_example_policy(h);
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    sy_itd_use_example_policy(h);
     sy_it_start(h);
     return h;
 }

@@ -31,8 +31,7 @@ static int teardown(void **state)
 /* The example policy with Stripe's create: if_missing (creating is what can duplicate). */
 static void use_creating_policy(sy_it_t *h)
 {
-    const char *policy = sy_itr_replace(h, sy_itr_example_policy(h), "    create: never", "    create: if_missing");
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy, strlen(policy)));
+    sy_itd_use_example_policy_creating(h, "    create: if_missing");
 }
 
 /* "sy-<16 hex>-<push id>-<revision>": returns the instance part (owned by h). */

@@ -10,7 +10,6 @@
  *    wins (the poisoned event set no version), and a replay of the log records nothing twice.
  */
 #include "harness_delivery.h"
-#include "harness_records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +32,7 @@ static int teardown(void **state)
 static sy_it_t *create_with_policy(void **state)
 {
     sy_it_t *h = sy_it_create(state, NULL);
-    const char *text = sy_itr_example_policy(h);
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    sy_itd_use_example_policy(h);
     return h;
 }
 

@@ -31,8 +31,7 @@ static sy_it_t *setup(void **state, const char *create_line, sy_itd_fake_t **str
     sy_it_t *h = sy_it_create(state, NULL);
     *stripe = sy_itd_fake_start(h, "stripe", NULL, NULL, 1);
     sy_itd_set_api(h, "stripe", *stripe, &api);
-    const char *policy = sy_itr_replace(h, sy_itr_example_policy(h), "    create: never", create_line);
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy, strlen(policy)));
+    sy_itd_use_example_policy_creating(h, create_line);
     char cus[32], hs[32], email[64], name[64];
     for (int i = 1; i <= CUSTOMERS; ++i) {
         snprintf(cus, sizeof(cus), "cus_R%d", i);

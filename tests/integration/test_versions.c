@@ -8,7 +8,7 @@
  * byte, with nothing queued. (Before, a same-second tie went to whichever event was applied last, so a reapply
  * rewrote each such record twice and queued pushes for it.)
  */
-#include "harness_records.h"
+#include "harness_delivery.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +37,7 @@ static void assert_same(sy_it_t *h, const char *what, json_t *before, json_t *af
 static void test_same_second_events_reapply_to_the_same_state(void **state)
 {
     sy_it_t *h = sy_it_create(state, NULL);
-    const char *text = sy_itr_example_policy(h);
-    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    sy_itd_use_example_policy(h);
     sy_it_start(h);
 
     const int64_t t0 = sy_now_ms() / 1000 - 600;
