@@ -147,7 +147,7 @@ static void segment(const char *id, char *out, size_t len)
 
 int sy_cli_remote_change(const sy_cli_target_t *t, const sy_change_t *c, json_t **result, char *err, size_t len)
 {
-    char path[400], id[300];
+    char path[400] = "", id[300]; /* every kind sets path; "" keeps -O2's maybe-uninitialized quiet */
     json_t *body = NULL, *doc;
     long status;
 

@@ -193,7 +193,7 @@ static const char *string_err(const char *s, size_t len)
             return msg_escape;
         if (strchr("\"\\/bfnrt", s[i]) != NULL && s[i] != '\0')
             continue;
-        unsigned u, lo;
+        unsigned u = 0, lo = 0; /* set by hex4 (validated input); initialised for -O2 */
         if (s[i] != 'u' || len - i < 5 || !hex4(s + i + 1, &u))
             return msg_escape;
         i += 4;
@@ -229,7 +229,7 @@ static size_t unescape(const char *s, size_t len, char *out)
         case 'u': break;
         default: out[n++] = c; continue;
         }
-        unsigned u, lo;
+        unsigned u = 0, lo = 0; /* set by hex4 (validated input); initialised for -O2 */
         (void)hex4(s + i + 1, &u);
         i += 4;
         if (u >= 0xd800 && u <= 0xdbff) {
