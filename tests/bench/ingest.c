@@ -47,7 +47,8 @@
 #define RBUF_CAP 16384         /* largest answer we accept; a bigger one is an error */
 #define MAX_CONNECTIONS 10000
 #define MAX_REQUESTS 50000000u /* guards the arena size against typos */
-#define NUM_CUSTOMERS 10000    /* events are spread over this many customer ids */
+#define NUM_CUSTOMERS 10000    /* default: events are spread over this many customer ids */
+#define HUBSPOT_ID_BASE 100000 /* --mix pipeline: customer c is HubSpot contact HUBSPOT_ID_BASE + c */
 #define BODY_CAP 4096
 #define HEAD_CAP 1024
 
@@ -61,6 +62,11 @@ typedef struct st_options_t {
     const char *source;
     const char *id_prefix; /* NULL: random */
     unsigned timeout_s;    /* per phase */
+    int pipeline;          /* --mix pipeline: Stripe customer + subscription events and HubSpot property changes */
+    size_t customers;      /* --customers: distinct customers the events are about */
+    const char *hubspot_secret; /* --hubspot-secret (pipeline mix), default --secret */
+    const char *hubspot_source; /* --hubspot-source (pipeline mix), default hubspot */
+    const char *print_seed;     /* --print-seed stripe|hubspot: print the fake spoke's seed for --customers, exit */
 } options_t;
 
 /* Every request of the run, back to back in one arena; request i is buf[off[i] .. off[i+1]). */
@@ -71,6 +77,7 @@ typedef struct st_reqset_t {
     size_t *off;
     size_t n;
     size_t body_bytes;
+    size_t num_kind[3]; /* requests per kind (pipeline mix): customer.updated, subscription, HubSpot */
 } reqset_t;
 
 typedef struct st_conn_t {
@@ -148,9 +155,17 @@ static void usage(FILE *out)
 {
     fputs("usage: bench_ingest --port P --secret S [--host 127.0.0.1] [--connections C] [--requests N]\n"
           "                    [--warmup W] [--source stripe] [--id-prefix X] [--timeout SECONDS]\n"
+          "                    [--mix customer|pipeline] [--customers K] [--hubspot-secret S2]\n"
+          "                    [--hubspot-source hubspot]\n"
+          "       bench_ingest --print-seed stripe|hubspot [--customers K]\n"
           "  Sends N signed Stripe customer.updated events (plus W untimed warm-up events first) to\n"
           "  http://HOST:P/hooks/SOURCE over C keep-alive connections, one request in flight per connection.\n"
-          "  Defaults: --connections 64 --requests 100000 --warmup 0 --source stripe --timeout 120 (per phase).\n",
+          "  --mix pipeline: 2/5 Stripe customer.updated, 1/5 Stripe customer.subscription.updated (to SOURCE),\n"
+          "  2/5 HubSpot contact.propertyChange (signature v3, to /hooks/HUBSPOT-SOURCE) over K customers.\n"
+          "  The pipeline mix first onboards the K customers (one customer.updated each, untimed).\n"
+          "  --print-seed: the {\"objects\":…} body of POST /_fake/seed for those K customers.\n"
+          "  Defaults: --connections 64 --requests 100000 --warmup 0 --source stripe --timeout 120 (per phase),\n"
+          "  --mix customer, --customers 10000.\n",
           out);
 }
 
@@ -162,9 +177,13 @@ static void parse_options(int argc, char **argv, options_t *o)
         {"warmup", required_argument, NULL, 'w'},      {"secret", required_argument, NULL, 's'},
         {"source", required_argument, NULL, 'S'},      {"id-prefix", required_argument, NULL, 'i'},
         {"timeout", required_argument, NULL, 't'},     {"help", no_argument, NULL, 'H'},
+        {"mix", required_argument, NULL, 'm'},         {"customers", required_argument, NULL, 'k'},
+        {"hubspot-secret", required_argument, NULL, 'x'}, {"hubspot-source", required_argument, NULL, 'X'},
+        {"print-seed", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
-    *o = (options_t){.host = "127.0.0.1", .conns = 64, .requests = 100000, .source = "stripe", .timeout_s = 120};
+    *o = (options_t){.host = "127.0.0.1", .conns = 64, .requests = 100000, .source = "stripe", .timeout_s = 120,
+                     .customers = NUM_CUSTOMERS, .hubspot_source = "hubspot"};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -177,6 +196,22 @@ static void parse_options(int argc, char **argv, options_t *o)
         case 'S': o->source = optarg; break;
         case 'i': o->id_prefix = optarg; break;
         case 't': o->timeout_s = (unsigned)parse_uint("timeout", optarg, 1, 86400); break;
+        case 'm':
+            if (strcmp(optarg, "pipeline") == 0)
+                o->pipeline = 1;
+            else if (strcmp(optarg, "customer") == 0)
+                o->pipeline = 0;
+            else
+                die("--mix: expected customer or pipeline, got '%s'", optarg);
+            break;
+        case 'k': o->customers = (size_t)parse_uint("customers", optarg, 1, 99999); break;
+        case 'x': o->hubspot_secret = optarg; break;
+        case 'X': o->hubspot_source = optarg; break;
+        case 'P':
+            if (strcmp(optarg, "stripe") != 0 && strcmp(optarg, "hubspot") != 0)
+                die("--print-seed: expected stripe or hubspot, got '%s'", optarg);
+            o->print_seed = optarg;
+            break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -185,6 +220,10 @@ static void parse_options(int argc, char **argv, options_t *o)
         usage(stderr);
         exit(2);
     }
+    if (o->print_seed != NULL)
+        return;
+    if (o->hubspot_secret == NULL)
+        o->hubspot_secret = o->secret;
     if (o->port == 0 || o->secret == NULL || o->secret[0] == '\0') {
         usage(stderr);
         die("--port and --secret are required");
@@ -192,6 +231,9 @@ static void parse_options(int argc, char **argv, options_t *o)
     for (const char *p = o->source; *p != '\0'; ++p)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
             die("--source: only letters, digits, '-' and '_' are allowed");
+    for (const char *p = o->hubspot_source; *p != '\0'; ++p)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            die("--hubspot-source: only letters, digits, '-' and '_' are allowed");
     if (o->id_prefix != NULL)
         for (const char *p = o->id_prefix; *p != '\0'; ++p)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
@@ -279,6 +321,119 @@ static const char HEAD_FMT[] = "POST /hooks/%s HTTP/1.1\r\n"
                                "Content-Length: %d\r\n"
                                "\r\n";
 
+/*
+ * --mix pipeline: a Stripe customer.subscription.updated event (pretty-printed, ~1.6 KB). Arguments: run prefix and
+ * i (event id) · created · customer number ×3 · price id · product · unit amount · status · previous status · run
+ * prefix and i (request id).
+ */
+static const char SUB_BODY_FMT[] =
+    "{\n"
+    "  \"id\": \"evt_%s_%zu\",\n"
+    "  \"object\": \"event\",\n"
+    "  \"api_version\": \"2023-10-16\",\n"
+    "  \"created\": %lld,\n"
+    "  \"data\": {\n"
+    "    \"object\": {\n"
+    "      \"id\": \"sub_Bench%05zu\",\n"
+    "      \"object\": \"subscription\",\n"
+    "      \"billing_cycle_anchor\": 1690000000,\n"
+    "      \"cancel_at_period_end\": false,\n"
+    "      \"collection_method\": \"charge_automatically\",\n"
+    "      \"created\": 1690000000,\n"
+    "      \"currency\": \"eur\",\n"
+    "      \"current_period_end\": 1700000000,\n"
+    "      \"current_period_start\": 1697400000,\n"
+    "      \"customer\": \"cus_Bench%05zu\",\n"
+    "      \"default_payment_method\": \"pm_1OaBenchPaymentMethod\",\n"
+    "      \"items\": {\n"
+    "        \"object\": \"list\",\n"
+    "        \"data\": [\n"
+    "          {\n"
+    "            \"id\": \"si_Bench%05zu\",\n"
+    "            \"object\": \"subscription_item\",\n"
+    "            \"price\": {\n"
+    "              \"id\": \"%s\",\n"
+    "              \"object\": \"price\",\n"
+    "              \"active\": true,\n"
+    "              \"billing_scheme\": \"per_unit\",\n"
+    "              \"currency\": \"eur\",\n"
+    "              \"product\": \"%s\",\n"
+    "              \"recurring\": {\n"
+    "                \"interval\": \"month\",\n"
+    "                \"interval_count\": 1,\n"
+    "                \"usage_type\": \"licensed\"\n"
+    "              },\n"
+    "              \"type\": \"recurring\",\n"
+    "              \"unit_amount\": %u\n"
+    "            },\n"
+    "            \"quantity\": 1\n"
+    "          }\n"
+    "        ],\n"
+    "        \"has_more\": false,\n"
+    "        \"url\": \"/v1/subscription_items\"\n"
+    "      },\n"
+    "      \"livemode\": false,\n"
+    "      \"metadata\": {},\n"
+    "      \"start_date\": 1690000000,\n"
+    "      \"status\": \"%s\"\n"
+    "    },\n"
+    "    \"previous_attributes\": {\n"
+    "      \"status\": \"%s\"\n"
+    "    }\n"
+    "  },\n"
+    "  \"livemode\": false,\n"
+    "  \"pending_webhooks\": 1,\n"
+    "  \"request\": {\n"
+    "    \"id\": \"req_%s_%zu\",\n"
+    "    \"idempotency_key\": null\n"
+    "  },\n"
+    "  \"type\": \"customer.subscription.updated\"\n"
+    "}";
+
+/*
+ * --mix pipeline: a HubSpot webhook delivery holding one contact.propertyChange (compact, as HubSpot sends it).
+ * Arguments: eventId · occurredAt (ms) · objectId · property name · property value.
+ */
+static const char HUBSPOT_BODY_FMT[] =
+    "[{\"eventId\":%" PRIu64 ",\"subscriptionId\":2216340,\"portalId\":62515,\"appId\":1160452,\"occurredAt\":%lld,"
+    "\"subscriptionType\":\"contact.propertyChange\",\"attemptNumber\":0,\"objectId\":%zu,"
+    "\"propertyName\":\"%s\",\"propertyValue\":\"%s\",\"changeSource\":\"CRM_UI\",\"sourceId\":\"userId:4510127\"}]";
+
+static const char HUBSPOT_HEAD_FMT[] = "POST /hooks/%s HTTP/1.1\r\n"
+                                       "Host: %s:%u\r\n"
+                                       "User-Agent: HubSpot Connect 2.0 (http://dev.hubspot.com/)\r\n"
+                                       "Accept: */*\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "X-HubSpot-Signature-v3: %s\r\n"
+                                       "X-HubSpot-Request-Timestamp: %lld\r\n"
+                                       "Content-Length: %d\r\n"
+                                       "\r\n";
+
+/* Customer c of the pipeline mix: its HubSpot email (the Stripe customer.updated template's email, so the two
+ * tools agree and a customer.updated is no conflict). */
+static int customer_email(char *buf, size_t cap, size_t c)
+{
+    return snprintf(buf, cap, "ana.silva.%zu@example.com", c);
+}
+
+/* --print-seed: what the fake spoke must hold so the hub's pushes find their objects (Stripe's create: never). */
+static void print_seed(const options_t *o)
+{
+    char email[64];
+    int stripe = strcmp(o->print_seed, "stripe") == 0;
+    fputs("{\"objects\":{", stdout);
+    for (size_t c = 0; c < o->customers; ++c) {
+        customer_email(email, sizeof(email), c);
+        if (stripe)
+            printf("%s\"cus_Bench%05zu\":{\"email\":\"%s\",\"name\":\"Ana Silva\",\"metadata\":{\"hubspot_contact_id\":\"%zu\"}}",
+                   c ? "," : "", c, email, HUBSPOT_ID_BASE + c);
+        else
+            printf("%s\"%zu\":{\"email\":\"%s\",\"firstname\":\"Ana\",\"lastname\":\"Silva\"}", c ? "," : "",
+                   HUBSPOT_ID_BASE + c, email);
+    }
+    fputs("}}\n", stdout);
+}
+
 /* A cheap integer mix so idempotency keys look random but are reproducible. */
 static uint32_t mix32(uint64_t x)
 {
@@ -309,7 +464,8 @@ static void arena_append(reqset_t *r, const char *p, size_t n)
 static void build_requests(const options_t *o, const char *prefix, reqset_t *r)
 {
     static const char hexd[] = "0123456789abcdef";
-    size_t total = o->warmup + o->requests;
+    size_t onboard = o->pipeline ? o->customers : 0;
+    size_t total = onboard + o->warmup + o->requests;
     long long now = (long long)time(NULL);
     char body[BODY_CAP], head[HEAD_CAP], sig[2 * EVP_MAX_MD_SIZE + 1], tbuf[32];
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -328,28 +484,98 @@ static void build_requests(const options_t *o, const char *prefix, reqset_t *r)
     r->cap = total * 1900; /* typical request size: avoids most regrowth */
     r->buf = xmalloc(r->cap);
 
+    /* pipeline mix: HubSpot eventIds unique per run (like the Stripe ids' prefix), below 2^53 */
+    uint64_t hs_base = ((uint64_t)mix32((uint64_t)now ^ ((uint64_t)prefix[0] << 40) ^ (uint64_t)strlen(prefix)) & 0x3ffffff)
+                       << 26;
+    for (size_t k = 0; prefix[k] != '\0'; ++k)
+        hs_base ^= (uint64_t)(mix32(((uint64_t)k << 8) | (unsigned char)prefix[k]) & 0x3ffffff) << 26;
+    long long now_ms = now * 1000;
+    char hs_uri[128];
+    int hs_urilen = snprintf(hs_uri, sizeof(hs_uri), "POSThttp://%s:%u/hooks/%s", o->host, o->port, o->hubspot_source);
+
     for (size_t i = 0; i < total; ++i) {
-        size_t cust = i % NUM_CUSTOMERS;
+        size_t cust = i % o->customers;
         uint64_t seed = (uint64_t)i * 4 + ((uint64_t)now << 32);
         uint32_t k1 = mix32(seed + 1), k2 = mix32(seed + 2), k3 = mix32(seed + 3);
         size_t k4 = ((size_t)mix32(seed + 4) << 16) | (k2 >> 16);
-        int blen = snprintf(body, sizeof(body), BODY_FMT, prefix, i, now, cust, cust, cust, cust, cust, cust, prefix, i,
+        unsigned kind = 0; /* 0 customer.updated, 1 subscription, 2 HubSpot */
+        size_t link = cust; /* the customer's hubspot_contact_id */
+        if (o->pipeline && i < onboard) {
+            /* onboarding, its own untimed phase: customer i's customer.updated, which links it to its contact */
+            cust = i;
+            link = HUBSPOT_ID_BASE + cust;
+        } else if (o->pipeline) {
+            /* a customer drawn at random (reproducibly), the kind from i: 2/5, 1/5, 2/5 */
+            static const unsigned kinds[5] = {0, 2, 1, 2, 0};
+            cust = mix32(seed + 5) % o->customers;
+            kind = kinds[i % 5];
+            link = HUBSPOT_ID_BASE + cust;
+        }
+        ++r->num_kind[kind];
+        int blen;
+        if (kind == 0) {
+            blen = snprintf(body, sizeof(body), BODY_FMT, prefix, i, now, cust, cust, cust, cust, link, cust, prefix, i,
                             k1, k2 & 0xffff, k3 & 0xfff, (k3 >> 12) & 0xfff, k4);
+        } else if (kind == 1) {
+            /* plan, price and status move, so most of these change the golden record and push to HubSpot */
+            static const char *const prices[3] = {"price_1OaStarterMonthly", "price_1OaGrowthMonthly", "price_1OaScaleMonthly"};
+            static const char *const products[3] = {"prod_BenchStarter", "prod_BenchGrowth", "prod_BenchScale"};
+            static const unsigned amounts[3] = {2900, 7900, 19900};
+            static const char *const statuses[4] = {"active", "past_due", "active", "trialing"};
+            unsigned pl = k1 % 3, st = (k2 >> 3) % 4;
+            blen = snprintf(body, sizeof(body), SUB_BODY_FMT, prefix, i, now, cust, cust, cust, prices[pl], products[pl],
+                            amounts[pl] + (unsigned)(k3 % 7) * 100, statuses[st], statuses[(st + 1) % 4], prefix, i);
+        } else {
+            /* HubSpot owns these: lifecycle stage moves (pushed to Stripe), the others repeat or touch company */
+            static const char *const stages[4] = {"lead", "marketingqualifiedlead", "opportunity", "customer"};
+            char value[96];
+            const char *prop;
+            unsigned pick = k1 % 8;
+            if (pick < 4) {
+                prop = "lifecyclestage";
+                snprintf(value, sizeof(value), "%s", stages[(k2 >> 5) % 4]);
+            } else if (pick < 6) {
+                prop = "company";
+                snprintf(value, sizeof(value), "Bench Company %zu", cust);
+            } else if (pick == 6) {
+                prop = "email";
+                customer_email(value, sizeof(value), cust);
+            } else {
+                prop = "phone";
+                snprintf(value, sizeof(value), "+351 912 345 678");
+            }
+            blen = snprintf(body, sizeof(body), HUBSPOT_BODY_FMT, hs_base + i, now_ms - (long long)(total - i), link,
+                            prop, value);
+        }
         if (blen < 0 || (size_t)blen >= sizeof(body))
             die("event body over %d bytes", BODY_CAP);
 
-        if (EVP_MAC_init(ctx, (const unsigned char *)o->secret, strlen(o->secret), params) != 1 ||
-            EVP_MAC_update(ctx, (const unsigned char *)tbuf, (size_t)tlen) != 1 ||
-            EVP_MAC_update(ctx, (const unsigned char *)body, (size_t)blen) != 1 ||
-            EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1)
-            die("OpenSSL: HMAC-SHA256 failed");
-        for (size_t j = 0; j < maclen; ++j) {
-            sig[2 * j] = hexd[mac[j] >> 4];
-            sig[2 * j + 1] = hexd[mac[j] & 15];
+        int hlen;
+        if (kind == 2) {
+            /* v3: base64(HMAC-SHA256(secret, method + URI + body + timestamp)) */
+            char ms[32];
+            int mslen = snprintf(ms, sizeof(ms), "%lld", now_ms);
+            if (EVP_MAC_init(ctx, (const unsigned char *)o->hubspot_secret, strlen(o->hubspot_secret), params) != 1 ||
+                EVP_MAC_update(ctx, (const unsigned char *)hs_uri, (size_t)hs_urilen) != 1 ||
+                EVP_MAC_update(ctx, (const unsigned char *)body, (size_t)blen) != 1 ||
+                EVP_MAC_update(ctx, (const unsigned char *)ms, (size_t)mslen) != 1 ||
+                EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1)
+                die("OpenSSL: HMAC-SHA256 failed");
+            EVP_EncodeBlock((unsigned char *)sig, mac, (int)maclen);
+            hlen = snprintf(head, sizeof(head), HUBSPOT_HEAD_FMT, o->hubspot_source, o->host, o->port, sig, now_ms, blen);
+        } else {
+            if (EVP_MAC_init(ctx, (const unsigned char *)o->secret, strlen(o->secret), params) != 1 ||
+                EVP_MAC_update(ctx, (const unsigned char *)tbuf, (size_t)tlen) != 1 ||
+                EVP_MAC_update(ctx, (const unsigned char *)body, (size_t)blen) != 1 ||
+                EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1)
+                die("OpenSSL: HMAC-SHA256 failed");
+            for (size_t j = 0; j < maclen; ++j) {
+                sig[2 * j] = hexd[mac[j] >> 4];
+                sig[2 * j + 1] = hexd[mac[j] & 15];
+            }
+            sig[2 * maclen] = '\0';
+            hlen = snprintf(head, sizeof(head), HEAD_FMT, o->source, o->host, o->port, now, sig, blen);
         }
-        sig[2 * maclen] = '\0';
-
-        int hlen = snprintf(head, sizeof(head), HEAD_FMT, o->source, o->host, o->port, now, sig, blen);
         if (hlen < 0 || (size_t)hlen >= sizeof(head))
             die("request head over %d bytes", HEAD_CAP);
         r->off[i] = r->len;
@@ -748,6 +974,10 @@ int main(int argc, char **argv)
     char prefix[32];
 
     parse_options(argc, argv, &b.opt);
+    if (b.opt.print_seed != NULL) {
+        print_seed(&b.opt);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     b.addr.sin_family = AF_INET;
@@ -776,17 +1006,27 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < b.opt.conns; ++i)
         if (conn_open(&b, &b.conns[i]) != 0)
             die("connect %s:%u: %s", b.opt.host, b.opt.port, strerror(errno));
-    size_t total = b.opt.warmup + b.opt.requests;
+    size_t onboard = b.opt.pipeline ? b.opt.customers : 0;
+    size_t total = onboard + b.opt.warmup + b.opt.requests;
     fprintf(stderr, "bench_ingest: built %zu requests (ids evt_%s_0..%zu, body %.0f B avg, request %.0f B avg) in %.2f s\n",
             total, prefix, total - 1, (double)b.reqs.body_bytes / (double)total, (double)b.reqs.len / (double)total,
             (double)(mono_ns() - tb) / 1e9);
+    if (b.opt.pipeline)
+        fprintf(stderr, "bench_ingest: pipeline mix over %zu customers: %zu customer.updated, %zu "
+                        "customer.subscription.updated, %zu HubSpot contact.propertyChange\n",
+                b.opt.customers, b.reqs.num_kind[0], b.reqs.num_kind[1], b.reqs.num_kind[2]);
 
+    if (onboard > 0) {
+        uint64_t to = run_phase(&b, 0, onboard, NULL);
+        fprintf(stderr, "bench_ingest: onboarding %zu customers (one customer.updated each, in order) in %.2f s, %zu not 200\n",
+                onboard, (double)to / 1e9, b.st.non200 + b.st.transport);
+    }
     if (b.opt.warmup > 0) {
-        uint64_t tw = run_phase(&b, 0, b.opt.warmup, NULL);
+        uint64_t tw = run_phase(&b, onboard, b.opt.warmup, NULL);
         fprintf(stderr, "bench_ingest: warm-up %zu requests in %.2f s, %zu not 200\n", b.opt.warmup, (double)tw / 1e9,
                 b.st.non200 + b.st.transport);
     }
-    uint64_t elapsed = run_phase(&b, b.opt.warmup, b.opt.requests, lat);
+    uint64_t elapsed = run_phase(&b, onboard + b.opt.warmup, b.opt.requests, lat);
 
     const stats_t *st = &b.st;
     size_t errors = st->non200 + st->transport;
