@@ -32,55 +32,131 @@ struct st_sy_applier_t {
     void *on_commit_arg;
 };
 
-/* One batch in one transaction. Returns events applied (0: caught up) or a negative error. */
+/* One logged event, decoded under the policy before the write transaction. */
+typedef struct st_decoded_t {
+    sy_event_t ev; /* seq; for a skipped event also source, event id and type (slices into `meta`) */
+    sy_observation_t *obs;
+    size_t nobs;
+    const char *why; /* set: the event cannot be applied (sy_observe's reason) */
+    char *meta;      /* owned copy of a skipped event's source, event id and type */
+} decoded_t;
+
+static void decoded_dispose(decoded_t *d, size_t n)
+{
+    for (size_t i = 0; i != n; ++i) {
+        sy_observations_free(d[i].obs, d[i].nobs);
+        free(d[i].meta);
+    }
+}
+
+/* What sy_records_skip records of an event, copied out of the read transaction. */
+static int keep_meta(decoded_t *d, const sy_event_t *ev)
+{
+    size_t n = ev->source.len + ev->event_id.len + ev->type.len;
+    if ((d->meta = malloc(n + 1)) == NULL)
+        return SY_ENOMEM;
+    char *p = d->meta;
+    memcpy(p, ev->source.base, ev->source.len);
+    d->ev.source = (sy_slice_t){p, ev->source.len};
+    p += ev->source.len;
+    memcpy(p, ev->event_id.base, ev->event_id.len);
+    d->ev.event_id = (sy_slice_t){p, ev->event_id.len};
+    p += ev->event_id.len;
+    memcpy(p, ev->type.base, ev->type.len);
+    d->ev.type = (sy_slice_t){p, ev->type.len};
+    return 0;
+}
+
+/*
+ * Reads and decodes the next events after the cursor in a read transaction: the JSON parsing and the policy's
+ * mappings (most of an event's cost) happen while the log writer is free to commit; only the record updates take
+ * the write lock. Observations own their memory, so they outlive the read transaction. *n: events decoded.
+ */
+static int decode_batch(sy_applier_t *a, decoded_t *out, size_t *n, uint64_t *cursor)
+{
+    sy_store_read_t *rd;
+    sy_event_t ev;
+    int rc;
+    *n = 0;
+    if ((rc = sy_store_read_begin(a->store, &rd)) != 0)
+        return rc;
+    if ((rc = sy_meta_get_u64(rd, "applier_cursor", cursor)) != 0)
+        goto Exit;
+    uint64_t after = *cursor, started = sy_mono_ns();
+    while (*n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(rd, after, &ev)) == 0) {
+        decoded_t *d = &out[*n];
+        memset(d, 0, sizeof(*d));
+        d->ev.seq = ev.seq;
+        rc = sy_observe(a->policy, &ev, &d->obs, &d->nobs, &d->why);
+        if (rc == SY_EPARSE) {
+            d->obs = NULL;
+            d->nobs = 0;
+            rc = keep_meta(d, &ev);
+        } else {
+            d->why = NULL;
+        }
+        if (rc != 0) {
+            sy_observations_free(d->obs, d->nobs);
+            goto Exit;
+        }
+        after = ev.seq;
+        ++*n;
+    }
+    if (rc == SY_ENOTFOUND)
+        rc = 0;
+Exit:
+    sy_store_read_end(rd);
+    return rc;
+}
+
+/* One batch: decoded outside, applied in one write transaction. Returns events applied (0: caught up) or an error. */
 static int apply_batch(sy_applier_t *a)
 {
-    sy_txn_t *txn;
+    static _Thread_local decoded_t decoded[BATCH_EVENTS];
+    sy_txn_t *txn = NULL;
     sy_apply_stats_t stats = {0};
-    uint64_t cursor;
-    sy_event_t ev;
-    int rc, n = 0;
+    uint64_t cursor, now_cursor;
+    size_t n = 0;
+    int rc;
 
+    if ((rc = decode_batch(a, decoded, &n, &cursor)) != 0 || n == 0)
+        goto Exit;
     if ((rc = sy_txn_begin(a->store, 1, &txn)) != 0)
-        return rc;
-    if ((rc = sy_meta_get_u64(txn, "applier_cursor", &cursor)) != 0)
+        goto Exit;
+    /* Only the applier moves the cursor; read again under the write lock all the same, so a batch is never
+     * applied twice whatever else wrote meanwhile. */
+    if ((rc = sy_meta_get_u64(txn, "applier_cursor", &now_cursor)) != 0)
         goto Abort;
+    if (now_cursor != cursor) {
+        sy_txn_abort(txn);
+        txn = NULL;
+        rc = 1; /* decoded against a stale cursor: decode again */
+        goto Exit;
+    }
     sy_apply_ctx_t ctx = {.txn = txn, .policy = a->policy, .now_ms = sy_now_ms(), .stats = &stats};
-    uint64_t started = sy_mono_ns();
-    while (n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(txn, cursor, &ev)) == 0) {
-        sy_observation_t *obs;
-        size_t nobs;
-        ctx.seq = ev.seq;
-        const char *why = NULL;
-        if ((rc = sy_observe(a->policy, &ev, &obs, &nobs, &why)) == SY_EPARSE) {
+    for (size_t i = 0; i != n; ++i) {
+        decoded_t *d = &decoded[i];
+        ctx.seq = d->ev.seq;
+        if (d->why != NULL) {
             /* Ingress validates what it logs, so this is an event logged before a check existed (or a bug): it
              * cannot be applied, and retrying it would stop the applier for good. Recorded, counted, alerted. */
-            nobs = 0;
-            obs = NULL;
-            if ((rc = sy_records_skip(&ctx, &ev, why)) != 0)
+            if ((rc = sy_records_skip(&ctx, &d->ev, d->why)) != 0)
                 goto Abort;
-        } else if (rc != 0) {
-            goto Abort;
-        } else if (nobs == 0)
+        } else if (d->nobs == 0) {
             ++stats.unmapped_events;
-        for (size_t i = 0; i != nobs && rc == 0; ++i)
-            rc = sy_records_apply(&ctx, &obs[i]);
-        sy_observations_free(obs, nobs);
-        if (rc != 0)
-            goto Abort;
-        cursor = ev.seq;
-        ++n;
-    }
-    if (rc != SY_ENOTFOUND && rc != 0)
-        goto Abort;
-    if (n == 0) {
-        sy_txn_abort(txn);
-        return 0;
+        }
+        for (size_t k = 0; k != d->nobs; ++k)
+            if ((rc = sy_records_apply(&ctx, &d->obs[k])) != 0)
+                goto Abort;
+        cursor = d->ev.seq;
     }
     if ((rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 || (rc = sy_records_add_stats(txn, &stats)) != 0)
         goto Abort;
-    if ((rc = sy_txn_commit(txn)) != 0)
-        return rc;
+    rc = sy_txn_commit(txn);
+    txn = NULL;
+    if (rc != 0)
+        goto Exit;
+    rc = (int)n;
     if (stats.pushes_enqueued + stats.pushes_coalesced != 0) {
         pthread_mutex_lock(&a->mutex);
         void (*fn)(void *) = a->on_commit;
@@ -89,9 +165,11 @@ static int apply_batch(sy_applier_t *a)
         if (fn != NULL)
             fn(arg);
     }
-    return n;
+    goto Exit;
 Abort:
     sy_txn_abort(txn);
+Exit:
+    decoded_dispose(decoded, n);
     return rc;
 }
 
