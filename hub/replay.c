@@ -58,7 +58,8 @@ typedef struct st_run_t {
     size_t spoke;
     sy_apply_stats_t stats;
     json_t *before;   /* dry run: record id → fields before the batch */
-    json_t *repushed; /* repush: records already queued in this run */
+    json_t *repushed; /* repush: records already queued in this run (committed batches) */
+    json_t *batch_repushed; /* ... and in the batch being applied: kept apart, so an aborted batch forgets them */
     json_t *changes;
     size_t max_changes;
 } run_t;
@@ -118,6 +119,8 @@ static void collect_diff(run_t *r, sy_txn_t *txn, uint64_t first_new_record)
 }
 
 /* One batch in one transaction (aborted in a dry run). Returns events consumed, 0 at the end, or an error. */
+#define REPLAY_MAX_GROWS 8 /* grows in a row for one batch before the replay gives up (map_size_max reached) */
+
 static int run_batch(run_t *r, uint64_t *after)
 {
     sy_txn_t *txn;
@@ -155,8 +158,9 @@ static int run_batch(run_t *r, uint64_t *after)
                 remember_before(r, txn, id);
             if (!r->spec->repush) {
                 rc = sy_records_apply(&ctx, &obs[i]);
-            } else if (id != NULL && json_object_get(r->repushed, id) == NULL) {
-                json_object_set_new(r->repushed, id, json_true());
+            } else if (id != NULL && json_object_get(r->repushed, id) == NULL &&
+                       json_object_get(r->batch_repushed, id) == NULL) {
+                json_object_set_new(r->batch_repushed, id, json_true());
                 rc = sy_records_repush(&ctx, id, r->spoke);
             }
         }
@@ -169,6 +173,8 @@ static int run_batch(run_t *r, uint64_t *after)
     if (r->spec->dry_run) {
         collect_diff(r, txn, first_new);
         sy_txn_abort(txn);
+        json_object_update(r->repushed, r->batch_repushed);
+        json_object_clear(r->batch_repushed);
         return n;
     }
     if ((rc = sy_records_add_stats(txn, &r->stats)) != 0)
@@ -176,11 +182,17 @@ static int run_batch(run_t *r, uint64_t *after)
     uint64_t pushes = r->stats.pushes_enqueued; /* new pushes; values folded into one already queued are not */
     memset(&r->stats, 0, sizeof(r->stats)); /* added: the next batch counts afresh */
     if ((rc = sy_txn_commit(txn)) != 0)
-        return rc;
+        goto Forget;
     atomic_fetch_add(&r->progress->pushes, pushes);
+    json_object_update(r->repushed, r->batch_repushed);
+    json_object_clear(r->batch_repushed);
     return n;
 Abort:
     sy_txn_abort(txn);
+Forget:
+    /* Nothing of the batch stays: neither its records marked as repushed nor its counters. */
+    json_object_clear(r->batch_repushed);
+    memset(&r->stats, 0, sizeof(r->stats));
     return rc;
 }
 
@@ -188,7 +200,8 @@ int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_
                   json_t *changes, size_t max_changes, void (*on_batch)(void *arg, const sy_replay_progress_t *), void *arg)
 {
     run_t r = {.store = store, .policy = p, .spec = spec, .progress = progress, .changes = changes,
-               .max_changes = max_changes, .before = json_object(), .repushed = json_object()};
+               .max_changes = max_changes, .before = json_object(), .repushed = json_object(),
+               .batch_repushed = json_object()};
     uint64_t after = spec->from_seq > 0 ? spec->from_seq - 1 : 0, last = 0;
     sy_txn_t *txn;
     int n = 0;
@@ -201,14 +214,28 @@ int sy_replay_run(sy_store_t *store, const sy_policy_t *p, const sy_replay_spec_
         sy_txn_abort(txn);
     }
     atomic_store(&progress->last_seq, last);
-    while (!atomic_load(&progress->cancel) && (n = run_batch(&r, &after)) > 0)
+    for (int grows = 0; !atomic_load(&progress->cancel);) {
+        uint64_t from = after, read = atomic_load(&progress->read), selected = atomic_load(&progress->selected);
+        if ((n = run_batch(&r, &after)) == SY_EFULL && grows < REPLAY_MAX_GROWS && sy_store_grow(store) == 1) {
+            /* The map was full: nothing of the batch was written. Grown (no transaction open), it runs again. */
+            ++grows;
+            after = from;
+            atomic_store(&progress->read, read);
+            atomic_store(&progress->selected, selected);
+            continue;
+        }
+        if (n <= 0)
+            break;
+        grows = 0;
         if (on_batch != NULL)
             on_batch(arg, progress);
+    }
     if (atomic_load(&progress->cancel))
         n = SY_ESHUTDOWN;
 Exit:
     json_decref(r.before);
     json_decref(r.repushed);
+    json_decref(r.batch_repushed);
     return n < 0 ? n : 0;
 }
 
