@@ -684,8 +684,9 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
         sy_admin_send_doc(req, 200, "OK", sy_applier_policy_info(s->applier));
         return 0;
     }
-    /* The rest reads the running policy: hold it (briefly) against a reload. */
-    const sy_policy_t *p = sy_applier_policy_acquire(s->applier);
+    /* The rest reads the running policy: a reference keeps it alive across a reload without holding the mutex, so
+     * a health report scanning every record never stalls the applier (locks.h). */
+    const sy_policy_t *p = sy_applier_policy_ref(s->applier);
     if (path_is(path, "/admin/api/health")) {
         sy_txn_t *txn;
         if (sy_txn_begin(s->store, 0, &txn) == 0) {
@@ -693,7 +694,7 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             sy_txn_abort(txn);
             if (report == NULL) {
                 fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
-                sy_applier_policy_release(s->applier);
+                sy_applier_policy_unref(s->applier, p);
                 return 0;
             }
             json_t *rates = json_object();
@@ -747,9 +748,9 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
         else
             fail(req, 404, "Not Found", "not_found", "no golden record for that id, email or source:external_id");
     } else {
-        sy_applier_policy_release(s->applier);
+        sy_applier_policy_unref(s->applier, p);
         return -1;
     }
-    sy_applier_policy_release(s->applier);
+    sy_applier_policy_unref(s->applier, p);
     return 0;
 }

@@ -22,6 +22,12 @@ struct st_sy_applier_t {
     pthread_mutex_t reload_mutex; /* one reload at a time: the stored hash is the one swapped in last */
     pthread_mutex_t policy_mutex; /* held while a batch applies; a reload waits for it */
     sy_policy_t *policy;
+    unsigned policy_refs; /* readers holding `policy` without the mutex (sy_applier_policy_ref) */
+    struct st_retired_t {  /* policies swapped out while referenced: freed by their last unref */
+        sy_policy_t *policy;
+        unsigned refs;
+        struct st_retired_t *next;
+    } *retired;
     int64_t policy_loaded_at_ms;
     pthread_t tid;
     pthread_mutex_t mutex;
@@ -277,6 +283,12 @@ void sy_applier_stop(sy_applier_t *a)
         pthread_join(a->tid, NULL);
     }
     sy_policy_destroy(a->policy);
+    while (a->retired != NULL) { /* holders are gone once the server stopped */
+        struct st_retired_t *r = a->retired;
+        a->retired = r->next;
+        sy_policy_destroy(r->policy);
+        free(r);
+    }
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->mutex);
     pthread_mutex_destroy(&a->policy_mutex);
@@ -300,13 +312,29 @@ int sy_applier_reload(sy_applier_t *a, sy_error_t *err)
         sy_policy_destroy(fresh);
         goto Exit;
     }
+    /* Allocated before the swap: a referenced old policy must be kept, and there is no failing once swapped. */
+    struct st_retired_t *keep = malloc(sizeof(*keep));
+    if (keep == NULL) {
+        sy_policy_destroy(fresh);
+        rc = SY_ENOMEM;
+        goto Exit;
+    }
     pthread_mutex_lock(&a->policy_mutex);
     old = a->policy;
     a->policy = fresh;
     a->policy_loaded_at_ms = sy_now_ms();
+    if (a->policy_refs != 0) {
+        *keep = (struct st_retired_t){old, a->policy_refs, a->retired};
+        a->retired = keep;
+        keep = NULL;
+        a->policy_refs = 0;
+    }
     pthread_mutex_unlock(&a->policy_mutex);
     sy_log(SY_LOG_INFO, "policy reloaded from %s: hash %s (was %s)", a->policy_path, fresh->hash, old->hash);
-    sy_policy_destroy(old);
+    if (keep != NULL) { /* nobody holds the old one */
+        free(keep);
+        sy_policy_destroy(old);
+    }
     sy_applier_notify(a);
 Exit:
     pthread_mutex_unlock(&a->reload_mutex);
@@ -336,4 +364,36 @@ const sy_policy_t *sy_applier_policy_acquire(sy_applier_t *a)
 void sy_applier_policy_release(sy_applier_t *a)
 {
     pthread_mutex_unlock(&a->policy_mutex);
+}
+
+const sy_policy_t *sy_applier_policy_ref(sy_applier_t *a)
+{
+    pthread_mutex_lock(&a->policy_mutex);
+    const sy_policy_t *p = a->policy;
+    ++a->policy_refs;
+    pthread_mutex_unlock(&a->policy_mutex);
+    return p;
+}
+
+void sy_applier_policy_unref(sy_applier_t *a, const sy_policy_t *p)
+{
+    sy_policy_t *dead = NULL;
+    pthread_mutex_lock(&a->policy_mutex);
+    if (p == a->policy) {
+        --a->policy_refs;
+    } else {
+        for (struct st_retired_t **r = &a->retired; *r != NULL; r = &(*r)->next) {
+            if ((*r)->policy != p)
+                continue;
+            if (--(*r)->refs == 0) {
+                struct st_retired_t *gone = *r;
+                *r = gone->next;
+                dead = gone->policy;
+                free(gone);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&a->policy_mutex);
+    sy_policy_destroy(dead); /* the last holder of a policy swapped out meanwhile */
 }

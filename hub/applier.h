@@ -29,6 +29,13 @@ int sy_applier_reload(sy_applier_t *a, sy_error_t *err);
 /* The running policy, locked against reloads until released (briefly: the applier waits meanwhile). */
 const sy_policy_t *sy_applier_policy_acquire(sy_applier_t *a);
 void sy_applier_policy_release(sy_applier_t *a);
+/*
+ * The running policy, kept alive (a reload swaps it out but frees it only at the last unref) without holding the
+ * mutex: for long readers (the health report, record searches, the map) that must not stall the applier.
+ * Take it before any transaction, like the mutex (locks.h); every ref is matched by one unref.
+ */
+const sy_policy_t *sy_applier_policy_ref(sy_applier_t *a);
+void sy_applier_policy_unref(sy_applier_t *a, const sy_policy_t *p);
 /* {"hash", "files", "fields", "sources", "loaded_at_ms"} of the running policy. New reference. */
 json_t *sy_applier_policy_info(sy_applier_t *a);
 

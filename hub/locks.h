@@ -8,8 +8,10 @@
  *   0. applier reload_mutex   (applier.c) one policy reload at a time, held across loading the file, recording its
  *                             hash in the data dir (a write transaction, policy_stamp.h) and the swap.
  *   1. applier policy_mutex   (applier.c) the running policy: held by the applier for a whole batch, by delivery
- *                             while it picks pushes (sy_applier_policy_acquire) and by admin handlers that read the
- *                             policy; a reload swaps the pointer under it.
+ *                             while it picks pushes (sy_applier_policy_acquire) and briefly by admin handlers; a
+ *                             reload swaps the pointer under it. Long readers (health report, record search, map)
+ *                             take a reference instead (sy_applier_policy_ref: the mutex only around the count), so
+ *                             a full scan never holds a lock the applier needs.
  *   2. store write_lock       (store.c) one LMDB write transaction at a time in this process: held from
  *                             sy_txn_begin(write) to commit/abort, for a whole sy_store_append, and by a grow.
  *   3. store resize_lock      (store.c) an rwlock: a read transaction holds the read side for its whole life; a
