@@ -32,7 +32,8 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 SECRET=whsec_bench_secret
 TOKEN=bench-token
 
-say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=tests/bench/common.sh
+. "$here/common.sh"
 
 # ---- build ----
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -73,20 +74,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A loopback TCP port nobody listens on (the tiny race with other programs is acceptable for a benchmark).
-used_ports=" "
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        case "$used_ports" in *" $p "*) continue ;; esac
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
-            used_ports="$used_ports$p "
-            echo "$p"
-            return
-        fi
-    done
-}
 
 # start_server NAME MAX_BATCH: fresh data dir and config, start, wait for /healthz.
 start_server() {

@@ -24,8 +24,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-              shuf -i 20000-60000 -n 1; }
+# shellcheck source=tests/bench/common.sh
+. tests/bench/common.sh
 
 # Runs the generator against PORT and samples the server's RSS meanwhile; prints "rps p50 p99 rss_mib".
 measure() {

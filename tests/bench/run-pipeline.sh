@@ -53,7 +53,8 @@ TOKEN=pipeline-bench-admin
 STRIPE_KEY=sk_test_pipeline_bench
 HS_TOKEN=pat-pipeline-bench
 
-say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=tests/bench/common.sh
+. "$here/common.sh"
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
 started=$(date +%s)
 cmdline="tests/bench/run-pipeline.sh$([ $quick = 1 ] && echo ' --quick' || true)"
@@ -98,19 +99,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-used_ports=" "
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        case "$used_ports" in *" $p "*) continue ;; esac
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
-            used_ports="$used_ports$p "
-            echo "$p"
-            return
-        fi
-    done
-}
 
 # start_fake API TOKEN: sets fake_port (reads "listening on PORT" from its stdout).
 start_fake() {

@@ -21,6 +21,7 @@
 
 #include "codec.h"
 #include "store.h"
+#include "../support/log_append.h"
 
 static int teardown(void **state)
 {
@@ -109,14 +110,7 @@ static void append_legacy(sy_store_t *store, const char *event_id, int64_t occur
                      .signature = SY_SLICE_LIT("stripe-v1"),
                      .batch_size = 1,
                      .body = sy_slice_cstr(body)};
-    char *value;
-    size_t len;
-    assert_int_equal(sy_codec_event_encode(&ev, &value, &len), 0);
-    sy_append_t item = {.source = ev.source, .event_id = ev.event_id, .value = {value, len}};
-    int rc = sy_store_append(store, &item, 1);
-    free(value);
-    assert_int_equal(rc, 0);
-    assert_int_equal(item.duplicate, 0);
+    assert_int_equal(sy_test_append_event(store, &ev), 0);
 }
 
 static json_int_t metric(sy_it_t *h, const char *series)

@@ -16,6 +16,7 @@
 #include "applier.h"
 #include "records.h"
 #include "store.h"
+#include "../support/log_append.h"
 
 static uint64_t applier_cursor(sy_store_t *store)
 {
@@ -39,13 +40,7 @@ static void append_customer(sy_store_t *store, const char *event_id, const char 
                      .connector = SY_SLICE_LIT("stripe"), .event_id = sy_slice_cstr(event_id),
                      .type = SY_SLICE_LIT("customer.created"), .signature = SY_SLICE_LIT("stripe-v1"), .batch_size = 1,
                      .body = sy_slice_cstr(body)};
-    char *value;
-    size_t len;
-    assert_int_equal(sy_codec_event_encode(&ev, &value, &len), 0);
-    sy_append_t item = {.source = ev.source, .event_id = ev.event_id, .value = {value, len}};
-    int rc = sy_store_append(store, &item, 1);
-    free(value);
-    assert_int_equal(rc, 0);
+    assert_int_equal(sy_test_append_event(store, &ev), 0);
 }
 
 /* Waits (bounded: 10 s) for the applier's cursor to reach seq; returns whether it did. */

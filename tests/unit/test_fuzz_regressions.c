@@ -23,6 +23,7 @@
 #include "../fuzz/fuzz_push.c"
 #include "../fuzz/fuzz_stripe_verify.c"
 
+#include "../support/log_append.h"
 #include "applier.h"
 
 typedef struct st_target_t {
@@ -114,13 +115,7 @@ static void append_raw(sy_store_t *store, const char *id, const char *type, int6
                      .signature = SY_SLICE_LIT("stripe-v1"),
                      .batch_size = 1,
                      .body = body};
-    char *enc;
-    size_t enclen;
-    assert_int_equal(sy_codec_event_encode(&ev, &enc, &enclen), 0);
-    sy_append_t item = {.source = SY_SLICE_LIT("stripe"), .event_id = sy_slice_cstr(id), .value = {enc, enclen}};
-    assert_int_equal(sy_store_append(store, &item, 1), 0);
-    assert_int_equal(item.duplicate, 0);
-    free(enc);
+    assert_int_equal(sy_test_append_event(store, &ev), 0);
 }
 
 /* Parses body as ingress does; returns the connector's verdict and, when it accepts, appends what ingress stores. */

@@ -20,6 +20,7 @@
 #include "records.h"
 #include "replay.h"
 #include "store.h"
+#include "../support/log_append.h"
 
 #define CUSTOMERS 2000
 
@@ -36,13 +37,7 @@ static void append_customer(sy_store_t *store, int i, int64_t now_ms)
                      .source = SY_SLICE_LIT("stripe"), .connector = SY_SLICE_LIT("stripe"),
                      .event_id = sy_slice_cstr(id), .type = SY_SLICE_LIT("customer.created"),
                      .signature = SY_SLICE_LIT("stripe-v1"), .batch_size = 1, .body = sy_slice_cstr(body)};
-    char *value;
-    size_t len;
-    assert_int_equal(sy_codec_event_encode(&ev, &value, &len), 0);
-    sy_append_t item = {.source = ev.source, .event_id = ev.event_id, .value = {value, len}};
-    int rc = sy_store_append(store, &item, 1);
-    free(value);
-    assert_int_equal(rc, 0);
+    assert_int_equal(sy_test_append_event(store, &ev), 0);
 }
 
 static void test_replay_grows_a_full_map(void **state)
