@@ -10,9 +10,11 @@
 #include "observe.h"
 #include "policy_stamp.h"
 #include "records.h"
+#include "writer.h"
 
 #define BATCH_EVENTS 256        /* per transaction at most ... */
-#define BATCH_NS (5 * 1000000) /* ... and about this long: the log writer waits for the write lock meanwhile */
+#define BATCH_NS (5 * 1000000) /* ... decoded in about this long (outside any write transaction) */
+#define RIDE_NS (1 * 1000000)  /* applied per ride on a log commit at most: the ingress waits for that commit */
 #define IDLE_WAIT_MS 500 /* a missed notification costs at most this */
 #define FULL_WAIT_MS 1000
 
@@ -20,7 +22,7 @@ struct st_sy_applier_t {
     sy_store_t *store;
     char *policy_path;
     pthread_mutex_t reload_mutex; /* one reload at a time: the stored hash is the one swapped in last */
-    pthread_mutex_t policy_mutex; /* held while a batch applies; a reload waits for it */
+    pthread_mutex_t policy_mutex; /* guards the pointer and its references; a reload swaps it under it */
     sy_policy_t *policy;
     unsigned policy_refs; /* readers holding `policy` without the mutex (sy_applier_policy_ref) */
     struct st_retired_t {  /* policies swapped out while referenced: freed by their last unref */
@@ -34,6 +36,9 @@ struct st_sy_applier_t {
     pthread_cond_t cond;
     int notified;
     int stopping;
+    sy_writer_t *writer; /* the log writer whose commits the batches ride on (NULL: commits of our own) */
+    int riding;          /* a batch is riding on `writer` (sy_applier_set_writer waits for it to end) */
+    pthread_cond_t ridden;
     void (*on_commit)(void *arg);
     void *on_commit_arg;
 };
@@ -78,7 +83,7 @@ static int keep_meta(decoded_t *d, const sy_event_t *ev)
  * mappings (most of an event's cost) happen while the log writer is free to commit; only the record updates take
  * the write lock. Observations own their memory, so they outlive the read transaction. *n: events decoded.
  */
-static int decode_batch(sy_applier_t *a, decoded_t *out, size_t *n, uint64_t *cursor)
+static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, decoded_t *out, size_t *n, uint64_t *cursor)
 {
     sy_store_read_t *rd;
     sy_event_t ev;
@@ -93,7 +98,7 @@ static int decode_batch(sy_applier_t *a, decoded_t *out, size_t *n, uint64_t *cu
         decoded_t *d = &out[*n];
         memset(d, 0, sizeof(*d));
         d->ev.seq = ev.seq;
-        rc = sy_observe(a->policy, &ev, &d->obs, &d->nobs, &d->why);
+        rc = sy_observe(policy, &ev, &d->obs, &d->nobs, &d->why);
         if (rc == SY_EPARSE) {
             d->obs = NULL;
             d->nobs = 0;
@@ -115,65 +120,119 @@ Exit:
     return rc;
 }
 
-/* One batch: decoded outside, applied in one write transaction. Returns events applied (0: caught up) or an error. */
-static int apply_batch(sy_applier_t *a)
+/*
+ * One apply step: decoded[from..) applied in order, in the transaction given, until the events run out or, when
+ * riding on the log writer's commit, the time budget is spent (the ingress waits for that commit). The cursor is
+ * read again in the transaction: only the applier moves it, but a batch must never apply twice whatever wrote
+ * meanwhile. Runs again from scratch if the writer redoes its transaction (store.h), so everything it reports is
+ * reset first.
+ */
+typedef struct st_apply_step_t {
+    sy_applier_t *a;
+    const sy_policy_t *policy;
+    decoded_t *decoded;
+    size_t n, from;
+    uint64_t cursor; /* applier_cursor expected before decoded[from] */
+    uint64_t budget_ns; /* 0: no limit */
+    size_t upto;        /* out: decoded[from..upto) applied */
+    sy_apply_stats_t stats;
+} apply_step_t;
+
+#define STALE_CURSOR 1 /* apply_step's "decoded against a stale cursor: decode again" */
+
+static int apply_step(void *arg, sy_txn_t *txn)
 {
-    static _Thread_local decoded_t decoded[BATCH_EVENTS];
-    sy_txn_t *txn = NULL;
-    sy_apply_stats_t stats = {0};
-    uint64_t cursor, now_cursor;
-    size_t n = 0;
+    apply_step_t *st = arg;
+    uint64_t now_cursor, cursor = st->cursor, started = sy_mono_ns();
     int rc;
 
-    if ((rc = decode_batch(a, decoded, &n, &cursor)) != 0 || n == 0)
-        goto Exit;
-    if ((rc = sy_txn_begin(a->store, 1, &txn)) != 0)
-        goto Exit;
-    /* Only the applier moves the cursor; read again under the write lock all the same, so a batch is never
-     * applied twice whatever else wrote meanwhile. */
+    memset(&st->stats, 0, sizeof(st->stats));
+    st->upto = st->from;
     if ((rc = sy_meta_get_u64(txn, "applier_cursor", &now_cursor)) != 0)
-        goto Abort;
-    if (now_cursor != cursor) {
-        sy_txn_abort(txn);
-        txn = NULL;
-        rc = 1; /* decoded against a stale cursor: decode again */
-        goto Exit;
-    }
-    sy_apply_ctx_t ctx = {.txn = txn, .policy = a->policy, .now_ms = sy_now_ms(), .stats = &stats};
-    for (size_t i = 0; i != n; ++i) {
-        decoded_t *d = &decoded[i];
+        return rc;
+    if (now_cursor != cursor)
+        return STALE_CURSOR;
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = st->policy, .now_ms = sy_now_ms(), .stats = &st->stats};
+    size_t i;
+    for (i = st->from; i != st->n && (i == st->from || st->budget_ns == 0 || sy_mono_ns() - started < st->budget_ns);
+         ++i) {
+        decoded_t *d = &st->decoded[i];
         ctx.seq = d->ev.seq;
         if (d->why != NULL) {
             /* Ingress validates what it logs, so this is an event logged before a check existed (or a bug): it
              * cannot be applied, and retrying it would stop the applier for good. Recorded, counted, alerted. */
             if ((rc = sy_records_skip(&ctx, &d->ev, d->why)) != 0)
-                goto Abort;
+                return rc;
         } else if (d->nobs == 0) {
-            ++stats.unmapped_events;
+            ++st->stats.unmapped_events;
         }
         for (size_t k = 0; k != d->nobs; ++k)
             if ((rc = sy_records_apply(&ctx, &d->obs[k])) != 0)
-                goto Abort;
+                return rc;
         cursor = d->ev.seq;
     }
-    if ((rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 || (rc = sy_records_add_stats(txn, &stats)) != 0)
-        goto Abort;
-    rc = sy_txn_commit(txn);
-    txn = NULL;
+    if ((rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 || (rc = sy_records_add_stats(txn, &st->stats)) != 0)
+        return rc;
+    st->upto = i;
+    return 0;
+}
+
+/* One apply step in a write transaction of the applier's own (no log writer to ride on). */
+static int apply_alone(apply_step_t *st)
+{
+    sy_txn_t *txn;
+    int rc = sy_txn_begin(st->a->store, 1, &txn);
     if (rc != 0)
-        goto Exit;
-    rc = (int)n;
-    if (stats.pushes_enqueued + stats.pushes_coalesced != 0) {
-        pthread_mutex_lock(&a->mutex);
-        void (*fn)(void *) = a->on_commit;
-        void *arg = a->on_commit_arg;
-        pthread_mutex_unlock(&a->mutex);
-        if (fn != NULL)
-            fn(arg);
+        return rc;
+    if ((rc = apply_step(st, txn)) != 0) {
+        sy_txn_abort(txn);
+        return rc;
     }
-    goto Exit;
-Abort:
-    sy_txn_abort(txn);
+    return sy_txn_commit(txn);
+}
+
+/*
+ * One batch: decoded outside any write transaction, then applied in steps. With a log writer each step rides on
+ * its next commit (one fsync for the events and the records, and the writer never waits behind a transaction of
+ * ours); a step carries what fits in RIDE_NS, the rest rides on the following commits. Returns events applied
+ * (0: caught up), STALE_CURSOR, or an error (the steps before it stay committed).
+ */
+static int apply_batch(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t *writer)
+{
+    static _Thread_local decoded_t decoded[BATCH_EVENTS];
+    uint64_t cursor;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = decode_batch(a, policy, decoded, &n, &cursor)) != 0 || n == 0)
+        goto Exit;
+    apply_step_t st = {.a = a, .policy = policy, .decoded = decoded, .n = n, .cursor = cursor};
+    while (st.from != n) {
+        rc = SY_ESHUTDOWN;
+        if (writer != NULL) {
+            sy_rider_t rider = {.fn = apply_step, .arg = &st};
+            st.budget_ns = RIDE_NS;
+            if ((rc = sy_writer_ride(writer, &rider)) == 0)
+                rc = rider.result;
+        }
+        if (rc == SY_ESHUTDOWN) {
+            st.budget_ns = 0;
+            rc = apply_alone(&st);
+        }
+        if (rc != 0)
+            goto Exit;
+        st.from = st.upto;
+        st.cursor = decoded[st.upto - 1].ev.seq;
+        if (st.stats.pushes_enqueued + st.stats.pushes_coalesced != 0) {
+            pthread_mutex_lock(&a->mutex);
+            void (*fn)(void *) = a->on_commit;
+            void *arg = a->on_commit_arg;
+            pthread_mutex_unlock(&a->mutex);
+            if (fn != NULL)
+                fn(arg);
+        }
+    }
+    rc = (int)n;
 Exit:
     decoded_dispose(decoded, n);
     return rc;
@@ -210,9 +269,19 @@ static void *applier_main(void *arg)
     sy_applier_t *a = arg;
     /* On stop the batch in progress commits; the rest is applied at the next start (the cursor says where). */
     while (!stopping(a)) {
-        pthread_mutex_lock(&a->policy_mutex);
-        int rc = apply_batch(a);
-        pthread_mutex_unlock(&a->policy_mutex);
+        /* A reference, not the mutex, for the whole batch: a reload or delivery never waits for our commits.
+         * The batch in progress finishes under the policy it started with. */
+        const sy_policy_t *policy = sy_applier_policy_ref(a);
+        pthread_mutex_lock(&a->mutex);
+        sy_writer_t *writer = a->writer;
+        a->riding = writer != NULL;
+        pthread_mutex_unlock(&a->mutex);
+        int rc = apply_batch(a, policy, writer);
+        pthread_mutex_lock(&a->mutex);
+        a->riding = 0;
+        pthread_cond_broadcast(&a->ridden);
+        pthread_mutex_unlock(&a->mutex);
+        sy_applier_policy_unref(a, policy);
         if (rc > 0 || (rc == SY_EFULL && sy_store_grow(a->store)))
             continue;
         if (rc < 0) {
@@ -239,6 +308,7 @@ int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy,
     pthread_mutex_init(&a->policy_mutex, NULL);
     pthread_mutex_init(&a->mutex, NULL);
     pthread_cond_init(&a->cond, NULL);
+    pthread_cond_init(&a->ridden, NULL);
     /* Before any event is applied: CLI commands and replay jobs check their policy against this hash. */
     int rc = sy_policy_stamp_write(store, policy->hash);
     if (rc != 0) {
@@ -260,6 +330,16 @@ void sy_applier_set_listener(sy_applier_t *a, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&a->mutex);
     a->on_commit = fn;
     a->on_commit_arg = arg;
+    pthread_mutex_unlock(&a->mutex);
+}
+
+void sy_applier_set_writer(sy_applier_t *a, sy_writer_t *w)
+{
+    /* A batch rides on the writer it started with until it is done: wait for it before that writer may go. */
+    pthread_mutex_lock(&a->mutex);
+    a->writer = w;
+    while (a->riding)
+        pthread_cond_wait(&a->ridden, &a->mutex);
     pthread_mutex_unlock(&a->mutex);
 }
 
@@ -289,6 +369,7 @@ void sy_applier_stop(sy_applier_t *a)
         sy_policy_destroy(r->policy);
         free(r);
     }
+    pthread_cond_destroy(&a->ridden);
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->mutex);
     pthread_mutex_destroy(&a->policy_mutex);

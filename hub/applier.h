@@ -1,8 +1,10 @@
 /*
  * The applier: one thread that turns logged events into golden-record changes and queued pushes.
  *
- * It reads the log after its cursor and, per batch, writes the records, the outbox entries and the new cursor
- * in ONE LMDB transaction: after a crash it resumes at the cursor, so every event is applied exactly once.
+ * It reads the log after its cursor, decodes a batch of events outside any write transaction, then writes the
+ * records, the outbox entries and the new cursor together in one LMDB transaction per step (riding on the log
+ * writer's commits when it has one): after a crash it resumes at the cursor, so every event is applied exactly
+ * once.
  * The policy it applies can be swapped at run time (SIGHUP, admin API); a bad policy keeps the old one.
  */
 #ifndef SY_APPLIER_H
@@ -14,11 +16,18 @@
 #include "store.h"
 
 typedef struct st_sy_applier_t sy_applier_t;
+struct st_sy_writer_t; /* writer.h */
 
 /* Starts the thread with policy (ownership moves to the applier). */
 int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy, const char *policy_path);
 /* Calls fn(arg) on the applier thread after each committed batch (e.g. to wake delivery). Set before events flow. */
 void sy_applier_set_listener(sy_applier_t *a, void (*fn)(void *arg), void *arg);
+/*
+ * Lets the batches ride on w's commits (writer.h), so the log's events and the records they change share commits
+ * and fsyncs; NULL: the applier commits on its own again. Waits for the batch in progress; detach before the
+ * writer stops; hold nothing meanwhile (locks.h).
+ */
+void sy_applier_set_writer(sy_applier_t *a, struct st_sy_writer_t *w);
 /* Wakes the applier: new events were committed. Thread-safe, never blocks for long. */
 void sy_applier_notify(sy_applier_t *a);
 /* Finishes the batch in progress, stops the thread, frees the applier and its policy. */

@@ -7,11 +7,12 @@
  *
  *   0. applier reload_mutex   (applier.c) one policy reload at a time, held across loading the file, recording its
  *                             hash in the data dir (a write transaction, policy_stamp.h) and the swap.
- *   1. applier policy_mutex   (applier.c) the running policy: held by the applier for a whole batch, by delivery
- *                             while it picks pushes (sy_applier_policy_acquire) and briefly by admin handlers; a
- *                             reload swaps the pointer under it. Long readers (health report, record search, map)
+ *   1. applier policy_mutex   (applier.c) the running policy: held by delivery while it picks pushes
+ *                             (sy_applier_policy_acquire) and briefly by admin handlers; a reload swaps the pointer
+ *                             under it. The applier's batches and long readers (health report, record search, map)
  *                             take a reference instead (sy_applier_policy_ref: the mutex only around the count), so
- *                             a full scan never holds a lock the applier needs.
+ *                             neither a reload nor delivery waits for a batch, and a full scan never holds a lock
+ *                             the applier needs.
  *   2. store write_lock       (store.c) one LMDB write transaction at a time in this process: held from
  *                             sy_txn_begin(write) to commit/abort, for a whole sy_store_append, and by a grow.
  *   3. store resize_lock      (store.c) an rwlock: a read transaction holds the read side for its whole life; a
@@ -20,8 +21,13 @@
  *                             open in the process, and it moves the map: every pointer into the old one dies.
  *
  * Leaf locks, held for a few instructions: nothing else is taken and no transaction is begun while holding one:
- *   writer.c mutex (job queue), applier.c mutex (notify, stop, listener), delivery.c mutex (stop flag),
- *   replay.c jobs mutex, server.c ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
+ *   writer.c mutex (job queue, riders), applier.c mutex (notify, stop, listener, writer), delivery.c mutex (stop
+ *   flag), replay.c jobs mutex, server.c ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
+ *
+ * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride) waits for the log
+ * writer's commit holding nothing (no transaction, no write_lock, a policy reference only); the writer runs the
+ * rider inside its transaction with write_lock held and takes nothing else. sy_applier_set_writer waits for the
+ * batch riding to end, holding nothing.
  *
  * The rules that follow from it:
  *   - Take the policy before any transaction, never the other way round. (The hang of issue #10: delivery held a

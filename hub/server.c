@@ -313,6 +313,7 @@ int sy_server_run(const sy_config_t *conf)
         if (sy_applier_start(&s.applier, s.store, policy, conf->policy_path) != 0)
             goto Exit;
         sy_writer_set_listener(s.writer, wake_applier, s.applier);
+        sy_applier_set_writer(s.applier, s.writer);
         sy_log(SY_LOG_INFO, "policy %s loaded (hash %s): applying the log to golden records", conf->policy_path,
                policy->hash);
         if ((s.replays = sy_replay_jobs_create(s.store, conf->policy_path)) == NULL)
@@ -373,7 +374,10 @@ int sy_server_run(const sy_config_t *conf)
     rc = 0;
 
 Exit:
-    /* The writer drains what is queued before it stops: nothing acknowledged is left behind. */
+    /* The writer drains what is queued before it stops: nothing acknowledged is left behind. The applier's
+     * batches stop riding on it first (it commits on its own until it stops). */
+    if (s.applier != NULL)
+        sy_applier_set_writer(s.applier, NULL);
     sy_writer_stop(s.writer);
     sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */
     if (s.applier != NULL)

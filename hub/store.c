@@ -40,6 +40,7 @@ struct st_sy_txn_t {
     MDB_txn *txn;
     int write;
     int failed; /* first storage error of a write: LMDB has flagged the txn, only abort is left (see sy_txn_commit) */
+    int nested; /* a rider's child transaction (sy_store_append_riding): no lock of its own, never committed here */
 };
 
 void sy_put_be64(unsigned char *p, uint64_t v)
@@ -216,8 +217,28 @@ static size_t make_id_key(unsigned char *buf, sy_slice_t source, sy_slice_t even
     return source.len + 1 + event_id.len;
 }
 
-/* One attempt at the batch; returns an MDB code (0 on commit). */
-static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
+/* Runs each rider in a child transaction of txn: a rider that fails is rolled back alone. */
+static void run_riders(sy_store_t *s, MDB_txn *txn, sy_rider_t *riders)
+{
+    for (sy_rider_t *r = riders; r != NULL; r = r->next) {
+        sy_txn_t child = {.store = s, .write = 1, .nested = 1};
+        int mrc = mdb_txn_begin(s->env, txn, 0, &child.txn);
+        if (mrc != 0) {
+            r->result = count_error(s, SY_STORE_OP_BEGIN, mrc);
+            continue;
+        }
+        r->result = r->fn(r->arg, &child);
+        if (r->result == 0 && child.failed != 0)
+            r->result = child.failed;
+        if (r->result == 0)
+            r->result = count_error(s, SY_STORE_OP_COMMIT, mdb_txn_commit(child.txn)); /* into txn, no sync */
+        else
+            mdb_txn_abort(child.txn);
+    }
+}
+
+/* One attempt at the batch and its riders; returns an MDB code (0 on commit). */
+static int append_once(sy_store_t *s, sy_append_t *items, size_t n, sy_rider_t *riders)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
@@ -263,6 +284,7 @@ static int append_once(sy_store_t *s, sy_append_t *items, size_t n)
         it->duplicate = 0;
     }
     mdb_cursor_close(cur);
+    run_riders(s, txn, riders);
     return mdb_txn_commit(txn);
 Abort:
     if (cur != NULL)
@@ -317,6 +339,11 @@ static int adopt_map(sy_store_t *s)
 
 int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
 {
+    return sy_store_append_riding(s, items, n, NULL);
+}
+
+int sy_store_append_riding(sy_store_t *s, sy_append_t *items, size_t n, sy_rider_t *riders)
+{
     int mrc;
     if (s->readonly)
         return SY_EINVAL;
@@ -324,7 +351,7 @@ int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
     /* Each failed attempt aborted its transaction before we grow: remap needs none open. A MAP_RESIZED is
      * retried a few times only, so a file that keeps changing under us cannot spin the writer. */
     for (int resized = 0;;) {
-        mrc = append_once(s, items, n);
+        mrc = append_once(s, items, n, riders);
         if (mrc == MDB_MAP_RESIZED && resized++ < 3 && adopt_map(s) == 0)
             continue;
         if (mrc == MDB_MAP_FULL && grow_map(s))
@@ -332,9 +359,11 @@ int sy_store_append(sy_store_t *s, sy_append_t *items, size_t n)
         break;
     }
     pthread_mutex_unlock(&s->write_lock);
-    if (mrc == MDB_BAD_VALSIZE)
-        return SY_ETOOBIG;
-    return count_error(s, SY_STORE_OP_COMMIT, mrc);
+    int rc = mrc == MDB_BAD_VALSIZE ? SY_ETOOBIG : count_error(s, SY_STORE_OP_COMMIT, mrc);
+    /* Nothing a rider wrote is there unless the whole transaction committed. */
+    for (sy_rider_t *r = riders; r != NULL && rc != 0; r = r->next)
+        r->result = rc;
+    return rc;
 }
 
 /* Begins a read transaction holding the resize lock's read side; on error the lock is released. */

@@ -75,6 +75,26 @@ typedef struct st_sy_append_t {
  */
 int sy_store_append(sy_store_t *store, sy_append_t *items, size_t n);
 
+/*
+ * Work that rides on a log append's commit: each rider runs after the batch's events are written, in a nested
+ * transaction of the same LMDB transaction, so the events and the riders' writes share one commit and one fsync
+ * (the applier's record updates, instead of a write transaction and an fsync of their own that the log writer
+ * would wait behind). A rider whose fn fails (or whose writes fail) is rolled back alone: the events still commit.
+ * fn may run more than once for one commit (after a map grow the whole transaction is redone): it must start from
+ * what the transaction shows each time. result: fn's result, or the commit's error if the commit failed.
+ */
+typedef struct st_sy_rider_t sy_rider_t;
+struct st_sy_rider_t {
+    int (*fn)(void *arg, sy_txn_t *txn);
+    void *arg;
+    int result;
+    sy_rider_t *next; /* the caller's list; read only by sy_store_append_riding */
+    int done;         /* for the caller (the log writer): set once the commit that carried it is over */
+};
+/* sy_store_append, with the riders (a NULL-terminated list, may be NULL) in the same commit; n may be 0. Returns
+ * the commit's result, as sy_store_append does. */
+int sy_store_append_riding(sy_store_t *store, sy_append_t *items, size_t n, sy_rider_t *riders);
+
 /* Read transactions: slices returned are valid until sy_store_read_end. */
 int sy_store_read_begin(sy_store_t *store, sy_store_read_t **out);
 void sy_store_read_end(sy_store_read_t *rd);

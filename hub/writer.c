@@ -14,6 +14,8 @@ struct st_sy_writer_t {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     sy_log_job_t *head, **tail; /* FIFO of submitted jobs */
+    sy_rider_t *riders;         /* waiting to ride on the next commit (sy_writer_ride) */
+    pthread_cond_t ridden;      /* broadcast after each commit that carried riders */
     int stopping;
     sy_append_t *scratch; /* contiguous copy of a batch's items, reused */
     void (*on_commit)(void *arg);
@@ -68,7 +70,7 @@ static int ensure_scratch(sy_writer_t *w, size_t n)
     return 0;
 }
 
-static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items)
+static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items, sy_rider_t *riders)
 {
     sy_log_job_t *j, *next;
     size_t off = 0;
@@ -80,10 +82,17 @@ static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items)
             off += j->num_items;
         }
         uint64_t t0 = sy_mono_ns();
-        rc = sy_store_append(w->store, w->scratch, num_items);
-        sy_histogram_observe(&w->metrics->commit_seconds, (sy_mono_ns() - t0) / 1000);
-        sy_histogram_observe(&w->metrics->commit_batch_events, num_items);
+        rc = sy_store_append_riding(w->store, w->scratch, num_items, riders);
+        if (num_items != 0) { /* a commit of riders only is the rider's to measure and report */
+            sy_histogram_observe(&w->metrics->commit_seconds, (sy_mono_ns() - t0) / 1000);
+            sy_histogram_observe(&w->metrics->commit_batch_events, num_items);
+        }
+    } else {
+        for (sy_rider_t *r = riders; r != NULL; r = r->next)
+            r->result = rc;
     }
+    if (jobs == NULL)
+        return;
     if (rc == 0 && w->on_commit != NULL)
         w->on_commit(w->on_commit_arg);
     if (rc == 0) {
@@ -112,19 +121,47 @@ static void *writer_main(void *arg)
     sy_writer_t *w = arg;
     pthread_mutex_lock(&w->mutex);
     for (;;) {
-        while (w->head == NULL && !w->stopping)
+        while (w->head == NULL && w->riders == NULL && !w->stopping)
             pthread_cond_wait(&w->cond, &w->mutex);
-        if (w->head == NULL && w->stopping)
+        if (w->head == NULL && w->riders == NULL && w->stopping)
             break;
-        size_t n;
-        sy_log_job_t *jobs = take_batch(w, &n);
+        size_t n = 0;
+        sy_log_job_t *jobs = w->head != NULL ? take_batch(w, &n) : NULL;
+        sy_rider_t *riders = w->riders;
+        w->riders = NULL;
         /* Submitters keep queueing while we commit: that is what makes the next batch large. */
         pthread_mutex_unlock(&w->mutex);
-        commit_batch(w, jobs, n);
+        commit_batch(w, jobs, n, riders);
         pthread_mutex_lock(&w->mutex);
+        if (riders != NULL) {
+            for (sy_rider_t *r = riders, *next; r != NULL; r = next) {
+                next = r->next; /* once done, the rider is its owner's again */
+                r->done = 1;
+            }
+            pthread_cond_broadcast(&w->ridden);
+        }
     }
     pthread_mutex_unlock(&w->mutex);
     return NULL;
+}
+
+int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
+{
+    pthread_mutex_lock(&w->mutex);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->mutex);
+        return SY_ESHUTDOWN;
+    }
+    int wake = w->head == NULL && w->riders == NULL;
+    rider->done = 0;
+    rider->next = w->riders;
+    w->riders = rider;
+    if (wake)
+        pthread_cond_signal(&w->cond);
+    while (!rider->done)
+        pthread_cond_wait(&w->ridden, &w->mutex);
+    pthread_mutex_unlock(&w->mutex);
+    return 0;
 }
 
 void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg)
@@ -144,7 +181,9 @@ int sy_writer_start(sy_writer_t **out, sy_store_t *store, sy_metrics_t *metrics,
     w->tail = &w->head;
     pthread_mutex_init(&w->mutex, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_cond_init(&w->ridden, NULL);
     if (pthread_create(&w->tid, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->ridden);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->mutex);
         free(w);
@@ -163,6 +202,7 @@ void sy_writer_stop(sy_writer_t *w)
     pthread_mutex_unlock(&w->mutex);
     pthread_cond_signal(&w->cond);
     pthread_join(w->tid, NULL);
+    pthread_cond_destroy(&w->ridden);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mutex);
     free(w->scratch);

@@ -30,7 +30,14 @@ int sy_writer_start(sy_writer_t **out, sy_store_t *store, sy_metrics_t *metrics,
 void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg);
 /* Queues job. Returns 0, or SY_ESHUTDOWN (on_done is then not called). Thread-safe. */
 int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
-/* Commits everything queued, then stops the thread and frees the writer. */
+/*
+ * Runs rider (store.h) inside the next commit, beside whatever events are queued, and waits until that commit is
+ * over (rider->result then tells). The writer commits at once if nothing else is queued. Returns 0, or
+ * SY_ESHUTDOWN once the writer is stopping (the rider did not run). Must not be called from the writer's thread
+ * nor while holding a transaction or write_lock (locks.h).
+ */
+int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider);
+/* Commits everything queued, then stops the thread and frees the writer. Riders waiting are carried first. */
 void sy_writer_stop(sy_writer_t *w);
 
 #endif

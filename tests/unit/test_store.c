@@ -162,6 +162,97 @@ static void test_full_map_refuses_whole_batch_and_keeps_earlier_events(void **st
     free(body);
 }
 
+/* A rider that writes meta "k" = value and then fails with fail (0: succeeds); counts its runs. */
+typedef struct {
+    const char *value;
+    int fail, runs;
+} rider_arg_t;
+
+static int ride_put(void *arg, sy_txn_t *txn)
+{
+    rider_arg_t *r = arg;
+    ++r->runs;
+    int rc = sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("k"), sy_slice_cstr(r->value));
+    return rc != 0 ? rc : r->fail;
+}
+
+static int meta_is(sy_store_t *store, const char *value)
+{
+    sy_txn_t *rd;
+    sy_slice_t v;
+    assert_int_equal(sy_txn_begin(store, 0, &rd), 0);
+    int rc = sy_txn_get(rd, SY_DB_META, SY_SLICE_LIT("k"), &v);
+    int same = value == NULL ? rc == SY_ENOTFOUND : rc == 0 && sy_slice_eq_cstr(v, value);
+    sy_txn_abort(rd);
+    return same;
+}
+
+/* Riders share the events' commit; one that fails is rolled back alone, the events and other riders commit. */
+static void test_riders_commit_with_the_events_and_fail_alone(void **state)
+{
+    fixture_t *f = *state;
+    char *v[2];
+    rider_arg_t good = {.value = "good"}, bad = {.value = "bad", .fail = SY_EINVAL};
+    sy_rider_t r_bad = {.fn = ride_put, .arg = &bad}, r_good = {.fn = ride_put, .arg = &good, .next = &r_bad};
+    sy_append_t items[1] = {make_item("stripe", "evt_r1", "{}", &v[0])};
+    assert_int_equal(sy_store_append_riding(f->store, items, 1, &r_good), 0);
+    assert_int_equal(r_good.result, 0);
+    assert_int_equal(r_bad.result, SY_EINVAL);
+    assert_int_equal(items[0].seq, 1);
+    assert_int_equal(count_events(f->store), 1);
+    assert_true(meta_is(f->store, "good")); /* bad wrote after good in the same commit, and was undone alone */
+
+    /* Riders alone (no events): still a commit of their own. */
+    good.value = "again";
+    r_good.next = NULL;
+    assert_int_equal(sy_store_append_riding(f->store, NULL, 0, &r_good), 0);
+    assert_int_equal(r_good.result, 0);
+    assert_true(meta_is(f->store, "again"));
+
+    /* A batch that cannot commit takes its riders with it: their result is the commit's error. */
+    sy_append_t toolong[1] = {make_item("stripe", "evt_r2", "{}", &v[1])};
+    char longid[600];
+    memset(longid, 'i', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    toolong[0].event_id = sy_slice_cstr(longid);
+    good.value = "lost";
+    assert_int_equal(sy_store_append_riding(f->store, toolong, 1, &r_good), SY_ETOOBIG);
+    assert_int_equal(r_good.result, SY_ETOOBIG);
+    assert_true(meta_is(f->store, "again"));
+    assert_int_equal(count_events(f->store), 1);
+    free(v[0]);
+    free(v[1]);
+}
+
+/* A rider whose writes fill the map fails alone with SY_EFULL (its events still commit); after a grow it fits. */
+static int ride_big(void *arg, sy_txn_t *txn)
+{
+    sy_slice_t *big = arg;
+    return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("big"), *big);
+}
+
+static void test_a_rider_that_fills_the_map_fails_alone(void **state)
+{
+    fixture_t *f = *state;
+    sy_store_close(f->store);
+    sy_error_t err = {0};
+    assert_int_equal(sy_store_open(&f->store, f->dir, 1u << 20, 8u << 20, 0, &err), 0);
+    size_t len = 2u << 20;
+    char *bytes = calloc(1, len), *v;
+    sy_slice_t big = {bytes, len};
+    sy_rider_t rider = {.fn = ride_big, .arg = &big};
+    sy_append_t items[1] = {make_item("stripe", "evt_f1", "{}", &v)};
+    assert_int_equal(sy_store_append_riding(f->store, items, 1, &rider), 0);
+    assert_int_equal(rider.result, SY_EFULL);
+    assert_int_equal(count_events(f->store), 1);
+    assert_int_equal(sy_store_grow(f->store), 1);
+    assert_int_equal(sy_store_grow(f->store), 1); /* 4 MiB */
+    assert_int_equal(sy_store_append_riding(f->store, NULL, 0, &rider), 0);
+    assert_int_equal(rider.result, 0);
+    free(v);
+    free(bytes);
+}
+
 static void test_readonly_open_sees_writes_and_missing_dir_is_clear(void **state)
 {
     fixture_t *f = *state;
@@ -187,6 +278,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicates_return_first_seq_and_store_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_map_refuses_whole_batch_and_keeps_earlier_events, setup_small,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_riders_commit_with_the_events_and_fail_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_rider_that_fills_the_map_fails_alone, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_sees_writes_and_missing_dir_is_clear, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
