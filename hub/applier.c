@@ -12,9 +12,12 @@
 #include "records.h"
 #include "writer.h"
 
-#define BATCH_EVENTS 256        /* per transaction at most ... */
+#define BATCH_EVENTS 256        /* decoded per batch at most ... */
 #define BATCH_NS (5 * 1000000) /* ... decoded in about this long (outside any write transaction) */
-#define RIDE_NS (1 * 1000000)  /* applied per ride on a log commit at most: the ingress waits for that commit */
+#define MAX_BATCHES 8          /* per policy reference: a reload takes effect within this many */
+#define RIDE_MIN_NS (1 * 1000000) /* applied per ride on a log commit when caught up: the ingress waits for it ... */
+#define RIDE_MAX_NS (4 * 1000000) /* ... and at most, when LAG_FULL events or more are waiting */
+#define LAG_FULL 8192
 #define IDLE_WAIT_MS 500 /* a missed notification costs at most this */
 #define FULL_WAIT_MS 1000
 
@@ -78,24 +81,35 @@ static int keep_meta(decoded_t *d, const sy_event_t *ev)
     return 0;
 }
 
+/* A batch of logged events decoded under the policy, in log order. */
+typedef struct st_batch_t {
+    decoded_t ev[BATCH_EVENTS];
+    size_t n;
+    uint64_t after;    /* the cursor before ev[0] */
+    uint64_t last_seq; /* the log's end when it was decoded (the applier's lag is last_seq - cursor) */
+} batch_t;
+
 /*
- * Reads and decodes the next events after the cursor in a read transaction: the JSON parsing and the policy's
- * mappings (most of an event's cost) happen while the log writer is free to commit; only the record updates take
- * the write lock. Observations own their memory, so they outlive the read transaction. *n: events decoded.
+ * Reads and decodes the next events after `after` (the stored cursor if from_cursor) in a read transaction: the
+ * JSON parsing and the policy's mappings happen outside any write transaction, while the log writer commits.
+ * Observations own their memory, so they outlive the read transaction. Holds nothing else meanwhile (locks.h).
  */
-static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, decoded_t *out, size_t *n, uint64_t *cursor)
+static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, int from_cursor, uint64_t after, batch_t *b)
 {
     sy_store_read_t *rd;
     sy_event_t ev;
     int rc;
-    *n = 0;
+    b->n = 0;
     if ((rc = sy_store_read_begin(a->store, &rd)) != 0)
         return rc;
-    if ((rc = sy_meta_get_u64(rd, "applier_cursor", cursor)) != 0)
+    if (from_cursor && (rc = sy_meta_get_u64(rd, "applier_cursor", &after)) != 0)
         goto Exit;
-    uint64_t after = *cursor, started = sy_mono_ns();
-    while (*n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(rd, after, &ev)) == 0) {
-        decoded_t *d = &out[*n];
+    if ((rc = sy_store_last_seq(rd, &b->last_seq)) != 0)
+        goto Exit;
+    b->after = after;
+    uint64_t started = sy_mono_ns();
+    while (b->n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(rd, after, &ev)) == 0) {
+        decoded_t *d = &b->ev[b->n];
         memset(d, 0, sizeof(*d));
         d->ev.seq = ev.seq;
         rc = sy_observe(policy, &ev, &d->obs, &d->nobs, &d->why);
@@ -111,7 +125,7 @@ static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, decoded_t *o
             goto Exit;
         }
         after = ev.seq;
-        ++*n;
+        ++b->n;
     }
     if (rc == SY_ENOTFOUND)
         rc = 0;
@@ -191,50 +205,85 @@ static int apply_alone(apply_step_t *st)
     return sy_txn_commit(txn);
 }
 
-/*
- * One batch: decoded outside any write transaction, then applied in steps. With a log writer each step rides on
- * its next commit (one fsync for the events and the records, and the writer never waits behind a transaction of
- * ours); a step carries what fits in RIDE_NS, the rest rides on the following commits. Returns events applied
- * (0: caught up), STALE_CURSOR, or an error (the steps before it stay committed).
- */
-static int apply_batch(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t *writer)
+/* How long a step may hold the writer's commit: longer as the applier falls behind, so that the ingress slows down
+ * to what can be applied instead of the lag growing without bound. */
+static uint64_t ride_budget_ns(uint64_t lag)
 {
-    static _Thread_local decoded_t decoded[BATCH_EVENTS];
-    uint64_t cursor;
-    size_t n = 0;
-    int rc;
+    if (lag >= LAG_FULL)
+        return RIDE_MAX_NS;
+    return RIDE_MIN_NS + (RIDE_MAX_NS - RIDE_MIN_NS) * lag / LAG_FULL;
+}
 
-    if ((rc = decode_batch(a, policy, decoded, &n, &cursor)) != 0 || n == 0)
+static void tell_listener(sy_applier_t *a)
+{
+    pthread_mutex_lock(&a->mutex);
+    void (*fn)(void *) = a->on_commit;
+    void *arg = a->on_commit_arg;
+    pthread_mutex_unlock(&a->mutex);
+    if (fn != NULL)
+        fn(arg);
+}
+
+/*
+ * Up to MAX_BATCHES batches, each decoded outside any write transaction and applied in steps. With a log writer
+ * each step rides on its next commit (one fsync for the events and the records, and the writer never waits
+ * behind a transaction of ours) and carries what fits in the ride budget; the rest rides on the following
+ * commits. While a step rides, the next batch is decoded. Returns events applied (0: caught up), STALE_CURSOR,
+ * or an error (the steps before it stay committed; a batch decoded ahead is dropped and decoded again).
+ */
+static int apply_batches(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t *writer)
+{
+    static _Thread_local batch_t bufs[2];
+    batch_t *cur = &bufs[0], *next = &bufs[1];
+    int rc, applied = 0;
+
+    next->n = 0;
+    if ((rc = decode_batch(a, policy, 1, 0, cur)) != 0 || cur->n == 0)
         goto Exit;
-    apply_step_t st = {.a = a, .policy = policy, .decoded = decoded, .n = n, .cursor = cursor};
-    while (st.from != n) {
-        rc = SY_ESHUTDOWN;
-        if (writer != NULL) {
+    for (unsigned round = 0; cur->n != 0; ++round) {
+        apply_step_t st = {.a = a, .policy = policy, .decoded = cur->ev, .n = cur->n, .cursor = cur->after};
+        int decoded_next = round + 1 == MAX_BATCHES, decode_rc = 0;
+        while (st.from != cur->n) {
             sy_rider_t rider = {.fn = apply_step, .arg = &st};
-            st.budget_ns = RIDE_NS;
-            if ((rc = sy_writer_ride(writer, &rider)) == 0)
+            rc = SY_ESHUTDOWN;
+            if (writer != NULL) {
+                st.budget_ns = ride_budget_ns(cur->last_seq - st.cursor);
+                rc = sy_writer_ride_submit(writer, &rider);
+            }
+            if (rc == 0) {
+                if (!decoded_next) { /* meanwhile: no transaction is open across the wait */
+                    decode_rc = decode_batch(a, policy, 0, cur->ev[cur->n - 1].ev.seq, next);
+                    decoded_next = 1;
+                }
+                sy_writer_ride_wait(writer, &rider);
                 rc = rider.result;
+            } else if (rc == SY_ESHUTDOWN) {
+                st.budget_ns = 0;
+                rc = apply_alone(&st);
+            }
+            if (rc != 0)
+                goto Exit;
+            st.from = st.upto;
+            st.cursor = cur->ev[st.upto - 1].ev.seq;
+            if (st.stats.pushes_enqueued + st.stats.pushes_coalesced != 0)
+                tell_listener(a);
         }
-        if (rc == SY_ESHUTDOWN) {
-            st.budget_ns = 0;
-            rc = apply_alone(&st);
-        }
-        if (rc != 0)
+        applied += (int)cur->n;
+        decoded_dispose(cur->ev, cur->n);
+        cur->n = 0;
+        if (decode_rc != 0) {
+            rc = decode_rc;
             goto Exit;
-        st.from = st.upto;
-        st.cursor = decoded[st.upto - 1].ev.seq;
-        if (st.stats.pushes_enqueued + st.stats.pushes_coalesced != 0) {
-            pthread_mutex_lock(&a->mutex);
-            void (*fn)(void *) = a->on_commit;
-            void *arg = a->on_commit_arg;
-            pthread_mutex_unlock(&a->mutex);
-            if (fn != NULL)
-                fn(arg);
         }
+        batch_t *t = cur;
+        cur = next;
+        next = t;
     }
-    rc = (int)n;
+    rc = applied;
 Exit:
-    decoded_dispose(decoded, n);
+    decoded_dispose(cur->ev, cur->n);
+    decoded_dispose(next->ev, next->n);
+    cur->n = next->n = 0;
     return rc;
 }
 
@@ -276,7 +325,7 @@ static void *applier_main(void *arg)
         sy_writer_t *writer = a->writer;
         a->riding = writer != NULL;
         pthread_mutex_unlock(&a->mutex);
-        int rc = apply_batch(a, policy, writer);
+        int rc = apply_batches(a, policy, writer);
         pthread_mutex_lock(&a->mutex);
         a->riding = 0;
         pthread_cond_broadcast(&a->ridden);

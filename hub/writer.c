@@ -145,7 +145,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
+int sy_writer_ride_submit(sy_writer_t *w, sy_rider_t *rider)
 {
     pthread_mutex_lock(&w->mutex);
     if (w->stopping) {
@@ -156,12 +156,26 @@ int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
     rider->done = 0;
     rider->next = w->riders;
     w->riders = rider;
+    pthread_mutex_unlock(&w->mutex);
     if (wake)
         pthread_cond_signal(&w->cond);
+    return 0;
+}
+
+void sy_writer_ride_wait(sy_writer_t *w, sy_rider_t *rider)
+{
+    pthread_mutex_lock(&w->mutex);
     while (!rider->done)
         pthread_cond_wait(&w->ridden, &w->mutex);
     pthread_mutex_unlock(&w->mutex);
-    return 0;
+}
+
+int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
+{
+    int rc = sy_writer_ride_submit(w, rider);
+    if (rc == 0)
+        sy_writer_ride_wait(w, rider);
+    return rc;
 }
 
 void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg)

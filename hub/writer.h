@@ -37,6 +37,10 @@ int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
  * nor while holding a transaction or write_lock (locks.h).
  */
 int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider);
+/* The two halves of sy_writer_ride, to do something else meanwhile (what, see locks.h: no transaction may be open
+ * across the wait). Every submit that returned 0 is matched by one wait before rider is reused or freed. */
+int sy_writer_ride_submit(sy_writer_t *w, sy_rider_t *rider);
+void sy_writer_ride_wait(sy_writer_t *w, sy_rider_t *rider);
 /* Commits everything queued, then stops the thread and frees the writer. Riders waiting are carried first. */
 void sy_writer_stop(sy_writer_t *w);
 
