@@ -5,11 +5,15 @@
  * read transactions (sy_health_report_chunked) holding a reference to the policy, never policy_mutex nor the write
  * lock (locks.h). The cache's own mutex is a leaf lock: held only to swap or take a reference to the result.
  *
- * Freshness: a request older results are good enough for (the default: max_age_ms < 0) gets the last result at
- * once, and starts a refresh in the background when that result is older than the refresh interval (5 s, or ten
- * times the last scan's duration if longer, so the scans cost at most ~10 % of one core). A request with
- * max_age_ms >= 0 waits (up to 60 s) for a result at most that old; max_age_ms 0 waits for a scan begun after the
- * request (what tests and `?max_age_s=0` use to see their own writes).
+ * Freshness: the scanned figures depend on the records, links, suggestions and audit (merges, splits) and on the
+ * applier's cursor; a fingerprint of those (entry counts and the cursor, O(1)) says whether the last result still
+ * describes the data. By default (max_age_ms < 0) a request gets the last result when the fingerprint is unchanged;
+ * when it changed, it waits for a new scan only if scans are quick (the last took <= 25 ms: a small data dir stays
+ * exact), else gets the last result and starts a refresh in the background once that result is older than the
+ * refresh interval (5 s, or ten times the last scan's duration if longer: the scans cost at most ~10 % of a core).
+ * The figures that are cheap to read (applier cursor and lag, counters, queued pushes, dead letters) are read at
+ * each request. A request with max_age_ms >= 0 waits (up to 60 s) for a result at most that old; max_age_ms 0
+ * waits for a scan begun after the request (what `?max_age_s=0` asks for).
  */
 #ifndef SY_HEALTH_CACHE_H
 #define SY_HEALTH_CACHE_H
