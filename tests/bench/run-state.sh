@@ -11,7 +11,9 @@
 #   - delivery, idle: the hub's CPU ms per second while nothing is sent (delivery wakes about once a second; a
 #     round that scans the queue costs O(N) each time) and, where /metrics has them, outbox documents decoded per
 #     round;
-#   - GET /metrics, GET /admin/api/status, GET /admin/api/health: median wall time of REPS requests (curl).
+#   - GET /metrics, GET /admin/api/status, GET /admin/api/health: median wall time of REPS requests (curl);
+#   - a busy spoke: the same N pushes due for stripe instead, sent to a local fake Stripe (tests/fakes, built from
+#     the same tree) as fast as the connector's rate allows: hub CPU ms/s, requests/s, rounds/s, docs per round.
 # Then the ingest rate (bench_ingest, CONNS connections, INGEST_REQS events) on an empty log and on a log of EVENTS
 # events filled beforehand (no policy: the applier does not run, only the log's size differs).
 # Prints Markdown tables (cost vs state size), also saved in tests/bench/results/ (ignored by git).
@@ -62,18 +64,28 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "== building Release from $src into $build"
     mkdir -p "$build"
     blog=$build/bench-build.log
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSY_TESTS=OFF >"$blog" 2>&1 || { cat "$blog" >&2; exit 1; }
-    cmake --build "$build" -j 2 --target switchyard bench_ingest bench_state_fill >>"$blog" 2>&1 ||
+    # SY_TESTS=ON only for the fake Stripe API (tests/fakes) of the busy-spoke runs; no test is built.
+    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSY_TESTS=ON >"$blog" 2>&1 || { cat "$blog" >&2; exit 1; }
+    cmake --build "$build" -j 2 --target switchyard bench_ingest bench_state_fill sy_fake_spoke >>"$blog" 2>&1 ||
         { tail -n 40 "$blog" >&2; exit 1; }
 fi
 bin=$(find "$build" -maxdepth 2 -type f -name switchyard -perm -u+x | head -n 1)
 gen=$(find "$build" -maxdepth 3 -type f -name bench_ingest -perm -u+x | head -n 1)
 fill=$(find "$build" -maxdepth 3 -type f -name bench_state_fill -perm -u+x | head -n 1)
-[ -n "$bin" ] && [ -n "$gen" ] && [ -n "$fill" ] || { say "switchyard, bench_ingest or bench_state_fill missing in $build"; exit 1; }
+fake=$(find "$build" -maxdepth 4 -type f -name sy_fake_spoke -perm -u+x | head -n 1)
+[ -n "$bin" ] && [ -n "$gen" ] && [ -n "$fill" ] && [ -n "$fake" ] ||
+    { say "switchyard, bench_ingest, bench_state_fill or sy_fake_spoke missing in $build"; exit 1; }
 
 mkdir -p "${BENCH_TMPDIR:-$build}"
 tmp=$(mktemp -d "${BENCH_TMPDIR:-$build}/state-bench.XXXXXX")
 server_pid=
+fake_pid=
+stop_fake() {
+    [ -n "$fake_pid" ] || return 0
+    kill -TERM "$fake_pid" 2>/dev/null || true
+    wait "$fake_pid" 2>/dev/null || true
+    fake_pid=
+}
 stop_server() {
     [ -n "$server_pid" ] || return 0
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -90,17 +102,19 @@ stop_server() {
 }
 cleanup() {
     stop_server
+    stop_fake
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# write_config DIR WITH_POLICY
+# write_config DIR WITH_POLICY [STRIPE_API_URL]
 write_config() {
-    local dir=$1 with_policy=$2 closed
+    local dir=$1 with_policy=$2 api=${3:-} closed
     ingress_port=$(free_port)
     admin_port=$(free_port)
     closed=$(free_port) # nobody listens there: stripe's pushes (none are queued) would fail fast
+    [ -n "$api" ] || api=http://127.0.0.1:$closed
     {
         echo "data_dir: $dir/data"
         [ "$with_policy" = 1 ] && echo "policy: $src/policies"
@@ -114,7 +128,7 @@ sources:
     tolerance: 300s
     secrets: [{value: $SECRET}]
 EOF
-        [ "$with_policy" = 1 ] && echo "    api: {base_url: \"http://127.0.0.1:$closed\", token: {value: sk_bench}}"
+        [ "$with_policy" = 1 ] && echo "    api: {base_url: \"$api\", token: {value: sk_bench}}"
         cat <<EOF
   hubspot:
     connector: hubspot
@@ -150,7 +164,7 @@ start_server() {
         fi
         if grep -q "Address already in use" "$dir/server.log" && [ "$try" != 3 ]; then
             say "   a port was taken meanwhile: new ports"
-            write_config "$dir" "$with_policy"
+            write_config "$dir" "$with_policy" "${stripe_api:-}"
             continue
         fi
         say "!! switchyard exited during start-up; its log:"
@@ -210,6 +224,47 @@ for n in $SIZES; do
     [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$dir/data"
 done
 
+# ---- a busy spoke: N pushes due for stripe, sent to a local fake Stripe (tests/fakes) as fast as the connector's
+# rate limit allows ----
+busy_rows=
+for n in $SIZES; do
+    dir=$tmp/busy$n
+    mkdir -p "$dir"
+    fake_port=$(free_port)
+    "$fake" --api stripe --listen "127.0.0.1:$fake_port" >"$dir/fake.log" 2>&1 &
+    fake_pid=$!
+    stripe_api=http://127.0.0.1:$fake_port
+    write_config "$dir" 1 "$stripe_api"
+    say "== $n pushes due for a spoke that is sending: filling"
+    "$fill" --dir "$dir/data" --pushes "$n" --records "$n" --spoke stripe >"$dir/fill.txt"
+    start_server "$dir" 1
+    sleep 1 # past the first rounds
+    r0=$(metric switchyard_delivery_rounds_total)
+    d0=$(metric switchyard_delivery_docs_read_total)
+    q0=$(metric switchyard_delivery_duration_seconds_count)
+    c0=$(cpu_ticks)
+    sleep "$IDLE_S"
+    c1=$(cpu_ticks)
+    r1=$(metric switchyard_delivery_rounds_total)
+    d1=$(metric switchyard_delivery_docs_read_total)
+    q1=$(metric switchyard_delivery_duration_seconds_count)
+    cpu=$(echo "scale=1; ($c1 - $c0) * 1000 / $hz / $IDLE_S" | bc)
+    reqs=$(echo "scale=1; (${q1:-0} - ${q0:-0}) / $IDLE_S" | bc)
+    if [ -n "$r0" ] && [ -n "$r1" ] && [ "$r1" != "$r0" ]; then
+        rounds=$(echo "scale=1; ($r1 - $r0) / $IDLE_S" | bc)
+        docs=$(echo "scale=1; ($d1 - $d0) / ($r1 - $r0)" | bc)
+    else
+        rounds="n/a"
+        docs="n/a (scans all $n due)"
+    fi
+    say "   CPU ${cpu} ms/s, $reqs requests/s, $rounds rounds/s, docs/round $docs"
+    busy_rows="$busy_rows| $n | $cpu | $reqs | $rounds | $docs |"$'\n'
+    stop_server
+    stop_fake
+    stripe_api=
+    [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$dir/data"
+done
+
 # ---- ingest on an empty log and on a full one ----
 ingest_rows=
 for events in 0 "$EVENTS"; do
@@ -265,6 +320,12 @@ runs for a second spoke with nothing queued. Idle CPU is the whole hub's, per se
 | N (queued pushes = records) | first start s | idle CPU ms/s | docs decoded per round | GET /metrics ms | GET /admin/api/status ms | GET /admin/api/health ms |
 |---:|---:|---:|---:|---:|---:|---:|
 $state_rows
+A busy spoke: the N pushes are due for stripe, sent to a local fake Stripe API (lookups by email, creates) at
+the rate the connector allows, over ${IDLE_S} s. requests/s: answered push requests (/metrics).
+
+| N (pushes due for the spoke) | hub CPU ms/s | requests/s | rounds/s | docs decoded per round |
+|---:|---:|---:|---:|---:|
+$busy_rows
 Ingest, $CONNS connections, $INGEST_REQS signed Stripe events per run, median of $INGEST_RUNS runs (all runs in
 brackets), no policy (only the log's size differs):
 
