@@ -14,16 +14,19 @@ typedef struct st_find_push_t {
     json_t *doc;
 } find_push_t;
 
-static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
+/* Push ids are decimal (records.c): the id index (queue.h) finds the push without reading the queue. */
+static int find_push(sy_txn_t *txn, find_push_t *f)
 {
-    find_push_t *f = arg;
-    json_t *doc = sy_codec_doc_decode(val.base, val.len);
-    if (doc != NULL && key.len == 16 && strcmp(json_string_value(json_object_get(doc, "id")), f->id) == 0) {
-        memcpy(f->key, key.base, 16);
-        f->doc = doc;
-        return 1;
-    }
-    json_decref(doc);
+    char *end;
+    unsigned long long id;
+    if (f->id == NULL || f->id[0] < '0' || f->id[0] > '9' || (id = strtoull(f->id, &end, 10), *end != '\0'))
+        return 0; /* not an id we give out: no such push */
+    int rc = sy_queue_find(txn, (uint64_t)id, f->key);
+    if (rc == SY_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    f->doc = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f->key, 16});
     return 0;
 }
 
@@ -102,10 +105,10 @@ static int queue_change(sy_txn_t *txn, const sy_policy_t *p, const char *push_id
     char pkey[600];
     sy_slice_t pk, pv;
     int rc, changed, folded;
-    int scanned = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
-    if (scanned < 0) { /* a storage error is not "no such push" */
+    int found = find_push(txn, &f);
+    if (found < 0) { /* a storage error is not "no such push" */
         json_decref(f.doc);
-        return scanned;
+        return found;
     }
     if (f.doc == NULL)
         return SY_ENOTFOUND;
@@ -201,7 +204,21 @@ int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, 
     revive_t r = {.id = push_id, .found = json_array()};
     size_t i;
     json_t *entry;
-    int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    unsigned char kb[8];
+    char *end;
+    unsigned long long id = 0;
+    int scanned = 0;
+    if (push_id == NULL) {
+        scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    } else if (push_id[0] >= '0' && push_id[0] <= '9' && (id = strtoull(push_id, &end, 10), *end == '\0')) {
+        /* dead is keyed by the push id: one lookup, not a scan under the write lock */
+        sy_slice_t v;
+        sy_put_be64(kb, (uint64_t)id);
+        if ((scanned = sy_txn_get(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}, &v)) == 0)
+            on_revive(&r, (sy_slice_t){(const char *)kb, 8}, v);
+        else if (scanned == SY_ENOTFOUND)
+            scanned = 0;
+    }
     int rc = scanned < 0 ? scanned : 0;
     size_t found = json_array_size(r.found);
     *out = (sy_ops_retry_t){0};

@@ -13,6 +13,7 @@
 
 #define TAG_DUE 'd'
 #define TAG_AGE 'a'
+#define TAG_ID 'i'
 #define INDEX_VERSION 1
 #define SPOKE_MAX 256     /* names come from the config; a longer one would not fit a key */
 #define CLEAR_BATCH 4096  /* index keys deleted per pass while rebuilding (no writes under a scan's cursor) */
@@ -29,6 +30,14 @@ static sy_slice_t index_key(char *buf, char tag, const char *spoke, uint64_t t, 
     sy_put_be64((unsigned char *)buf + 2 + n, t);
     memcpy(buf + 10 + n, key16 + 8, 8);
     return (sy_slice_t){buf, n + 18};
+}
+
+/* 'i' push id (be64): the push's outbox key, so an admin action by id finds it without a scan. */
+static sy_slice_t id_key(char *buf, const unsigned char *key16)
+{
+    buf[0] = TAG_ID;
+    memcpy(buf + 1, key16 + 8, 8);
+    return (sy_slice_t){buf, 9};
 }
 
 static const char *doc_spoke(const json_t *doc)
@@ -68,6 +77,8 @@ static int index_put(sy_txn_t *txn, const unsigned char *key, const char *spoke,
     int rc = sy_txn_put(txn, SY_DB_QUEUE, index_key(buf, TAG_DUE, spoke, sy_get_be64(key), key), (sy_slice_t){"", 0});
     if (rc == 0)
         rc = sy_txn_put(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, enqueued, key), (sy_slice_t){"", 0});
+    if (rc == 0)
+        rc = sy_txn_put(txn, SY_DB_QUEUE, id_key(buf, key), (sy_slice_t){(const char *)key, 16});
     return rc;
 }
 
@@ -80,7 +91,8 @@ int sy_queue_remove(sy_txn_t *txn, const unsigned char key[16], const json_t *do
         return 0; /* gone already (an admin dropped it meanwhile): nothing to uncount */
     if (rc != 0 ||
         (rc = del_absent_ok(txn, SY_DB_QUEUE, index_key(buf, TAG_DUE, spoke, sy_get_be64(key), key))) != 0 ||
-        (rc = del_absent_ok(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, doc_enqueued(doc), key))) != 0)
+        (rc = del_absent_ok(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, doc_enqueued(doc), key))) != 0 ||
+        (rc = del_absent_ok(txn, SY_DB_QUEUE, id_key(buf, key))) != 0)
         return rc;
     return counter_add(txn, "queued", spoke, -1);
 }
@@ -118,8 +130,54 @@ int sy_queue_move(sy_txn_t *txn, const unsigned char from[16], const unsigned ch
     /* The age entry names the push id, which a move keeps; only a different id (not done today) needs a new one. */
     if (memcmp(from + 8, to + 8, 8) != 0 &&
         ((rc = del_absent_ok(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, doc_enqueued(doc), from))) != 0 ||
-         (rc = sy_txn_put(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, doc_enqueued(doc), to), (sy_slice_t){"", 0})) != 0))
+         (rc = sy_txn_put(txn, SY_DB_QUEUE, index_key(buf, TAG_AGE, spoke, doc_enqueued(doc), to), (sy_slice_t){"", 0})) != 0 ||
+         (rc = del_absent_ok(txn, SY_DB_QUEUE, id_key(buf, from))) != 0))
         return rc;
+    return sy_txn_put(txn, SY_DB_QUEUE, id_key(buf, to), (sy_slice_t){(const char *)to, 16});
+}
+
+typedef struct st_find_t {
+    uint64_t id;
+    unsigned char key[16];
+    int found;
+} find_t;
+
+static int on_find(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    find_t *f = arg;
+    (void)val;
+    if (key.len != 16 || sy_get_be64((const unsigned char *)key.base + 8) != f->id)
+        return 0;
+    memcpy(f->key, key.base, 16);
+    f->found = 1;
+    return 1;
+}
+
+int sy_queue_find(sy_txn_t *txn, uint64_t push_id, unsigned char key[16])
+{
+    char buf[9];
+    unsigned char idb[16] = {0};
+    uint64_t indexed = 0;
+    sy_slice_t v;
+    int rc = sy_meta_get_u64(txn, "queue_index", &indexed);
+    if (rc != 0)
+        return rc;
+    if (indexed != INDEX_VERSION) {
+        /* A data dir this version never opened for writing (the CLI on an old one): the outbox keys end with the id. */
+        find_t f = {.id = push_id};
+        if ((rc = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find, &f)) < 0)
+            return rc;
+        if (!f.found)
+            return SY_ENOTFOUND;
+        memcpy(key, f.key, 16);
+        return 0;
+    }
+    sy_put_be64(idb + 8, push_id);
+    if ((rc = sy_txn_get(txn, SY_DB_QUEUE, id_key(buf, idb), &v)) != 0)
+        return rc;
+    if (v.len != 16)
+        return SY_ENOTFOUND;
+    memcpy(key, v.base, 16);
     return 0;
 }
 
@@ -375,7 +433,7 @@ static int consistent(sy_txn_t *txn, int *ok)
     uint64_t entries = 0;
     if ((rc = sy_txn_count(txn, SY_DB_QUEUE, &entries)) != 0)
         return rc;
-    *ok = sq == queued && sd == dead && entries == 2 * queued;
+    *ok = sq == queued && sd == dead && entries == 3 * queued; /* a due, an age and an id entry per push */
     return 0;
 }
 

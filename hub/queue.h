@@ -7,9 +7,10 @@
  *   queue  'd' spoke \x1f due_ms (be64) push id (be64) → ""        due order per spoke: a round reads only the
  *                                                                  pushes due now of the spokes that may send
  *          'a' spoke \x1f enqueued_at_ms (be64) push id (be64) → "" age order per spoke: the oldest queued push
+ *          'i' push id (be64) → outbox key                            an admin action by push id, without a scan
  *   meta   queued:<spoke>, dead:<spoke> (be64)                    depth and dead letters per spoke
  *          queue_index (be64, 1)                                  the indexes above were built for this data dir
- * The 16 bytes at the end of a 'd' or 'a' key are the outbox key (due + id) and the dead key (id) is its last 8.
+ * The 16 bytes at the end of a 'd' key are the outbox key (due + id); the dead key (id) is its last 8.
  *
  * Every write of the outbox that adds or removes a key goes through sy_queue_add / sy_queue_remove / sy_queue_move
  * (a rewrite of a push in place, same key, spoke and enqueued_at_ms, is a plain sy_doc_put), and every write of
@@ -32,6 +33,9 @@ int sy_queue_remove(sy_txn_t *txn, const unsigned char key[16], const json_t *do
 /* Moves the push from one outbox key to another (a new due time): deletes from, puts doc at to, moves the due
  * entry. doc's spoke and enqueued_at_ms are those stored. */
 int sy_queue_move(sy_txn_t *txn, const unsigned char from[16], const unsigned char to[16], const json_t *doc);
+/* The outbox key of the queued push with push_id: 0, or SY_ENOTFOUND when none is queued. O(log n) (a scan of the
+ * outbox's keys in a data dir never indexed). */
+int sy_queue_find(sy_txn_t *txn, uint64_t push_id, unsigned char key[16]);
 /* A dead letter of spoke was added (delta 1) or removed (-1): its counter follows. */
 int sy_queue_dead_add(sy_txn_t *txn, const char *spoke, int delta);
 

@@ -165,6 +165,15 @@ static void test_counts_follow_remove_move_and_dead_letters(void **state)
     assert_int_equal(sy_queue_remove(txn, k1, d1), 0); /* gone already: not counted twice */
     assert_int_equal(sy_txn_commit(txn), 0);
 
+    /* by push id, without a scan: the moved push at its new key, the removed one gone */
+    unsigned char found[16];
+    assert_int_equal(sy_txn_begin(f->store, 0, &txn), 0);
+    assert_int_equal(sy_queue_find(txn, 2, found), 0);
+    assert_memory_equal(found, k3, 16);
+    assert_int_equal(sy_queue_find(txn, 1, found), SY_ENOTFOUND);
+    assert_int_equal(sy_queue_find(txn, 3, found), 0);
+    sy_txn_abort(txn);
+
     json_t *s = summary(f->store);
     assert_int_equal(figure(s, "stripe", "queued"), 1);
     assert_int_equal(figure(s, "stripe", "dead"), 1);
@@ -212,7 +221,13 @@ static void test_old_layout_is_indexed_at_open(void **state)
     json_decref(dead);
     assert_int_equal(sy_txn_commit(txn), 0);
 
-    /* Read-only readers of an unindexed dir still count right (by a scan). */
+    /* Readers of an unindexed dir still count and find right (by a scan). */
+    unsigned char found[16];
+    assert_int_equal(sy_txn_begin(f->store, 0, &txn), 0);
+    assert_int_equal(sy_queue_find(txn, 7, found), 0);
+    assert_int_equal(sy_get_be64(found + 8), 7);
+    assert_int_equal(sy_queue_find(txn, 4242, found), SY_ENOTFOUND);
+    sy_txn_abort(txn);
     json_t *s = summary(f->store);
     assert_int_equal(figure(s, "stripe", "queued"), 100);
     assert_int_equal(figure(s, "hubspot", "queued"), 200);
@@ -240,6 +255,10 @@ static void test_old_layout_is_indexed_at_open(void **state)
     assert_int_equal(next, NOW + 2000);
     sy_txn_abort(txn);
 
+    assert_int_equal(sy_txn_begin(f->store, 0, &txn), 0);
+    assert_int_equal(sy_queue_find(txn, 8, found), 0); /* through the id index now */
+    assert_int_equal((int64_t)sy_get_be64(found), NOW + 8000);
+    sy_txn_abort(txn);
     assert_int_equal(sy_queue_index_ensure(f->store, &rebuilt), 0);
     assert_int_equal(rebuilt, 0);
     /* An older binary queued one more push without indexing it: the counts disagree, the next open re-indexes. */
