@@ -97,6 +97,15 @@ int sy_queue_remove(sy_txn_t *txn, const unsigned char key[16], const json_t *do
     return counter_add(txn, "queued", spoke, -1);
 }
 
+/* meta queue_max_id: the highest push id indexed. Every version counts new push ids in next_push (records.c), so
+ * next_push > queue_max_id at open means a version without this index queued pushes here since. */
+static int note_id(sy_txn_t *txn, const unsigned char *key)
+{
+    uint64_t id = sy_get_be64(key + 8), max = 0;
+    int rc = sy_meta_get_u64(txn, "queue_max_id", &max);
+    return rc != 0 || id <= max ? rc : sy_meta_put_u64(txn, "queue_max_id", id);
+}
+
 int sy_queue_add(sy_txn_t *txn, const unsigned char key[16], const json_t *doc)
 {
     sy_slice_t k = {(const char *)key, 16}, old;
@@ -110,7 +119,7 @@ int sy_queue_add(sy_txn_t *txn, const unsigned char key[16], const json_t *doc)
             return rc;
     }
     if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, k, doc)) != 0 ||
-        (rc = index_put(txn, key, doc_spoke(doc), doc_enqueued(doc))) != 0)
+        (rc = index_put(txn, key, doc_spoke(doc), doc_enqueued(doc))) != 0 || (rc = note_id(txn, key)) != 0)
         return rc;
     return counter_add(txn, "queued", doc_spoke(doc), 1);
 }
@@ -430,10 +439,13 @@ static int consistent(sy_txn_t *txn, int *ok)
     if ((rc = sy_txn_scan(txn, SY_DB_META, SY_SLICE_LIT("queued:"), SY_SLICE_LIT("queued:"), sum_counter, &sq)) < 0 ||
         (rc = sy_txn_scan(txn, SY_DB_META, SY_SLICE_LIT("dead:"), SY_SLICE_LIT("dead:"), sum_counter, &sd)) < 0)
         return rc;
-    uint64_t entries = 0;
-    if ((rc = sy_txn_count(txn, SY_DB_QUEUE, &entries)) != 0)
+    uint64_t entries = 0, next_push = 0, max_id = 0;
+    if ((rc = sy_txn_count(txn, SY_DB_QUEUE, &entries)) != 0 || (rc = sy_meta_get_u64(txn, "next_push", &next_push)) != 0 ||
+        (rc = sy_meta_get_u64(txn, "queue_max_id", &max_id)) != 0)
         return rc;
-    *ok = sq == queued && sd == dead && entries == 3 * queued; /* a due, an age and an id entry per push */
+    /* Counts catch pushes removed behind the index's back; next_push catches pushes added (even when as many were
+     * removed: the counts would agree then). */
+    *ok = sq == queued && sd == dead && entries == 3 * queued && next_push <= max_id;
     return 0;
 }
 
@@ -458,6 +470,9 @@ static int rebuild(sy_txn_t *txn)
         if ((rc = sy_meta_put_u64(txn, name, (uint64_t)json_integer_value(n))) != 0)
             goto Exit;
     }
+    uint64_t next_push = 0;
+    if ((rc = sy_meta_get_u64(txn, "next_push", &next_push)) != 0 || (rc = sy_meta_put_u64(txn, "queue_max_id", next_push)) != 0)
+        goto Exit;
     rc = sy_meta_put_u64(txn, "queue_index", INDEX_VERSION);
 Exit:
     json_decref(r.counts);

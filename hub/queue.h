@@ -10,12 +10,15 @@
  *          'i' push id (be64) → outbox key                            an admin action by push id, without a scan
  *   meta   queued:<spoke>, dead:<spoke> (be64)                    depth and dead letters per spoke
  *          queue_index (be64, 1)                                  the indexes above were built for this data dir
+ *          queue_max_id (be64)                                    the highest push id indexed (vs next_push)
  * The 16 bytes at the end of a 'd' key are the outbox key (due + id); the dead key (id) is its last 8.
  *
  * Every write of the outbox that adds or removes a key goes through sy_queue_add / sy_queue_remove / sy_queue_move
  * (a rewrite of a push in place, same key, spoke and enqueued_at_ms, is a plain sy_doc_put), and every write of
  * `dead` that adds or removes a key counts through sy_queue_dead_add. A data dir written by a version without these
- * indexes (or by one that did not keep them) is indexed again at open by sy_queue_index_ensure.
+ * indexes (or by one that did not keep them) is indexed again at open by sy_queue_index_ensure: the per-spoke
+ * counts must match the outbox and dead DBs' entry counts (pushes removed behind its back) and next_push must not
+ * exceed queue_max_id (pushes added behind its back).
  */
 #ifndef SY_QUEUE_H
 #define SY_QUEUE_H
