@@ -14,9 +14,11 @@
 #include "change.h"
 #include "codec.h"
 #include "compact.h"
+#include "health_cache.h"
 #include "log.h"
 #include "map.h"
 #include "ops.h"
+#include "queue.h"
 #include "records.h"
 #include "replay.h"
 
@@ -114,11 +116,6 @@ static int path_tail(h2o_iovec_t path, const char *prefix, const char *suffix, c
 
 /* --- status and rates --------------------------------------------------------------------------------------- */
 
-typedef struct st_spoke_counts_t {
-    json_t *spokes;
-    int64_t now;
-} spoke_counts_t;
-
 static json_t *spoke_entry(json_t *spokes, const char *name)
 {
     json_t *e = json_object_get(spokes, name);
@@ -129,33 +126,21 @@ static json_t *spoke_entry(json_t *spokes, const char *name)
     return e;
 }
 
-static int on_status_push(void *arg, sy_slice_t key, sy_slice_t val)
+/* {spoke: {queued, oldest_age_s, dead}} from the per-spoke counters (queue.h): O(spokes) whatever the queue holds. */
+static json_t *spoke_counts(json_t *summary, int64_t now)
 {
-    spoke_counts_t *c = arg;
-    json_t *push = sy_codec_doc_decode(val.base, val.len);
-    const char *spoke = json_string_value(json_object_get(push, "spoke"));
-    if (spoke != NULL) {
-        json_t *e = spoke_entry(c->spokes, spoke);
-        json_object_set_new(e, "queued", json_integer(json_integer_value(json_object_get(e, "queued")) + 1));
-        double age = (double)(c->now - json_integer_value(json_object_get(push, "enqueued_at_ms"))) / 1000.0;
-        if (age > json_real_value(json_object_get(e, "oldest_age_s")))
-            json_object_set_new(e, "oldest_age_s", json_real(age));
+    json_t *spokes = json_object(), *q;
+    const char *name;
+    json_object_foreach(summary, name, q)
+    {
+        json_t *e = spoke_entry(spokes, name);
+        json_int_t queued = json_integer_value(json_object_get(q, "queued"));
+        json_int_t oldest = json_integer_value(json_object_get(q, "oldest_enqueued_ms"));
+        json_object_set_new(e, "queued", json_integer(queued));
+        json_object_set_new(e, "oldest_age_s", json_real(queued != 0 && oldest != 0 ? (double)(now - oldest) / 1000.0 : 0.0));
+        json_object_set_new(e, "dead", json_integer(json_integer_value(json_object_get(q, "dead"))));
     }
-    json_decref(push);
-    return 0;
-}
-
-static int on_status_dead(void *arg, sy_slice_t key, sy_slice_t val)
-{
-    spoke_counts_t *c = arg;
-    json_t *dead = sy_codec_doc_decode(val.base, val.len);
-    const char *spoke = json_string_value(json_object_get(dead, "spoke"));
-    if (spoke != NULL) {
-        json_t *e = spoke_entry(c->spokes, spoke);
-        json_object_set_new(e, "dead", json_integer(json_integer_value(json_object_get(e, "dead")) + 1));
-    }
-    json_decref(dead);
-    return 0;
+    return spokes;
 }
 
 static json_t *status_doc(sy_server_t *s)
@@ -164,23 +149,24 @@ static json_t *status_doc(sy_server_t *s)
     const sy_config_t *conf = s->conf;
     sy_txn_t *txn;
     uint64_t last = 0, cursor = 0, events = 0;
-    json_t *stats = NULL;
-    spoke_counts_t sc = {.spokes = json_object(), .now = sy_now_ms()};
+    json_t *stats = NULL, *summary = NULL, *spokes;
     int rc = sy_txn_begin(s->store, 0, &txn);
     if (rc == 0) {
         if ((rc = sy_store_last_seq(txn, &last)) == 0 && (rc = sy_txn_count(txn, SY_DB_EVENTS, &events)) == 0 &&
-            (rc = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_push, &sc)) >= 0)
-            rc = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_status_dead, &sc);
+            (summary = sy_queue_summary(txn)) == NULL)
+            rc = SY_EIO;
         sy_meta_get_u64(txn, "applier_cursor", &cursor); /* absent before the first batch: 0 */
         stats = sy_records_stats(txn);
         sy_txn_abort(txn);
     }
     if (rc < 0) { /* figures from part of the log or queue would mislead: the caller answers 503 */
         sy_log(SY_LOG_ERROR, "admin: status: cannot read the store (%s)", sy_strerror(rc));
-        json_decref(sc.spokes);
+        json_decref(summary);
         json_decref(stats);
         return NULL;
     }
+    spokes = spoke_counts(summary, sy_now_ms());
+    json_decref(summary);
     json_t *sources = json_object();
     for (size_t i = 0; i != conf->num_sources; ++i) {
         sy_source_metrics_t *m = &s->metrics.sources[i];
@@ -192,7 +178,7 @@ static json_t *status_doc(sy_server_t *s)
                                       "duplicates", (json_int_t)atomic_load(&m->events_duplicate), "signature_failures",
                                       (json_int_t)sigfail));
         if (conf->sources[i].api_base_url != NULL) {
-            json_t *e = spoke_entry(sc.spokes, conf->sources[i].name);
+            json_t *e = spoke_entry(spokes, conf->sources[i].name);
             int b = atomic_load(&m->breaker_open);
             json_object_set_new(e, "breaker", json_string(breaker[b >= 0 && b <= 2 ? b : 0]));
             json_object_set_new(e, "done", json_integer((json_int_t)atomic_load(&m->pushes[SY_PUSH_IDX_done])));
@@ -207,7 +193,7 @@ static json_t *status_doc(sy_server_t *s)
                      (json_int_t)((sy_now_ms() - s->started_at_ms) / 1000), "log", "last_seq", (json_int_t)last, "events",
                      (json_int_t)events, "applier", applier, "policy",
                      s->applier != NULL ? sy_applier_policy_info(s->applier) : json_null(), "delivery", "spokes",
-                     sc.spokes, "ingress", "sources", sources);
+                     spokes, "ingress", "sources", sources);
 }
 
 static json_t *rate_doc(sy_server_t *s)
@@ -688,15 +674,15 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
      * a health report scanning every record never stalls the applier (locks.h). */
     const sy_policy_t *p = sy_applier_policy_ref(s->applier);
     if (path_is(path, "/admin/api/health")) {
-        sy_txn_t *txn;
-        if (sy_txn_begin(s->store, 0, &txn) == 0) {
-            json_t *report = sy_health_report(txn, p);
-            sy_txn_abort(txn);
-            if (report == NULL) {
-                fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
-                sy_applier_policy_unref(s->applier, p);
-                return 0;
-            }
+        /* From the background scan's last result (health_cache.h): O(1) here, whatever the number of records.
+         * ?max_age_s=N waits for a result at most N s old (0: one begun after this request). */
+        char buf[32];
+        const char *v = query_param(req, "max_age_s", buf, sizeof(buf));
+        int64_t max_age_ms = v != NULL ? (int64_t)(strtod(v, NULL) * 1000.0) : -1;
+        json_t *report = s->health != NULL ? sy_health_cache_get(s->health, max_age_ms < 0 && v != NULL ? 0 : max_age_ms) : NULL;
+        if (report == NULL) {
+            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
+        } else {
             json_t *rates = json_object();
             for (size_t i = 0; i != s->conf->num_sources; ++i) {
                 sy_source_metrics_t *m = &s->metrics.sources[i];
@@ -709,8 +695,6 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             }
             json_object_set_new(report, "delivery_error_rate", rates);
             sy_admin_send_doc(req, 200, "OK", report);
-        } else {
-            fail(req, 503, "Service Unavailable", "storage_error", "cannot read the records");
         }
     } else if (path_is(path, "/admin/api/map")) {
         map(s, req, p);

@@ -18,10 +18,11 @@
 #include "codec.h"
 #include "crypto.h"
 #include "log.h"
+#include "queue.h"
 #include "records.h"
 
 #define MAX_BATCH 100
-#define MAX_CANDIDATES 512     /* pushes looked at per round */
+#define MAX_CANDIDATES 512     /* pushes decoded per round, at most */
 #define MAX_RESP_HEADERS 64
 #define RESP_BODY_CAP (1 << 20)
 #define DEAD_BODY_EXCERPT 4096
@@ -91,6 +92,7 @@ struct st_sy_delivery_t {
     pthread_mutex_t mutex;
     int stopping;
     uint64_t rng;
+    size_t first_spoke; /* the spoke a round reads first, in turn: none takes every candidate slot round after round */
 };
 
 /* --- small helpers ------------------------------------------------------------------------------------- */
@@ -112,14 +114,6 @@ int64_t sy_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_
     if (ceiling > cap_ms)
         ceiling = cap_ms;
     return (int64_t)(random % (uint64_t)(ceiling + 1));
-}
-
-static spoke_t *find_spoke(sy_delivery_t *d, const char *name)
-{
-    for (size_t i = 0; i != d->num_spokes; ++i)
-        if (name != NULL && strcmp(d->spokes[i].conf->name, name) == 0)
-            return &d->spokes[i];
-    return NULL;
 }
 
 static int transfer_has(sy_delivery_t *d, const unsigned char *key)
@@ -308,6 +302,9 @@ typedef struct st_scan_t {
     candidate_t *c;
     size_t n;
     unsigned budget[64]; /* requests each spoke may still start this round */
+    spoke_t *spoke;      /* the spoke whose due pushes are being read */
+    size_t taken, cap;   /* its candidates so far, and how many it can use this round */
+    uint64_t docs_read;  /* outbox documents decoded this round */
 } scan_t;
 
 static void candidate_dispose(candidate_t *c)
@@ -369,38 +366,38 @@ static void prepare(scan_t *sc, candidate_t *c)
     json_decref(rec);
 }
 
-static int on_outbox(void *arg, sy_slice_t key, sy_slice_t val)
+/* One due push of sc->spoke (from its due index, queue.h): decoded into a candidate while the round can use it. */
+static int on_due_key(void *arg, const unsigned char key[16])
 {
     scan_t *sc = arg;
-    if (key.len != 16)
-        return 0;
-    int64_t due = (int64_t)sy_get_be64((const unsigned char *)key.base);
-    if (due > sc->now) {
-        if (due < *sc->next_wake)
-            *sc->next_wake = due;
-        return 1; /* keys are in due order: the rest is later */
-    }
-    if (sc->n == MAX_CANDIDATES)
+    spoke_t *s = sc->spoke;
+    size_t si = (size_t)(s - sc->d->spokes);
+    sy_slice_t val;
+    if (sc->n == MAX_CANDIDATES || sc->budget[si] == 0 || sc->taken >= sc->cap)
         return 1; /* enough for this round */
-    if (transfer_has(sc->d, (const unsigned char *)key.base))
+    if (transfer_has(sc->d, key))
+        return 0; /* on the wire: at most concurrency x batch of them, so skipping them costs no more than that */
+    if (sy_txn_get(sc->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, &val) != 0)
         return 0;
+    ++sc->docs_read;
     json_t *doc = sy_codec_doc_decode(val.base, val.len);
-    spoke_t *s = doc != NULL ? find_spoke(sc->d, json_string_value(json_object_get(doc, "spoke"))) : NULL;
-    if (s == NULL || sc->budget[s - sc->d->spokes] == 0) {
-        json_decref(doc); /* a tool without api settings keeps its pushes queued */
+    const char *spoke = json_string_value(json_object_get(doc, "spoke"));
+    if (doc == NULL || spoke == NULL || strcmp(spoke, s->conf->name) != 0) {
+        json_decref(doc);
         return 0;
     }
     candidate_t *c = &sc->c[sc->n++];
     memset(c, 0, sizeof(*c));
     c->spoke = s;
     c->doc = doc;
-    memcpy(c->item.key, key.base, 16);
+    memcpy(c->item.key, key, 16);
     c->item.revision = json_integer_value(json_object_get(doc, "revision"));
     snprintf(c->item.record, sizeof(c->item.record), "%s", json_string_value(json_object_get(doc, "record")));
     prepare(sc, c);
+    ++sc->taken;
     /* A batchable spoke takes many pushes per request; count requests, not pushes, against its budget. */
     if (s->connector->max_batch <= 1 || c->object_id == NULL || json_is_true(json_object_get(doc, "solo")))
-        --sc->budget[s - sc->d->spokes];
+        --sc->budget[si];
     return 0;
 }
 
@@ -502,8 +499,8 @@ static int remove_push(sy_txn_t *txn, const unsigned char *key, json_t *doc)
 {
     char pkey[600];
     sy_slice_t pv;
-    int rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key));
-    if (rc != 0 && rc != SY_ENOTFOUND)
+    int rc = sy_queue_remove(txn, key, doc); /* doc as stored: its spoke and age name the index entries */
+    if (rc != 0)
         return rc;
     snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
              json_string_value(json_object_get(doc, "record")));
@@ -522,7 +519,7 @@ static int reschedule(sy_txn_t *txn, const unsigned char *key, json_t *doc, int6
     memcpy(nk, key, 16);
     sy_put_be64(nk, (uint64_t)due);
     json_object_set_new(doc, "due_at_ms", json_integer(due));
-    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, key_slice(key))) != 0 || (rc = sy_doc_put(txn, SY_DB_OUTBOX, key_slice(nk), doc)) != 0)
+    if ((rc = sy_queue_move(txn, key, nk, doc)) != 0)
         return rc;
     snprintf(pkey, sizeof(pkey), "%s\x1f%s", json_string_value(json_object_get(doc, "spoke")),
              json_string_value(json_object_get(doc, "record")));
@@ -564,11 +561,15 @@ static int has_reason(json_t *doc, const char *reason)
 static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char *reason, json_t *response, int64_t now)
 {
     json_t *dead = json_deep_copy(doc);
+    sy_slice_t dkey = {(const char *)key + 8, 8}, existing;
+    int had = sy_txn_get(txn, SY_DB_DEAD, dkey, &existing) == 0; /* counted once, however often it is buried */
     json_object_set_new(dead, "died_at_ms", json_integer(now));
     json_object_set_new(dead, "reason", json_string(reason));
     json_object_set_new(dead, "response", response != NULL ? response : json_null());
-    int rc = sy_doc_put(txn, SY_DB_DEAD, (sy_slice_t){(const char *)key + 8, 8}, dead);
+    int rc = sy_doc_put(txn, SY_DB_DEAD, dkey, dead);
     json_decref(dead);
+    if (rc == 0 && !had)
+        rc = sy_queue_dead_add(txn, json_string_value(json_object_get(doc, "spoke")), 1);
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
@@ -823,8 +824,23 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
     sc.policy = sy_applier_policy_acquire(d->applier);
     int rc = sy_txn_begin(d->store, 0, &sc.txn);
     if (rc == 0) {
-        rc = sy_txn_scan(sc.txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_outbox, &sc);
+        /* Only the spokes that may send, only their pushes due now, only as many as the round can start: the cost
+         * of a round does not grow with the queue (issue #11). Spokes take turns at going first. */
+        for (size_t k = 0; k != d->num_spokes && k != SY_ARRAY_SIZE(sc.budget) && rc >= 0; ++k) {
+            size_t i = (d->first_spoke + k) % (d->num_spokes < SY_ARRAY_SIZE(sc.budget) ? d->num_spokes : SY_ARRAY_SIZE(sc.budget));
+            spoke_t *s = &d->spokes[i];
+            if (sc.budget[i] == 0 || sc.n == MAX_CANDIDATES)
+                continue;
+            size_t per_request = s->connector->max_batch > 1 ? s->connector->max_batch : 1;
+            sc.spoke = s;
+            sc.taken = 0;
+            sc.cap = (size_t)sc.budget[i] * per_request;
+            rc = sy_queue_due(sc.txn, s->conf->name, now, next_wake, on_due_key, &sc);
+        }
+        d->first_spoke = d->num_spokes != 0 ? (d->first_spoke + 1) % d->num_spokes : 0;
         sy_txn_abort(sc.txn);
+        atomic_fetch_add_explicit(&d->metrics->delivery_docs_read, sc.docs_read, memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->metrics->delivery_rounds, 1, memory_order_relaxed);
     }
     if (rc < 0) {
         /* Nothing is sent from a scan that failed halfway: the next round reads the outbox again. */

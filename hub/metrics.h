@@ -63,6 +63,8 @@ typedef struct st_sy_metrics_t {
     sy_histogram_t delivery_seconds;                   /* push request latency, send to answer */
     _Atomic uint64_t commit_errors_full, commit_errors_io;
     _Atomic uint64_t map_size_bytes;                   /* updated by the writer */
+    _Atomic uint64_t delivery_rounds;                  /* rounds that read the outbox */
+    _Atomic uint64_t delivery_docs_read;               /* outbox documents those rounds decoded (only due ones) */
 } sy_metrics_t;
 
 int sy_metrics_init(sy_metrics_t *m, size_t num_sources);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "queue.h"
 #include "records.h"
 
 typedef struct st_find_push_t {
@@ -13,16 +14,19 @@ typedef struct st_find_push_t {
     json_t *doc;
 } find_push_t;
 
-static int on_find_push(void *arg, sy_slice_t key, sy_slice_t val)
+/* Push ids are decimal (records.c): the id index (queue.h) finds the push without reading the queue. */
+static int find_push(sy_txn_t *txn, find_push_t *f)
 {
-    find_push_t *f = arg;
-    json_t *doc = sy_codec_doc_decode(val.base, val.len);
-    if (doc != NULL && key.len == 16 && strcmp(json_string_value(json_object_get(doc, "id")), f->id) == 0) {
-        memcpy(f->key, key.base, 16);
-        f->doc = doc;
-        return 1;
-    }
-    json_decref(doc);
+    char *end;
+    unsigned long long id;
+    if (f->id == NULL || f->id[0] < '0' || f->id[0] > '9' || (id = strtoull(f->id, &end, 10), *end != '\0'))
+        return 0; /* not an id we give out: no such push */
+    int rc = sy_queue_find(txn, (uint64_t)id, f->key);
+    if (rc == SY_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    f->doc = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f->key, 16});
     return 0;
 }
 
@@ -73,8 +77,8 @@ static int queue_now(sy_txn_t *txn, const sy_policy_t *p, json_t *doc, uint64_t 
         json_object_update(json_object_get(other, "fields"), json_object_get(doc, "fields"));
         json_array_extend(json_object_get(other, "reasons"), json_object_get(doc, "reasons"));
         /* Its own fields were current when the applier last coalesced into it; refreshed anyway, as one push. */
-        if ((rc = sy_records_refresh_push(txn, p, other, &changed)) != 0 ||
-            (rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)okey, 16})) != 0)
+        /* Unindexed before its enqueued_at_ms changes below: the age entry is named by the stored one. */
+        if ((rc = sy_records_refresh_push(txn, p, other, &changed)) != 0 || (rc = sy_queue_remove(txn, okey, other)) != 0)
             goto Exit;
         if ((rc = new_revision(txn, other)) != 0)
             goto Exit;
@@ -88,7 +92,7 @@ static int queue_now(sy_txn_t *txn, const sy_policy_t *p, json_t *doc, uint64_t 
     sy_put_be64(key, (uint64_t)now);
     sy_put_be64(key + 8, push_id);
     json_object_set_new(doc, "due_at_ms", json_integer(now));
-    if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16}, doc)) == 0)
+    if ((rc = sy_queue_add(txn, key, doc)) == 0)
         rc = sy_txn_put(txn, SY_DB_PENDING, pending_key(pkey, sizeof(pkey), doc), (sy_slice_t){(const char *)key, 16});
 Exit:
     json_decref(other);
@@ -101,14 +105,14 @@ static int queue_change(sy_txn_t *txn, const sy_policy_t *p, const char *push_id
     char pkey[600];
     sy_slice_t pk, pv;
     int rc, changed, folded;
-    int scanned = sy_txn_scan(txn, SY_DB_OUTBOX, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_find_push, &f);
-    if (scanned < 0) { /* a storage error is not "no such push" */
+    int found = find_push(txn, &f);
+    if (found < 0) { /* a storage error is not "no such push" */
         json_decref(f.doc);
-        return scanned;
+        return found;
     }
     if (f.doc == NULL)
         return SY_ENOTFOUND;
-    if ((rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)f.key, 16})) != 0)
+    if ((rc = sy_queue_remove(txn, f.key, f.doc)) != 0) /* as stored, before any refresh */
         goto Exit;
     /* The coalescing entry goes only if it is this push's (under the record as stored, before any refresh). */
     pk = pending_key(pkey, sizeof(pkey), f.doc);
@@ -190,7 +194,9 @@ static int revive(sy_txn_t *txn, const sy_policy_t *p, json_t *entry, sy_ops_ret
         return rc;
     ++out->queued;
     out->folded += (size_t)folded;
-    return sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8});
+    if ((rc = sy_txn_del(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8})) != 0)
+        return rc;
+    return sy_queue_dead_add(txn, json_string_value(json_object_get(doc, "spoke")), -1);
 }
 
 int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out)
@@ -198,7 +204,21 @@ int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, 
     revive_t r = {.id = push_id, .found = json_array()};
     size_t i;
     json_t *entry;
-    int scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    unsigned char kb[8];
+    char *end;
+    unsigned long long id = 0;
+    int scanned = 0;
+    if (push_id == NULL) {
+        scanned = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_revive, &r);
+    } else if (push_id[0] >= '0' && push_id[0] <= '9' && (id = strtoull(push_id, &end, 10), *end == '\0')) {
+        /* dead is keyed by the push id: one lookup, not a scan under the write lock */
+        sy_slice_t v;
+        sy_put_be64(kb, (uint64_t)id);
+        if ((scanned = sy_txn_get(txn, SY_DB_DEAD, (sy_slice_t){(const char *)kb, 8}, &v)) == 0)
+            on_revive(&r, (sy_slice_t){(const char *)kb, 8}, v);
+        else if (scanned == SY_ENOTFOUND)
+            scanned = 0;
+    }
     int rc = scanned < 0 ? scanned : 0;
     size_t found = json_array_size(r.found);
     *out = (sy_ops_retry_t){0};
@@ -357,6 +377,36 @@ static json_t *per_field(sy_txn_t *txn, const sy_policy_t *p)
     return o;
 }
 
+static void health_dispose(health_t *h)
+{
+    json_decref(h->duplicates);
+    json_decref(h->double_billing);
+    json_decref(h->suggestions);
+    json_decref(h->missing);
+    json_decref(h->group);
+}
+
+/* The report from what the scans gathered plus the small figures read in txn. Takes h's arrays. */
+static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
+{
+    uint64_t cursor = 0, last = 0, queued = 0, dead = 0;
+    sy_meta_get_u64(txn, "applier_cursor", &cursor);
+    sy_store_last_seq(txn, &last);
+    sy_txn_count(txn, SY_DB_OUTBOX, &queued);
+    sy_txn_count(txn, SY_DB_DEAD, &dead);
+    json_decref(h->group);
+    double score = h->records != 0 ? (double)h->complete_and_connected / (double)h->records : 1.0;
+    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
+                     "records", (json_int_t)h->records, "complete_records", (json_int_t)h->complete, "connected_records",
+                     (json_int_t)h->connected, "complete_share",
+                     h->records != 0 ? (double)h->complete / (double)h->records : 1.0, "score", score, "target", 0.95,
+                     "duplicates", h->duplicates, "double_billing", h->double_billing, "merge_suggestions",
+                     h->suggestions, "missing_fields", h->missing, "unmatched_billing", (json_int_t)h->unmatched_billing,
+                     "counters", sy_records_stats(txn), "per_field", per_field(txn, p), "applier", "cursor",
+                     (json_int_t)cursor, "lag", (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued,
+                     "dead_letters", (json_int_t)dead);
+}
+
 json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p)
 {
     health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
@@ -365,27 +415,72 @@ json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p)
     if (rc >= 0)
         rc = sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
     flush_group(&h);
-    json_decref(h.group);
     if (rc < 0) { /* figures from part of the records would be wrong, not just incomplete */
-        json_decref(h.duplicates);
-        json_decref(h.double_billing);
-        json_decref(h.suggestions);
-        json_decref(h.missing);
+        health_dispose(&h);
         return NULL;
     }
-    uint64_t cursor = 0, last = 0, queued = 0, dead = 0;
-    sy_meta_get_u64(txn, "applier_cursor", &cursor);
-    sy_store_last_seq(txn, &last);
-    sy_txn_count(txn, SY_DB_OUTBOX, &queued);
-    sy_txn_count(txn, SY_DB_DEAD, &dead);
-    double score = h.records != 0 ? (double)h.complete_and_connected / (double)h.records : 1.0;
-    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
-                     "records", (json_int_t)h.records, "complete_records", (json_int_t)h.complete, "connected_records",
-                     (json_int_t)h.connected, "complete_share",
-                     h.records != 0 ? (double)h.complete / (double)h.records : 1.0, "score", score, "target", 0.95,
-                     "duplicates", h.duplicates, "double_billing", h.double_billing, "merge_suggestions",
-                     h.suggestions, "missing_fields", h.missing, "unmatched_billing", (json_int_t)h.unmatched_billing,
-                     "counters", sy_records_stats(txn), "per_field", per_field(txn, p), "applier", "cursor",
-                     (json_int_t)cursor, "lag", (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued,
-                     "dead_letters", (json_int_t)dead);
+    return health_doc(txn, p, &h);
+}
+
+/* --- the same report in short read transactions (health_cache.c) ------------------------------------------- */
+
+#define HEALTH_CHUNK 2000 /* entries per read transaction */
+
+typedef struct st_chunk_t {
+    health_t *h;
+    int (*cb)(void *arg, sy_slice_t key, sy_slice_t val);
+    size_t n;
+    int more;            /* stopped at next[]: the first entry of the next chunk */
+    char next[512];      /* LMDB keys are at most 511 bytes */
+    size_t next_len;
+} chunk_t;
+
+static int on_chunk(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    chunk_t *c = arg;
+    if (c->n == HEALTH_CHUNK && key.len <= sizeof(c->next)) {
+        memcpy(c->next, key.base, key.len);
+        c->next_len = key.len;
+        c->more = 1;
+        return 1;
+    }
+    ++c->n;
+    return c->cb(c->h, key, val);
+}
+
+json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p)
+{
+    health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+                  .missing = json_object(), .group = json_array()};
+    static const sy_db_t dbs[] = {SY_DB_RECORDS, SY_DB_SUGGEST};
+    int (*const cbs[])(void *, sy_slice_t, sy_slice_t) = {on_health_record, on_suggest};
+    sy_txn_t *txn;
+    int rc = 0;
+    chunk_t c = {.h = &h};
+    for (size_t d = 0; d != 2 && rc >= 0; ++d) {
+        c.cb = cbs[d];
+        c.next_len = 0;
+        do {
+            /* A fresh read transaction per chunk: a grow (which waits for every reader) waits for one chunk at
+             * most, never for the whole scan. The price: a record changed between chunks is seen as it was or as it
+             * is, not both at one instant; a health report is a picture over the scan's duration. */
+            if ((rc = sy_txn_begin(store, 0, &txn)) != 0)
+                break;
+            c.n = 0;
+            c.more = 0;
+            char from[512];
+            size_t from_len = c.next_len;
+            memcpy(from, c.next, from_len);
+            rc = sy_txn_scan(txn, dbs[d], (sy_slice_t){from, from_len}, (sy_slice_t){"", 0}, on_chunk, &c);
+            sy_txn_abort(txn);
+        } while (rc >= 0 && c.more);
+    }
+    flush_group(&h);
+    if (rc < 0 || (rc = sy_txn_begin(store, 0, &txn)) != 0) {
+        health_dispose(&h);
+        return NULL;
+    }
+    json_t *doc = health_doc(txn, p, &h);
+    sy_txn_abort(txn);
+    return doc;
 }

@@ -42,5 +42,8 @@ json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit);
  * NULL on a storage error.
  */
 json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p);
+/* The same report read in many short read transactions (a few thousand entries each) instead of one: for the
+ * background refresh of serve's health (health_cache.h), which must never make a grow wait for a whole scan. */
+json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p);
 
 #endif

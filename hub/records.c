@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "log.h"
+#include "queue.h"
 
 #define SEP "\x1f"
 #define ID_PREFIX "cust_"
@@ -449,7 +450,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
                      "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
                      "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
                      "seq", (json_int_t)ctx->seq);
-    if ((rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
+    if ((rc = sy_queue_add(ctx->txn, kb, push)) == 0) /* indexed and counted per spoke (queue.h) */
         rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
     json_decref(push);
     ++ctx->stats->pushes_enqueued;
@@ -978,7 +979,7 @@ static int fold_pending(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_
             }
             json_array_append_new(json_object_get(kpush, "reasons"), json_string("merge"));
             if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kob, 16}, kpush)) == 0)
-                rc = sy_txn_del(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)dob, 16});
+                rc = sy_queue_remove(txn, dob, dpush); /* folded: one push fewer (queue.h) */
         } else {
             json_object_set_new(dpush, "record", json_string(rec_id(keep)));
             json_object_del(dpush, "object_id"); /* the kept record's own object is the one to write */

@@ -16,6 +16,8 @@
  *   outbox   due_ms (be64) push id (be64) → {id, spoke, record, fields: {F: value}, reasons: [...], revision,
  *            attempts, enqueued_at_ms, updated_at_ms, idempotency_key, policy, seq}
  *   pending  spoke \x1f record id → outbox key             (coalescing: one queued push per spoke and record)
+ *   queue    per-spoke due and age indexes of the outbox, and meta queued:/dead:<spoke> counters (queue.h): every
+ *            add or removal of an outbox key goes through sy_queue_add/remove/move
  *   audit    n (be64) → {at_ms, action, ...}               (merges and splits, with before-images)
  *   alerts   n (be64) → {at_ms, kind, record, source, field, message}
  *   dead     push id (be64) → the push plus {died_at_ms, reason, response: {status, headers, body}}

@@ -14,6 +14,8 @@
 
 #include "crypto.h"
 #include "datadir.h"
+#include "health_cache.h"
+#include "queue.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 16
@@ -282,6 +284,14 @@ int sy_server_run(const sy_config_t *conf)
         sy_log(SY_LOG_ERROR, "%s", msg);
         goto Exit;
     }
+    int reindexed, qrc;
+    if ((qrc = sy_queue_index_ensure(s.store, &reindexed)) != 0) {
+        /* Before any other thread writes: counts and due order must match the outbox (queue.h). */
+        sy_log(SY_LOG_ERROR, "cannot index the outbox (%s)", sy_strerror(qrc));
+        goto Exit;
+    }
+    if (reindexed)
+        sy_log(SY_LOG_INFO, "outbox indexed per spoke (first start of this version, or counts disagreed)");
     if ((fds = calloc(conf->ingress_threads, sizeof(*fds))) == NULL)
         goto Exit;
     for (unsigned i = 0; i != conf->ingress_threads; ++i)
@@ -317,6 +327,8 @@ int sy_server_run(const sy_config_t *conf)
         sy_log(SY_LOG_INFO, "policy %s loaded (hash %s): applying the log to golden records", conf->policy_path,
                policy->hash);
         if ((s.replays = sy_replay_jobs_create(s.store, conf->policy_path)) == NULL)
+            goto Exit;
+        if ((s.health = sy_health_cache_create(s.store, s.applier)) == NULL)
             goto Exit;
         int spokes = 0;
         for (size_t i = 0; i != conf->num_sources; ++i)
@@ -379,6 +391,7 @@ Exit:
     if (s.applier != NULL)
         sy_applier_set_writer(s.applier, NULL);
     sy_writer_stop(s.writer);
+    sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */
     sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */
     if (s.applier != NULL)
         sy_applier_set_listener(s.applier, NULL, NULL); /* delivery goes first */

@@ -17,7 +17,8 @@
 #define MAX_EVENT_KEY 511 /* LMDB's default maximum key size */
 
 static const char *const db_names[SY_DB_COUNT] = {"events", "event_ids", "meta",    "records", "xref",  "match",
-                                                  "outbox", "pending",   "suggest", "audit",   "alerts", "dead", "skipped"};
+                                                  "outbox", "pending",   "suggest", "audit",   "alerts", "dead", "skipped",
+                                                  "queue"};
 
 struct st_sy_store_t {
     MDB_env *env;

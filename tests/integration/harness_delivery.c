@@ -619,3 +619,53 @@ double sy_itd_pushes(sy_it_t *h, const char *spoke, const char *outcome)
     double v = sy_itd_metric(h, series);
     return v < 0 ? 0 : v;
 }
+
+static size_t of_spoke(json_t *pushes, const char *spoke)
+{
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach(pushes, i, p)
+    {
+        const char *s = json_string_value(json_object_get(p, "spoke"));
+        n += s != NULL && strcmp(s, spoke) == 0;
+    }
+    return n;
+}
+
+void sy_itd_assert_counts(sy_it_t *h, const char *what)
+{
+    static const char *const spokes[] = {"stripe", "hubspot"};
+    for (int attempt = 0;; ++attempt) {
+        json_t *q1 = sy_itr_queue(h), *d1 = sy_itd_dead(h);
+        json_t *status = sy_itr_status(h);
+        double depth[2], dead[2];
+        char series[128];
+        for (size_t i = 0; i != 2; ++i) {
+            snprintf(series, sizeof(series), "switchyard_queue_depth{spoke=\"%s\"}", spokes[i]);
+            depth[i] = sy_itd_metric(h, series);
+            snprintf(series, sizeof(series), "switchyard_dead_letters{spoke=\"%s\"}", spokes[i]);
+            dead[i] = sy_itd_metric(h, series);
+        }
+        json_t *q2 = sy_itr_queue(h), *d2 = sy_itd_dead(h);
+        if (json_array_size(q1) != json_array_size(q2) || json_array_size(d1) != json_array_size(d2) ||
+            !json_equal(q1, q2) || !json_equal(d1, d2)) {
+            /* delivery moved something between the reads: read again (the counts are compared at rest) */
+            if (attempt == 100)
+                fail_msg("%s: the queue never stood still long enough to compare counts", what);
+            sy_itd_nap(100);
+            continue;
+        }
+        json_t *per = json_object_get(json_object_get(status, "delivery"), "spokes");
+        for (size_t i = 0; i != 2; ++i) {
+            json_t *e = json_object_get(per, spokes[i]);
+            long long sq = (long long)json_integer_value(json_object_get(e, "queued"));
+            long long sd = (long long)json_integer_value(json_object_get(e, "dead"));
+            long long lq = (long long)of_spoke(q1, spokes[i]), ld = (long long)of_spoke(d1, spokes[i]);
+            if (sq != lq || sd != ld || (depth[i] >= 0 && (long long)depth[i] != lq) || (dead[i] >= 0 && (long long)dead[i] != ld))
+                fail_msg("%s: %s counts: status queued %lld dead %lld, /metrics depth %.0f dead %.0f; the lists hold "
+                         "%lld queued and %lld dead",
+                         what, spokes[i], sq, sd, depth[i], dead[i], lq, ld);
+        }
+        return;
+    }
+}

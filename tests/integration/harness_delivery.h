@@ -103,6 +103,10 @@ double sy_itd_metric(sy_it_t *h, const char *series);
 /* switchyard_pushes_total{spoke,outcome} (0 when absent). */
 double sy_itd_pushes(sy_it_t *h, const char *spoke, const char *outcome);
 
+/* Asserts that the per-spoke counts of /admin/api/status and /metrics (kept counters, queue.h) equal what
+ * `queue ls` and `dead ls` list (scans), for stripe and hubspot, read while the queue stands still. */
+void sy_itd_assert_counts(sy_it_t *h, const char *what);
+
 /* Sleeps ms milliseconds (only to pace polling; never to wait for an outcome). */
 void sy_itd_nap(long ms);
 double sy_itd_now_s(void);

@@ -110,6 +110,11 @@ static json_t *wait_field(sy_itd_fake_t *f, const char *id, const char *field, c
 }
 
 /* 1. HubSpot email change → Stripe; Stripe subscription change → HubSpot. */
+static int more_rounds(sy_it_t *h, void *arg)
+{
+    return sy_itd_metric(h, "switchyard_delivery_rounds_total") >= *(double *)arg + 3;
+}
+
 static void test_end_to_end(void **state)
 {
     static const sy_itd_api_t api = {.timeout = "2s", .max_attempts = 5};
@@ -167,6 +172,18 @@ static void test_end_to_end(void **state)
     assert_int_equal(json_array_size(sy_itd_fake_requests(stripe)), 1);
     assert_int_equal((long long)sy_itd_pushes(h, "hubspot", "done"), 1);
     assert_no_dead(h);
+    sy_itd_assert_counts(h, "both pushes delivered");
+
+    /* Rounds with nothing due read nothing (issue #11: a round's cost does not grow with the queue). Two pushes were
+     * sent, so at most a few documents were decoded; after that, idle rounds add none. */
+    double docs = sy_itd_metric(h, "switchyard_delivery_docs_read_total");
+    double rounds = sy_itd_metric(h, "switchyard_delivery_rounds_total");
+    if (docs < 2 || docs > 8)
+        fail_msg("two pushes sent, but rounds decoded %.0f queued documents", docs);
+    sy_itd_wait(h, 30, "three more delivery rounds", more_rounds, &rounds);
+    if (sy_itd_metric(h, "switchyard_delivery_docs_read_total") != docs)
+        fail_msg("rounds with an empty queue decoded documents: %.0f before, %.0f after", docs,
+                 sy_itd_metric(h, "switchyard_delivery_docs_read_total"));
     sy_it_pass(h);
 }
 

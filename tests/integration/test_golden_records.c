@@ -5,6 +5,7 @@
  * events, the revert budget of a tool that keeps rewriting a field (3 tools), identity (strong keys, weak-key
  * suggestions, exclusions, merge and split, duplicates, double billing) and policy reloads.
  */
+#include "harness_delivery.h"
 #include "harness_records.h"
 
 #include <signal.h>
@@ -342,6 +343,7 @@ static void test_identity(void **state)
     if (!same(h, json_object_get(json_object_get(rec, "xrefs"), "hubspot"), json_pack("[s, s]", "72", "73")))
         fail_msg("xrefs after the merge: %s", sy_itr_text(h, json_object_get(rec, "xrefs")));
     assert_str("merged id follows", sy_itr_id(sy_itr_record(h, r73)), r72);
+    sy_itd_assert_counts(h, "after a merge (the dropped record's pushes fold into the kept one's)");
     assert_int_equal(json_array_size(sy_itr_records(h)), 2);
     out = sy_itr_cli_ok(h, 0, "records", "split", r72, "hubspot:73", NULL);
     rec = sy_itr_record(h, "hubspot:73");

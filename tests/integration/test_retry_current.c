@@ -110,6 +110,7 @@ static void test_dead_retry_all_sends_current(void **state)
     if (json_array_size(dead) != 2 ||
         strcmp(str_at(json_object_get(json_array_get(dead, 0), "fields"), "email"), "d@v1.test") != 0)
         fail_msg("expected two dead letters, the first with the old email: %s", sy_itr_text(h, dead));
+    sy_itd_assert_counts(h, "two dead letters");
 
     sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
     size_t healed_at = json_array_size(sy_itd_fake_requests(stripe));
@@ -124,6 +125,7 @@ static void test_dead_retry_all_sends_current(void **state)
     if (strstr(out, "2 dead letter(s) queued again") == NULL || strstr(out, "1 folded") == NULL)
         fail_msg("dead retry --all: expected both queued again, one folded into the other: %s", out);
     assert_no_dead(h);
+    sy_itd_assert_counts(h, "revived (one folded) and delivered");
     sy_itd_assert_once_per_key(h, log);
     sy_it_pass(h);
 }
@@ -156,6 +158,7 @@ static void test_dead_retry_one_after_newer_delivered(void **state)
     }
     sy_it_response_dispose(&res);
     sy_itd_wait_queue_empty(h, DELIVER_TIMEOUT_S);
+    sy_itd_assert_counts(h, "dead letter revived by the admin API");
     log = sy_itd_wait_requests(stripe, "POST", "/v1/customers/cus_S", -1, 3, 10);
     if (count_body(log, before, "s%40v1.test", 0) != 0)
         fail_msg("reviving the dead letter sent the stale email s@v1.test: %s", sy_itr_text(h, log));
@@ -193,10 +196,12 @@ static void test_queue_retry_sends_current(void **state)
     if (sy_itr_pushes(q, "stripe", NULL, &push) != 1 ||
         strcmp(str_at(json_object_get(push, "fields"), "email"), "q@v0.test") != 0)
         fail_msg("expected the one queued push to carry the owner's value again: %s", sy_itr_text(h, q));
+    sy_itd_assert_counts(h, "a push kept queued after a 401, coalesced");
 
     assert_int_equal(sy_it_stop(h), 0);
     sy_itd_set_api(h, "stripe", stripe, &right);
     sy_it_start(h);
+    sy_itd_assert_counts(h, "after a restart"); /* paused for a minute after the 401? no: a new process sends it */
     size_t before = json_array_size(sy_itd_fake_requests(stripe));
     out = sy_itr_cli_ok(h, 0, "queue", "retry", id, NULL);
     sy_itd_wait_queue_empty(h, DELIVER_TIMEOUT_S);
@@ -209,6 +214,7 @@ static void test_queue_retry_sends_current(void **state)
     if (strstr(out, "current values") == NULL)
         fail_msg("queue retry: %s", out);
     assert_no_dead(h);
+    sy_itd_assert_counts(h, "queue retry delivered");
     sy_it_pass(h);
 }
 
