@@ -121,6 +121,7 @@ static int apply_batch(sy_applier_t *a)
     static _Thread_local decoded_t decoded[BATCH_EVENTS];
     sy_txn_t *txn = NULL;
     sy_apply_stats_t stats = {0};
+    sy_doc_cache_t cache = {0}; /* the batch's records and pushes, decoded once (records.h) */
     uint64_t cursor, now_cursor;
     size_t n = 0;
     int rc;
@@ -139,7 +140,7 @@ static int apply_batch(sy_applier_t *a)
         rc = 1; /* decoded against a stale cursor: decode again */
         goto Exit;
     }
-    sy_apply_ctx_t ctx = {.txn = txn, .policy = a->policy, .now_ms = sy_now_ms(), .stats = &stats};
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = a->policy, .now_ms = sy_now_ms(), .stats = &stats, .cache = &cache};
     for (size_t i = 0; i != n; ++i) {
         decoded_t *d = &decoded[i];
         ctx.seq = d->ev.seq;
@@ -156,7 +157,8 @@ static int apply_batch(sy_applier_t *a)
                 goto Abort;
         cursor = d->ev.seq;
     }
-    if ((rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 || (rc = sy_records_add_stats(txn, &stats)) != 0)
+    if ((rc = sy_records_flush(&ctx)) != 0 || (rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 ||
+        (rc = sy_records_add_stats(txn, &stats)) != 0)
         goto Abort;
     rc = sy_txn_commit(txn);
     txn = NULL;
@@ -175,6 +177,7 @@ static int apply_batch(sy_applier_t *a)
 Abort:
     sy_txn_abort(txn);
 Exit:
+    sy_doc_cache_dispose(&cache);
     decoded_dispose(decoded, n);
     return rc;
 }

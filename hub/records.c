@@ -50,6 +50,22 @@ int sy_doc_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc)
     return rc;
 }
 
+/* A record or queued push in the applying transaction: through ctx->cache when there is one. New reference. */
+static json_t *ctx_doc_get(sy_apply_ctx_t *ctx, sy_db_t db, sy_slice_t key)
+{
+    return ctx->cache != NULL ? sy_doc_cache_get(ctx->cache, ctx->txn, db, key) : sy_doc_get(ctx->txn, db, key);
+}
+
+static int ctx_doc_put(sy_apply_ctx_t *ctx, sy_db_t db, sy_slice_t key, json_t *doc)
+{
+    return ctx->cache != NULL ? sy_doc_cache_put(ctx->cache, ctx->txn, db, key, doc) : sy_doc_put(ctx->txn, db, key, doc);
+}
+
+int sy_records_flush(sy_apply_ctx_t *ctx)
+{
+    return ctx->cache != NULL ? sy_doc_cache_flush(ctx->cache, ctx->txn) : 0;
+}
+
 /* A value stored as a plain string (xref, match). Malloc'd or NULL. */
 static char *load_str(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
 {
@@ -143,13 +159,19 @@ static int save_record(sy_txn_t *txn, json_t *rec)
     return sy_doc_put(txn, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
 }
 
-json_t *sy_records_load(sy_txn_t *txn, const char *id)
+static int ctx_save_record(sy_apply_ctx_t *ctx, json_t *rec)
+{
+    return ctx_doc_put(ctx, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
+}
+
+/* sy_records_load through ctx (its cache, when it has one). */
+static json_t *ctx_load_record(sy_apply_ctx_t *ctx, const char *id)
 {
     char cur[128];
     snprintf(cur, sizeof(cur), "%s", id);
     /* Follow merges (bounded: a chain longer than this is corrupt). */
     for (int hops = 0; hops != 16; ++hops) {
-        json_t *rec = sy_doc_get(txn, SY_DB_RECORDS, sy_slice_cstr(cur));
+        json_t *rec = ctx_doc_get(ctx, SY_DB_RECORDS, sy_slice_cstr(cur));
         if (rec == NULL)
             return NULL;
         const char *next = json_string_value(json_object_get(rec, "merged_into"));
@@ -159,6 +181,12 @@ json_t *sy_records_load(sy_txn_t *txn, const char *id)
         json_decref(rec);
     }
     return NULL;
+}
+
+json_t *sy_records_load(sy_txn_t *txn, const char *id)
+{
+    sy_apply_ctx_t ctx = {.txn = txn};
+    return ctx_load_record(&ctx, id);
 }
 
 static json_t *new_record(sy_apply_ctx_t *ctx, int *rc)
@@ -386,7 +414,9 @@ static int queued_differs(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const 
     if (sy_txn_get(ctx->txn, SY_DB_PENDING, key2(pkey, ctx->policy->sources[spoke].name, rec_id(rec)), &okey) != 0 ||
         okey.len != 16)
         return 0;
-    json_t *push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey);
+    unsigned char kb[16];
+    memcpy(kb, okey.base, 16); /* the slice is the txn's: a cache miss below reads into the txn */
+    json_t *push = ctx_doc_get(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16});
     const char *queued = json_string_value(json_object_get(json_object_get(push, "fields"), field));
     int differs = queued != NULL && strcmp(queued, value) != 0;
     json_decref(push);
@@ -408,12 +438,14 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         return 0;
     }
     sent_add(rec, spoke_name, field, value);
-    if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
-        (push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
+    unsigned char kb[16];
+    if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16) {
+        memcpy(kb, okey.base, 16);
+        push = ctx_doc_get(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16});
+    }
+    if (push != NULL) {
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
          * a provider refuses one key with other parameters. */
-        unsigned char kb[16];
-        memcpy(kb, okey.base, 16);
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
         if ((rc = sy_records_idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
                                   sizeof(idem))) != 0) {
@@ -427,7 +459,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
         json_object_set_new(push, "seq", json_integer((json_int_t)ctx->seq));
         json_object_set_new(push, "policy", json_string(ctx->policy->hash));
-        rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
+        rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
         ++ctx->stats->pushes_coalesced;
         json_decref(push);
         return rc;
@@ -435,7 +467,6 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     json_decref(push);
 
     uint64_t id;
-    unsigned char kb[16];
     char idtext[32];
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
@@ -449,7 +480,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
                      "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
                      "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
                      "seq", (json_int_t)ctx->seq);
-    if ((rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
+    if ((rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
         rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
     json_decref(push);
     ++ctx->stats->pushes_enqueued;
@@ -697,7 +728,7 @@ static json_t *resolve(sy_apply_ctx_t *ctx, const sy_observation_t *obs, int *rc
     for (size_t i = 0; i != nfound; ++i) {
         if (found[i] == NULL)
             continue;
-        json_t *r = sy_records_load(ctx->txn, found[i]);
+        json_t *r = ctx_load_record(ctx, found[i]);
         if (r == NULL)
             continue;
         if (rec == NULL) {
@@ -705,6 +736,15 @@ static json_t *resolve(sy_apply_ctx_t *ctx, const sy_observation_t *obs, int *rc
         } else if (strcmp(rec_id(rec), rec_id(r)) != 0) {
             /* Strong evidence ties two records together: the one found first (the object's own) absorbs the other. */
             ++ctx->stats->auto_merges;
+            /* merge_into reads and writes records and queued pushes in the transaction itself (it also serves the
+             * admin merge): everything cached goes there first, and is read from there afterwards. */
+            if (ctx->cache != NULL) {
+                if ((*rc = sy_doc_cache_flush(ctx->cache, ctx->txn)) != 0) {
+                    json_decref(r);
+                    goto Exit;
+                }
+                sy_doc_cache_clear(ctx->cache);
+            }
             *rc = merge_into(ctx->txn, p, rec, r, ctx->now_ms, "strong identity key", ctx->seq);
             json_decref(r);
             if (*rc != 0)
@@ -818,7 +858,7 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
     if (tomb != NULL && !obs->deleted) {
         if (strcmp(json_string_value(json_object_get(tomb, "id")), obs->external_id) == 0) {
             ++ctx->stats->stale; /* a late event of the deleted object itself: it does not come back */
-            rc = save_record(ctx->txn, rec); /* resolving may have changed the record (an automatic merge) */
+            rc = ctx_save_record(ctx, rec); /* resolving may have changed the record (an automatic merge) */
             goto Exit;
         }
         json_object_del(tombstones, source); /* a new object at the tool: someone made it, the record is back there */
@@ -852,7 +892,7 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
         }
     }
     if (rc == 0)
-        rc = save_record(ctx->txn, rec);
+        rc = ctx_save_record(ctx, rec);
 Exit:
     json_decref(rec);
     return rc;
@@ -874,10 +914,17 @@ static const char *value_for_spoke(const sy_policy_t *p, json_t *rec, size_t spo
 int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke)
 {
     const sy_policy_t *p = ctx->policy;
-    json_t *rec = sy_records_load(ctx->txn, id);
+    json_t *rec = ctx_load_record(ctx, id);
     int rc = 0;
     if (rec == NULL)
         return SY_ENOTFOUND;
+    if (ctx->cache != NULL) {
+        /* enqueue notes what it sends in the record, which a repush never stores: not in the cached one either. */
+        json_t *copy = json_deep_copy(rec);
+        json_decref(rec);
+        if ((rec = copy) == NULL)
+            return SY_ENOMEM;
+    }
     for (size_t fi = 0; fi != p->num_fields && rc == 0; ++fi) {
         const char *value = value_for_spoke(p, rec, spoke, fi);
         if (value != NULL)

@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "doc_cache.h"
 #include "observe.h"
 #include "policy.h"
 #include "store.h"
@@ -48,7 +49,15 @@ typedef struct st_sy_apply_ctx_t {
     uint64_t seq;   /* the event being applied */
     int64_t now_ms; /* wall clock, for updated_at/enqueued_at only (never for decisions) */
     sy_apply_stats_t *stats;
+    /* Optional (NULL: every record and queued push is read from and written to txn at once). Set, the records and
+     * queued pushes the batch touches stay decoded in it between events, and sy_records_flush writes them back:
+     * call it before committing, and dispose the cache (doc_cache.h) when the transaction ends, committed or not. */
+    sy_doc_cache_t *cache;
 } sy_apply_ctx_t;
+
+/* Writes the records and queued pushes held in ctx->cache to ctx->txn (nothing without a cache). Returns 0 or a
+ * storage error (then abort). */
+int sy_records_flush(sy_apply_ctx_t *ctx);
 
 /* Applies one observation. Returns 0 or a storage error (SY_EFULL...), after which the transaction must abort. */
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs);

@@ -1,0 +1,184 @@
+#include "doc_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "records.h"
+
+/* codec.c's unpack_doc keeps at most this many bytes of an object key, and both directions refuse a tree deeper
+ * than DOC_MAX_DEPTH. */
+#define CODEC_KEY_MAX 255
+#define CODEC_MAX_DEPTH 32
+#define MIN_CAPACITY 64
+
+struct st_sy_doc_cache_entry_t {
+    char *key; /* malloc'd: the db byte, then the key bytes; NULL: free slot */
+    size_t keylen;
+    uint64_t hash;
+    json_t *doc; /* owned reference */
+    int dirty;   /* stored since the last flush */
+};
+
+static uint64_t hash_key(sy_db_t db, sy_slice_t key)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)db; /* FNV-1a */
+    for (size_t i = 0; i != key.len; ++i) {
+        h ^= (unsigned char)key.base[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static int same_key(const sy_doc_cache_entry_t *e, uint64_t h, sy_db_t db, sy_slice_t key)
+{
+    return e->hash == h && e->keylen == key.len + 1 && (unsigned char)e->key[0] == (unsigned char)db &&
+           memcmp(e->key + 1, key.base, key.len) == 0;
+}
+
+/* The slot holding key, or the free slot where it belongs. */
+static sy_doc_cache_entry_t *find(sy_doc_cache_t *c, uint64_t h, sy_db_t db, sy_slice_t key)
+{
+    size_t mask = c->capacity - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        sy_doc_cache_entry_t *e = &c->slots[i];
+        if (e->key == NULL || same_key(e, h, db, key))
+            return e;
+    }
+}
+
+/* Room for one more entry (load factor at most 1/2). Aborts when out of memory, like the rest of the hub. */
+static void reserve(sy_doc_cache_t *c)
+{
+    if (c->capacity != 0 && (c->used + 1) * 2 <= c->capacity)
+        return;
+    size_t cap = c->capacity != 0 ? c->capacity * 2 : MIN_CAPACITY;
+    sy_doc_cache_entry_t *old = c->slots, *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        abort();
+    for (size_t i = 0; i != c->capacity; ++i) {
+        if (old[i].key == NULL)
+            continue;
+        size_t j = (size_t)old[i].hash & (cap - 1);
+        while (slots[j].key != NULL)
+            j = (j + 1) & (cap - 1);
+        slots[j] = old[i];
+    }
+    free(old);
+    c->slots = slots;
+    c->capacity = cap;
+}
+
+static sy_doc_cache_entry_t *insert(sy_doc_cache_t *c, uint64_t h, sy_db_t db, sy_slice_t key)
+{
+    reserve(c);
+    sy_doc_cache_entry_t *e = find(c, h, db, key);
+    if (e->key == NULL) {
+        if ((e->key = malloc(key.len + 1)) == NULL)
+            abort();
+        e->key[0] = (char)db;
+        memcpy(e->key + 1, key.base, key.len);
+        e->keylen = key.len + 1;
+        e->hash = h;
+        e->doc = NULL;
+        e->dirty = 0;
+        ++c->used;
+    }
+    return e;
+}
+
+json_t *sy_doc_cache_get(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_t key)
+{
+    uint64_t h = hash_key(db, key);
+    if (c->capacity != 0) {
+        sy_doc_cache_entry_t *e = find(c, h, db, key);
+        if (e->key != NULL && e->doc != NULL)
+            return json_incref(e->doc);
+    }
+    json_t *doc = sy_doc_get(txn, db, key);
+    if (doc == NULL)
+        return NULL; /* absent documents are not remembered: a put makes them */
+    sy_doc_cache_entry_t *e = insert(c, h, db, key);
+    e->doc = json_incref(doc);
+    return doc;
+}
+
+/* Whether doc encodes and reads back unchanged: no object key longer than codec.c keeps, not too deep. */
+static int round_trips(const json_t *doc, int depth)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (depth > CODEC_MAX_DEPTH)
+        return 0; /* written now, so the store fails now, as without the cache */
+    if (json_is_object(doc)) {
+        json_object_foreach((json_t *)doc, k, v)
+        {
+            if (strnlen(k, CODEC_KEY_MAX + 1) > CODEC_KEY_MAX || !round_trips(v, depth + 1))
+                return 0;
+        }
+    } else if (json_is_array(doc)) {
+        json_array_foreach(doc, i, v)
+        {
+            if (!round_trips(v, depth + 1))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int sy_doc_cache_put(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_t key, json_t *doc)
+{
+    uint64_t h = hash_key(db, key);
+    if (!round_trips(doc, 0)) {
+        if (c->capacity != 0) {
+            sy_doc_cache_entry_t *e = find(c, h, db, key);
+            if (e->key != NULL) {
+                json_decref(e->doc);
+                e->doc = NULL; /* read from txn from now on */
+                e->dirty = 0;
+            }
+        }
+        return sy_doc_put(txn, db, key, doc);
+    }
+    sy_doc_cache_entry_t *e = insert(c, h, db, key);
+    json_incref(doc);
+    json_decref(e->doc);
+    e->doc = doc;
+    e->dirty = 1;
+    return 0;
+}
+
+int sy_doc_cache_flush(sy_doc_cache_t *c, sy_txn_t *txn)
+{
+    for (size_t i = 0; i != c->capacity; ++i) {
+        sy_doc_cache_entry_t *e = &c->slots[i];
+        if (e->key == NULL || !e->dirty)
+            continue;
+        int rc = sy_doc_put(txn, (sy_db_t)(unsigned char)e->key[0], (sy_slice_t){e->key + 1, e->keylen - 1}, e->doc);
+        if (rc != 0)
+            return rc;
+        e->dirty = 0;
+    }
+    return 0;
+}
+
+void sy_doc_cache_clear(sy_doc_cache_t *c)
+{
+    for (size_t i = 0; i != c->capacity; ++i) {
+        sy_doc_cache_entry_t *e = &c->slots[i];
+        if (e->key == NULL)
+            continue;
+        free(e->key);
+        json_decref(e->doc);
+        memset(e, 0, sizeof(*e));
+    }
+    c->used = 0;
+}
+
+void sy_doc_cache_dispose(sy_doc_cache_t *c)
+{
+    sy_doc_cache_clear(c);
+    free(c->slots);
+    memset(c, 0, sizeof(*c));
+}
