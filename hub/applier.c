@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "log.h"
 #include "observe.h"
 #include "policy_stamp.h"
@@ -126,6 +127,7 @@ static int apply_batch(sy_applier_t *a)
     size_t n = 0;
     int rc;
 
+    sy_json_arena_begin(); /* every jansson value of the batch is gone by its end (arena.h) */
     if ((rc = decode_batch(a, decoded, &n, &cursor)) != 0 || n == 0)
         goto Exit;
     if ((rc = sy_txn_begin(a->store, 1, &txn)) != 0)
@@ -179,6 +181,7 @@ Abort:
 Exit:
     sy_doc_cache_dispose(&cache);
     decoded_dispose(decoded, n);
+    sy_json_arena_end();
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "observe.h"
 #include "policy_stamp.h"
 #include "records.h"
@@ -133,6 +134,8 @@ static int run_batch(run_t *r, uint64_t *after)
     sy_meta_get_u64(txn, "next_record", &first_new);
     sy_apply_ctx_t ctx = {.txn = txn, .policy = r->policy, .now_ms = sy_now_ms(), .stats = &r->stats,
                           .cache = r->spec->dry_run || r->spec->repush ? NULL : &cache};
+    if (ctx.cache != NULL)
+        sy_json_arena_begin(); /* the run's own JSON (dry-run diffs, repushed ids) lives longer: not in those */
     while (n != REPLAY_BATCH && (rc = sy_store_event_next(txn, *after, &ev)) == 0 && ev.seq <= r->spec->to_seq) {
         ++n;
         atomic_fetch_add(&r->progress->read, 1);
@@ -192,6 +195,7 @@ static int run_batch(run_t *r, uint64_t *after)
     atomic_fetch_add(&r->progress->pushes, pushes);
     json_object_update(r->repushed, r->batch_repushed);
     json_object_clear(r->batch_repushed);
+    sy_json_arena_end();
     return n;
 Abort:
     sy_doc_cache_dispose(&cache);
@@ -200,6 +204,7 @@ Forget:
     /* Nothing of the batch stays: neither its records marked as repushed nor its counters. */
     json_object_clear(r->batch_repushed);
     memset(&r->stats, 0, sizeof(r->stats));
+    sy_json_arena_end();
     return rc;
 }
 
