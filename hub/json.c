@@ -688,6 +688,19 @@ int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
     return eq;
 }
 
+char *sy_json_strdup(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL || t->type != JSMN_STRING)
+        return NULL;
+    size_t raw_len = (size_t)(t->end - t->start);
+    char *out = malloc(raw_len + 1); /* decoding never makes a string longer */
+    if (out == NULL)
+        abort();
+    out[unescape(json->text + t->start, raw_len, out)] = '\0';
+    return out;
+}
+
 int sy_json_has_escape(const sy_json_t *json, int tok)
 {
     const jsmntok_t *t = tok_at(json, tok);
