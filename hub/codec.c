@@ -150,13 +150,11 @@ static int pack_doc(msgpack_packer *pk, const json_t *v, int depth)
         return SY_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        const char *key;
-        json_t *child;
         msgpack_pack_map(pk, json_object_size(v));
-        json_object_foreach((json_t *)v, key, child)
-        {
-            msgpack_pack_str_with_body(pk, key, strlen(key));
-            if (pack_doc(pk, child, depth + 1) != 0)
+        for (void *it = json_object_iter((json_t *)v); it != NULL; it = json_object_iter_next((json_t *)v, it)) {
+            /* The stored length is strlen's: every key is set from a C string. */
+            msgpack_pack_str_with_body(pk, json_object_iter_key(it), json_object_iter_key_len(it));
+            if (pack_doc(pk, json_object_iter_value(it), depth + 1) != 0)
                 return SY_EINVAL;
         }
         return 0;
@@ -199,6 +197,47 @@ int sy_codec_doc_encode(const json_t *doc, char **out, size_t *outlen)
     }
     *out = sb.data; /* the caller frees */
     *outlen = sb.size;
+    return 0;
+}
+
+/*
+ * Every stored document is encoded once per change: one growable buffer per thread instead of a fresh 8 KiB one
+ * each time. Kept up to SCRATCH_KEEP bytes; freed at thread exit.
+ */
+#define SCRATCH_KEEP (1u << 20)
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *sb)
+{
+    msgpack_sbuffer_free(sb);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+int sy_codec_doc_encode_scratch(const json_t *doc, sy_slice_t *out)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    msgpack_sbuffer *sb = pthread_getspecific(scratch_key);
+    if (sb == NULL) {
+        if ((sb = msgpack_sbuffer_new()) == NULL)
+            return SY_ENOMEM;
+        pthread_setspecific(scratch_key, sb);
+    }
+    if (sb->alloc > SCRATCH_KEEP) { /* the last document was huge: do not keep that much */
+        msgpack_sbuffer_destroy(sb);
+        msgpack_sbuffer_init(sb);
+    }
+    sb->size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    if (pack_doc(&pk, doc, 0) != 0 || sb->data == NULL)
+        return SY_EINVAL;
+    *out = (sy_slice_t){sb->data, sb->size};
     return 0;
 }
 

@@ -112,28 +112,30 @@ json_t *sy_doc_cache_get(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_
     return doc;
 }
 
-/* Whether doc encodes and reads back unchanged: no object key longer than codec.c keeps, not too deep. */
-static int round_trips(const json_t *doc, int depth)
+/* Whether doc encodes and reads back unchanged: no object key longer than codec.c keeps, not too deep (codec.c
+ * refuses a value below depth CODEC_MAX_DEPTH). Runs at every put, so it only visits containers. */
+static int round_trips(json_t *doc, int depth)
 {
-    const char *k;
-    json_t *v;
-    size_t i;
-    if (depth > CODEC_MAX_DEPTH)
-        return 0; /* written now, so the store fails now, as without the cache */
     if (json_is_object(doc)) {
-        json_object_foreach((json_t *)doc, k, v)
-        {
-            if (strnlen(k, CODEC_KEY_MAX + 1) > CODEC_KEY_MAX || !round_trips(v, depth + 1))
+        if (depth >= CODEC_MAX_DEPTH && json_object_size(doc) != 0)
+            return 0; /* written now, so the store fails now, as without the cache */
+        for (void *it = json_object_iter(doc); it != NULL; it = json_object_iter_next(doc, it)) {
+            json_t *v = json_object_iter_value(it);
+            if (json_object_iter_key_len(it) > CODEC_KEY_MAX ||
+                ((json_is_object(v) || json_is_array(v)) && !round_trips(v, depth + 1)))
                 return 0;
         }
     } else if (json_is_array(doc)) {
-        json_array_foreach(doc, i, v)
-        {
-            if (!round_trips(v, depth + 1))
+        size_t n = json_array_size(doc);
+        if (depth >= CODEC_MAX_DEPTH && n != 0)
+            return 0;
+        for (size_t i = 0; i != n; ++i) {
+            json_t *v = json_array_get(doc, i);
+            if ((json_is_object(v) || json_is_array(v)) && !round_trips(v, depth + 1))
                 return 0;
         }
     }
-    return 1;
+    return depth <= CODEC_MAX_DEPTH;
 }
 
 int sy_doc_cache_put(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_t key, json_t *doc)
