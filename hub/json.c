@@ -292,7 +292,7 @@ static int key_cmp(const void *a, const void *b)
 /*
  * jansson (with JSON_REJECT_DUPLICATES, as the applier decodes) refuses an object with two equal keys after
  * decoding escapes; without that flag it keeps the last, while a first-match lookup here would keep the first.
- * So ingress refuses them too. Keys are sorted to keep this O(n log n) for objects with many members.
+ * So ingress refuses them too. Keys of objects with many members are sorted to keep this O(n log n).
  */
 static int keys_unique(walk_t *w, const int *key_toks, int n)
 {
@@ -312,9 +312,16 @@ static int keys_unique(walk_t *w, const int *key_toks, int n)
             keys[i].base = keys[i].owned;
         }
     }
-    qsort(keys, (size_t)n, sizeof(*keys), key_cmp);
-    for (int i = 1; i != n && unique; ++i)
-        unique = key_cmp(&keys[i - 1], &keys[i]) != 0;
+    if (keys == small) {
+        /* Few keys (nearly every object): comparing pairs is cheaper than sorting (the same verdict). */
+        for (int i = 0; i != n && unique; ++i)
+            for (int j = i + 1; j != n && unique; ++j)
+                unique = keys[i].len != keys[j].len || memcmp(keys[i].base, keys[j].base, keys[i].len) != 0;
+    } else {
+        qsort(keys, (size_t)n, sizeof(*keys), key_cmp);
+        for (int i = 1; i != n && unique; ++i)
+            unique = key_cmp(&keys[i - 1], &keys[i]) != 0;
+    }
     for (int i = 0; i != n; ++i)
         free(keys[i].owned);
     if (keys != small)

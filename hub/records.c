@@ -147,13 +147,36 @@ int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1])
     return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), (sy_slice_t){out, SY_INSTANCE_ID_LEN});
 }
 
+/* Appends s to out (snprintf's cut at len - 1); the new length. */
+static size_t append(char *out, size_t len, size_t n, const char *s)
+{
+    size_t m = strnlen(s, len - 1 - n);
+    memcpy(out + n, s, m);
+    out[n + m] = '\0';
+    return n + m;
+}
+
 int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
 {
-    char inst[SY_INSTANCE_ID_LEN + 1];
+    char inst[SY_INSTANCE_ID_LEN + 1], digits[24], *d = digits + sizeof(digits);
     int rc = sy_records_instance_id(txn, inst);
-    if (rc == 0)
-        snprintf(out, len, "sy-%s-%s-%lld", inst, push_id, revision);
-    return rc;
+    if (rc != 0 || len == 0)
+        return rc;
+    /* snprintf(out, len, "sy-%s-%s-%lld", ...), by hand: it runs for every coalesced push. */
+    unsigned long long u = revision < 0 ? 0ull - (unsigned long long)revision : (unsigned long long)revision;
+    *--d = '\0';
+    do
+        *--d = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (revision < 0)
+        *--d = '-';
+    size_t n = append(out, len, 0, "sy-");
+    n = append(out, len, n, inst);
+    n = append(out, len, n, "-");
+    n = append(out, len, n, push_id != NULL ? push_id : "(null)"); /* what glibc's %s printed */
+    n = append(out, len, n, "-");
+    append(out, len, n, d);
+    return 0;
 }
 
 /* Appends a document to a be64-keyed log DB (audit, alerts). */
@@ -244,6 +267,45 @@ static int attach_xref(sy_txn_t *txn, json_t *rec, const char *source, const cha
 }
 
 /* --- the golden value ------------------------------------------------------------------------------------ */
+
+/*
+ * json_pack("[s, I, I]", value, a, b) and json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", ...) for a field's state,
+ * built directly: they run for every field of every event, and parsing the format was most of their cost. The same
+ * tree, and NULL where json_pack fails (a NULL or invalid UTF-8 string).
+ */
+static json_t *obs_entry(const char *value, int64_t version, int64_t seq)
+{
+    json_t *s = json_string(value), *a = s != NULL ? json_array() : NULL;
+    if (a == NULL) {
+        json_decref(s);
+        return NULL;
+    }
+    json_array_append_new(a, s);
+    json_array_append_new(a, json_integer((json_int_t)version));
+    json_array_append_new(a, json_integer((json_int_t)seq));
+    return a;
+}
+
+static json_t *field_state(const char *value, const char *source, const char *xref, int64_t version, int64_t updated,
+                           int64_t seq, const char *policy)
+{
+    json_t *v = json_string(value), *s = json_string(source), *x = json_string(xref), *p = json_string(policy), *o = NULL;
+    if (v != NULL && s != NULL && x != NULL && p != NULL && (o = json_object()) != NULL) {
+        json_object_set_new_nocheck(o, "value", v);
+        json_object_set_new_nocheck(o, "source", s);
+        json_object_set_new_nocheck(o, "xref", x);
+        json_object_set_new_nocheck(o, "version_ms", json_integer((json_int_t)version));
+        json_object_set_new_nocheck(o, "updated_at_ms", json_integer((json_int_t)updated));
+        json_object_set_new_nocheck(o, "seq", json_integer((json_int_t)seq));
+        json_object_set_new_nocheck(o, "policy", p);
+        return o;
+    }
+    json_decref(v);
+    json_decref(s);
+    json_decref(x);
+    json_decref(p);
+    return NULL;
+}
 
 typedef struct st_candidate_t {
     const char *value; /* borrowed from the record */
@@ -656,7 +718,7 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         return 0;
     }
     int changed_at_tool = prev_value == NULL || strcmp(prev_value, of->value) != 0;
-    json_object_set_new(mine, f->name, json_pack("[s, I, I]", of->value, (json_int_t)obs->version_ms, (json_int_t)ctx->seq));
+    json_object_set_new(mine, f->name, obs_entry(of->value, obs->version_ms, (int64_t)ctx->seq));
 
     size_t rank;
     const char *golden = golden_value(rec, f->name);
@@ -683,9 +745,8 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         ++ctx->stats->echoes; /* nothing changes: swallowed here, so nothing loops */
         return 0;
     }
-    json_t *state = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "value", c.value, "source",
-                              p->sources[c.source].name, "xref", c.xref, "version_ms", (json_int_t)c.version,
-                              "updated_at_ms", (json_int_t)ctx->now_ms, "seq", (json_int_t)ctx->seq, "policy", p->hash);
+    json_t *state = field_state(c.value, p->sources[c.source].name, c.xref, c.version, ctx->now_ms, (int64_t)ctx->seq,
+                                p->hash);
     char *value = strdup(c.value);
     size_t from = c.source;
     json_object_set_new(json_object_get(rec, "fields"), f->name, state); /* c.* may dangle from here */
@@ -891,8 +952,7 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
         if (prev == NULL || version_cmp(obs->version_ms, (int64_t)ctx->seq, json_integer_value(json_array_get(prev, 1)),
                                         json_integer_value(json_array_get(prev, 2))) > 0)
             json_object_set_new(subs, obs->subscription_id,
-                                json_pack("[s, I, I]", obs->subscription_status, (json_int_t)obs->version_ms,
-                                          (json_int_t)ctx->seq));
+                                obs_entry(obs->subscription_status, obs->version_ms, (int64_t)ctx->seq));
     }
     if (rc == 0 && obs->deleted) {
         ++ctx->stats->deletions;
