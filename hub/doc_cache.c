@@ -138,10 +138,18 @@ static int round_trips(json_t *doc, int depth)
     return depth <= CODEC_MAX_DEPTH;
 }
 
+/* msgpack-c gives a zero-length string met before any other payload a NULL pointer, which unpack_doc cannot make a
+ * string of: only a document that starts with a non-empty key (all of ours) is sure to read back. */
+static int starts_well(json_t *doc)
+{
+    void *it = json_object_iter(doc);
+    return it != NULL && json_object_iter_key_len(it) != 0;
+}
+
 int sy_doc_cache_put(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_t key, json_t *doc)
 {
     uint64_t h = hash_key(db, key);
-    if (!round_trips(doc, 0)) {
+    if (!json_is_object(doc) || !starts_well(doc) || !round_trips(doc, 0)) {
         if (c->capacity != 0) {
             sy_doc_cache_entry_t *e = find(c, h, db, key);
             if (e->key != NULL) {

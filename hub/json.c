@@ -614,15 +614,18 @@ int sy_json_skip(const sy_json_t *json, int tok)
     return tok;
 }
 
+static int str_eq_n(const sy_json_t *json, int tok, const char *s, size_t n);
+
 int sy_json_get(const sy_json_t *json, int obj, const char *key)
 {
     const jsmntok_t *t = tok_at(json, obj);
     if (t == NULL || t->type != JSMN_OBJECT)
         return -1;
     int k = obj + 1;
+    size_t n = strlen(key);
     for (int i = 0; i != t->size && k + 1 < json->count; ++i) {
         /* Keys compare decoded, as jansson's do; validate() has refused duplicate keys. */
-        if (sy_json_str_eq(json, k, key))
+        if (str_eq_n(json, k, key, n))
             return k + 1;
         k = sy_json_skip(json, k + 1);
     }
@@ -673,12 +676,12 @@ int sy_json_int64(const sy_json_t *json, int tok, int64_t *out)
     return 0;
 }
 
-int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
+static int str_eq_n(const sy_json_t *json, int tok, const char *s, size_t n)
 {
     const jsmntok_t *t = tok_at(json, tok);
     if (t == NULL || t->type != JSMN_STRING)
         return 0;
-    size_t n = strlen(s), raw_len = (size_t)(t->end - t->start);
+    size_t raw_len = (size_t)(t->end - t->start);
     const char *raw = json->text + t->start;
     if (memchr(raw, '\\', raw_len) == NULL)
         return raw_len == n && memcmp(raw, s, n) == 0;
@@ -706,6 +709,11 @@ char *sy_json_strdup(const sy_json_t *json, int tok)
         abort();
     out[unescape(json->text + t->start, raw_len, out)] = '\0';
     return out;
+}
+
+int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
+{
+    return str_eq_n(json, tok, s, strlen(s));
 }
 
 int sy_json_has_escape(const sy_json_t *json, int tok)

@@ -1,9 +1,10 @@
 /*
  * hub/doc_cache.c through records.c: a batch applied with the per-batch cache (and the arena, as the applier runs
  * it) stores exactly the bytes the same batch stores without them, in every golden-record DB. The batch touches one
- * record again and again (field changes, conflicts and reverts, coalesced pushes, a subscription, a deletion), ties
- * two records by a strong key (an automatic merge in the middle of the batch), and carries a tool object id of 300
- * bytes (a key codec.c truncates when it reads the record back); then the same log is applied again (a reapply).
+ * record again and again (field changes and a clear, conflicts and reverts, coalesced pushes, a subscription, a
+ * deletion), ties two records by a strong key (an automatic merge in the middle of the batch), and carries a tool
+ * object id of 300 bytes (a key codec.c truncates when it reads the record back); then the same log is applied
+ * again (a reapply).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +71,7 @@ static void fill(sy_store_t *store)
            "\"unit_amount\":900}}]}}");
     hubspot(store, 51, "email", "ana.new@acme.example");
     hubspot(store, 51, "phone", "+49 30 123456");
+    hubspot(store, 51, "phone", ""); /* a clear: empty strings in the record */
     stripe(store, "customer.updated", "{\"id\":\"cus_A\",\"email\":\"ana.other@acme.example\",\"name\":\"Ana\"}");
     snprintf(obj, sizeof(obj), "{\"id\":\"cus_%s\",\"email\":\"ana.new@acme.example\",\"name\":\"Ana L\"}", longid);
     stripe(store, "customer.updated", obj);
