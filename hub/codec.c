@@ -92,20 +92,24 @@ static int key_is(const msgpack_object *k, const char *s)
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
 }
 
+static msgpack_zone *thread_zone(void);
+
 int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
 {
-    msgpack_unpacked up;
+    msgpack_zone *zone = thread_zone(); /* every logged event is decoded: no zone of its own each time */
+    msgpack_object obj;
     size_t off = 0;
     int rc = SY_EPARSE;
     int64_t v;
 
     memset(ev, 0, sizeof(*ev));
-    msgpack_unpacked_init(&up);
-    /* msgpack_unpack_next says CONTINUE both at a clean end and on truncation: insist on consuming all. */
-    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
-        up.data.type != MSGPACK_OBJECT_MAP)
+    if (zone == NULL)
+        return SY_ENOMEM;
+    /* One whole value and nothing after it (msgpack_unpack says EXTRA_BYTES for trailing data, CONTINUE when cut). */
+    if (msgpack_unpack(data, len, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS || off != len ||
+        obj.type != MSGPACK_OBJECT_MAP)
         goto Exit;
-    const msgpack_object_map *m = &up.data.via.map;
+    const msgpack_object_map *m = &obj.via.map;
     for (uint32_t i = 0; i != m->size; ++i) {
         const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
         int r = 0;
@@ -136,7 +140,7 @@ int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
     }
     rc = 0;
 Exit:
-    msgpack_unpacked_destroy(&up);
+    msgpack_zone_clear(zone); /* the slices point into data, not into the zone */
     return rc;
 }
 

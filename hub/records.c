@@ -263,7 +263,13 @@ static int attach_xref(sy_txn_t *txn, json_t *rec, const char *source, const cha
     json_array_foreach(list, i, v) found |= strcmp(json_string_value(v), ext) == 0;
     if (!found)
         json_array_append_new(list, json_string(ext));
-    return put_str(txn, SY_DB_XREF, key2(key, source, ext), rec_id(rec));
+    /* Every event of a known object comes here with the link it already has: rewriting the same value would only
+     * dirty an LMDB page for the commit to write. */
+    sy_slice_t k = key2(key, source, ext), cur;
+    const char *id = rec_id(rec);
+    if (sy_txn_get(txn, SY_DB_XREF, k, &cur) == 0 && cur.len == strlen(id) && memcmp(cur.base, id, cur.len) == 0)
+        return 0;
+    return put_str(txn, SY_DB_XREF, k, id);
 }
 
 /* --- the golden value ------------------------------------------------------------------------------------ */
