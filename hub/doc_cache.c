@@ -177,9 +177,18 @@ int sy_doc_cache_flush(sy_doc_cache_t *c, sy_txn_t *txn)
         sy_doc_cache_entry_t *e = &c->slots[i];
         if (e->key == NULL || !e->dirty)
             continue;
-        int rc = sy_doc_put(txn, (sy_db_t)(unsigned char)e->key[0], (sy_slice_t){e->key + 1, e->keylen - 1}, e->doc);
+        sy_db_t db = (sy_db_t)(unsigned char)e->key[0];
+        sy_slice_t key = {e->key + 1, e->keylen - 1}, bytes, stored;
+        int rc = sy_codec_doc_encode_scratch(e->doc, &bytes);
         if (rc != 0)
             return rc;
+        /* A document stored unchanged (every event of a reapply is stale or met again) is not written: the put
+         * would only dirty pages for the commit to write and sync. */
+        if (sy_txn_get(txn, db, key, &stored) != 0 || stored.len != bytes.len ||
+            memcmp(stored.base, bytes.base, bytes.len) != 0) {
+            if ((rc = sy_txn_put(txn, db, key, bytes)) != 0)
+                return rc;
+        }
         e->dirty = 0;
     }
     return 0;
