@@ -7,8 +7,7 @@
 #include "codec.h"
 #include "records.h"
 
-/* codec.c's unpack_doc keeps at most this many bytes of an object key, and both directions refuse a tree deeper
- * than DOC_MAX_DEPTH. */
+/* codec.c's unpack_doc keeps at most this many bytes of an object key; containers nest at most this deep. */
 #define CODEC_KEY_MAX 255
 #define CODEC_MAX_DEPTH 32
 #define MIN_CAPACITY 64
@@ -112,13 +111,15 @@ json_t *sy_doc_cache_get(sy_doc_cache_t *c, sy_txn_t *txn, sy_db_t db, sy_slice_
     return doc;
 }
 
-/* Whether doc encodes and reads back unchanged: no object key longer than codec.c keeps, not too deep (codec.c
- * refuses a value below depth CODEC_MAX_DEPTH). Runs at every put, so it only visits containers. */
+/* Whether doc encodes and reads back unchanged: no object key longer than codec.c keeps, no container as deep as
+ * msgpack-c refuses. Runs at every put, so it only visits containers. */
 static int round_trips(json_t *doc, int depth)
 {
+    /* msgpack-c's unpacker holds at most 32 open containers (MSGPACK_EMBED_STACK_SIZE): one at depth 32 does not
+     * decode, even empty. Written now, a tree that deep fails now (or reads back NULL), as without the cache. */
+    if ((json_is_object(doc) || json_is_array(doc)) && depth >= CODEC_MAX_DEPTH)
+        return 0;
     if (json_is_object(doc)) {
-        if (depth >= CODEC_MAX_DEPTH && json_object_size(doc) != 0)
-            return 0; /* written now, so the store fails now, as without the cache */
         for (void *it = json_object_iter(doc); it != NULL; it = json_object_iter_next(doc, it)) {
             json_t *v = json_object_iter_value(it);
             if (json_object_iter_key_len(it) > CODEC_KEY_MAX ||
@@ -127,15 +128,13 @@ static int round_trips(json_t *doc, int depth)
         }
     } else if (json_is_array(doc)) {
         size_t n = json_array_size(doc);
-        if (depth >= CODEC_MAX_DEPTH && n != 0)
-            return 0;
         for (size_t i = 0; i != n; ++i) {
             json_t *v = json_array_get(doc, i);
             if ((json_is_object(v) || json_is_array(v)) && !round_trips(v, depth + 1))
                 return 0;
         }
     }
-    return depth <= CODEC_MAX_DEPTH;
+    return 1;
 }
 
 /* msgpack-c gives a zero-length string met before any other payload a NULL pointer, which unpack_doc cannot make a
