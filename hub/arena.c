@@ -14,11 +14,11 @@
 #endif
 #endif
 
-#define ALIGN 16                          /* what malloc guarantees on x86-64 and aarch64 */
-#define CHUNK_SIZE ((size_t)1 << 20)      /* aligned to its size: a block's chunk is its address rounded down */
-#define MAX_CHUNKS 64                     /* past 64 MiB in one batch, blocks get a malloc of their own */
-#define KEEP_CHUNKS 4                     /* kept for the next batch; the rest is returned at the end */
-#define LARGE_BLOCK (CHUNK_SIZE / 8)      /* bigger blocks get a malloc of their own, freed at the end */
+#define ALIGN 16                     /* what malloc guarantees on x86-64 and aarch64 */
+#define CHUNK_SIZE ((size_t)1 << 20) /* aligned to its size: a block's chunk is its address rounded down */
+#define MAX_CHUNKS 64                /* past 64 MiB in one batch, blocks get a malloc of their own */
+#define KEEP_CHUNKS 4                /* kept for the next batch; the rest is returned at the end */
+#define LARGE_BLOCK (CHUNK_SIZE / 8) /* bigger blocks get a malloc of their own, freed at the end */
 
 typedef struct st_arena_t {
     int active;
@@ -28,9 +28,9 @@ typedef struct st_arena_t {
     size_t capacity, count;
 #else
     char *chunks[MAX_CHUNKS];
-    size_t num_chunks; /* chunks[num_chunks - 1] is the one being filled */
-    size_t kept;       /* chunks allocated (the first num_chunks are in use) */
-    size_t offset;     /* in the current chunk */
+    size_t num_chunks;  /* chunks[num_chunks - 1] is the one being filled */
+    size_t kept;        /* chunks allocated (the first num_chunks are in use) */
+    size_t offset;      /* in the current chunk */
     struct st_large_t { /* blocks that get a malloc of their own: large ones, and all once the chunks are used up */
         struct st_large_t *next;
         max_align_t align[];
