@@ -156,12 +156,25 @@ static size_t append(char *out, size_t len, size_t n, const char *s)
     return n + m;
 }
 
-int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
+/* The instance id through ctx: read once per ctx (one transaction), not at every push. */
+static int ctx_instance_id(sy_apply_ctx_t *ctx, char out[SY_INSTANCE_ID_LEN + 1])
 {
-    char inst[SY_INSTANCE_ID_LEN + 1], digits[24], *d = digits + sizeof(digits);
-    int rc = sy_records_instance_id(txn, inst);
-    if (rc != 0 || len == 0)
-        return rc;
+    if (ctx->instance_id[0] == '\0') {
+        int rc = sy_records_instance_id(ctx->txn, ctx->instance_id);
+        if (rc != 0) {
+            ctx->instance_id[0] = '\0';
+            return rc;
+        }
+    }
+    memcpy(out, ctx->instance_id, SY_INSTANCE_ID_LEN + 1);
+    return 0;
+}
+
+static void format_idempotency_key(const char *inst, const char *push_id, long long revision, char *out, size_t len)
+{
+    char digits[24], *d = digits + sizeof(digits);
+    if (len == 0)
+        return;
     /* snprintf(out, len, "sy-%s-%s-%lld", ...), by hand: it runs for every coalesced push. */
     unsigned long long u = revision < 0 ? 0ull - (unsigned long long)revision : (unsigned long long)revision;
     *--d = '\0';
@@ -176,7 +189,24 @@ int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long rev
     n = append(out, len, n, push_id != NULL ? push_id : "(null)"); /* what glibc's %s printed */
     n = append(out, len, n, "-");
     append(out, len, n, d);
-    return 0;
+}
+
+int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
+{
+    char inst[SY_INSTANCE_ID_LEN + 1];
+    int rc = sy_records_instance_id(txn, inst);
+    if (rc == 0)
+        format_idempotency_key(inst, push_id, revision, out, len);
+    return rc;
+}
+
+static int ctx_idempotency_key(sy_apply_ctx_t *ctx, const char *push_id, long long revision, char *out, size_t len)
+{
+    char inst[SY_INSTANCE_ID_LEN + 1];
+    int rc = ctx_instance_id(ctx, inst);
+    if (rc == 0)
+        format_idempotency_key(inst, push_id, revision, out, len);
+    return rc;
 }
 
 /* Appends a document to a be64-keyed log DB (audit, alerts). */
@@ -484,7 +514,7 @@ static int unfreeze(json_t *rec, const char *source, const char *field)
 static int is_our_write(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
 {
     char inst[SY_INSTANCE_ID_LEN + 1], prefix[SY_INSTANCE_ID_LEN + 8];
-    if (obs->write_key == NULL || sy_records_instance_id(ctx->txn, inst) != 0)
+    if (obs->write_key == NULL || ctx_instance_id(ctx, inst) != 0)
         return 0;
     int n = snprintf(prefix, sizeof(prefix), "sy-%s-", inst);
     return strncmp(obs->write_key, prefix, (size_t)n) == 0;
@@ -507,6 +537,48 @@ static int queued_differs(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const 
     int differs = queued != NULL && strcmp(queued, value) != 0;
     json_decref(push);
     return differs;
+}
+
+/*
+ * json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", ..., "seq", ...) built
+ * directly (parsing that format cost more than the rest of a new push): the same tree, NULL where json_pack failed.
+ */
+static json_t *new_push(const char *id, const char *spoke, const char *record, const char *field, const char *value,
+                        const char *reason, int64_t now_ms, const char *idem, const char *policy, int64_t seq)
+{
+    enum { ID, SPOKE, RECORD, VALUE, REASON, IDEM, POLICY, NUM };
+    const char *text[NUM] = {id, spoke, record, value, reason, idem, policy};
+    json_t *v[NUM], *o = json_object(), *fields = json_object(), *reasons = json_array();
+    int ok = o != NULL && fields != NULL && reasons != NULL;
+    for (size_t i = 0; i != NUM; ++i)
+        ok &= (v[i] = json_string(text[i])) != NULL; /* NULL for a NULL or invalid string, as json_pack refuses */
+    if (ok) {
+        ok = json_object_set_new(fields, field, v[VALUE]) == 0; /* the key is checked as json_pack checks it */
+        v[VALUE] = NULL;
+    }
+    if (!ok) {
+        for (size_t i = 0; i != NUM; ++i)
+            json_decref(v[i]);
+        json_decref(o);
+        json_decref(fields);
+        json_decref(reasons);
+        return NULL;
+    }
+    json_array_append_new(reasons, v[REASON]);
+    json_object_set_new_nocheck(o, "id", v[ID]);
+    json_object_set_new_nocheck(o, "spoke", v[SPOKE]);
+    json_object_set_new_nocheck(o, "record", v[RECORD]);
+    json_object_set_new_nocheck(o, "fields", fields);
+    json_object_set_new_nocheck(o, "reasons", reasons);
+    json_object_set_new_nocheck(o, "revision", json_integer(0));
+    json_object_set_new_nocheck(o, "attempts", json_integer(0));
+    json_object_set_new_nocheck(o, "due_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "enqueued_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "updated_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "idempotency_key", v[IDEM]);
+    json_object_set_new_nocheck(o, "policy", v[POLICY]);
+    json_object_set_new_nocheck(o, "seq", json_integer((json_int_t)seq));
+    return o;
 }
 
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
@@ -533,7 +605,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
          * a provider refuses one key with other parameters. */
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
-        if ((rc = sy_records_idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
+        if ((rc = ctx_idempotency_key(ctx, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
                                   sizeof(idem))) != 0) {
             json_decref(push);
             return rc;
@@ -557,15 +629,12 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
     snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-    if ((rc = sy_records_idempotency_key(ctx->txn, idtext, 0, idem, sizeof(idem))) != 0)
+    if ((rc = ctx_idempotency_key(ctx, idtext, 0, idem, sizeof(idem))) != 0)
         return rc;
     sy_put_be64(kb, (uint64_t)ctx->now_ms);
     sy_put_be64(kb + 8, id);
-    push = json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", idtext, "spoke",
-                     spoke_name, "record", rec_id(rec), "fields", field, value, "reasons", reason, "revision", 0,
-                     "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
-                     "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
-                     "seq", (json_int_t)ctx->seq);
+    push = new_push(idtext, spoke_name, rec_id(rec), field, value, reason, ctx->now_ms, idem, ctx->policy->hash,
+                    (int64_t)ctx->seq);
     if ((rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0)
         rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
     json_decref(push);
