@@ -683,11 +683,12 @@ static int str_eq_n(const sy_json_t *json, int tok, const char *s, size_t n)
         return 0;
     size_t raw_len = (size_t)(t->end - t->start);
     const char *raw = json->text + t->start;
+    /* Decoding never makes a string longer, so one that decodes to s is at least n and at most 6 * n + 6 bytes
+     * raw (the first test rejects most keys of an object without looking for escapes). */
+    if (raw_len < n || raw_len > 6 * n + 6)
+        return 0;
     if (memchr(raw, '\\', raw_len) == NULL)
         return raw_len == n && memcmp(raw, s, n) == 0;
-    /* Decoding never makes a string longer, so one that decodes to s is at most 6 * n + 6 bytes raw. */
-    if (raw_len > 6 * n + 6)
-        return 0;
     char stackbuf[256], *buf = raw_len <= sizeof(stackbuf) ? stackbuf : malloc(raw_len);
     if (buf == NULL)
         abort();
