@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "log.h"
 #include "observe.h"
 #include "policy_stamp.h"
@@ -154,9 +155,8 @@ typedef struct st_apply_step_t {
 
 #define STALE_CURSOR 1 /* apply_step's "decoded against a stale cursor: decode again" */
 
-static int apply_step(void *arg, sy_txn_t *txn)
+static int apply_events(apply_step_t *st, sy_txn_t *txn, sy_doc_cache_t *cache)
 {
-    apply_step_t *st = arg;
     uint64_t now_cursor, cursor = st->cursor, started = sy_mono_ns();
     int rc;
 
@@ -166,7 +166,7 @@ static int apply_step(void *arg, sy_txn_t *txn)
         return rc;
     if (now_cursor != cursor)
         return STALE_CURSOR;
-    sy_apply_ctx_t ctx = {.txn = txn, .policy = st->policy, .now_ms = sy_now_ms(), .stats = &st->stats};
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = st->policy, .now_ms = sy_now_ms(), .stats = &st->stats, .cache = cache};
     size_t i;
     for (i = st->from; i != st->n && (i == st->from || st->budget_ns == 0 || sy_mono_ns() - started < st->budget_ns);
          ++i) {
@@ -185,10 +185,24 @@ static int apply_step(void *arg, sy_txn_t *txn)
                 return rc;
         cursor = d->ev.seq;
     }
-    if ((rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 || (rc = sy_records_add_stats(txn, &st->stats)) != 0)
+    if ((rc = sy_records_flush(&ctx)) != 0 || (rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 ||
+        (rc = sy_records_add_stats(txn, &st->stats)) != 0)
         return rc;
     st->upto = i;
     return 0;
+}
+
+/* On whichever thread runs the step (the log writer's, when riding): the step's records and pushes stay decoded
+ * in a cache until it ends, and every jansson value it makes lives in that thread's arena (arena.h), gone at the
+ * end of the step. */
+static int apply_step(void *arg, sy_txn_t *txn)
+{
+    sy_doc_cache_t cache = {0};
+    sy_json_arena_begin();
+    int rc = apply_events(arg, txn, &cache);
+    sy_doc_cache_dispose(&cache);
+    sy_json_arena_end();
+    return rc;
 }
 
 /* One apply step in a write transaction of the applier's own (no log writer to ride on). */

@@ -92,20 +92,24 @@ static int key_is(const msgpack_object *k, const char *s)
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
 }
 
+static msgpack_zone *thread_zone(void);
+
 int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
 {
-    msgpack_unpacked up;
+    msgpack_zone *zone = thread_zone(); /* every logged event is decoded: no zone of its own each time */
+    msgpack_object obj;
     size_t off = 0;
     int rc = SY_EPARSE;
     int64_t v;
 
     memset(ev, 0, sizeof(*ev));
-    msgpack_unpacked_init(&up);
-    /* msgpack_unpack_next says CONTINUE both at a clean end and on truncation: insist on consuming all. */
-    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
-        up.data.type != MSGPACK_OBJECT_MAP)
+    if (zone == NULL)
+        return SY_ENOMEM;
+    /* One whole value and nothing after it (msgpack_unpack says EXTRA_BYTES for trailing data, CONTINUE when cut). */
+    if (msgpack_unpack(data, len, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS || off != len ||
+        obj.type != MSGPACK_OBJECT_MAP)
         goto Exit;
-    const msgpack_object_map *m = &up.data.via.map;
+    const msgpack_object_map *m = &obj.via.map;
     for (uint32_t i = 0; i != m->size; ++i) {
         const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
         int r = 0;
@@ -136,7 +140,7 @@ int sy_codec_event_decode(const void *data, size_t len, sy_event_t *ev)
     }
     rc = 0;
 Exit:
-    msgpack_unpacked_destroy(&up);
+    msgpack_zone_clear(zone); /* the slices point into data, not into the zone */
     return rc;
 }
 
@@ -150,13 +154,11 @@ static int pack_doc(msgpack_packer *pk, const json_t *v, int depth)
         return SY_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        const char *key;
-        json_t *child;
         msgpack_pack_map(pk, json_object_size(v));
-        json_object_foreach((json_t *)v, key, child)
-        {
-            msgpack_pack_str_with_body(pk, key, strlen(key));
-            if (pack_doc(pk, child, depth + 1) != 0)
+        for (void *it = json_object_iter((json_t *)v); it != NULL; it = json_object_iter_next((json_t *)v, it)) {
+            /* The stored length is strlen's: every key is set from a C string. */
+            msgpack_pack_str_with_body(pk, json_object_iter_key(it), json_object_iter_key_len(it));
+            if (pack_doc(pk, json_object_iter_value(it), depth + 1) != 0)
                 return SY_EINVAL;
         }
         return 0;
@@ -202,6 +204,176 @@ int sy_codec_doc_encode(const json_t *doc, char **out, size_t *outlen)
     return 0;
 }
 
+/*
+ * Every stored document is encoded once per change: one growable buffer per thread instead of a fresh 8 KiB one
+ * each time. Kept up to SCRATCH_KEEP bytes; freed at thread exit.
+ */
+#define SCRATCH_KEEP (1u << 20)
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *sb)
+{
+    msgpack_sbuffer_free(sb);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+/*
+ * The same msgpack as pack_doc writes through msgpack-c (its pack_template.h choices: the shortest int, str8 from 32
+ * bytes, float64 for every real), straight into the buffer: msgpack-c calls the writer once per item, which was
+ * most of the encoding time. tests/unit/test_codec.c checks both give the same bytes.
+ */
+typedef struct st_wbuf_t {
+    msgpack_sbuffer *sb;
+    int failed;
+} wbuf_t;
+
+static unsigned char *wb_room(wbuf_t *w, size_t n)
+{
+    msgpack_sbuffer *sb = w->sb;
+    if (sb->alloc - sb->size < n) {
+        size_t cap = sb->alloc != 0 ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+        while (cap < sb->size + n)
+            cap *= 2;
+        char *p = realloc(sb->data, cap);
+        if (p == NULL) {
+            w->failed = 1;
+            return NULL;
+        }
+        sb->data = p;
+        sb->alloc = cap;
+    }
+    unsigned char *p = (unsigned char *)sb->data + sb->size;
+    sb->size += n;
+    return p;
+}
+
+static void wb_head(wbuf_t *w, unsigned char tag, uint64_t v, size_t bytes)
+{
+    unsigned char *p = wb_room(w, 1 + bytes);
+    if (p == NULL)
+        return;
+    p[0] = tag;
+    for (size_t i = 0; i != bytes; ++i)
+        p[1 + i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+}
+
+/* A map or array header: fix (tag_fix | n) below 16, else 16 or 32 bits. */
+static void wb_count(wbuf_t *w, unsigned char fix, unsigned char t16, unsigned char t32, size_t n)
+{
+    if (n < 16)
+        wb_head(w, (unsigned char)(fix | n), 0, 0);
+    else if (n < 65536)
+        wb_head(w, t16, n, 2);
+    else
+        wb_head(w, t32, n, 4);
+}
+
+static void wb_str(wbuf_t *w, const char *s, size_t n)
+{
+    if (n < 32)
+        wb_head(w, (unsigned char)(0xa0 | n), 0, 0);
+    else if (n < 256)
+        wb_head(w, 0xd9, n, 1);
+    else if (n < 65536)
+        wb_head(w, 0xda, n, 2);
+    else
+        wb_head(w, 0xdb, n, 4);
+    unsigned char *p = n != 0 ? wb_room(w, n) : NULL;
+    if (p != NULL)
+        memcpy(p, s, n);
+}
+
+static void wb_int(wbuf_t *w, int64_t d)
+{
+    if (d < -(1LL << 5)) {
+        if (d < -(1LL << 15))
+            d < -(1LL << 31) ? wb_head(w, 0xd3, (uint64_t)d, 8) : wb_head(w, 0xd2, (uint32_t)(int32_t)d, 4);
+        else
+            d < -(1 << 7) ? wb_head(w, 0xd1, (uint16_t)(int16_t)d, 2) : wb_head(w, 0xd0, (uint8_t)(int8_t)d, 1);
+    } else if (d < (1 << 7)) {
+        wb_head(w, (unsigned char)(uint8_t)(int8_t)d, 0, 0); /* positive or negative fixint */
+    } else if (d < (1LL << 16)) {
+        d < (1 << 8) ? wb_head(w, 0xcc, (uint64_t)d, 1) : wb_head(w, 0xcd, (uint64_t)d, 2);
+    } else {
+        d < (1LL << 32) ? wb_head(w, 0xce, (uint64_t)d, 4) : wb_head(w, 0xcf, (uint64_t)d, 8);
+    }
+}
+
+static int write_doc(wbuf_t *w, const json_t *v, int depth)
+{
+    if (depth > DOC_MAX_DEPTH)
+        return SY_EINVAL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        wb_count(w, 0x80, 0xde, 0xdf, json_object_size(v));
+        for (void *it = json_object_iter((json_t *)v); it != NULL; it = json_object_iter_next((json_t *)v, it)) {
+            wb_str(w, json_object_iter_key(it), json_object_iter_key_len(it));
+            if (write_doc(w, json_object_iter_value(it), depth + 1) != 0)
+                return SY_EINVAL;
+        }
+        break;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        wb_count(w, 0x90, 0xdc, 0xdd, n);
+        for (size_t i = 0; i != n; ++i)
+            if (write_doc(w, json_array_get(v, i), depth + 1) != 0)
+                return SY_EINVAL;
+        break;
+    }
+    case JSON_STRING:
+        wb_str(w, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        wb_int(w, json_integer_value(v));
+        break;
+    case JSON_REAL: {
+        union {
+            double f;
+            uint64_t i;
+        } mem = {.f = json_real_value(v)};
+        wb_head(w, 0xcb, mem.i, 8);
+        break;
+    }
+    case JSON_TRUE:
+        wb_head(w, 0xc3, 0, 0);
+        break;
+    case JSON_FALSE:
+        wb_head(w, 0xc2, 0, 0);
+        break;
+    default:
+        wb_head(w, 0xc0, 0, 0);
+        break;
+    }
+    return w->failed ? SY_ENOMEM : 0;
+}
+
+int sy_codec_doc_encode_scratch(const json_t *doc, sy_slice_t *out)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    msgpack_sbuffer *sb = pthread_getspecific(scratch_key);
+    if (sb == NULL) {
+        if ((sb = msgpack_sbuffer_new()) == NULL)
+            return SY_ENOMEM;
+        pthread_setspecific(scratch_key, sb);
+    }
+    if (sb->alloc > SCRATCH_KEEP) { /* the last document was huge: do not keep that much */
+        msgpack_sbuffer_destroy(sb);
+        msgpack_sbuffer_init(sb);
+    }
+    sb->size = 0;
+    wbuf_t w = {sb, 0};
+    if (write_doc(&w, doc, 0) != 0 || sb->data == NULL)
+        return SY_EINVAL;
+    *out = (sy_slice_t){sb->data, sb->size};
+    return 0;
+}
+
 static json_t *unpack_doc(const msgpack_object *o, int depth)
 {
     if (depth > DOC_MAX_DEPTH)
@@ -216,11 +388,12 @@ static json_t *unpack_doc(const msgpack_object *o, int depth)
                 json_decref(obj);
                 return NULL;
             }
-            char key[256];
-            size_t n = k->via.str.size < sizeof(key) - 1 ? k->via.str.size : sizeof(key) - 1;
-            memcpy(key, k->via.str.ptr, n);
-            key[n] = '\0';
-            json_object_set_new(obj, key, val);
+            /* Keys are kept to 255 bytes and end at a NUL (as a copy into a 256-byte C string did). */
+            size_t n = k->via.str.size < 255 ? k->via.str.size : 255;
+            const char *nul = n != 0 ? memchr(k->via.str.ptr, '\0', n) : NULL;
+            if (nul != NULL)
+                n = (size_t)(nul - k->via.str.ptr);
+            json_object_setn_new(obj, n != 0 ? k->via.str.ptr : "", n, val);
         }
         return obj;
     }

@@ -11,6 +11,8 @@
 
 /* Encodes doc (objects, arrays, strings, integers, reals, booleans, null) into a malloc'd buffer. */
 int sy_codec_doc_encode(const json_t *doc, char **out, size_t *outlen);
+/* The same bytes, in a buffer of the calling thread's: valid until its next call on this thread (store them first). */
+int sy_codec_doc_encode_scratch(const json_t *doc, sy_slice_t *out);
 /* Decodes a stored document; returns a new reference or NULL if the bytes are not one msgpack value. */
 json_t *sy_codec_doc_decode(const void *data, size_t len);
 

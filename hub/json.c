@@ -292,7 +292,7 @@ static int key_cmp(const void *a, const void *b)
 /*
  * jansson (with JSON_REJECT_DUPLICATES, as the applier decodes) refuses an object with two equal keys after
  * decoding escapes; without that flag it keeps the last, while a first-match lookup here would keep the first.
- * So ingress refuses them too. Keys are sorted to keep this O(n log n) for objects with many members.
+ * So ingress refuses them too. Keys of objects with many members are sorted to keep this O(n log n).
  */
 static int keys_unique(walk_t *w, const int *key_toks, int n)
 {
@@ -312,9 +312,16 @@ static int keys_unique(walk_t *w, const int *key_toks, int n)
             keys[i].base = keys[i].owned;
         }
     }
-    qsort(keys, (size_t)n, sizeof(*keys), key_cmp);
-    for (int i = 1; i != n && unique; ++i)
-        unique = key_cmp(&keys[i - 1], &keys[i]) != 0;
+    if (keys == small) {
+        /* Few keys (nearly every object): comparing pairs is cheaper than sorting (the same verdict). */
+        for (int i = 0; i != n && unique; ++i)
+            for (int j = i + 1; j != n && unique; ++j)
+                unique = keys[i].len != keys[j].len || memcmp(keys[i].base, keys[j].base, keys[i].len) != 0;
+    } else {
+        qsort(keys, (size_t)n, sizeof(*keys), key_cmp);
+        for (int i = 1; i != n && unique; ++i)
+            unique = key_cmp(&keys[i - 1], &keys[i]) != 0;
+    }
     for (int i = 0; i != n; ++i)
         free(keys[i].owned);
     if (keys != small)
@@ -607,15 +614,18 @@ int sy_json_skip(const sy_json_t *json, int tok)
     return tok;
 }
 
+static int str_eq_n(const sy_json_t *json, int tok, const char *s, size_t n);
+
 int sy_json_get(const sy_json_t *json, int obj, const char *key)
 {
     const jsmntok_t *t = tok_at(json, obj);
     if (t == NULL || t->type != JSMN_OBJECT)
         return -1;
     int k = obj + 1;
+    size_t n = strlen(key);
     for (int i = 0; i != t->size && k + 1 < json->count; ++i) {
         /* Keys compare decoded, as jansson's do; validate() has refused duplicate keys. */
-        if (sy_json_str_eq(json, k, key))
+        if (str_eq_n(json, k, key, n))
             return k + 1;
         k = sy_json_skip(json, k + 1);
     }
@@ -666,18 +676,19 @@ int sy_json_int64(const sy_json_t *json, int tok, int64_t *out)
     return 0;
 }
 
-int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
+static int str_eq_n(const sy_json_t *json, int tok, const char *s, size_t n)
 {
     const jsmntok_t *t = tok_at(json, tok);
     if (t == NULL || t->type != JSMN_STRING)
         return 0;
-    size_t n = strlen(s), raw_len = (size_t)(t->end - t->start);
+    size_t raw_len = (size_t)(t->end - t->start);
     const char *raw = json->text + t->start;
+    /* Decoding never makes a string longer, so one that decodes to s is at least n and at most 6 * n + 6 bytes
+     * raw (the first test rejects most keys of an object without looking for escapes). */
+    if (raw_len < n || raw_len > 6 * n + 6)
+        return 0;
     if (memchr(raw, '\\', raw_len) == NULL)
         return raw_len == n && memcmp(raw, s, n) == 0;
-    /* Decoding never makes a string longer, so one that decodes to s is at most 6 * n + 6 bytes raw. */
-    if (raw_len > 6 * n + 6)
-        return 0;
     char stackbuf[256], *buf = raw_len <= sizeof(stackbuf) ? stackbuf : malloc(raw_len);
     if (buf == NULL)
         abort();
@@ -686,6 +697,24 @@ int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
     if (buf != stackbuf)
         free(buf);
     return eq;
+}
+
+char *sy_json_strdup(const sy_json_t *json, int tok)
+{
+    const jsmntok_t *t = tok_at(json, tok);
+    if (t == NULL || t->type != JSMN_STRING)
+        return NULL;
+    size_t raw_len = (size_t)(t->end - t->start);
+    char *out = malloc(raw_len + 1); /* decoding never makes a string longer */
+    if (out == NULL)
+        abort();
+    out[unescape(json->text + t->start, raw_len, out)] = '\0';
+    return out;
+}
+
+int sy_json_str_eq(const sy_json_t *json, int tok, const char *s)
+{
+    return str_eq_n(json, tok, s, strlen(s));
 }
 
 int sy_json_has_escape(const sy_json_t *json, int tok)

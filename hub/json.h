@@ -58,6 +58,9 @@ int sy_json_at(const sy_json_t *json, int arr, int i);
 int sy_json_int64(const sy_json_t *json, int tok, int64_t *out);
 /* 1 if string tok, its escapes decoded, equals s, else 0. */
 int sy_json_str_eq(const sy_json_t *json, int tok, const char *s);
+/* The value of string tok, its escapes decoded, as a malloc'd NUL-terminated copy (a validated string never holds
+ * \u0000). NULL if tok is not a string. Out of memory aborts. */
+char *sy_json_strdup(const sy_json_t *json, int tok);
 /* 1 if string tok contains an escape (its raw text differs from its value). */
 int sy_json_has_escape(const sy_json_t *json, int tok);
 

@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 #define MAX_OBJECTS_PER_EVENT 8
+/* Deeper bodies (ingress refuses them; an old log may hold some) are read with jansson, as before. */
+#define VIEW_MAX_DEPTH 64
 
 static void observation_dispose(sy_observation_t *o)
 {
@@ -91,6 +95,152 @@ static json_t *event_view(const sy_event_t *ev)
 }
 
 /*
+ * What observe_object reads an event through. Usually the body's jsmn tokens (hub/json.h): ingress validated the
+ * body with that parser, which accepts only what jansson accepts and reads every value the same way, so building a
+ * jansson tree again (a fifth of the applier's time) is not needed. A body the tokenizer does not take (deeper than
+ * VIEW_MAX_DEPTH, or not JSON at all: logged by an older hub) is read with jansson, which then gives the verdict, as
+ * it always did. Either way HubSpot's "properties" view of a property change reads the same.
+ */
+typedef struct st_view_t {
+    json_t *doc; /* the jansson reading, or NULL: the tokens */
+    sy_json_t json;
+    int name_tok;  /* HubSpot: the "propertyName" string the synthetic "properties" is made of; -1: none */
+    int value_tok; /* its "propertyValue", or TOK_NULL when absent (null) */
+} view_t;
+
+#define TOK_NONE (-1)
+#define TOK_NULL (-2)   /* the synthetic propertyValue of an event without one: null */
+#define TOK_OBJECT (-3) /* the synthetic "properties" object itself: not a scalar */
+
+/* 0, or SY_EPARSE when the body is not JSON as ingress reads it. */
+static int view_open(view_t *v, const sy_event_t *ev)
+{
+    memset(v, 0, sizeof(*v));
+    v->name_tok = TOK_NONE;
+    sy_json_init(&v->json, ev->body.len / 2 + 16, VIEW_MAX_DEPTH); /* at most that many tokens: never the cap */
+    if (sy_json_parse(&v->json, ev->body.base, ev->body.len, NULL) != 0) {
+        if ((v->doc = event_view(ev)) == NULL)
+            return SY_EPARSE;
+        return 0;
+    }
+    if (sy_json_type(&v->json, 0) == SY_JSON_OBJECT) {
+        int name = sy_json_get(&v->json, 0, "propertyName");
+        if (name >= 0 && sy_json_type(&v->json, name) == SY_JSON_STRING && sy_json_get(&v->json, 0, "properties") < 0) {
+            int value = sy_json_get(&v->json, 0, "propertyValue");
+            v->name_tok = name;
+            v->value_tok = value >= 0 ? value : TOK_NULL;
+        }
+    }
+    return 0;
+}
+
+static void view_close(view_t *v)
+{
+    json_decref(v->doc);
+    sy_json_dispose(&v->json);
+}
+
+/* The token at a path, as walk() finds it in the jansson reading (TOK_NONE: absent). */
+static int walk_tokens(const view_t *v, char *const *segs, size_t n)
+{
+    const sy_json_t *json = &v->json;
+    int cur = 0;
+    size_t i = 0;
+    if (v->name_tok >= 0 && n != 0 && strcmp(segs[0], "properties") == 0) {
+        if (n == 1)
+            return TOK_OBJECT;
+        if (!sy_json_str_eq(json, v->name_tok, segs[1]))
+            return TOK_NONE;
+        if ((cur = v->value_tok) == TOK_NULL)
+            return n == 2 ? TOK_NULL : TOK_NONE;
+        i = 2;
+    }
+    for (; i != n && cur >= 0; ++i) {
+        const char *seg = segs[i];
+        sy_json_type_t type = sy_json_type(json, cur);
+        if (type == SY_JSON_OBJECT) {
+            cur = sy_json_get(json, cur, seg);
+        } else if (type == SY_JSON_ARRAY && seg[0] >= '0' && seg[0] <= '9') {
+            char *end;
+            unsigned long idx = strtoul(seg, &end, 10);
+            cur = *end == '\0' && idx < (unsigned long)sy_json_size(json, cur) ? sy_json_at(json, cur, (int)idx) : TOK_NONE;
+        } else {
+            cur = TOK_NONE;
+        }
+    }
+    return cur;
+}
+
+/* A JSON real as scalar_text prints it: jansson reads reals with strtod (in the C locale the hub runs in). */
+static char *token_real_text(sy_slice_t t)
+{
+    char *copy = strndup(t.base, t.len), buf[64];
+    if (copy == NULL)
+        return NULL;
+    double d = strtod(copy, NULL);
+    free(copy);
+    snprintf(buf, sizeof(buf), "%.17g", d);
+    return strdup(buf);
+}
+
+/* scalar_text() of a token: the same text for the same JSON value. */
+static char *token_text(const sy_json_t *json, int tok)
+{
+    char buf[64];
+    if (tok == TOK_NULL)
+        return strdup("");
+    if (tok < 0)
+        return NULL;
+    switch (sy_json_type(json, tok)) {
+    case SY_JSON_STRING:
+        return sy_json_strdup(json, tok);
+    case SY_JSON_PRIMITIVE:
+        break;
+    default:
+        return NULL;
+    }
+    sy_slice_t t = sy_json_text(json, tok);
+    if (t.len == 0)
+        return NULL;
+    switch (t.base[0]) {
+    case 't':
+        return strdup("true");
+    case 'f':
+        return strdup("false");
+    case 'n':
+        return strdup("");
+    }
+    int64_t i;
+    if (memchr(t.base, '.', t.len) == NULL && memchr(t.base, 'e', t.len) == NULL && memchr(t.base, 'E', t.len) == NULL) {
+        if (sy_json_int64(json, tok, &i) != 0)
+            return NULL; /* out of range: the parser refused it already */
+        snprintf(buf, sizeof(buf), "%lld", (long long)i);
+        return strdup(buf);
+    }
+    return token_real_text(t);
+}
+
+/* The text of the scalar at a path (scalar_text), NULL when absent or not a scalar; strings_only: NULL unless a
+ * string. Malloc'd. */
+static char *view_text(const view_t *v, char *const *segs, size_t n, int strings_only)
+{
+    if (v->doc != NULL) {
+        sy_policy_path_t path = {.segments = (char **)segs, .num_segments = n};
+        json_t *j = walk(v->doc, &path);
+        return strings_only && !json_is_string(j) ? NULL : scalar_text(j);
+    }
+    int tok = walk_tokens(v, segs, n);
+    if (strings_only && (tok < 0 || sy_json_type(&v->json, tok) != SY_JSON_STRING))
+        return NULL;
+    return token_text(&v->json, tok);
+}
+
+static char *view_path_text(const view_t *v, const sy_policy_path_t *path)
+{
+    return view_text(v, path->segments, path->num_segments, 0);
+}
+
+/*
  * The provider's time as ingress read it (Stripe `created` * 1000, HubSpot `occurredAt`) and stored it with the
  * event: one reading, never re-derived from the body. Events without one take the time they were received.
  */
@@ -99,26 +249,27 @@ static int64_t event_version(const sy_event_t *ev)
     return ev->occurred_at_ms != 0 ? ev->occurred_at_ms : ev->received_at_ms;
 }
 
-static void stripe_subscription(const char *type, json_t *doc, sy_observation_t *o)
+static void stripe_subscription(const char *type, const view_t *v, sy_observation_t *o)
 {
+    static char *const id[] = {"data", "object", "id"}, *status[] = {"data", "object", "status"};
     if (strncmp(type, "customer.subscription.", 22) != 0)
         return;
-    json_t *obj = json_object_get(json_object_get(doc, "data"), "object");
-    o->subscription_id = scalar_text(json_object_get(obj, "id"));
-    o->subscription_status = scalar_text(json_object_get(obj, "status"));
+    o->subscription_id = view_text(v, id, 3, 0);
+    o->subscription_status = view_text(v, status, 3, 0);
     if (strcmp(type, "customer.subscription.deleted") == 0) {
         free(o->subscription_status);
         o->subscription_status = strdup("canceled");
     }
 }
 
-static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_object_t *obj, const char *type, json_t *doc,
-                          int64_t version, sy_observation_t *o)
+static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_object_t *obj, const char *type,
+                          const view_t *doc, int64_t version, sy_observation_t *o)
 {
+    static char *const write_key[] = {"request", "idempotency_key"};
     memset(o, 0, sizeof(*o));
     o->source = si;
     o->version_ms = version;
-    if ((o->external_id = scalar_text(walk(doc, &obj->id))) == NULL || o->external_id[0] == '\0')
+    if ((o->external_id = view_path_text(doc, &obj->id)) == NULL || o->external_id[0] == '\0')
         return SY_ENOTFOUND;
     if (obj->id_prefix != NULL) {
         size_t pl = strlen(obj->id_prefix), il = strlen(o->external_id);
@@ -135,7 +286,7 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
         return SY_ENOMEM;
     for (size_t i = 0; i != obj->num_fields; ++i) {
         const sy_policy_field_map_t *m = &obj->fields[i];
-        char *raw = scalar_text(walk(doc, &m->path));
+        char *raw = view_path_text(doc, &m->path);
         if (raw == NULL)
             continue; /* not in this event: not observed */
         const sy_policy_field_t *f = &p->fields[m->field];
@@ -146,7 +297,7 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
         o->fields[o->num_fields++] = (sy_obs_field_t){m->field, norm};
     }
     for (size_t i = 0; i != obj->num_links && o->num_links != SY_OBS_MAX_LINKS; ++i) {
-        char *id = scalar_text(walk(doc, &obj->links[i].path));
+        char *id = view_path_text(doc, &obj->links[i].path);
         if (id == NULL || id[0] == '\0') {
             free(id);
             continue;
@@ -155,10 +306,16 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
     }
     stripe_subscription(type, doc, o);
     /* Stripe names the idempotency key of the API call that caused the event: ours marks our own write. */
-    json_t *key = json_object_get(json_object_get(doc, "request"), "idempotency_key");
-    if (json_is_string(key) && (o->write_key = strdup(json_string_value(key))) == NULL)
-        return SY_ENOMEM;
+    o->write_key = view_text(doc, write_key, 2, 1);
     return 0;
+}
+
+/* snprintf(out, cap, "%.*s", (int)v.len, v.base), which stops at a NUL too, without snprintf's cost per event. */
+static void slice_to_str(sy_slice_t v, char *out, size_t cap)
+{
+    size_t n = v.len != 0 ? strnlen(v.base, v.len < cap - 1 ? v.len : cap - 1) : 0;
+    memcpy(out, v.base, n);
+    out[n] = '\0';
 }
 
 int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why)
@@ -172,8 +329,8 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
 
     *out = NULL;
     *n = 0;
-    snprintf(source, sizeof(source), "%.*s", (int)ev->source.len, ev->source.base);
-    snprintf(type, sizeof(type), "%.*s", (int)ev->type.len, ev->type.base);
+    slice_to_str(ev->source, source, sizeof(source));
+    slice_to_str(ev->type, type, sizeof(type));
     size_t si = sy_policy_source_index(p, source);
     if (si == SY_POLICY_NONE)
         return 0;
@@ -185,8 +342,9 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
         *why = "the provider time is outside the accepted window (" SY_EVENT_TIME_WINDOW_TEXT ")";
         return SY_EPARSE;
     }
-    json_t *doc = event_view(ev);
-    if (doc == NULL) {
+    view_t doc;
+    if (view_open(&doc, ev) != 0) {
+        view_close(&doc);
         *why = "the body is not JSON as ingress reads it (duplicate keys, invalid escapes or numbers out of range)";
         return SY_EPARSE;
     }
@@ -197,7 +355,7 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
     }
     int64_t version = event_version(ev);
     for (size_t i = 0; i != nobj; ++i) {
-        int orc = observe_object(p, si, objs[i], type, doc, version, &obs[*n]);
+        int orc = observe_object(p, si, objs[i], type, &doc, version, &obs[*n]);
         if (orc == 0) {
             ++*n;
         } else {
@@ -217,7 +375,7 @@ Exit:
         sy_observations_free(obs, *n);
     if (rc != 0)
         *n = 0;
-    json_decref(doc);
+    view_close(&doc);
     return rc;
 }
 

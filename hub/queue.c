@@ -118,10 +118,17 @@ int sy_queue_add(sy_txn_t *txn, const unsigned char key[16], const json_t *doc)
         if (rc != 0)
             return rc;
     }
-    if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, k, doc)) != 0 ||
-        (rc = index_put(txn, key, doc_spoke(doc), doc_enqueued(doc))) != 0 || (rc = note_id(txn, key)) != 0)
+    if ((rc = sy_doc_put(txn, SY_DB_OUTBOX, k, doc)) != 0)
         return rc;
-    return counter_add(txn, "queued", doc_spoke(doc), 1);
+    return sy_queue_index_add(txn, key, doc_spoke(doc), doc_enqueued(doc));
+}
+
+int sy_queue_index_add(sy_txn_t *txn, const unsigned char key[16], const char *spoke, uint64_t enqueued_at_ms)
+{
+    int rc;
+    if ((rc = index_put(txn, key, spoke, enqueued_at_ms)) != 0 || (rc = note_id(txn, key)) != 0)
+        return rc;
+    return counter_add(txn, "queued", spoke, 1);
 }
 
 int sy_queue_move(sy_txn_t *txn, const unsigned char from[16], const unsigned char to[16], const json_t *doc)

@@ -30,6 +30,9 @@
 /* Puts doc (a push: "spoke", "enqueued_at_ms") at the outbox key and indexes it; a push already at that key is
  * replaced (and unindexed first). Returns 0 or a storage error. */
 int sy_queue_add(sy_txn_t *txn, const unsigned char key[16], const json_t *doc);
+/* The index entries and counter of a new push whose document the caller writes itself (the applier, through its
+ * batch's cache): a push that is not yet at that key. */
+int sy_queue_index_add(sy_txn_t *txn, const unsigned char key[16], const char *spoke, uint64_t enqueued_at_ms);
 /* Deletes the push at key from the outbox and its index entries; doc is the push as stored (its spoke and
  * enqueued_at_ms name the entries). Absent: 0, nothing counted. */
 int sy_queue_remove(sy_txn_t *txn, const unsigned char key[16], const json_t *doc);

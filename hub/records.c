@@ -25,10 +25,33 @@
 
 /* --- small storage helpers ---------------------------------------------------------------------------- */
 
+/*
+ * a, sep, b into buf (cap bytes, NUL-terminated), cut at cap - 1 bytes exactly as snprintf("%s<sep>%s") cuts it; the
+ * length written. Keys are made several times per field of every event: snprintf was a tenth of the applier.
+ */
+static size_t join(char *buf, size_t cap, const char *a, char sep, const char *b)
+{
+    size_t n = strnlen(a, cap - 1);
+    memcpy(buf, a, n);
+    if (n != cap - 1)
+        buf[n++] = sep;
+    size_t m = strnlen(b, cap - 1 - n);
+    memcpy(buf + n, b, m);
+    buf[n + m] = '\0';
+    return n + m;
+}
+
 static sy_slice_t key2(char *buf, const char *a, const char *b)
 {
-    int n = snprintf(buf, KEY_MAX, "%s" SEP "%s", a, b);
-    return (sy_slice_t){buf, n < KEY_MAX ? (size_t)n : KEY_MAX - 1};
+    return (sy_slice_t){buf, join(buf, KEY_MAX, a, SEP[0], b)};
+}
+
+/* snprintf(buf, cap, "%s", s) */
+static void copy_str(char *buf, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
 }
 
 json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
@@ -41,14 +64,25 @@ json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key)
 
 int sy_doc_put(sy_txn_t *txn, sy_db_t db, sy_slice_t key, const json_t *doc)
 {
-    char *buf;
-    size_t len;
-    int rc;
-    if ((rc = sy_codec_doc_encode(doc, &buf, &len)) != 0)
-        return rc;
-    rc = sy_txn_put(txn, db, key, (sy_slice_t){buf, len});
-    free(buf);
-    return rc;
+    sy_slice_t v;
+    int rc = sy_codec_doc_encode_scratch(doc, &v); /* LMDB copies the value: the buffer is free again after */
+    return rc != 0 ? rc : sy_txn_put(txn, db, key, v);
+}
+
+/* A record or queued push in the applying transaction: through ctx->cache when there is one. New reference. */
+static json_t *ctx_doc_get(sy_apply_ctx_t *ctx, sy_db_t db, sy_slice_t key)
+{
+    return ctx->cache != NULL ? sy_doc_cache_get(ctx->cache, ctx->txn, db, key) : sy_doc_get(ctx->txn, db, key);
+}
+
+static int ctx_doc_put(sy_apply_ctx_t *ctx, sy_db_t db, sy_slice_t key, json_t *doc)
+{
+    return ctx->cache != NULL ? sy_doc_cache_put(ctx->cache, ctx->txn, db, key, doc) : sy_doc_put(ctx->txn, db, key, doc);
+}
+
+int sy_records_flush(sy_apply_ctx_t *ctx)
+{
+    return ctx->cache != NULL ? sy_doc_cache_flush(ctx->cache, ctx->txn) : 0;
 }
 
 /* A value stored as a plain string (xref, match). Malloc'd or NULL. */
@@ -114,12 +148,65 @@ int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1])
     return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), (sy_slice_t){out, SY_INSTANCE_ID_LEN});
 }
 
+/* Appends s to out (snprintf's cut at len - 1); the new length. */
+static size_t append(char *out, size_t len, size_t n, const char *s)
+{
+    size_t m = strnlen(s, len - 1 - n);
+    memcpy(out + n, s, m);
+    out[n + m] = '\0';
+    return n + m;
+}
+
+/* The instance id through ctx: read once per ctx (one transaction), not at every push. */
+static int ctx_instance_id(sy_apply_ctx_t *ctx, char out[SY_INSTANCE_ID_LEN + 1])
+{
+    if (ctx->instance_id[0] == '\0') {
+        int rc = sy_records_instance_id(ctx->txn, ctx->instance_id);
+        if (rc != 0) {
+            ctx->instance_id[0] = '\0';
+            return rc;
+        }
+    }
+    memcpy(out, ctx->instance_id, SY_INSTANCE_ID_LEN + 1);
+    return 0;
+}
+
+static void format_idempotency_key(const char *inst, const char *push_id, long long revision, char *out, size_t len)
+{
+    char digits[24], *d = digits + sizeof(digits);
+    if (len == 0)
+        return;
+    /* snprintf(out, len, "sy-%s-%s-%lld", ...), by hand: it runs for every coalesced push. */
+    unsigned long long u = revision < 0 ? 0ull - (unsigned long long)revision : (unsigned long long)revision;
+    *--d = '\0';
+    do
+        *--d = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (revision < 0)
+        *--d = '-';
+    size_t n = append(out, len, 0, "sy-");
+    n = append(out, len, n, inst);
+    n = append(out, len, n, "-");
+    n = append(out, len, n, push_id != NULL ? push_id : "(null)"); /* what glibc's %s printed */
+    n = append(out, len, n, "-");
+    append(out, len, n, d);
+}
+
 int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
 {
     char inst[SY_INSTANCE_ID_LEN + 1];
     int rc = sy_records_instance_id(txn, inst);
     if (rc == 0)
-        snprintf(out, len, "sy-%s-%s-%lld", inst, push_id, revision);
+        format_idempotency_key(inst, push_id, revision, out, len);
+    return rc;
+}
+
+static int ctx_idempotency_key(sy_apply_ctx_t *ctx, const char *push_id, long long revision, char *out, size_t len)
+{
+    char inst[SY_INSTANCE_ID_LEN + 1];
+    int rc = ctx_instance_id(ctx, inst);
+    if (rc == 0)
+        format_idempotency_key(inst, push_id, revision, out, len);
     return rc;
 }
 
@@ -144,22 +231,34 @@ static int save_record(sy_txn_t *txn, json_t *rec)
     return sy_doc_put(txn, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
 }
 
-json_t *sy_records_load(sy_txn_t *txn, const char *id)
+static int ctx_save_record(sy_apply_ctx_t *ctx, json_t *rec)
+{
+    return ctx_doc_put(ctx, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
+}
+
+/* sy_records_load through ctx (its cache, when it has one). */
+static json_t *ctx_load_record(sy_apply_ctx_t *ctx, const char *id)
 {
     char cur[128];
-    snprintf(cur, sizeof(cur), "%s", id);
+    copy_str(cur, sizeof(cur), id);
     /* Follow merges (bounded: a chain longer than this is corrupt). */
     for (int hops = 0; hops != 16; ++hops) {
-        json_t *rec = sy_doc_get(txn, SY_DB_RECORDS, sy_slice_cstr(cur));
+        json_t *rec = ctx_doc_get(ctx, SY_DB_RECORDS, sy_slice_cstr(cur));
         if (rec == NULL)
             return NULL;
         const char *next = json_string_value(json_object_get(rec, "merged_into"));
         if (next == NULL)
             return rec;
-        snprintf(cur, sizeof(cur), "%s", next);
+        copy_str(cur, sizeof(cur), next);
         json_decref(rec);
     }
     return NULL;
+}
+
+json_t *sy_records_load(sy_txn_t *txn, const char *id)
+{
+    sy_apply_ctx_t ctx = {.txn = txn};
+    return ctx_load_record(&ctx, id);
 }
 
 static json_t *new_record(sy_apply_ctx_t *ctx, int *rc)
@@ -195,10 +294,55 @@ static int attach_xref(sy_txn_t *txn, json_t *rec, const char *source, const cha
     json_array_foreach(list, i, v) found |= strcmp(json_string_value(v), ext) == 0;
     if (!found)
         json_array_append_new(list, json_string(ext));
-    return put_str(txn, SY_DB_XREF, key2(key, source, ext), rec_id(rec));
+    /* Every event of a known object comes here with the link it already has: rewriting the same value would only
+     * dirty an LMDB page for the commit to write. */
+    sy_slice_t k = key2(key, source, ext), cur;
+    const char *id = rec_id(rec);
+    if (sy_txn_get(txn, SY_DB_XREF, k, &cur) == 0 && cur.len == strlen(id) && memcmp(cur.base, id, cur.len) == 0)
+        return 0;
+    return put_str(txn, SY_DB_XREF, k, id);
 }
 
 /* --- the golden value ------------------------------------------------------------------------------------ */
+
+/*
+ * json_pack("[s, I, I]", value, a, b) and json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", ...) for a field's state,
+ * built directly: they run for every field of every event, and parsing the format was most of their cost. The same
+ * tree, and NULL where json_pack fails (a NULL or invalid UTF-8 string).
+ */
+static json_t *obs_entry(const char *value, int64_t version, int64_t seq)
+{
+    json_t *s = json_string(value), *a = s != NULL ? json_array() : NULL;
+    if (a == NULL) {
+        json_decref(s);
+        return NULL;
+    }
+    json_array_append_new(a, s);
+    json_array_append_new(a, json_integer((json_int_t)version));
+    json_array_append_new(a, json_integer((json_int_t)seq));
+    return a;
+}
+
+static json_t *field_state(const char *value, const char *source, const char *xref, int64_t version, int64_t updated,
+                           int64_t seq, const char *policy)
+{
+    json_t *v = json_string(value), *s = json_string(source), *x = json_string(xref), *p = json_string(policy), *o = NULL;
+    if (v != NULL && s != NULL && x != NULL && p != NULL && (o = json_object()) != NULL) {
+        json_object_set_new_nocheck(o, "value", v);
+        json_object_set_new_nocheck(o, "source", s);
+        json_object_set_new_nocheck(o, "xref", x);
+        json_object_set_new_nocheck(o, "version_ms", json_integer((json_int_t)version));
+        json_object_set_new_nocheck(o, "updated_at_ms", json_integer((json_int_t)updated));
+        json_object_set_new_nocheck(o, "seq", json_integer((json_int_t)seq));
+        json_object_set_new_nocheck(o, "policy", p);
+        return o;
+    }
+    json_decref(v);
+    json_decref(s);
+    json_decref(x);
+    json_decref(p);
+    return NULL;
+}
 
 typedef struct st_candidate_t {
     const char *value; /* borrowed from the record */
@@ -303,7 +447,7 @@ static json_t *sent_list(json_t *rec, const char *source, const char *field, int
         sent = json_object();
         json_object_set_new(rec, "sent", sent);
     }
-    snprintf(key, sizeof(key), "%s|%s", source, field);
+    join(key, sizeof(key), source, '|', field);
     json_t *list = json_object_get(sent, key);
     if (list == NULL && create) {
         list = json_array();
@@ -342,7 +486,7 @@ static int sent_has(json_t *rec, const char *source, const char *field, const ch
 static void sent_clear(json_t *rec, const char *source, const char *field)
 {
     char key[256];
-    snprintf(key, sizeof(key), "%s|%s", source, field);
+    join(key, sizeof(key), source, '|', field);
     json_object_del(json_object_get(rec, "sent"), key);
 }
 
@@ -359,7 +503,7 @@ static int unfreeze(json_t *rec, const char *source, const char *field)
     {
         if (strcmp(json_string_value(v), field) == 0) {
             json_array_remove(list, i);
-            snprintf(rkey, sizeof(rkey), "%s|%s", source, field);
+            join(rkey, sizeof(rkey), source, '|', field);
             json_object_del(json_object_get(rec, "reverts"), rkey);
             return 1;
         }
@@ -371,7 +515,7 @@ static int unfreeze(json_t *rec, const char *source, const char *field)
 static int is_our_write(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
 {
     char inst[SY_INSTANCE_ID_LEN + 1], prefix[SY_INSTANCE_ID_LEN + 8];
-    if (obs->write_key == NULL || sy_records_instance_id(ctx->txn, inst) != 0)
+    if (obs->write_key == NULL || ctx_instance_id(ctx, inst) != 0)
         return 0;
     int n = snprintf(prefix, sizeof(prefix), "sy-%s-", inst);
     return strncmp(obs->write_key, prefix, (size_t)n) == 0;
@@ -387,11 +531,55 @@ static int queued_differs(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const 
     if (sy_txn_get(ctx->txn, SY_DB_PENDING, key2(pkey, ctx->policy->sources[spoke].name, rec_id(rec)), &okey) != 0 ||
         okey.len != 16)
         return 0;
-    json_t *push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey);
+    unsigned char kb[16];
+    memcpy(kb, okey.base, 16); /* the slice is the txn's: a cache miss below reads into the txn */
+    json_t *push = ctx_doc_get(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16});
     const char *queued = json_string_value(json_object_get(json_object_get(push, "fields"), field));
     int differs = queued != NULL && strcmp(queued, value) != 0;
     json_decref(push);
     return differs;
+}
+
+/*
+ * json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", ..., "seq", ...) built
+ * directly (parsing that format cost more than the rest of a new push): the same tree, NULL where json_pack failed.
+ */
+static json_t *new_push(const char *id, const char *spoke, const char *record, const char *field, const char *value,
+                        const char *reason, int64_t now_ms, const char *idem, const char *policy, int64_t seq)
+{
+    enum { ID, SPOKE, RECORD, VALUE, REASON, IDEM, POLICY, NUM };
+    const char *text[NUM] = {id, spoke, record, value, reason, idem, policy};
+    json_t *v[NUM], *o = json_object(), *fields = json_object(), *reasons = json_array();
+    int ok = o != NULL && fields != NULL && reasons != NULL;
+    for (size_t i = 0; i != NUM; ++i)
+        ok &= (v[i] = json_string(text[i])) != NULL; /* NULL for a NULL or invalid string, as json_pack refuses */
+    if (ok) {
+        ok = json_object_set_new(fields, field, v[VALUE]) == 0; /* the key is checked as json_pack checks it */
+        v[VALUE] = NULL;
+    }
+    if (!ok) {
+        for (size_t i = 0; i != NUM; ++i)
+            json_decref(v[i]);
+        json_decref(o);
+        json_decref(fields);
+        json_decref(reasons);
+        return NULL;
+    }
+    json_array_append_new(reasons, v[REASON]);
+    json_object_set_new_nocheck(o, "id", v[ID]);
+    json_object_set_new_nocheck(o, "spoke", v[SPOKE]);
+    json_object_set_new_nocheck(o, "record", v[RECORD]);
+    json_object_set_new_nocheck(o, "fields", fields);
+    json_object_set_new_nocheck(o, "reasons", reasons);
+    json_object_set_new_nocheck(o, "revision", json_integer(0));
+    json_object_set_new_nocheck(o, "attempts", json_integer(0));
+    json_object_set_new_nocheck(o, "due_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "enqueued_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "updated_at_ms", json_integer((json_int_t)now_ms));
+    json_object_set_new_nocheck(o, "idempotency_key", v[IDEM]);
+    json_object_set_new_nocheck(o, "policy", v[POLICY]);
+    json_object_set_new_nocheck(o, "seq", json_integer((json_int_t)seq));
+    return o;
 }
 
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
@@ -409,14 +597,16 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         return 0;
     }
     sent_add(rec, spoke_name, field, value);
-    if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16 &&
-        (push = sy_doc_get(ctx->txn, SY_DB_OUTBOX, okey)) != NULL) {
+    unsigned char kb[16];
+    if (sy_txn_get(ctx->txn, SY_DB_PENDING, pk, &okey) == 0 && okey.len == 16) {
+        memcpy(kb, okey.base, 16);
+        push = ctx_doc_get(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16});
+    }
+    if (push != NULL) {
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
          * a provider refuses one key with other parameters. */
-        unsigned char kb[16];
-        memcpy(kb, okey.base, 16);
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
-        if ((rc = sy_records_idempotency_key(ctx->txn, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
+        if ((rc = ctx_idempotency_key(ctx, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
                                   sizeof(idem))) != 0) {
             json_decref(push);
             return rc;
@@ -428,7 +618,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
         json_object_set_new(push, "seq", json_integer((json_int_t)ctx->seq));
         json_object_set_new(push, "policy", json_string(ctx->policy->hash));
-        rc = sy_doc_put(ctx->txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
+        rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
         ++ctx->stats->pushes_coalesced;
         json_decref(push);
         return rc;
@@ -436,21 +626,19 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     json_decref(push);
 
     uint64_t id;
-    unsigned char kb[16];
     char idtext[32];
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
     snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-    if ((rc = sy_records_idempotency_key(ctx->txn, idtext, 0, idem, sizeof(idem))) != 0)
+    if ((rc = ctx_idempotency_key(ctx, idtext, 0, idem, sizeof(idem))) != 0)
         return rc;
     sy_put_be64(kb, (uint64_t)ctx->now_ms);
     sy_put_be64(kb + 8, id);
-    push = json_pack("{s:s, s:s, s:s, s:{s:s}, s:[s], s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:I}", "id", idtext, "spoke",
-                     spoke_name, "record", rec_id(rec), "fields", field, value, "reasons", reason, "revision", 0,
-                     "attempts", 0, "due_at_ms", (json_int_t)ctx->now_ms, "enqueued_at_ms", (json_int_t)ctx->now_ms,
-                     "updated_at_ms", (json_int_t)ctx->now_ms, "idempotency_key", idem, "policy", ctx->policy->hash,
-                     "seq", (json_int_t)ctx->seq);
-    if ((rc = sy_queue_add(ctx->txn, kb, push)) == 0) /* indexed and counted per spoke (queue.h) */
+    push = new_push(idtext, spoke_name, rec_id(rec), field, value, reason, ctx->now_ms, idem, ctx->policy->hash,
+                    (int64_t)ctx->seq);
+    /* The document through the batch's cache, its index entries and counter now (queue.h). */
+    if ((rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0 &&
+        (rc = sy_queue_index_add(ctx->txn, kb, spoke_name, (uint64_t)ctx->now_ms)) == 0)
         rc = sy_txn_put(ctx->txn, SY_DB_PENDING, pk, (sy_slice_t){(const char *)kb, 16});
     json_decref(push);
     ++ctx->stats->pushes_enqueued;
@@ -468,7 +656,7 @@ static int spoke_has_value(const sy_policy_t *p, json_t *rec, size_t spoke, cons
         return 0;
     json_array_foreach(ids, i, id)
     {
-        snprintf(xref, sizeof(xref), "%s:%s", p->sources[spoke].name, json_string_value(id));
+        join(xref, sizeof(xref), p->sources[spoke].name, ':', json_string_value(id));
         json_t *obs = json_object_get(json_object_get(json_object_get(rec, "observed"), xref), field);
         const char *seen = json_string_value(json_array_get(obs, 0));
         if (seen == NULL || strcmp(seen, value) != 0)
@@ -557,7 +745,7 @@ static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
 
     /* Revert budget per (tool, record, field) within a window of provider time. */
     char rkey[256];
-    snprintf(rkey, sizeof(rkey), "%s|%s", source, f->name);
+    join(rkey, sizeof(rkey), source, '|', f->name);
     json_t *reverts = json_object_get(rec, "reverts"), *entry = json_object_get(reverts, rkey);
     json_int_t count = json_integer_value(json_array_get(entry, 0)), since = json_integer_value(json_array_get(entry, 1));
     if (entry == NULL || version - since > p->revert_window_ms) {
@@ -608,7 +796,7 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         return 0;
     }
     int changed_at_tool = prev_value == NULL || strcmp(prev_value, of->value) != 0;
-    json_object_set_new(mine, f->name, json_pack("[s, I, I]", of->value, (json_int_t)obs->version_ms, (json_int_t)ctx->seq));
+    json_object_set_new(mine, f->name, obs_entry(of->value, obs->version_ms, (int64_t)ctx->seq));
 
     size_t rank;
     const char *golden = golden_value(rec, f->name);
@@ -635,9 +823,8 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         ++ctx->stats->echoes; /* nothing changes: swallowed here, so nothing loops */
         return 0;
     }
-    json_t *state = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "value", c.value, "source",
-                              p->sources[c.source].name, "xref", c.xref, "version_ms", (json_int_t)c.version,
-                              "updated_at_ms", (json_int_t)ctx->now_ms, "seq", (json_int_t)ctx->seq, "policy", p->hash);
+    json_t *state = field_state(c.value, p->sources[c.source].name, c.xref, c.version, ctx->now_ms, (int64_t)ctx->seq,
+                                p->hash);
     char *value = strdup(c.value);
     size_t from = c.source;
     json_object_set_new(json_object_get(rec, "fields"), f->name, state); /* c.* may dangle from here */
@@ -698,7 +885,7 @@ static json_t *resolve(sy_apply_ctx_t *ctx, const sy_observation_t *obs, int *rc
     for (size_t i = 0; i != nfound; ++i) {
         if (found[i] == NULL)
             continue;
-        json_t *r = sy_records_load(ctx->txn, found[i]);
+        json_t *r = ctx_load_record(ctx, found[i]);
         if (r == NULL)
             continue;
         if (rec == NULL) {
@@ -706,6 +893,15 @@ static json_t *resolve(sy_apply_ctx_t *ctx, const sy_observation_t *obs, int *rc
         } else if (strcmp(rec_id(rec), rec_id(r)) != 0) {
             /* Strong evidence ties two records together: the one found first (the object's own) absorbs the other. */
             ++ctx->stats->auto_merges;
+            /* merge_into reads and writes records and queued pushes in the transaction itself (it also serves the
+             * admin merge): everything cached goes there first, and is read from there afterwards. */
+            if (ctx->cache != NULL) {
+                if ((*rc = sy_doc_cache_flush(ctx->cache, ctx->txn)) != 0) {
+                    json_decref(r);
+                    goto Exit;
+                }
+                sy_doc_cache_clear(ctx->cache);
+            }
             *rc = merge_into(ctx->txn, p, rec, r, ctx->now_ms, "strong identity key", ctx->seq);
             json_decref(r);
             if (*rc != 0)
@@ -819,14 +1015,14 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
     if (tomb != NULL && !obs->deleted) {
         if (strcmp(json_string_value(json_object_get(tomb, "id")), obs->external_id) == 0) {
             ++ctx->stats->stale; /* a late event of the deleted object itself: it does not come back */
-            rc = save_record(ctx->txn, rec); /* resolving may have changed the record (an automatic merge) */
+            rc = ctx_save_record(ctx, rec); /* resolving may have changed the record (an automatic merge) */
             goto Exit;
         }
         json_object_del(tombstones, source); /* a new object at the tool: someone made it, the record is back there */
     }
     if ((rc = index_keys(ctx, rec, obs)) != 0)
         goto Exit;
-    snprintf(xref, sizeof(xref), "%s:%s", p->sources[obs->source].name, obs->external_id);
+    join(xref, sizeof(xref), p->sources[obs->source].name, ':', obs->external_id);
     for (size_t i = 0; i != obs->num_fields && rc == 0; ++i)
         rc = apply_field(ctx, rec, obs, xref, &obs->fields[i]);
     if (rc == 0 && obs->subscription_id != NULL && obs->subscription_status != NULL) {
@@ -834,8 +1030,7 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
         if (prev == NULL || version_cmp(obs->version_ms, (int64_t)ctx->seq, json_integer_value(json_array_get(prev, 1)),
                                         json_integer_value(json_array_get(prev, 2))) > 0)
             json_object_set_new(subs, obs->subscription_id,
-                                json_pack("[s, I, I]", obs->subscription_status, (json_int_t)obs->version_ms,
-                                          (json_int_t)ctx->seq));
+                                obs_entry(obs->subscription_status, obs->version_ms, (int64_t)ctx->seq));
     }
     if (rc == 0 && obs->deleted) {
         ++ctx->stats->deletions;
@@ -853,7 +1048,7 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
         }
     }
     if (rc == 0)
-        rc = save_record(ctx->txn, rec);
+        rc = ctx_save_record(ctx, rec);
 Exit:
     json_decref(rec);
     return rc;
@@ -875,10 +1070,17 @@ static const char *value_for_spoke(const sy_policy_t *p, json_t *rec, size_t spo
 int sy_records_repush(sy_apply_ctx_t *ctx, const char *id, size_t spoke)
 {
     const sy_policy_t *p = ctx->policy;
-    json_t *rec = sy_records_load(ctx->txn, id);
+    json_t *rec = ctx_load_record(ctx, id);
     int rc = 0;
     if (rec == NULL)
         return SY_ENOTFOUND;
+    if (ctx->cache != NULL) {
+        /* enqueue notes what it sends in the record, which a repush never stores: not in the cached one either. */
+        json_t *copy = json_deep_copy(rec);
+        json_decref(rec);
+        if ((rec = copy) == NULL)
+            return SY_ENOMEM;
+    }
     for (size_t fi = 0; fi != p->num_fields && rc == 0; ++fi) {
         const char *value = value_for_spoke(p, rec, spoke, fi);
         if (value != NULL)

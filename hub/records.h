@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "doc_cache.h"
 #include "observe.h"
 #include "policy.h"
 #include "store.h"
@@ -44,13 +45,24 @@ typedef struct st_sy_apply_stats_t {
 #undef SY_STATS_FIELD
 } sy_apply_stats_t;
 
+#define SY_INSTANCE_ID_LEN 16 /* sy_records_instance_id */
+
 typedef struct st_sy_apply_ctx_t {
     sy_txn_t *txn;
     const sy_policy_t *policy;
     uint64_t seq;   /* the event being applied */
     int64_t now_ms; /* wall clock, for updated_at/enqueued_at only (never for decisions) */
     sy_apply_stats_t *stats;
+    /* Optional (NULL: every record and queued push is read from and written to txn at once). Set, the records and
+     * queued pushes the batch touches stay decoded in it between events, and sy_records_flush writes them back:
+     * call it before committing, and dispose the cache (doc_cache.h) when the transaction ends, committed or not. */
+    sy_doc_cache_t *cache;
+    char instance_id[SY_INSTANCE_ID_LEN + 1]; /* "" until the first push or echo check of the ctx reads it */
 } sy_apply_ctx_t;
+
+/* Writes the records and queued pushes held in ctx->cache to ctx->txn (nothing without a cache). Returns 0 or a
+ * storage error (then abort). */
+int sy_records_flush(sy_apply_ctx_t *ctx);
 
 /* Applies one observation. Returns 0 or a storage error (SY_EFULL...), after which the transaction must abort. */
 int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs);
@@ -83,7 +95,6 @@ json_t *sy_records_stats(sy_txn_t *txn);
 
 /* This data dir's random instance id (hex), made on first use and kept in meta "instance_id": part of every
  * idempotency key and of what marks a tool's event as our own write. */
-#define SY_INSTANCE_ID_LEN 16
 int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1]);
 /* "sy-<instance>-<push id>-<revision>": unique per data dir, so neither a second hub nor a fresh data dir ever
  * reuses a key within a provider's idempotency window (Stripe keeps keys for 24 h). A push changes revision (and

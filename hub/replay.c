@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "observe.h"
 #include "policy_stamp.h"
 #include "records.h"
@@ -127,10 +128,14 @@ static int run_batch(run_t *r, uint64_t *after)
     sy_event_t ev;
     int rc, n = 0;
     uint64_t first_new = 0;
+    sy_doc_cache_t cache = {0}; /* a plain reapply keeps the batch's records decoded (records.h) */
     if ((rc = sy_txn_begin(r->store, 1, &txn)) != 0)
         return rc;
     sy_meta_get_u64(txn, "next_record", &first_new);
-    sy_apply_ctx_t ctx = {.txn = txn, .policy = r->policy, .now_ms = sy_now_ms(), .stats = &r->stats};
+    sy_apply_ctx_t ctx = {.txn = txn, .policy = r->policy, .now_ms = sy_now_ms(), .stats = &r->stats,
+                          .cache = r->spec->dry_run || r->spec->repush ? NULL : &cache};
+    if (ctx.cache != NULL)
+        sy_json_arena_begin(); /* the run's own JSON (dry-run diffs, repushed ids) lives longer: not in those */
     while (n != REPLAY_BATCH && (rc = sy_store_event_next(txn, *after, &ev)) == 0 && ev.seq <= r->spec->to_seq) {
         ++n;
         atomic_fetch_add(&r->progress->read, 1);
@@ -153,7 +158,9 @@ static int run_batch(run_t *r, uint64_t *after)
         }
         for (size_t i = 0; i != nobs && rc == 0; ++i) {
             char idbuf[128];
-            const char *id = record_of(txn, r->policy, &obs[i], idbuf, sizeof(idbuf));
+            const char *id = r->spec->dry_run || r->spec->repush /* the only readers of id */
+                                 ? record_of(txn, r->policy, &obs[i], idbuf, sizeof(idbuf))
+                                 : NULL;
             if (r->spec->dry_run)
                 remember_before(r, txn, id);
             if (!r->spec->repush) {
@@ -177,7 +184,9 @@ static int run_batch(run_t *r, uint64_t *after)
         json_object_clear(r->batch_repushed);
         return n;
     }
-    if ((rc = sy_records_add_stats(txn, &r->stats)) != 0)
+    rc = sy_records_flush(&ctx);
+    sy_doc_cache_dispose(&cache);
+    if (rc != 0 || (rc = sy_records_add_stats(txn, &r->stats)) != 0)
         goto Abort;
     uint64_t pushes = r->stats.pushes_enqueued; /* new pushes; values folded into one already queued are not */
     memset(&r->stats, 0, sizeof(r->stats)); /* added: the next batch counts afresh */
@@ -186,13 +195,16 @@ static int run_batch(run_t *r, uint64_t *after)
     atomic_fetch_add(&r->progress->pushes, pushes);
     json_object_update(r->repushed, r->batch_repushed);
     json_object_clear(r->batch_repushed);
+    sy_json_arena_end();
     return n;
 Abort:
+    sy_doc_cache_dispose(&cache);
     sy_txn_abort(txn);
 Forget:
     /* Nothing of the batch stays: neither its records marked as repushed nor its counters. */
     json_object_clear(r->batch_repushed);
     memset(&r->stats, 0, sizeof(r->stats));
+    sy_json_arena_end();
     return rc;
 }
 

@@ -160,6 +160,87 @@ static void test_unusable_events_say_why(void **state)
     assert_true(obs == NULL && n == 0 && why != NULL && strstr(why, "duplicate keys") != NULL);
 }
 
+/* Everything an observation holds, as text, for comparing two readings. */
+static void describe(const sy_observation_t *obs, size_t n, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i != n; ++i) {
+        const sy_observation_t *o = &obs[i];
+        used += (size_t)snprintf(out + used, len - used, "[%zu %s %lld %d sub=%s/%s key=%s", o->source, o->external_id,
+                                 (long long)o->version_ms, o->deleted, o->subscription_id ? o->subscription_id : "-",
+                                 o->subscription_status ? o->subscription_status : "-", o->write_key ? o->write_key : "-");
+        for (size_t k = 0; k != o->num_fields && used < len; ++k)
+            used += (size_t)snprintf(out + used, len - used, " f%zu=<%s>", o->fields[k].field, o->fields[k].value);
+        for (size_t k = 0; k != o->num_links && used < len; ++k)
+            used += (size_t)snprintf(out + used, len - used, " l%zu=<%s>", o->links[k].source, o->links[k].id);
+        if (used < len)
+            used += (size_t)snprintf(out + used, len - used, "]");
+        assert_true(used < len);
+    }
+}
+
+/*
+ * The applier reads a body's tokens (hub/json.h) and, for one its tokenizer does not take (deeper than ingress
+ * allows: an old log), builds a jansson tree as before. Both readings give the same observations: each body below
+ * is read once with a shallow extra member (tokens) and once with one nested 80 deep (jansson).
+ */
+static void test_tokens_and_jansson_read_alike(void **state)
+{
+    static const struct {
+        const char *source, *type, *body;
+    } cases[] = {
+        {"stripe", "customer.updated",
+         "\"id\":\"evt_1\",\"data\":{\"object\":{\"id\":\"cus_\\u00e9\\n\\\"x\\/\",\"email\":\" Ana@Example.COM \","
+         "\"name\":\"\\ud83d\\ude00 Ana\",\"phone\":null,\"metadata\":{\"hubspot_contact_id\":51,\"lifecycle_stage\":true}}},"
+         "\"request\":{\"id\":\"req_1\",\"idempotency_key\":\"sy-abc-\\u0031-0\"}}"},
+        {"stripe", "customer.created",
+         "\"data\":{\"object\":{\"id\":\"cus_2\",\"email\":false,\"name\":-0,\"phone\":1.5e3,"
+         "\"metadata\":{\"hubspot_contact_id\":\"\",\"lifecycle_stage\":-2.5E-3}}},\"request\":{\"idempotency_key\":7}}"},
+        {"stripe", "customer.subscription.updated",
+         "\"data\":{\"object\":{\"id\":\"sub_\\u0041\",\"customer\":\"cus_3\",\"status\":\"Active\",\"items\":{\"data\":"
+         "[{\"price\":{\"id\":\"price_9\",\"unit_amount\":9223372036854775807}},{\"price\":{\"id\":\"p2\"}}]}}}}"},
+        {"stripe", "customer.subscription.deleted",
+         "\"data\":{\"object\":{\"id\":\"sub_4\",\"customer\":\"cus_4\",\"status\":\"active\",\"items\":{\"data\":[]}}}}"},
+        {"stripe", "customer.subscription.created",
+         "\"data\":{\"object\":{\"id\":0.1,\"customer\":\"cus_5\",\"status\":null,\"items\":{\"data\":{\"0\":1}}}}}"},
+        {"stripe", "invoice.paid",
+         "\"data\":{\"object\":{\"customer\":\"cus_6\",\"status\":\"PAID\",\"customer_email\":[\"x\"]}}}"},
+        {"hubspot", "contact.propertyChange",
+         "\"objectId\":51,\"propertyName\":\"em\\u0061il\",\"propertyValue\":\"Bo@Example.com\"}"},
+        {"hubspot", "contact.propertyChange", "\"objectId\":52,\"propertyName\":\"phone\"}"},
+        {"hubspot", "contact.propertyChange", "\"objectId\":53,\"propertyName\":\"name\",\"propertyValue\":{\"a\":1}}"},
+        {"hubspot", "contact.propertyChange",
+         "\"objectId\":\"54\",\"propertyName\":\"name\",\"propertyValue\":\"Not me\",\"properties\":{\"name\":\"Me\","
+         "\"email\":\"me@x.io\"}}"},
+        {"hubspot", "contact.creation", "\"objectId\":55,\"properties\":{\"company\":\"  Nova Pixel Inc. \",\"mrr\":12.0}}"},
+        {"hubspot", "company.propertyChange", "\"objectId\":56,\"propertyName\":7,\"propertyValue\":\"x\"}"},
+        {"hubspot", "contact.deletion", "\"objectId\":57}"},
+        {"hubspot", "contact.propertyChange", "\"objectId\":[1],\"propertyName\":\"email\",\"propertyValue\":\"a@b.c\"}"},
+    };
+    char shallow[2048], deep[2048], a[4096], b[4096];
+    for (size_t i = 0; i != SY_ARRAY_SIZE(cases); ++i) {
+        char nest[200] = "", close[200] = "";
+        for (int d = 0; d != 80; ++d) {
+            strcat(nest, "[");
+            strcat(close, "]");
+        }
+        snprintf(shallow, sizeof(shallow), "{\"zz\":[[0]],%s", cases[i].body);
+        snprintf(deep, sizeof(deep), "{\"zz\":%s0%s,%s", nest, close, cases[i].body);
+        sy_observation_t *obs;
+        size_t n;
+        sy_event_t ev = event(cases[i].source, cases[i].type, shallow, 1700000000000);
+        assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
+        describe(obs, n, a, sizeof(a));
+        sy_observations_free(obs, n);
+        ev = event(cases[i].source, cases[i].type, deep, 1700000000000);
+        assert_int_equal(sy_observe(policy, &ev, &obs, &n, NULL), 0);
+        describe(obs, n, b, sizeof(b));
+        sy_observations_free(obs, n);
+        assert_string_equal(a, b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_companies_are_prefixed_deletions_flagged_nulls_clear),
         cmocka_unit_test(test_subscriptions_and_unmapped_events),
         cmocka_unit_test(test_unusable_events_say_why),
+        cmocka_unit_test(test_tokens_and_jansson_read_alike),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
