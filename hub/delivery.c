@@ -93,6 +93,10 @@ struct st_sy_delivery_t {
     int stopping;
     uint64_t rng;
     size_t first_spoke; /* the spoke a round reads first, in turn: none takes every candidate slot round after round */
+    /* Outcomes counted while a round's write runs (maybe on the log writer's thread, maybe more than once), added
+     * to the metrics once it committed: [source index][SY_PUSH_IDX_*]. */
+    uint64_t (*deferred)[SY_PUSH_IDX_COUNT];
+    int deferring;
 };
 
 /* --- small helpers ------------------------------------------------------------------------------------- */
@@ -127,7 +131,26 @@ static int transfer_has(sy_delivery_t *d, const unsigned char *key)
 
 static void count(sy_delivery_t *d, spoke_t *s, int idx, uint64_t n)
 {
-    atomic_fetch_add_explicit(&d->metrics->sources[s->conf_index].pushes[idx], n, memory_order_relaxed);
+    if (d->deferring)
+        d->deferred[s->conf_index][idx] += n;
+    else
+        atomic_fetch_add_explicit(&d->metrics->sources[s->conf_index].pushes[idx], n, memory_order_relaxed);
+}
+
+/* Counting inside a write that may be redone or fail: begin clears, commit adds to the metrics, abort forgets. */
+static void deferred_begin(sy_delivery_t *d)
+{
+    memset(d->deferred, 0, d->conf->num_sources * sizeof(*d->deferred));
+    d->deferring = 1;
+}
+
+static void deferred_end(sy_delivery_t *d, int committed)
+{
+    d->deferring = 0;
+    for (size_t i = 0; committed && i != d->conf->num_sources; ++i)
+        for (int k = 0; k != SY_PUSH_IDX_COUNT; ++k)
+            if (d->deferred[i][k] != 0)
+                atomic_fetch_add_explicit(&d->metrics->sources[i].pushes[k], d->deferred[i][k], memory_order_relaxed);
 }
 
 /* --- per-spoke admission: breaker, pause, concurrency, rolling window ------------------------------------ */
@@ -695,9 +718,17 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
     return rc;
 }
 
-/* Books a finished transfer: spoke state in memory, every push's outcome in txn. Returns 0 or the first storage
- * error of a settle (txn is then unusable: the caller aborts it). */
-static int finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, int64_t now)
+/* A finished transfer as its pushes' settling needs it. */
+typedef struct st_outcome_t {
+    transfer_t *t;
+    sy_push_result_t r;
+    long status;
+    const char *curl_error;
+} outcome_t;
+
+/* Books a finished transfer in memory (spoke state, metrics, logs) and classifies its answer into o: done once,
+ * before the write that settles its pushes (which may run more than once). */
+static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, outcome_t *o)
 {
     sy_push_result_t r = {.retry_after_ms = -1};
     long status = 0;
@@ -737,11 +768,17 @@ static int finish(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, CURLcode cc, i
     if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
         sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
                curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
+    *o = (outcome_t){.t = t, .r = r, .status = status, .curl_error = curl_error};
+}
+
+/* Every push of a classified transfer settled in txn. Returns 0 or the first storage error. */
+static int settle_outcome(sy_delivery_t *d, sy_txn_t *txn, const outcome_t *o, int64_t now)
+{
     /* A batch answered in part: the inputs the tool wrote are settled as done, only the others take the outcome. */
     sy_push_result_t written = {.outcome = SY_PUSH_DONE, .retry_after_ms = -1};
-    for (size_t i = 0; i != t->n; ++i) {
-        int rc = settle(d, txn, t, &t->items[i], r.partial && i < SY_PUSH_MAX_BATCH && r.written[i] ? &written : &r,
-                        status, curl_error, now);
+    for (size_t i = 0; i != o->t->n; ++i) {
+        const sy_push_result_t *r = o->r.partial && i < SY_PUSH_MAX_BATCH && o->r.written[i] ? &written : &o->r;
+        int rc = settle(d, txn, o->t, &o->t->items[i], r, o->status, o->curl_error, now);
         if (rc != 0)
             return rc;
     }
@@ -763,27 +800,35 @@ static void storage_failed(sy_delivery_t *d, const char *what, int rc)
  * is buried, and they are looked at again next round). */
 /* Pushes that are not sent: the unsendable become dead letters, the dropped (create: never, tombstone) leave the
  * queue. One transaction; logged and counted once it committed. */
+typedef struct st_unsendable_t {
+    candidate_t *c;
+    size_t n;
+    int64_t now;
+} unsendable_t;
+
+static int write_unsendable(void *arg, sy_txn_t *txn)
+{
+    unsendable_t *u = arg;
+    candidate_t *c = u->c;
+    int rc = 0;
+    for (size_t i = 0; i != u->n && rc == 0; ++i) {
+        if (c[i].problem != NULL)
+            rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, u->now);
+        else if (c[i].drop != NULL)
+            rc = remove_push(txn, c[i].item.key, c[i].doc);
+    }
+    return rc;
+}
+
 static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t now)
 {
-    sy_txn_t *txn;
     int any = 0, rc;
     for (size_t i = 0; i != n; ++i)
         any |= c[i].problem != NULL || c[i].drop != NULL;
     if (!any)
         return 0;
-    if ((rc = sy_txn_begin(d->store, 1, &txn)) != 0)
-        return rc;
-    for (size_t i = 0; i != n; ++i) {
-        if (c[i].problem != NULL)
-            rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, now);
-        else if (c[i].drop != NULL)
-            rc = remove_push(txn, c[i].item.key, c[i].doc);
-        if (rc != 0) {
-            sy_txn_abort(txn);
-            return rc;
-        }
-    }
-    if ((rc = sy_txn_commit(txn)) != 0)
+    unsendable_t u = {c, n, now};
+    if ((rc = sy_store_write(d->store, write_unsendable, &u)) != 0)
         return rc;
     for (size_t i = 0; i != n; ++i) {
         const char *push = json_string_value(json_object_get(c[i].doc, "id")), *spoke = c[i].spoke->conf->name;
@@ -884,12 +929,31 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
     free(cands);
 }
 
+/* The outcomes of a round, settled in one write. */
+typedef struct st_round_t {
+    sy_delivery_t *d;
+    outcome_t *o;
+    size_t n;
+    int64_t now;
+} round_t;
+
+static int write_round(void *arg, sy_txn_t *txn)
+{
+    round_t *rd = arg;
+    int rc = 0;
+    deferred_begin(rd->d); /* a redone write counts afresh */
+    for (size_t i = 0; i != rd->n && rc == 0; ++i)
+        rc = settle_outcome(rd->d, txn, &rd->o[i], rd->now);
+    rd->d->deferring = 0;
+    return rc;
+}
+
 static void collect(sy_delivery_t *d)
 {
     CURLMsg *msg;
     int left;
-    sy_txn_t *txn = NULL;
-    int64_t now = sy_now_ms();
+    round_t rd = {.d = d, .now = sy_now_ms()};
+    size_t cap = 0;
     while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
@@ -902,24 +966,30 @@ static void collect(sy_delivery_t *d)
                 *pp = t->next;
                 break;
             }
-        /* All outcomes of this round in one transaction: result and outbox change commit together. */
-        int rc = txn == NULL ? sy_txn_begin(d->store, 1, &txn) : 0;
-        if (rc != 0) {
-            txn = NULL;
-            --t->spoke->inflight; /* not recorded: the push stays due and is sent again, same key */
-            storage_failed(d, "beginning the outcome transaction", rc);
-        } else if ((rc = finish(d, txn, t, cc, now)) != 0) {
-            /* The transaction is unusable after a failed write: drop this round's outcomes so far, not just
-             * this one's (committing the rest is no longer possible), and carry on with a fresh one. */
-            sy_txn_abort(txn);
-            txn = NULL;
-            storage_failed(d, "recording push outcomes", rc);
+        if (rd.n == cap) {
+            outcome_t *grown = realloc(rd.o, (cap = cap != 0 ? cap * 2 : 8) * sizeof(*grown));
+            if (grown == NULL) { /* not recorded: the push stays due and is sent again, same key */
+                --t->spoke->inflight;
+                storage_failed(d, "recording push outcomes", SY_ENOMEM);
+                transfer_free(t);
+                cap = rd.n;
+                continue;
+            }
+            rd.o = grown;
         }
-        transfer_free(t);
+        classify(d, t, cc, rd.now, &rd.o[rd.n++]);
     }
-    int rc = txn != NULL ? sy_txn_commit(txn) : 0;
-    if (rc != 0)
-        storage_failed(d, "committing push outcomes", rc);
+    if (rd.n != 0) {
+        /* All outcomes of this round in one write (riding on the log's next commit): results and outbox changes
+         * commit together, or none of them and the pushes stay due (sent again with the same keys). */
+        int rc = sy_store_write(d->store, write_round, &rd);
+        deferred_end(d, rc == 0);
+        if (rc != 0)
+            storage_failed(d, "recording push outcomes", rc);
+    }
+    for (size_t i = 0; i != rd.n; ++i)
+        transfer_free(rd.o[i].t);
+    free(rd.o);
 }
 
 static int is_stopping(sy_delivery_t *d)
@@ -962,6 +1032,7 @@ static void delivery_free(sy_delivery_t *d)
     for (size_t i = 0; i != d->num_spokes; ++i)
         free(d->spokes[i].sent);
     free(d->spokes);
+    free(d->deferred);
     pthread_mutex_destroy(&d->mutex);
     free(d);
 }
@@ -979,7 +1050,8 @@ int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *
     sy_random_bytes(&d->rng, sizeof(d->rng));
     d->rng |= 1;
     pthread_mutex_init(&d->mutex, NULL);
-    if ((d->spokes = calloc(conf->num_sources + 1, sizeof(*d->spokes))) == NULL)
+    if ((d->spokes = calloc(conf->num_sources + 1, sizeof(*d->spokes))) == NULL ||
+        (d->deferred = calloc(conf->num_sources + 1, sizeof(*d->deferred))) == NULL)
         goto Fail;
     const sy_policy_t *p = sy_applier_policy_acquire(applier);
     for (size_t i = 0; i != conf->num_sources; ++i) {

@@ -303,6 +303,8 @@ int sy_server_run(const sy_config_t *conf)
         goto Exit;
     if (sy_writer_start(&s.writer, s.store, &s.metrics, conf->max_batch) != 0)
         goto Exit;
+    /* Short writes (delivery's outcomes) ride on the log's commits: no fsync and no write lock of their own. */
+    sy_store_set_ride(s.store, sy_writer_ride_sink, s.writer);
     if ((conf->ingress_tls_cert != NULL &&
          (s.ingress_tls = sy_tls_server_ctx(conf->ingress_tls_cert, conf->ingress_tls_key, conf->ingress_http2, msg,
                                             sizeof(msg))) == NULL) ||
@@ -390,6 +392,8 @@ Exit:
      * batches stop riding on it first (it commits on its own until it stops). */
     if (s.applier != NULL)
         sy_applier_set_writer(s.applier, NULL);
+    if (s.store != NULL)
+        sy_store_set_ride(s.store, NULL, NULL);
     sy_writer_stop(s.writer);
     sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */
     sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */

@@ -32,6 +32,12 @@ struct st_sy_store_t {
      * the read side for their transaction's life, a grow takes the write side (with write_lock held). */
     pthread_rwlock_t resize_lock;
     _Atomic uint64_t grows;                     /* times the map grew (or adopted another process's size) */
+    /* sy_store_write's rides (a leaf lock, locks.h): the sink, and the rides using it now. */
+    pthread_mutex_t ride_mutex;
+    pthread_cond_t rides_done;
+    int (*ride)(void *ctx, sy_rider_t *rider);
+    void *ride_ctx;
+    unsigned rides;
     _Atomic uint64_t errors[SY_STORE_OP_COUNT][2]; /* failed operations by op, [0] full, [1] other */
     char path[512];
 };
@@ -147,6 +153,8 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
     pthread_rwlock_init(&s->resize_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->ride_mutex, NULL);
+    pthread_cond_init(&s->rides_done, NULL);
     s->readonly = (flags & SY_STORE_READONLY) != 0;
     s->map_size = map_size;
     s->map_size_max = map_size_max > map_size ? map_size_max : map_size;
@@ -207,6 +215,8 @@ void sy_store_close(sy_store_t *store)
     mdb_env_close(store->env);
     pthread_rwlock_destroy(&store->resize_lock);
     pthread_mutex_destroy(&store->write_lock);
+    pthread_cond_destroy(&store->rides_done);
+    pthread_mutex_destroy(&store->ride_mutex);
     free(store);
 }
 
@@ -365,6 +375,46 @@ int sy_store_append_riding(sy_store_t *s, sy_append_t *items, size_t n, sy_rider
     for (sy_rider_t *r = riders; r != NULL && rc != 0; r = r->next)
         r->result = rc;
     return rc;
+}
+
+void sy_store_set_ride(sy_store_t *s, int (*ride)(void *ctx, sy_rider_t *rider), void *ctx)
+{
+    pthread_mutex_lock(&s->ride_mutex);
+    s->ride = ride;
+    s->ride_ctx = ctx;
+    while (s->rides != 0)
+        pthread_cond_wait(&s->rides_done, &s->ride_mutex);
+    pthread_mutex_unlock(&s->ride_mutex);
+}
+
+int sy_store_write(sy_store_t *s, int (*fn)(void *arg, sy_txn_t *txn), void *arg)
+{
+    pthread_mutex_lock(&s->ride_mutex);
+    int (*ride)(void *, sy_rider_t *) = s->ride;
+    void *ctx = s->ride_ctx;
+    s->rides += ride != NULL;
+    pthread_mutex_unlock(&s->ride_mutex);
+    if (ride != NULL) {
+        sy_rider_t rider = {.fn = fn, .arg = arg};
+        int rc = ride(ctx, &rider);
+        pthread_mutex_lock(&s->ride_mutex);
+        if (--s->rides == 0)
+            pthread_cond_broadcast(&s->rides_done);
+        pthread_mutex_unlock(&s->ride_mutex);
+        if (rc == 0)
+            return rider.result;
+        if (rc != SY_ESHUTDOWN)
+            return rc;
+    }
+    sy_txn_t *txn;
+    int rc = sy_txn_begin(s, 1, &txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = fn(arg, txn)) != 0) {
+        sy_txn_abort(txn);
+        return rc;
+    }
+    return sy_txn_commit(txn);
 }
 
 /* Begins a read transaction holding the resize lock's read side; on error the lock is released. */

@@ -96,6 +96,18 @@ struct st_sy_rider_t {
  * the commit's result, as sy_store_append does. */
 int sy_store_append_riding(sy_store_t *store, sy_append_t *items, size_t n, sy_rider_t *riders);
 
+/*
+ * A short write (delivery's outcomes, say) in one transaction: riding on the log writer's next commit when one is
+ * set (sy_store_set_ride: serve's writer), else in a write transaction of its own. fn as for a rider: it may run
+ * more than once, and a failing fn (or a failed write) leaves nothing. Returns fn's result or the commit's
+ * (SY_EFULL: grow, then call again). Hold no transaction and no lock of locks.h meanwhile.
+ */
+int sy_store_write(sy_store_t *store, int (*fn)(void *arg, sy_txn_t *txn), void *arg);
+/* Where sy_store_write's riders go: ride(ctx, rider) runs rider in a commit and returns 0 once it did, or
+ * SY_ESHUTDOWN (then the write runs alone). NULL: alone from now on; waits for the rides in progress, so the
+ * previous ctx may be freed once this returns. */
+void sy_store_set_ride(sy_store_t *store, int (*ride)(void *ctx, sy_rider_t *rider), void *ctx);
+
 /* Read transactions: slices returned are valid until sy_store_read_end. */
 int sy_store_read_begin(sy_store_t *store, sy_store_read_t **out);
 void sy_store_read_end(sy_store_read_t *rd);

@@ -178,6 +178,11 @@ int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
     return rc;
 }
 
+int sy_writer_ride_sink(void *writer, sy_rider_t *rider)
+{
+    return sy_writer_ride(writer, rider);
+}
+
 void sy_writer_set_listener(sy_writer_t *w, void (*fn)(void *arg), void *arg)
 {
     w->on_commit = fn;

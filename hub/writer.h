@@ -37,6 +37,8 @@ int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
  * nor while holding a transaction or write_lock (locks.h).
  */
 int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider);
+/* sy_writer_ride for sy_store_set_ride (writer: the sy_writer_t). */
+int sy_writer_ride_sink(void *writer, sy_rider_t *rider);
 /* The two halves of sy_writer_ride, to do something else meanwhile (what, see locks.h: no transaction may be open
  * across the wait). Every submit that returned 0 is matched by one wait before rider is reused or freed. */
 int sy_writer_ride_submit(sy_writer_t *w, sy_rider_t *rider);
