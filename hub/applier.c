@@ -205,20 +205,6 @@ static int apply_step(void *arg, sy_txn_t *txn)
     return rc;
 }
 
-/* One apply step in a write transaction of the applier's own (no log writer to ride on). */
-static int apply_alone(apply_step_t *st)
-{
-    sy_txn_t *txn;
-    int rc = sy_txn_begin(st->a->store, 1, &txn);
-    if (rc != 0)
-        return rc;
-    if ((rc = apply_step(st, txn)) != 0) {
-        sy_txn_abort(txn);
-        return rc;
-    }
-    return sy_txn_commit(txn);
-}
-
 /* How long a step may hold the writer's commit: longer as the applier falls behind, so that the ingress slows down
  * to what can be applied instead of the lag growing without bound. */
 static uint64_t ride_budget_ns(uint64_t lag)
@@ -271,9 +257,9 @@ static int apply_batches(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t
                 }
                 sy_writer_ride_wait(writer, &rider);
                 rc = rider.result;
-            } else if (rc == SY_ESHUTDOWN) {
+            } else if (rc == SY_ESHUTDOWN) { /* no writer (any more): a transaction of our own, the whole batch */
                 st.budget_ns = 0;
-                rc = apply_alone(&st);
+                rc = sy_store_write(a->store, apply_step, &st);
             }
             if (rc != 0)
                 goto Exit;

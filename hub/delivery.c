@@ -796,10 +796,7 @@ static void storage_failed(sy_delivery_t *d, const char *what, int rc)
 
 /* --- the loop ------------------------------------------------------------------------------------------------ */
 
-/* Dead-letters the candidates that cannot be sent, in one transaction. Returns 0 or the storage error (then none
- * is buried, and they are looked at again next round). */
-/* Pushes that are not sent: the unsendable become dead letters, the dropped (create: never, tombstone) leave the
- * queue. One transaction; logged and counted once it committed. */
+/* The candidates of a round that are not sent, written in one write. */
 typedef struct st_unsendable_t {
     candidate_t *c;
     size_t n;
@@ -820,6 +817,9 @@ static int write_unsendable(void *arg, sy_txn_t *txn)
     return rc;
 }
 
+/* Pushes that are not sent: the unsendable become dead letters, the dropped (create: never, tombstone) leave the
+ * queue. One write (riding on the log's commit); logged and counted once it committed. Returns 0 or the storage
+ * error (then none is buried, and they are looked at again next round). */
 static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t now)
 {
     int any = 0, rc;

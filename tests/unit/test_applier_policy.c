@@ -16,6 +16,7 @@
 #include "applier.h"
 #include "records.h"
 #include "store.h"
+#include "../support/data_dir.h"
 #include "../support/log_append.h"
 
 static uint64_t applier_cursor(sy_store_t *store)
@@ -112,12 +113,7 @@ static void test_referenced_policy_lets_the_applier_run_and_survives_a_reload(vo
 
     sy_applier_stop(a);
     sy_store_close(store);
-    static const char *const files[] = {"data.mdb", "lock.mdb", "policy.yaml", "switchyard.lock"};
-    for (size_t i = 0; i != sizeof(files) / sizeof(files[0]); ++i) {
-        snprintf(src, sizeof(src), "%s/%s", dir, files[i]);
-        unlink(src);
-    }
-    rmdir(dir);
+    sy_test_remove_dir(dir);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "records.h"
 #include "store.h"
 #include "writer.h"
+#include "../support/data_dir.h"
 #include "../support/log_append.h"
 
 #define EVENTS 600 /* more than two decoded batches, so the decode-ahead runs */
@@ -93,8 +94,7 @@ static void test_batches_ride_on_the_writer_and_go_on_alone_after_it_stops(void 
 {
     (void)state;
     char dir[256], path[1200], body[400], id[64];
-    snprintf(dir, sizeof(dir), "%s/sy-ride-XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(sy_test_make_dir(dir, sizeof(dir), "sy-ride"));
     snprintf(path, sizeof(path), "%s/../../policies/customers.yaml", getenv("SY_TEST_DATA"));
 
     sy_error_t err = {0};
@@ -163,12 +163,7 @@ static void test_batches_ride_on_the_writer_and_go_on_alone_after_it_stops(void 
     }
     free(jobs);
     free(metrics);
-    static const char *const files[] = {"data.mdb", "lock.mdb", "switchyard.lock"};
-    for (size_t i = 0; i != sizeof(files) / sizeof(files[0]); ++i) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    sy_test_remove_dir(dir);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 
 #include "queue.h"
 #include "records.h"
+#include "../support/data_dir.h"
 
 #define NOW 1700000000000ll
 
@@ -33,13 +34,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    char path[300];
     sy_store_close(f->store);
-    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    sy_test_remove_dir(f->dir);
     free(f);
     return 0;
 }

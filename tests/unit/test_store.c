@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "../support/data_dir.h"
 
 typedef struct {
     char dir[256];
@@ -39,13 +40,8 @@ static int setup_small(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    char path[300];
     sy_store_close(f->store);
-    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    sy_test_remove_dir(f->dir);
     free(f);
     return 0;
 }
