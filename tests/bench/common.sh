@@ -17,3 +17,19 @@ free_port() {
         fi
     done
 }
+
+# stop_pid PID SECONDS: SIGTERM, up to SECONDS for a clean exit, then SIGKILL (said on stderr); reaps it.
+stop_pid() {
+    local pid=$1 secs=$2
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $((secs * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "!! process $pid did not stop within $secs s of SIGTERM: killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}

@@ -87,17 +87,7 @@ stop_fake() {
     fake_pid=
 }
 stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 300); do # up to 30 s for a clean shutdown
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        say "!! server did not stop within 30 s of SIGTERM: killing it"
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || true
+    stop_pid "$server_pid" 30
     server_pid=
 }
 cleanup() {
