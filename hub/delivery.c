@@ -396,7 +396,11 @@ static int on_due_key(void *arg, const unsigned char key[16])
     spoke_t *s = sc->spoke;
     size_t si = (size_t)(s - sc->d->spokes);
     sy_slice_t val;
-    if (sc->n == MAX_CANDIDATES || sc->budget[si] == 0 || sc->taken >= sc->cap)
+    if (sc->n == MAX_CANDIDATES) {
+        *sc->next_wake = sc->now; /* more may be due: the next round comes at once */
+        return 1;
+    }
+    if (sc->budget[si] == 0 || sc->taken >= sc->cap)
         return 1; /* enough for this round */
     if (transfer_has(sc->d, key))
         return 0; /* on the wire: at most concurrency x batch of them, so skipping them costs no more than that */
@@ -417,6 +421,8 @@ static int on_due_key(void *arg, const unsigned char key[16])
     c->item.revision = json_integer_value(json_object_get(doc, "revision"));
     snprintf(c->item.record, sizeof(c->item.record), "%s", json_string_value(json_object_get(doc, "record")));
     prepare(sc, c);
+    if (c->problem != NULL || c->drop != NULL)
+        return 0; /* settled without a request (dead letter, or dropped): no share of the round's requests */
     ++sc->taken;
     /* A batchable spoke takes many pushes per request; count requests, not pushes, against its budget. */
     if (s->connector->max_batch <= 1 || c->object_id == NULL || json_is_true(json_object_get(doc, "solo")))
@@ -948,7 +954,8 @@ static int write_round(void *arg, sy_txn_t *txn)
     return rc;
 }
 
-static void collect(sy_delivery_t *d)
+/* Settles the transfers that finished; returns how many (each one freed a slot). */
+static size_t collect(sy_delivery_t *d)
 {
     CURLMsg *msg;
     int left;
@@ -990,6 +997,7 @@ static void collect(sy_delivery_t *d)
     for (size_t i = 0; i != rd.n; ++i)
         transfer_free(rd.o[i].t);
     free(rd.o);
+    return rd.n;
 }
 
 static int is_stopping(sy_delivery_t *d)
@@ -1008,7 +1016,10 @@ static void *delivery_main(void *arg)
         dispatch(d, now, &next_wake); /* refill slots before sleeping, or we would sleep with nothing in flight */
         int running;
         curl_multi_perform(d->multi, &running);
-        collect(d);
+        /* A fast tool answers within that perform: its slots are free and its pushes may be due again (a lookup
+         * that found nothing), so the next round comes at once instead of after a poll that nothing would end. */
+        if (collect(d) != 0)
+            continue;
         now = sy_now_ms();
         int timeout = next_wake <= now ? 0 : (int)(next_wake - now < IDLE_POLL_MS ? next_wake - now : IDLE_POLL_MS);
         curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
