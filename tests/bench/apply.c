@@ -1,11 +1,13 @@
 /*
  * Applier benchmark: how fast logged events become golden records.
  *
- *   bench_apply [--events N] [--customers C] [--policy PATH] [--dir DIR] [--reapply 1]
+ *   bench_apply [--events N] [--customers C] [--policy PATH] [--dir DIR] [--reapply 1] [--alone 1]
  *
  * Fills a fresh LMDB log with N mixed events (HubSpot property changes and Stripe customer, subscription and
  * invoice events over C customers, each object's versions increasing), then starts the real applier thread on it
- * and times it until its cursor reaches the end. Also times loading (and checking) the policy. With --reapply 1 it
+ * and times it until its cursor reaches the end. As in `serve`, the applier's steps ride on a log writer's commits
+ * (the writer has no events to log here), so decoding the next batch overlaps applying this one; --alone 1 runs
+ * it without a writer, each batch in a transaction of its own (the figure before the riders). Also times loading (and checking) the policy. With --reapply 1 it
  * then reapplies the whole log once more (sy_replay_run, as `switchyard replay` does: every event is met again and
  * changes nothing) and times that too. Prints figures and a RESULT line.
  */
@@ -19,6 +21,7 @@
 #include "records.h"
 #include "replay.h"
 #include "store.h"
+#include "writer.h"
 
 #define FILL_BATCH 2000
 
@@ -152,9 +155,16 @@ int main(int argc, char **argv)
 
     /* Apply with the real applier thread; poll its cursor. */
     sy_applier_t *applier;
+    sy_writer_t *writer = NULL;
+    sy_metrics_t metrics;
+    int alone = atoi(arg(argc, argv, "--alone", "0")) != 0;
+    if (sy_metrics_init(&metrics, 0) != 0 || (!alone && sy_writer_start(&writer, store, &metrics, 4096) != 0))
+        return 2;
     t = sy_mono_ns();
     if (sy_applier_start(&applier, store, policy, policy_path) != 0)
         return 2;
+    if (writer != NULL)
+        sy_applier_set_writer(applier, writer);
     uint64_t cursor = 0;
     while (cursor < total) {
         usleep(20000);
@@ -165,7 +175,10 @@ int main(int argc, char **argv)
         }
     }
     double apply_s = (double)(sy_mono_ns() - t) / 1e9;
+    sy_applier_set_writer(applier, NULL); /* serve's order: detach, stop the writer, then the applier */
+    sy_writer_stop(writer);
     sy_applier_stop(applier);
+    sy_metrics_dispose(&metrics);
     policy = NULL; /* the applier freed it */
 
     double reapply_s = 0;
