@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../support/data_dir.h"
 #include "codec.h"
 #include "common.h"
 #include "connector.h"
@@ -160,19 +161,7 @@ static inline int sy_fuzz_tempdir(char *dir, size_t len, const char *name)
 /* Removes dir and the files in it (the targets make no subdirectories). */
 static inline void sy_fuzz_rmdir(const char *dir)
 {
-    char path[1024];
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    sy_test_remove_dir(dir);
 }
 
 /*
