@@ -127,7 +127,8 @@ static void render_metrics(sy_server_t *s, FILE *out)
     sy_histogram_render(&s->metrics.commit_batch_events, out, "switchyard_commit_batch_events",
                         "Events per group commit.");
     sy_histogram_render(&s->metrics.commit_seconds, out, "switchyard_commit_duration_seconds",
-                        "Group commit latency including fsync.");
+                        "Group commit latency of the log writer: its events, the applier's and delivery's writes "
+                        "riding on it, and the fsync.");
     fprintf(out,
             "# HELP switchyard_commit_errors_total Group commits that failed, by reason.\n"
             "# TYPE switchyard_commit_errors_total counter\n"

@@ -344,7 +344,8 @@ API rate of the spokes: $API_RATE, concurrency $API_CONCURRENCY.
 ${rows%$'\n'}
 
 Group commits of the ingress writer during each hub run (from /metrics: switchyard_commit_batch_events,
-switchyard_commit_duration_seconds; a commit's time includes its fsync and waiting for LMDB's write lock):
+switchyard_commit_duration_seconds; a commit's time includes the applier's and delivery's writes riding on it,
+its fsync, and waiting for LMDB's write lock):
 
 | receiver | conns | commits | events per commit | ms per commit |
 |---|---:|---:|---:|---:|
