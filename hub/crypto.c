@@ -132,6 +132,29 @@ Error:
     return SY_EIO;
 }
 
+int sy_hmac_sha1(sy_slice_t key, const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA1_LEN])
+{
+    static const unsigned char empty[1];
+    char digest[] = "SHA1";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    size_t outlen = 0;
+    int rc = SY_EIO;
+    if (ctx == NULL ||
+        EVP_MAC_init(ctx, key.len != 0 ? (const unsigned char *)key.base : empty, key.len, params) != 1)
+        goto Exit;
+    for (size_t i = 0; i != n; ++i)
+        if (parts[i].len != 0 && EVP_MAC_update(ctx, (const unsigned char *)parts[i].base, parts[i].len) != 1)
+            goto Exit;
+    if (EVP_MAC_final(ctx, out, &outlen, SY_SHA1_LEN) == 1 && outlen == SY_SHA1_LEN)
+        rc = 0;
+Exit:
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return rc;
+}
+
 int sy_sha256(const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN])
 {
     if (sha256_ctx == NULL)

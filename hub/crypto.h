@@ -11,6 +11,9 @@
 
 /* HMAC-SHA256 of the concatenation of the n parts, keyed by key. Returns 0 or SY_EIO. */
 int sy_hmac_sha256(sy_slice_t key, const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN]);
+/* HMAC-SHA1 of the concatenation of the n parts (Intercom signs with it). A context per call: not a hot path. */
+#define SY_SHA1_LEN 20
+int sy_hmac_sha1(sy_slice_t key, const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA1_LEN]);
 /* SHA-256 of the concatenation of the n parts. */
 int sy_sha256(const sy_slice_t *parts, size_t n, unsigned char out[SY_SHA256_LEN]);
 
