@@ -2,6 +2,8 @@
 #ifndef SY_CLI_H
 #define SY_CLI_H
 
+#include <stdio.h>
+
 #include "config.h"
 
 #define SY_CLI_MAX_ARGS 16
@@ -37,6 +39,11 @@ typedef struct st_sy_cli_t {
 
 /* Loads the configuration named by cli (or the embedded default); prints file:line:column on error. */
 int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf);
+
+/* Usage (cli_usage.c): every command; or one command's (every verb when verb is NULL or unknown) with an example
+ * and the common options. sy_cli_usage_of returns SY_EXIT_OK, or SY_EXIT_USAGE for an unknown command. */
+void sy_cli_usage(FILE *out);
+int sy_cli_usage_of(FILE *out, const char *cmd, const char *verb);
 
 int sy_cli_log(sy_cli_t *cli, const char *verb);
 int sy_cli_trigger(sy_cli_t *cli);

@@ -11,57 +11,6 @@
 #include "server.h"
 
 
-static void usage(FILE *out)
-{
-    fputs("usage: switchyard COMMAND [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve                        run the hub (ingress, log writer, admin listener)\n"
-          "  config check                 load the configuration and say what it sets up\n"
-          "  log tail [-n N] [-f] [--json]  last N events (default 10); -f keeps following\n"
-          "  log show SEQ [--json|--raw]  one event: metadata and pretty body (--raw: body bytes exactly)\n"
-          "  log stats [--json]           events per source and type, size on disk\n"
-          "  log skipped [--json]         logged events the applier could not apply, and why\n"
-          "  log compact --older-than 30d --archive FILE.jsonl\n"
-          "                               archive, then remove, old events the applier has passed\n"
-          "  policy check|show [PATH]     check a field-ownership policy (default: policies/) or summarise it\n"
-          "  records get ID|EMAIL|SOURCE:EXTID [--json]\n"
-          "                               one golden record: each field's value, owner, version and event seq\n"
-          "  records list [-n N] [--json] golden records\n"
-          "  records merge KEEP DROP      merge two records (logged; undo with split)\n"
-          "  records split ID SOURCE:EXTID  move one tool object out to a record of its own (logged)\n"
-          "  queue ls [--json]            pushes waiting for delivery to the tools\n"
-          "  queue retry ID | queue drop ID  send a queued push now / remove it\n"
-          "  dead ls [--json]             dead letters with the tool's last answer\n"
-          "  dead retry ID | --all        queue dead letters again\n"
-          "  health [--json]              duplicates, double billing, merge suggestions, missing fields, counters\n"
-          "  replay [--since T] [--until T] [--from-seq N] [--to-seq N] [--source S] [--type PATTERN]\n"
-          "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"
-          "                               re-apply logged events (idempotent), or re-send current values to a tool\n"
-          "  export records|events [--format csv|jsonl]  for DuckDB, a spreadsheet or dbt (stdout)\n"
-          "  map [POLICY] [--format mermaid|dot]  the integration map: who owns what, what flows where\n"
-          "  trigger SOURCE TYPE [--url URL] [--secret-env VAR] [--cacert PEM]\n"
-          "                               send a correctly signed sample event to a running hub\n"
-          "  version                      print the version\n"
-          "\n"
-          "options for every command that reads the configuration or the data:\n"
-          "  --config FILE                configuration (default: $SWITCHYARD_CONFIG, else the built-in example,\n"
-          "                               which is deploy/switchyard.example.yaml)\n"
-          "  --data-dir DIR               override data_dir\n"
-          "  --listen HOST:PORT           override ingress.listen\n"
-          "  --admin-listen HOST:PORT     override admin.listen\n"
-          "\n"
-          "  --policy-mismatch-ok         replay, records merge|split, health on the data dir directly: apply the\n"
-          "                               configured policy though the hub recorded another one as in force\n"
-          "\n"
-          "write commands (replay, records merge|split, queue retry|drop, dead retry, log compact) go through the\n"
-          "running hub's admin API when a hub runs on the data dir (token from the configuration), else work on it\n"
-          "directly under its lock.\n"
-          "\n"
-          "exit codes: 0 ok, 1 failure, 2 usage or configuration error\n",
-          out);
-}
-
 static int parse_args(int argc, char **argv, int first, sy_cli_t *cli)
 {
     static const struct {
@@ -195,24 +144,41 @@ static int cmd_config_check(sy_cli_t *cli)
 int main(int argc, char **argv)
 {
     sy_cli_t cli = {.count = -1};
-    const char *cmd = argc > 1 ? argv[1] : "help";
     int first = 2;
     const char *verb = NULL;
 
+    if (argc < 2) { /* a command is needed: say which there are, as a usage error */
+        sy_cli_usage(stderr);
+        return SY_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        if (argc > 2) /* switchyard help COMMAND [VERB] */
+            return sy_cli_usage_of(stdout, argv[2], argc > 3 ? argv[3] : NULL);
+        sy_cli_usage(stdout);
+        return SY_EXIT_OK;
+    }
     if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
         strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0 ||
         strcmp(cmd, "export") == 0) {
         if (argc < 3) {
-            fprintf(stderr, "switchyard: %s needs a verb (see switchyard help)\n", cmd);
+            fprintf(stderr, "switchyard: %s needs a verb\n\n", cmd);
+            sy_cli_usage_of(stderr, cmd, NULL);
             return SY_EXIT_USAGE;
         }
         verb = argv[2];
         first = 3;
+        if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
+            return sy_cli_usage_of(stdout, cmd, NULL);
     }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
-        return SY_EXIT_OK;
-    }
+    /* COMMAND [VERB] ... --help anywhere: that command's usage and an example, nothing run. */
+    for (int i = first; i < argc; ++i)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            int urc = sy_cli_usage_of(stdout, cmd, verb);
+            if (urc != SY_EXIT_OK)
+                fprintf(stderr, "switchyard: unknown command \"%s\" (see switchyard help)\n", cmd);
+            return urc;
+        }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("switchyard %s (H2O %s)\n", SY_VERSION, H2O_VERSION);
         return SY_EXIT_OK;
@@ -240,6 +206,7 @@ int main(int argc, char **argv)
         strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);
     fprintf(stderr, "switchyard: unknown command \"%s%s%s\"\n\n", cmd, verb != NULL ? " " : "", verb != NULL ? verb : "");
-    usage(stderr);
+    if (sy_cli_usage_of(stderr, cmd, NULL) != SY_EXIT_OK) /* a known command with an unknown verb: its verbs */
+        sy_cli_usage(stderr);
     return SY_EXIT_USAGE;
 }
