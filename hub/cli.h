@@ -43,6 +43,9 @@ int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf);
 /* Usage (cli_usage.c): every command; or one command's (every verb when verb is NULL or unknown) with an example
  * and the common options. sy_cli_usage_of returns SY_EXIT_OK, or SY_EXIT_USAGE for an unknown command. */
 void sy_cli_usage(FILE *out);
+/* An empty list, said the same way by every listing command: "no <what>" on stdout (nothing with --json, where an
+ * empty list is no line at all). */
+void sy_cli_none(const sy_cli_t *cli, const char *what);
 int sy_cli_usage_of(FILE *out, const char *cmd, const char *verb);
 
 int sy_cli_log(sy_cli_t *cli, const char *verb);

@@ -172,6 +172,8 @@ static int cmd_tail(sy_store_t *store, sy_cli_t *cli)
         return SY_EXIT_FAIL;
     sy_store_last_seq(rd, &last);
     sy_store_read_end(rd);
+    if (last == 0 && !cli->follow)
+        sy_cli_none(cli, "events in the log");
     after = last > (uint64_t)n ? last - (uint64_t)n : 0;
     if (print_after(store, &after, 0, cli->json) != 0)
         return SY_EXIT_FAIL;
@@ -267,16 +269,18 @@ static int on_skipped(void *arg, sy_slice_t key, sy_slice_t val)
     json_t *doc = sy_codec_doc_decode(val.base, val.len);
     if (doc == NULL)
         return SY_EPARSE;
-    ++l->count;
     if (l->as_json) {
         print_json_line(doc);
     } else {
+        if (l->count == 0) /* the header above the first row only: an empty list is one line (sy_cli_none) */
+            printf("%-8s %-24s  %-10s %-32s %s\n", "SEQ", "SKIPPED AT", "SOURCE", "EVENT ID", "TYPE / REASON");
         char when[40];
         format_time(json_integer_value(json_object_get(doc, "at_ms")), when, sizeof(when));
         printf("%-8lld %s  %-10s %-32s %s\n    %s\n", (long long)json_integer_value(json_object_get(doc, "seq")), when,
                json_string_value(json_object_get(doc, "source")), json_string_value(json_object_get(doc, "event_id")),
                json_string_value(json_object_get(doc, "type")), json_string_value(json_object_get(doc, "reason")));
     }
+    ++l->count;
     json_decref(doc);
     return 0;
 }
@@ -290,15 +294,15 @@ static int cmd_skipped(sy_store_t *store, sy_cli_t *cli)
         fprintf(stderr, "switchyard: cannot read the log\n");
         return SY_EXIT_FAIL;
     }
-    if (!cli->json)
-        printf("%-8s %-24s  %-10s %-32s %s\n", "SEQ", "SKIPPED AT", "SOURCE", "EVENT ID", "TYPE / REASON");
     int rc = sy_txn_scan(rd, SY_DB_SKIPPED, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_skipped, &l);
     sy_store_read_end(rd);
     if (rc != 0 && rc != SY_ENOTFOUND) {
         fprintf(stderr, "switchyard: cannot read the skipped events: %s\n", sy_strerror(rc));
         return SY_EXIT_FAIL;
     }
-    if (!cli->json)
+    if (l.count == 0)
+        sy_cli_none(cli, "skipped events");
+    else if (!cli->json)
         printf("%llu skipped event(s)\n", (unsigned long long)l.count);
     return SY_EXIT_OK;
 }

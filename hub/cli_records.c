@@ -165,6 +165,7 @@ static int cmd_get(session_t *s, sy_cli_t *cli)
 typedef struct st_list_ctx_t {
     int json;
     long left;
+    unsigned long long shown; /* rows printed: an empty list says so in one line (sy_cli_none) */
 } list_ctx_t;
 
 static int on_record(void *arg, sy_slice_t key, sy_slice_t val)
@@ -181,6 +182,7 @@ static int on_record(void *arg, sy_slice_t key, sy_slice_t val)
                    name != NULL ? name : "-");
         }
         --c->left;
+        ++c->shown;
     }
     json_decref(rec);
     return c->left == 0;
@@ -204,6 +206,8 @@ static int cmd_list(session_t *s, sy_cli_t *cli)
         return SY_EXIT_FAIL;
     int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_record, &c);
     sy_txn_abort(txn);
+    if (rc >= 0 && c.shown == 0)
+        sy_cli_none(cli, "golden records");
     return scan_result("records", rc);
 }
 
@@ -272,6 +276,11 @@ static int cmd_queue_ls(session_t *s, sy_cli_t *cli)
     if (sy_txn_begin(s->store, 0, &txn) != 0)
         return SY_EXIT_FAIL;
     sy_txn_count(txn, SY_DB_OUTBOX, &n);
+    if (n == 0) {
+        sy_txn_abort(txn);
+        sy_cli_none(cli, "queued pushes");
+        return SY_EXIT_OK;
+    }
     if (!cli->json)
         printf("%llu queued push(es)\n%-6s %-10s %-12s %-21s %2s  %s\n", (unsigned long long)n, "id", "spoke",
                "record", "due", "tr", "fields");
@@ -338,8 +347,18 @@ static int cmd_dead(session_t *s, sy_cli_t *cli, int retry)
     if (!retry) {
         list_ctx_t c = {cli->json, -1};
         sy_txn_t *txn;
+        uint64_t n = 0;
         if (sy_txn_begin(s->store, 0, &txn) != 0)
             return SY_EXIT_FAIL;
+        sy_txn_count(txn, SY_DB_DEAD, &n);
+        if (n == 0) {
+            sy_txn_abort(txn);
+            sy_cli_none(cli, "dead letters");
+            return SY_EXIT_OK;
+        }
+        if (!cli->json)
+            printf("%llu dead letter(s)\n%-6s %-10s %-12s %3s  %s\n", (unsigned long long)n, "id", "spoke", "record",
+                   "st", "reason: the tool's last answer");
         rc = sy_txn_scan(txn, SY_DB_DEAD, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_dead, &c);
         sy_txn_abort(txn);
         return scan_result("dead letters", rc);

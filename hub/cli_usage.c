@@ -125,3 +125,9 @@ int sy_cli_usage_of(FILE *out, const char *cmd, const char *verb)
     fprintf(out, "\n%s\n%s", common_options, footer);
     return SY_EXIT_OK;
 }
+
+void sy_cli_none(const sy_cli_t *cli, const char *what)
+{
+    if (!cli->json)
+        printf("no %s\n", what);
+}

@@ -4,9 +4,10 @@
  * - `switchyard help` / `--help` print every command on stdout and exit 0;
  * - `switchyard COMMAND [VERB] ... --help` (or -h, anywhere) prints that command's usage with an example and runs
  *   nothing: no configuration or data dir is read, so it works on a machine with neither;
- * - an unknown command asking for help is a usage error.
+ * - an unknown command asking for help is a usage error;
+ * - every listing command says an empty list the same way: one line "no <things>" (nothing with --json).
  */
-#include "harness.h"
+#include "harness_records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +89,38 @@ static void test_usage_on_no_command_help_and_per_command(void **state)
     sy_it_output_dispose(&o);
 }
 
+static void expect_none(sy_it_t *h, const char *cmd, const char *verb, const char *line)
+{
+    sy_it_output_t o;
+    sy_it_cli(h, &o, cmd, verb, NULL);
+    if (o.status != 0 || strcmp(o.out, line) != 0)
+        fail_msg("%s %s on an empty hub: exit %d, stdout \"%s\" (expected \"%s\"), stderr %s", cmd, verb, o.status,
+                 o.out, line, o.err);
+    sy_it_output_dispose(&o);
+    sy_it_cli(h, &o, cmd, verb, "--json", NULL);
+    if (o.status != 0 || o.out_len != 0)
+        fail_msg("%s %s --json on an empty hub: exit %d, stdout \"%s\" (expected nothing)", cmd, verb, o.status, o.out);
+    sy_it_output_dispose(&o);
+}
+
+static void test_empty_lists_say_so_the_same_way(void **state)
+{
+    sy_it_t *h = sy_it_create(state, NULL);
+    const char *text = sy_itr_example_policy(h);
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    sy_it_start(h);
+    expect_none(h, "queue", "ls", "no queued pushes\n");
+    expect_none(h, "dead", "ls", "no dead letters\n");
+    expect_none(h, "records", "list", "no golden records\n");
+    expect_none(h, "log", "tail", "no events in the log\n");
+    expect_none(h, "log", "skipped", "no skipped events\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_usage_on_no_command_help_and_per_command, teardown),
+        cmocka_unit_test_teardown(test_empty_lists_say_so_the_same_way, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
