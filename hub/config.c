@@ -36,6 +36,54 @@ static const sy_yaml_key_t secret_keys[] = {
     {"demo_default", sy_yaml_read_string, offsetof(secret_spec_t, demo_default)},
 };
 
+/*
+ * Relative paths in a configuration file (data_dir, policy, secret files, TLS files) are read from the file's
+ * directory, not the current one: `switchyard ... --config /etc/switchyard/hub.yaml` works from anywhere. Set by
+ * load() for the time of one load; the parse runs on the loading thread only.
+ */
+static _Thread_local const char *load_base;
+
+/* path joined to load_base when relative, with leading "./" and "../" folded into it; malloc'd (NULL: no memory). */
+static char *resolve_path(const char *path)
+{
+    const char *base = load_base;
+    if (path[0] == '/' || base == NULL || strcmp(base, ".") == 0 || base[0] == '\0')
+        return strdup(path);
+    size_t blen = strlen(base);
+    for (;;) {
+        if (strncmp(path, "./", 2) == 0) {
+            path += 2;
+        } else if (strncmp(path, "../", 3) == 0 && blen != 0 && !(blen >= 2 && strncmp(base + blen - 2, "..", 2) == 0 &&
+                                                                   (blen == 2 || base[blen - 3] == '/'))) {
+            const char *slash = memrchr(base, '/', blen); /* drop base's last component */
+            blen = slash != NULL ? (size_t)(slash - base) : 0;
+            path += 3;
+        } else {
+            break;
+        }
+    }
+    if (path[0] == '\0')
+        path = ".";
+    if (blen == 0)
+        return strdup(path);
+    char *out = malloc(blen + 1 + strlen(path) + 1);
+    if (out != NULL)
+        sprintf(out, "%.*s/%s", (int)blen, base, path);
+    return out;
+}
+
+static int resolve_in_place(char **path)
+{
+    if (*path == NULL)
+        return 0;
+    char *r = resolve_path(*path);
+    if (r == NULL)
+        return SY_ENOMEM;
+    free(*path);
+    *path = r;
+    return 0;
+}
+
 static int read_secret_file(const char *path, char **out)
 {
     FILE *fp = fopen(path, "rb");
@@ -84,6 +132,8 @@ static int resolve_secret(sy_yaml_t *y, yaml_node_t *node, const char *what, cha
             goto Exit;
         }
     } else if (spec.file != NULL) {
+        if ((rc = resolve_in_place(&spec.file)) != 0)
+            goto Exit;
         if ((rc = read_secret_file(spec.file, out)) != 0) {
             rc = sy_yaml_fail(y, node, err, "%s: cannot read secret file %s: %s", what, spec.file,
                               rc == SY_ETOOBIG ? "larger than 4 KiB" : strerror(errno));
@@ -331,6 +381,8 @@ static int read_tls(sy_yaml_t *y, yaml_node_t *n, char **cert, char **key, const
     int rc = sy_yaml_read_map(y, n, what, tls_keys, SY_ARRAY_SIZE(tls_keys), &spec, err);
     if (rc == 0 && (spec.cert == NULL || spec.key == NULL))
         rc = sy_yaml_fail(y, n, err, "%s: give both cert and key (PEM files)", what);
+    if (rc == 0 && ((rc = resolve_in_place(&spec.cert)) != 0 || (rc = resolve_in_place(&spec.key)) != 0))
+        rc = SY_ENOMEM;
     if (rc == 0 && (access(spec.cert, R_OK) != 0 || access(spec.key, R_OK) != 0))
         rc = sy_yaml_fail(y, n, err, "%s: cannot read %s", what, access(spec.cert, R_OK) != 0 ? spec.cert : spec.key);
     if (rc != 0) {
@@ -415,8 +467,8 @@ static void set_defaults(sy_config_t *conf)
     conf->max_batch_events = 1000;
 }
 
-static int load(sy_config_t *conf, const char *path, const char *text, size_t len, const sy_config_overrides_t *ov,
-                sy_error_t *err)
+static int load(sy_config_t *conf, const char *path, const char *text, size_t len, const char *base,
+                const sy_config_overrides_t *ov, sy_error_t *err)
 {
     sy_yaml_t y;
     int rc;
@@ -429,12 +481,18 @@ static int load(sy_config_t *conf, const char *path, const char *text, size_t le
         return SY_ENOMEM;
     if ((rc = text != NULL ? sy_yaml_load_string(&y, path, text, len, err) : sy_yaml_load(&y, path, err)) != 0)
         return rc;
+    load_base = base;
     yaml_node_t *root = sy_yaml_root(&y);
     if (root == NULL) {
         rc = sy_error_set(err, SY_EINVAL, path, 1, 1, "the file is empty");
         goto Exit;
     }
     if ((rc = sy_yaml_read_map(&y, root, "config", top_keys, SY_ARRAY_SIZE(top_keys), conf, err)) != 0)
+        goto Exit;
+    /* The file's own paths (and its default data dir) are read from its directory; --data-dir from the shell's. */
+    if (conf->data_dir == NULL && (rc = replace_string(&conf->data_dir, "./var")) != 0)
+        goto Exit;
+    if ((rc = resolve_in_place(&conf->data_dir)) != 0 || (rc = resolve_in_place(&conf->policy_path)) != 0)
         goto Exit;
 
     if (ov != NULL) {
@@ -444,8 +502,6 @@ static int load(sy_config_t *conf, const char *path, const char *text, size_t le
             goto Exit;
     }
     /* Checks that need the whole file; they point at the top of the file. */
-    if (conf->data_dir == NULL && (rc = replace_string(&conf->data_dir, "./var")) != 0)
-        goto Exit;
     if (conf->ingress_listen == NULL && (rc = replace_string(&conf->ingress_listen, "127.0.0.1:8080")) != 0)
         goto Exit;
     if (conf->admin_listen == NULL && (rc = replace_string(&conf->admin_listen, "127.0.0.1:8081")) != 0)
@@ -481,19 +537,32 @@ static int load(sy_config_t *conf, const char *path, const char *text, size_t le
     }
     rc = 0;
 Exit:
+    load_base = NULL;
     sy_yaml_dispose(&y);
     return rc;
 }
 
 int sy_config_load(sy_config_t *conf, const char *path, const sy_config_overrides_t *ov, sy_error_t *err)
 {
-    return load(conf, path, NULL, 0, ov, err);
+    char *dir = strdup(path);
+    if (dir == NULL)
+        return SY_ENOMEM;
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0'; /* "/hub.yaml": the root */
+    else
+        *slash = '\0';
+    int rc = load(conf, path, NULL, 0, dir, ov, err);
+    free(dir);
+    return rc;
 }
 
-int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len,
+int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len, const char *base_dir,
                         const sy_config_overrides_t *ov, sy_error_t *err)
 {
-    return load(conf, name, text, len, ov, err);
+    return load(conf, name, text, len, base_dir, ov, err);
 }
 
 void sy_config_dispose(sy_config_t *conf)

@@ -64,11 +64,13 @@ typedef struct st_sy_config_overrides_t {
 
 /*
  * Loads path into conf (zeroed by this call). Returns 0, or a negative code with err telling
- * file:line:column and what is wrong. conf must be disposed in both cases.
+ * file:line:column and what is wrong. conf must be disposed in both cases. Relative paths in the file (data_dir,
+ * policy, secret files, TLS files) are read from the file's directory; the overrides' data_dir is taken as given.
  */
 int sy_config_load(sy_config_t *conf, const char *path, const sy_config_overrides_t *ov, sy_error_t *err);
-/* Same from text in memory; name stands for the file in messages. */
-int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len,
+/* Same from text in memory; name stands for the file in messages, and relative paths are read from base_dir (the
+ * built-in example: "deploy", as if read from deploy/switchyard.example.yaml; NULL or ".": the current one). */
+int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, size_t len, const char *base_dir,
                         const sy_config_overrides_t *ov, sy_error_t *err);
 void sy_config_dispose(sy_config_t *conf);
 

@@ -88,7 +88,7 @@ int sy_cli_load_config(const sy_cli_t *cli, sy_config_t *conf)
         rc = sy_config_load(conf, path, &cli->ov, &err);
     else
         rc = sy_config_load_text(conf, "(built-in) deploy/switchyard.example.yaml", (const char *)sy_embedded_config,
-                                 sy_embedded_config_len, &cli->ov, &err);
+                                 sy_embedded_config_len, "deploy", &cli->ov, &err);
     if (rc != 0) {
         sy_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "%s\n", msg);

@@ -129,7 +129,7 @@ static void policy_one(const uint8_t *data, size_t size)
 
     sy_config_t conf;
     memset(&err, 0, sizeof(err));
-    rc = sy_config_load_text(&conf, "fuzz.yaml", text, size, NULL, &err);
+    rc = sy_config_load_text(&conf, "fuzz.yaml", text, size, NULL, NULL, &err);
     if (rc == 0) {
         SY_FUZZ_CHECK(conf.max_body != 0 && conf.max_batch_events != 0);
         for (size_t i = 0; i != conf.num_sources; ++i) {

@@ -20,7 +20,7 @@
 static int load(const char *text, sy_config_t *conf, sy_error_t *err, const sy_config_overrides_t *ov)
 {
     memset(err, 0, sizeof(*err));
-    return sy_config_load_text(conf, "test.yaml", text, strlen(text), ov, err);
+    return sy_config_load_text(conf, "test.yaml", text, strlen(text), NULL, ov, err);
 }
 
 /* Loads text expecting an error at line:column whose message contains needle. */
@@ -44,7 +44,9 @@ static void test_example_config_loads_with_demo_defaults(void **state)
     setenv("HUBSPOT_CLIENT_SECRET", "from-env", 1);
     snprintf(path, sizeof(path), "%s/../../deploy/switchyard.example.yaml", getenv("SY_TEST_DATA"));
     assert_int_equal(sy_config_load(&conf, path, NULL, &err), 0);
-    assert_string_equal(conf.data_dir, "./var");
+    char want[1100];
+    snprintf(want, sizeof(want), "%s/../../var", getenv("SY_TEST_DATA")); /* its ../var, read from deploy/ */
+    assert_string_equal(conf.data_dir, want);
     assert_string_equal(conf.ingress_listen, "127.0.0.1:8080");
     assert_string_equal(conf.admin_listen, "127.0.0.1:8081");
     assert_int_equal(conf.num_sources, 2);
@@ -90,6 +92,56 @@ static void test_secret_from_file_strips_newline(void **state)
     assert_true(sy_slice_eq_cstr(conf.sources[0].verify.secrets[0], "whsec_file"));
     sy_config_dispose(&conf);
     unlink(path);
+}
+
+/* A config file's relative paths are read from its directory, whatever the current one; --data-dir is not. */
+static void test_relative_paths_are_read_from_the_config_files_directory(void **state)
+{
+    char dir[] = "/tmp/sy-config-XXXXXX", path[256], secret[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(secret, sizeof(secret), "%s/stripe.secret", dir);
+    FILE *fp = fopen(secret, "w");
+    assert_non_null(fp);
+    fputs("whsec_relative\n", fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/hub.yaml", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("data_dir: ./data\npolicy: ../policies\n" GOOD_ADMIN
+          "sources:\n  s:\n    connector: stripe\n    secrets: [{file: stripe.secret}]\n",
+          fp);
+    fclose(fp);
+    char cwd[1024];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir("/"), 0); /* somewhere else than the file */
+    sy_config_t conf;
+    sy_error_t err = {0};
+    int rc = sy_config_load(&conf, path, NULL, &err);
+    assert_int_equal(chdir(cwd), 0);
+    if (rc != 0)
+        fail_msg("%s:%u:%u: %s", err.file, err.line, err.column, err.msg);
+    char want[300];
+    snprintf(want, sizeof(want), "%s/data", dir);
+    assert_string_equal(conf.data_dir, want);
+    assert_string_equal(conf.policy_path, "/tmp/policies"); /* ../ folded into the file's directory */
+    assert_true(sy_slice_eq_cstr(conf.sources[0].verify.secrets[0], "whsec_relative"));
+    sy_config_dispose(&conf);
+
+    /* The command line's --data-dir is the shell's, not the file's. */
+    sy_config_overrides_t ov = {.data_dir = "elsewhere"};
+    assert_int_equal(sy_config_load(&conf, path, &ov, &err), 0);
+    assert_string_equal(conf.data_dir, "elsewhere");
+    sy_config_dispose(&conf);
+
+    /* Text with a base directory (the built-in example's "deploy"): its ../var is ./var. */
+    const char *text = "data_dir: ../var\npolicy: ../policies\n" GOOD_ADMIN GOOD_SOURCES;
+    assert_int_equal(sy_config_load_text(&conf, "built-in", text, strlen(text), "deploy", NULL, &err), 0);
+    assert_string_equal(conf.data_dir, "var");
+    assert_string_equal(conf.policy_path, "policies");
+    sy_config_dispose(&conf);
+    unlink(secret);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void test_mistakes_point_at_line_and_column(void **state)
@@ -141,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_example_config_loads_with_demo_defaults),
         cmocka_unit_test(test_overrides_win_over_the_file),
         cmocka_unit_test(test_secret_from_file_strips_newline),
+        cmocka_unit_test(test_relative_paths_are_read_from_the_config_files_directory),
         cmocka_unit_test(test_mistakes_point_at_line_and_column),
         cmocka_unit_test(test_whole_file_checks_name_the_setting),
     };
