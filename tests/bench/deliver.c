@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,10 +454,14 @@ int main(int argc, char **argv)
     unsigned limit = (unsigned)strtoul(arg(argc, argv, "--limit", "100"), NULL, 10);
     long window_ms = strtol(arg(argc, argv, "--window-ms", "10000"), NULL, 10);
     double seconds = strtod(arg(argc, argv, "--seconds", "30"), NULL);
-    const char *policy = arg(argc, argv, "--policy", "policies");
+    /* Absolute: the config is written to a temp dir, and a config's relative paths are read from its directory. */
+    static char policy_abs[PATH_MAX];
+    const char *policy = realpath(arg(argc, argv, "--policy", "policies"), policy_abs);
     const char *phases = arg(argc, argv, "--phases", "stripe,hubspot,limited");
     char dir[256], fake_rate[64], api_rate[64];
 
+    if (policy == NULL)
+        die("cannot find the policy (--policy PATH, default policies/ of the current directory)");
     if (fake_bin == NULL || access(fake_bin, X_OK) != 0)
         die("give the fake spoke binary with --fake PATH or $SY_FAKE (build/tests/fakes/sy_fake_spoke)");
     if (n == 0 || concurrency == 0 || limit == 0 || window_ms <= 0 || seconds <= 0)
