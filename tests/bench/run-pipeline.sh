@@ -124,29 +124,14 @@ start_hub() {
     hub_admin=$(free_port)
     rate=
     [ "$API_RATE" = policy ] || rate=", rate: \"$API_RATE\""
-    {
-        echo "data_dir: $dir/data"
-        [ "$policy" = 1 ] && echo "policy: $root/policies/customers.yaml"
-        cat <<EOF
-storage: {map_size: 4GiB, map_size_max: 16GiB, max_batch: 4096}
-ingress: {listen: 127.0.0.1:$hub_port, threads: $THREADS, max_body: 1MiB}
-admin: {listen: 127.0.0.1:$hub_admin, token: {value: $TOKEN}}
-sources:
-  stripe:
-    connector: stripe
-    tolerance: 300s
-    secrets: [{value: $SECRET}]
-EOF
-        [ "$policy" = 1 ] && echo "    api: {base_url: \"http://127.0.0.1:$stripe_port\", token: {value: $STRIPE_KEY}$rate, concurrency: $API_CONCURRENCY}"
-        cat <<EOF
-  hubspot:
-    connector: hubspot
-    signature_version: 3
-    tolerance: 5m
-    secrets: [{value: $HS_SECRET}]
-EOF
-        [ "$policy" = 1 ] && echo "    api: {base_url: \"http://127.0.0.1:$hubspot_port\", token: {value: $HS_TOKEN}$rate, concurrency: $API_CONCURRENCY}"
-    } >"$dir/config.yaml"
+    local pol= sapi= hapi=
+    if [ "$policy" = 1 ]; then
+        pol=$root/policies/customers.yaml
+        sapi="base_url: \"http://127.0.0.1:$stripe_port\", token: {value: $STRIPE_KEY}$rate, concurrency: $API_CONCURRENCY"
+        hapi="base_url: \"http://127.0.0.1:$hubspot_port\", token: {value: $HS_TOKEN}$rate, concurrency: $API_CONCURRENCY"
+    fi
+    hub_config "$dir/data" "$pol" "$hub_port" "$hub_admin" "map_size: 4GiB, map_size_max: 16GiB" "$SECRET" "$sapi" \
+        "$HS_SECRET" "$hapi" >"$dir/config.yaml"
     "$bin" serve --config "$dir/config.yaml" >"$dir/server.log" 2>&1 &
     hub_pid=$!
     pids+=($hub_pid)

@@ -105,27 +105,13 @@ write_config() {
     admin_port=$(free_port)
     closed=$(free_port) # nobody listens there: stripe's pushes (none are queued) would fail fast
     [ -n "$api" ] || api=http://127.0.0.1:$closed
-    {
-        echo "data_dir: $dir/data"
-        [ "$with_policy" = 1 ] && echo "policy: $src/policies"
-        cat <<EOF
-storage: {map_size: 1GiB, map_size_max: 64GiB, max_batch: 4096}
-ingress: {listen: 127.0.0.1:$ingress_port, threads: $THREADS, max_body: 1MiB}
-admin: {listen: 127.0.0.1:$admin_port, token: {value: $TOKEN}}
-sources:
-  stripe:
-    connector: stripe
-    tolerance: 300s
-    secrets: [{value: $SECRET}]
-EOF
-        [ "$with_policy" = 1 ] && echo "    api: {base_url: \"$api\", token: {value: sk_bench}}"
-        cat <<EOF
-  hubspot:
-    connector: hubspot
-    tolerance: 5m
-    secrets: [{value: bench-hubspot-secret}]
-EOF
-    } >"$dir/config.yaml"
+    local pol= sapi=
+    if [ "$with_policy" = 1 ]; then
+        pol=$src/policies
+        sapi="base_url: \"$api\", token: {value: sk_bench}"
+    fi
+    hub_config "$dir/data" "$pol" "$ingress_port" "$admin_port" "map_size: 1GiB, map_size_max: 64GiB" "$SECRET" \
+        "$sapi" bench-hubspot-secret "" >"$dir/config.yaml"
 }
 
 # start_server DIR WITH_POLICY: starts, waits for /healthz; sets start_s (seconds to the first answer). A port taken
