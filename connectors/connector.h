@@ -9,8 +9,8 @@
 #ifndef SY_CONNECTOR_H
 #define SY_CONNECTOR_H
 
-#include "../hub/common.h"
-#include "../hub/json.h"
+#include "common.h"
+#include "json.h"
 
 #define SY_MAX_SECRETS 8
 #define SY_EVENT_ID_MAX 255   /* longer provider event ids are refused (400) */

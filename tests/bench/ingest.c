@@ -10,7 +10,7 @@
  * Nothing is allocated per request once the run starts: requests live in one arena, answers are parsed in place in
  * a fixed buffer per connection, latencies go into an array sized up front.
  *
- * Signing uses OpenSSL directly rather than hub/crypto.c, so the server's verifier is checked against an
+ * Signing uses OpenSSL directly rather than hub/base/crypto.c, so the server's verifier is checked against an
  * independent implementation.
  *
  * Exit status: 0 all answers were 200, 1 some were not (or failed), 2 bad usage or setup failure.

@@ -1,5 +1,5 @@
 /*
- * The admin API's request handling that runs without a server (hub/admin_api.c's own parsing, query_param and
+ * The admin API's request handling that runs without a server (hub/admin/admin_api.c's own parsing, query_param and
  * path_tail, is static and needs an h2o_req_t, so it is not reached here):
  *   - GET /admin/api/records?q=Q and /admin/api/records/ID: sy_records_find + sy_records_load against a store seeded
  *     with golden records (emails, cust_N ids, source:external_id links);

@@ -41,7 +41,7 @@
 /* The wall clock every target uses (the unit tests' vectors are signed at this time). */
 #define SY_FUZZ_NOW_MS 1700000000000LL
 
-/* The ingress caps of the default config (hub/config.c, hub/ingress.c). */
+/* The ingress caps of the default config (hub/daemon/config.c, hub/ingest/ingress.c). */
 #define SY_FUZZ_MAX_BODY (1u << 20)
 #define SY_FUZZ_MAX_BATCH_EVENTS 1000
 #define SY_FUZZ_JSON_MAX_DEPTH 64
@@ -115,7 +115,7 @@ static inline int sy_fuzz_slice_eq(sy_slice_t a, sy_slice_t b)
 
 /*
  * What ingress does with the events a connector's parse found in body: checks the slices, encodes each event as the
- * log stores it (build_job in hub/ingress.c) and decodes it again, which must give back the same event.
+ * log stores it (build_job in hub/ingest/ingress.c) and decodes it again, which must give back the same event.
  */
 static inline void sy_fuzz_store_events(const char *source, const char *scheme, sy_slice_t body,
                                         const sy_event_ref_t *events, size_t n)

@@ -1,5 +1,5 @@
 /*
- * HubSpot ingress: signature versions 1, 2 and 3, batch parsing and the log encoding, as hub/ingress.c calls them.
+ * HubSpot ingress: signature versions 1, 2 and 3, batch parsing and the log encoding, as hub/ingest/ingress.c calls them.
  *
  * Input: one flags byte, then four parts separated by '\n': the URL, the signature header value, the second header
  * value, and the body (the rest).

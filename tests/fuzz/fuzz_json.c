@@ -1,5 +1,5 @@
 /*
- * hub/json.c: the validating tokenizer every webhook body goes through, and its accessors.
+ * hub/base/json.c: the validating tokenizer every webhook body goes through, and its accessors.
  *
  * Input: byte 0 sets max_tokens (255: 1 MiB body's worth, the ingress default), byte 1 max_depth (% 80; 79: the
  * hard maximum of 512), then one or two texts separated by a NUL byte, parsed in turn with the same scratch (ingress

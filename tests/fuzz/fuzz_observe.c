@@ -1,6 +1,6 @@
 /*
- * The applier: an event's body decoded under the example policy (hub/observe.c, hub/normalize.c), then the
- * observations applied to golden records (hub/records.c) in a write transaction that is aborted, against a store
+ * The applier: an event's body decoded under the example policy (hub/sync/observe.c, hub/sync/normalize.c), then the
+ * observations applied to golden records (hub/sync/records.c) in a write transaction that is aborted, against a store
  * seeded with a few records.
  *
  * Input: byte 0 picks the source (bit 0: stripe or hubspot), byte 1 the event type from the source's list (the

@@ -1,6 +1,6 @@
 /*
- * The YAML loaders: the field-ownership policy (hub/policy_load.c, hub/policy_check.c, hub/yamldoc.c) and the hub
- * config (hub/config.c), which both read files people write, and `POST /admin/api/policy/check` bodies.
+ * The YAML loaders: the field-ownership policy (hub/policy/policy_load.c, hub/policy/policy_check.c, hub/base/yamldoc.c) and the hub
+ * config (hub/daemon/config.c), which both read files people write, and `POST /admin/api/policy/check` bodies.
  *
  * Input: YAML. Written to policy.yaml in a private temp dir and loaded as admin_api.c's policy check does; when it
  * holds a line "#--8<--" it is cut there into two files (a.yaml, b.yaml) and the directory is loaded, which merges

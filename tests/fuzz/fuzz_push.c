@@ -1,5 +1,5 @@
 /*
- * Outbound, as hub/delivery.c calls the connectors: encode_push (golden values into an API request) and classify
+ * Outbound, as hub/deliver/delivery.c calls the connectors: encode_push (golden values into an API request) and classify
  * (the tool's answer: status, headers, body) for Stripe and HubSpot.
  *
  * Input: byte 0 (bit 0: stripe or hubspot; bit 1: classify or encode), then

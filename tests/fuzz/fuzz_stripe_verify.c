@@ -1,5 +1,5 @@
 /*
- * Stripe ingress: signature check, event parsing and the log encoding, as hub/ingress.c calls them.
+ * Stripe ingress: signature check, event parsing and the log encoding, as hub/ingest/ingress.c calls them.
  *
  * Input: the Stripe-Signature header value, '\n', the body. Secrets are the unit tests' ("whsec_test_secret" and
  * "whsec_new_secret") and the clock is SY_FUZZ_NOW_MS, so test vectors seeded into the corpus verify.

@@ -1,5 +1,5 @@
 /*
- * hub/applier.c: a long reader of the running policy (the admin API's health report scans every record) holds a
+ * hub/sync/applier.c: a long reader of the running policy (the admin API's health report scans every record) holds a
  * reference, not the mutex: the applier goes on applying meanwhile, and a reload swaps the policy without freeing
  * the one still referenced (freed at the last unref; ASan catches a use after free or a leak).
  */

@@ -1,5 +1,5 @@
 /*
- * hub/applier.c + hub/writer.c: the applier's batches ride on the log writer's commits. Events submitted through
+ * hub/sync/applier.c + hub/ingest/writer.c: the applier's batches ride on the log writer's commits. Events submitted through
  * the writer are applied exactly once (one record each, one observation each, the cursor at the end) in steps of
  * the writer's commits; after the applier is detached and the writer stopped (serve's shutdown order) the
  * applier goes on alone with transactions of its own.

@@ -1,5 +1,5 @@
 /*
- * hub/arena.c: jansson's allocations go to the thread's arena between begin and end, to malloc otherwise; a block
+ * hub/base/arena.c: jansson's allocations go to the thread's arena between begin and end, to malloc otherwise; a block
  * is freed the right way whichever side made it, on any thread. (In the ASan build every arena block is its own
  * malloc freed at the end, so a use after the end, a double free or a leak fails these tests there.)
  */

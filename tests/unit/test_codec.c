@@ -1,5 +1,5 @@
 /*
- * hub/codec.c: documents encoded by the applier's own writer (sy_codec_doc_encode_scratch) are byte for byte what
+ * hub/base/codec.c: documents encoded by the applier's own writer (sy_codec_doc_encode_scratch) are byte for byte what
  * msgpack-c writes (sy_codec_doc_encode), at every size boundary of every type, and decode back to the same tree.
  */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for hub/crypto.c: RFC 4231 HMAC-SHA256 vectors, SHA-256, hex and base64. */
+/* Unit tests for hub/base/crypto.c: RFC 4231 HMAC-SHA256 vectors, SHA-256, hex and base64. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * hub/doc_cache.c through records.c: a batch applied with the per-batch cache (and the arena, as the applier runs
+ * hub/sync/doc_cache.c through records.c: a batch applied with the per-batch cache (and the arena, as the applier runs
  * it) stores exactly the bytes the same batch stores without them, in every golden-record DB. The batch touches one
  * record again and again (field changes and a clear, conflicts and reverts, coalesced pushes, a subscription, a
  * deletion), ties two records by a strong key (an automatic merge in the middle of the batch), and carries a tool

@@ -1,4 +1,4 @@
-/* Unit tests for hub/json.c: strict validation on top of jsmn, caps, accessors, UTF-8. */
+/* Unit tests for hub/base/json.c: strict validation on top of jsmn, caps, accessors, UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -181,7 +181,7 @@ static void describe(const sy_observation_t *obs, size_t n, char *out, size_t le
 }
 
 /*
- * The applier reads a body's tokens (hub/json.h) and, for one its tokenizer does not take (deeper than ingress
+ * The applier reads a body's tokens (hub/base/json.h) and, for one its tokenizer does not take (deeper than ingress
  * allows: an old log), builds a jansson tree as before. Both readings give the same observations: each body below
  * is read once with a shallow extra member (tokens) and once with one nested 80 deep (jansson).
  */

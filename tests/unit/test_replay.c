@@ -1,5 +1,5 @@
 /*
- * hub/replay.c: a replay that meets a full map grows it and runs the batch again, losing and repeating nothing.
+ * hub/sync/replay.c: a replay that meets a full map grows it and runs the batch again, losing and repeating nothing.
  *
  * The log holds 2,000 Stripe customers the applier never saw, in a store whose map starts at 1 MiB (it may grow to
  * 64 MiB). A reapply under the example policy creates their golden records, which do not fit in the initial map:

@@ -95,7 +95,7 @@ static json_t *event_view(const sy_event_t *ev)
 }
 
 /*
- * What observe_object reads an event through. Usually the body's jsmn tokens (hub/json.h): ingress validated the
+ * What observe_object reads an event through. Usually the body's jsmn tokens (hub/base/json.h): ingress validated the
  * body with that parser, which accepts only what jansson accepts and reads every value the same way, so building a
  * jansson tree again (a fifth of the applier's time) is not needed. A body the tokenizer does not take (deeper than
  * VIEW_MAX_DEPTH, or not JSON at all: logged by an older hub) is read with jansson, which then gives the verdict, as

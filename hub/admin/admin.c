@@ -184,7 +184,7 @@ static void render_metrics(sy_server_t *s, FILE *out)
             (long long)((sy_now_ms() - s->started_at_ms) / 1000));
 }
 
-/* The dashboard, compiled into the binary from hub/dashboard/ (see CMakeLists.txt). */
+/* The dashboard, compiled into the binary from hub/admin/dashboard/ (see CMakeLists.txt). */
 extern const unsigned char sy_dashboard_index_html[], sy_dashboard_app_js[], sy_dashboard_style_css[];
 extern const size_t sy_dashboard_index_html_len, sy_dashboard_app_js_len, sy_dashboard_style_css_len;
 

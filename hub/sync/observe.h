@@ -39,7 +39,7 @@ typedef struct st_sy_observation_t {
 } sy_observation_t;
 
 /*
- * The event's body as a jansson tree, read the way ingress validated it (hub/json.h): any root, duplicate keys
+ * The event's body as a jansson tree, read the way ingress validated it (hub/base/json.h): any root, duplicate keys
  * refused. Every reader of a stored body goes through here. New reference, NULL (err filled if given) when the
  * bytes are not such JSON.
  */
