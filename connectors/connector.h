@@ -1,10 +1,13 @@
 /*
- * The connector interface: one per SaaS tool (Stripe, HubSpot, ...).
+ * The connector interface (v2): one self-contained unit per SaaS tool. The hub names no provider: everything it
+ * knows of a tool comes through this struct.
  *
- * Connectors do no I/O. They verify a request's signature, split a verified body into events and sign
- * sample requests (for `switchyard trigger`, tests and the benchmark). Everything they are given is
- * borrowed for the duration of the call; every slice they return points into the request body.
- * All functions are thread-safe given distinct sy_json_t scratch objects.
+ * Connectors do no I/O. Inbound they verify a whole request (method, URL, headers, body), split it into events
+ * (ids, types and times may come from headers or the body), tell the applier how to read an event (observe hints)
+ * and make signed sample requests (for `switchyard trigger`, tests and the benchmark). Outbound they encode pushes
+ * and classify answers. They declare their own config keys (options), default tolerance and rate limits.
+ * Everything they are given is borrowed for the duration of the call; every slice they return points into the
+ * request (body or header values). All functions are thread-safe given distinct sy_json_t scratch objects.
  */
 #ifndef SY_CONNECTOR_H
 #define SY_CONNECTOR_H
@@ -32,12 +35,18 @@ typedef struct st_sy_request_view_t {
     int64_t now_ms;  /* wall clock used for the timestamp tolerance */
 } sy_request_view_t;
 
-/* Per-source verification settings, built from the config (owned by the config). */
+#define SY_MAX_OPTIONS 8
+
+/* Per-source settings the connector reads, built from the config (owned by the config). */
 typedef struct st_sy_source_verify_t {
     sy_slice_t secrets[SY_MAX_SECRETS]; /* any one may match (rotation) */
     size_t num_secrets;
     int64_t tolerance_ms;  /* |now - signed timestamp| must not exceed this; Stripe default 300 s, HubSpot 5 min */
-    int signature_version; /* HubSpot: 1, 2 or 3 (default 3); ignored by Stripe */
+    int signature_version; /* the scheme variant a connector lets a source pick (HubSpot 1, 2 or 3), set by its
+                              configure(); 0 = the connector's default */
+    /* The source's connector options as written in the config (sources.NAME.<key>), indexed like
+     * connector->options; NULL = not given. */
+    const char *options[SY_MAX_OPTIONS];
 } sy_source_verify_t;
 
 /* Why verification failed; each maps to a precise text in the 401 answer (never a secret). */
@@ -112,20 +121,66 @@ typedef struct st_sy_push_result_t {
     unsigned char written[SY_PUSH_MAX_BATCH];
 } sy_push_result_t;
 
-typedef struct st_sy_connector_t {
-    const char *name; /* "stripe", "hubspot" */
+/* A key of sources.NAME that only this connector reads (HubSpot's signature_version). */
+typedef struct st_sy_connector_option_t {
+    const char *key; /* "signature_version" */
+    const char *doc; /* what it takes, for errors and `switchyard check`: "1, 2 or 3 (default 3)" */
+} sy_connector_option_t;
 
-    /* Verifies the signature headers of req against conf. Constant-time comparisons only. */
+/* A path into an event's JSON: segments, NULL-terminated ({"data", "object", "id", NULL}). */
+typedef const char *const sy_connector_path_t[];
+
+/*
+ * How the applier reads this tool's events beyond the policy's paths (hub/sync/observe.c). All optional.
+ */
+typedef struct st_sy_connector_observe_t {
+    /* Property-change events: an event whose member property_name (a string) names one property and whose member
+     * property_value holds its new value also reads as {"properties": {name: value}}, so a property change looks
+     * like a partial object (HubSpot contact.propertyChange). NULL: the tool sends no such events. */
+    const char *property_name, *property_value;
+    /* Subscriptions, for the double-billing check: events whose type starts with subscription_prefix carry one, its
+     * id and status at these paths; an event of type subscription_ended ends it (status "canceled"). */
+    const char *subscription_prefix;
+    const char *const *subscription_id;
+    const char *const *subscription_status;
+    const char *subscription_ended;
+    /* Where an event names the idempotency key of the API write that caused it (Stripe request.idempotency_key):
+     * a key of ours marks the echo of our own push. NULL: the tool does not say. */
+    const char *const *write_key;
+} sy_connector_observe_t;
+
+/* What the tool is to the team, for the data-health report (a billing record linked to no other tool). */
+typedef enum en_sy_tool_role_t {
+    SY_ROLE_OTHER = 0,
+    SY_ROLE_CRM,
+    SY_ROLE_BILLING,
+    SY_ROLE_SUPPORT,
+    SY_ROLE_ACCOUNTING,
+    SY_ROLE_TRACKER, /* a spreadsheet or project board */
+} sy_tool_role_t;
+
+typedef struct st_sy_connector_t {
+    const char *name; /* the kind named by sources.NAME.connector: "stripe", "hubspot" */
+    sy_tool_role_t role;
+
+    /* --- inbound -------------------------------------------------------------------------------------------- */
+
+    /* Verifies req (its method, URL, headers and body) against conf. Constant-time comparisons only. */
     sy_verify_result_t (*verify)(const sy_source_verify_t *conf, const sy_request_view_t *req);
 
     /*
-     * Parses a verified body into events. json is caller-owned scratch (reused across calls).
-     * Fills at most max_events entries of events and sets *num_events.
-     * Returns 0, or SY_EPARSE (not JSON, or an event without id/type) / SY_ETOOBIG (more than max_events)
-     * with *errmsg set to a static sentence for the 400 answer.
+     * Splits a verified request into events: ids, types and times from its body or its headers (Standard Webhooks,
+     * GitHub and Shopify put them in headers). json is caller-owned scratch (reused across calls); ingress reads its
+     * root type afterwards (an array answers with a per-event list). Fills at most max_events entries of events and
+     * sets *num_events. Returns 0, or SY_EPARSE (not JSON, or an event without id/type) / SY_ETOOBIG (more than
+     * max_events) with *errmsg set to a static sentence for the 400 answer.
      */
-    int (*parse)(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events, size_t max_events, size_t *num_events,
-                 const char **errmsg);
+    int (*parse)(sy_json_t *json, const sy_request_view_t *req, sy_event_ref_t *events, size_t max_events,
+                 size_t *num_events, const char **errmsg);
+
+    /* The name of the scheme that verified a request under conf, stored with each event ("stripe-v1",
+     * "hubspot-v3"). Optional: NULL stores the connector's name. */
+    const char *(*scheme)(const sy_source_verify_t *conf);
 
     /*
      * Signs a request as the provider would (for trigger, tests, bench). Writes up to *num_headers headers into
@@ -137,14 +192,36 @@ typedef struct st_sy_connector_t {
 
     int64_t default_tolerance_ms;
 
+    /* Config keys of its own (at most SY_MAX_OPTIONS), read into conf->options by the config loader. */
+    const sy_connector_option_t *options;
+    size_t num_options;
     /*
-     * Outbound. encode_push builds one request for pushes[0..n) (n <= max_batch, and n > 1 only when every push has
-     * an object_id). A push without object_id is either a lookup by email (Stripe: GET /v1/customers?email=…), a
+     * Optional: checks a source's options once, when the config is loaded, and sets what is derived from them
+     * (conf->signature_version). Returns 0, or SY_EINVAL with *bad_option the index of the option at fault and msg a
+     * sentence for the operator ("signature_version must be 1, 2 or 3").
+     */
+    int (*configure)(sy_source_verify_t *conf, size_t *bad_option, char *msg, size_t msgsize);
+
+    sy_connector_observe_t observe;
+
+    /*
+     * Samples for `switchyard trigger SOURCE TYPE`: the event types it knows (NULL-terminated) and a realistic body
+     * of one, with fresh ids and now_ms as the event time, malloc'd (NULL: unknown type or out of memory).
+     */
+    const char *const *sample_types;
+    char *(*sample)(const char *type, int64_t now_ms);
+
+    /* --- outbound ------------------------------------------------------------------------------------------- */
+
+    /*
+     * Optional: a connector without encode_push only receives. Builds one request for pushes[0..n) (n <= max_batch,
+     * and n > 1 only when every push has an object_id), under the source's settings conf (NULL in tests of
+     * connectors that read none). A push without object_id is either a lookup by email (Stripe: GET /v1/customers?email=…), a
      * create (push.create, or no email to look up by), or an upsert by email that finds or creates in one call
      * (HubSpot). Returns 0, or SY_EINVAL when a push cannot be expressed (e.g. a field name the API does not take),
      * which makes it a dead letter.
      */
-    int (*encode_push)(const sy_push_t *pushes, size_t n, sy_http_request_t *out);
+    int (*encode_push)(const sy_source_verify_t *conf, const sy_push_t *pushes, size_t n, sy_http_request_t *out);
     /*
      * Reads a response: status, headers (names case-insensitive), body. For a batch (n pushes) the outcome applies to
      * all of them. Fills result. Never fails.
@@ -165,6 +242,9 @@ typedef struct st_sy_connector_t {
 
 /* Registry: all connectors known to this build (static const table in registry.c). */
 const sy_connector_t *sy_connector_find(const char *name);
+const sy_connector_t *sy_connector_find_slice(sy_slice_t name);
+/* The index of option key in c->options, or SY_MAX_OPTIONS if c has no such option. */
+size_t sy_connector_option_index(const sy_connector_t *c, const char *key);
 const sy_connector_t *const *sy_connector_all(size_t *count);
 
 /*

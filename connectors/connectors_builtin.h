@@ -1,14 +1,17 @@
 /*
- * The connectors compiled into this build, listed by registry.c. Include this only where the table is built
- * (registry.c) or where a test needs one connector directly; everything else goes through sy_connector_find().
+ * Helpers shared by the connectors (registry.c) and the connectors themselves. The hub and the tests find a
+ * connector by its kind with sy_connector_find() (registry.c lists them).
  */
 #ifndef SY_CONNECTORS_BUILTIN_H
 #define SY_CONNECTORS_BUILTIN_H
 
 #include "connector.h"
 
-extern const sy_connector_t sy_connector_stripe;
-extern const sy_connector_t sy_connector_hubspot;
+/* Sample events (stripe_samples.c, hubspot_samples.c), the connectors' sample_types and sample. */
+extern const char *const sy_stripe_sample_types[];
+char *sy_stripe_sample(const char *type, int64_t now_ms);
+extern const char *const sy_hubspot_sample_types[];
+char *sy_hubspot_sample(const char *type, int64_t now_ms);
 
 /* Helpers shared by the connectors (registry.c); not part of the connector contract. */
 
@@ -19,6 +22,11 @@ int sy_connector_parse_root(sy_json_t *json, sy_slice_t body, sy_json_type_t typ
                             const char **errmsg);
 /* Parses 1..max_digits decimal digits (no sign, nothing else; max_digits <= 18). Returns 0 or SY_EPARSE. */
 int sy_connector_parse_uint(sy_slice_t s, size_t max_digits, int64_t *out);
+
+/* 1 if type is one of types (NULL-terminated). */
+int sy_connector_sample_known(const char *const *types, const char *type);
+/* 2 * bytes random lower-case hex digits and a NUL into out (bytes <= 16): fresh ids for samples. */
+void sy_connector_random_token(char *out, size_t bytes);
 
 /* Output of sign(): header text is laid out in a caller-supplied buffer. */
 typedef struct st_sy_connector_out_t {

@@ -13,6 +13,7 @@
 #include "crypto.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,9 +139,10 @@ static sy_verify_result_t hubspot_verify(const sy_source_verify_t *conf, const s
     return SY_VERIFY_MISMATCH;
 }
 
-static int hubspot_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events, size_t max_events, size_t *num_events,
-                         const char **errmsg)
+static int hubspot_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_ref_t *events, size_t max_events,
+                         size_t *num_events, const char **errmsg)
 {
+    sy_slice_t body = req->body;
     int rc;
     *num_events = 0;
     if ((rc = sy_connector_parse_root(json, body, SY_JSON_ARRAY, "body is not a JSON array", errmsg)) != 0)
@@ -306,7 +308,7 @@ static json_t *input_of(const char *id, const char *id_property, json_t *props)
     return input;
 }
 
-static int hubspot_encode_push(const sy_push_t *pushes, size_t n, sy_http_request_t *out)
+static int hubspot_encode_push(const sy_source_verify_t *conf, const sy_push_t *pushes, size_t n, sy_http_request_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (pushes == NULL || n == 0 || n > HUBSPOT_MAX_BATCH)
@@ -531,12 +533,47 @@ Exit:
     json_decref(root);
 }
 
+static const char *hubspot_scheme(const sy_source_verify_t *conf)
+{
+    int version = version_of(conf);
+    return version == 1 ? "hubspot-v1" : version == 2 ? "hubspot-v2" : "hubspot-v3";
+}
+
+static const sy_connector_option_t hubspot_options[] = {
+    {"signature_version", "1, 2 or 3 (default 3: HMAC over method, URI, body and timestamp)"},
+};
+
+/* sources.NAME.signature_version: the app's signature version, chosen by the config, never by a request. */
+static int hubspot_configure(sy_source_verify_t *conf, size_t *bad_option, char *msg, size_t msgsize)
+{
+    const char *v = conf->options[0];
+    conf->signature_version = HUBSPOT_DEFAULT_VERSION;
+    if (v == NULL)
+        return 0;
+    if ((v[0] != '1' && v[0] != '2' && v[0] != '3') || v[1] != '\0') {
+        *bad_option = 0;
+        snprintf(msg, msgsize, "signature_version must be 1, 2 or 3");
+        return SY_EINVAL;
+    }
+    conf->signature_version = v[0] - '0';
+    return 0;
+}
+
 const sy_connector_t sy_connector_hubspot = {
     .name = "hubspot",
+    .role = SY_ROLE_CRM,
     .verify = hubspot_verify,
     .parse = hubspot_parse,
+    .scheme = hubspot_scheme,
     .sign = hubspot_sign,
     .default_tolerance_ms = HUBSPOT_DEFAULT_TOLERANCE_MS,
+    .options = hubspot_options,
+    .num_options = SY_ARRAY_SIZE(hubspot_options),
+    .configure = hubspot_configure,
+    /* contact.propertyChange carries one property: it reads like a contact with only that property. */
+    .observe = {.property_name = "propertyName", .property_value = "propertyValue"},
+    .sample_types = sy_hubspot_sample_types,
+    .sample = sy_hubspot_sample,
     .encode_push = hubspot_encode_push,
     .classify = hubspot_classify,
     .classify_each = hubspot_classify_each,

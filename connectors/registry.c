@@ -1,18 +1,24 @@
 /*
  * The registry: a static table of every connector in this build, and helpers shared by connectors.
- * Adding a connector = one line in `connectors` below (see README.md).
+ * Adding a connector = its file (connectors/<kind>.c defining sy_connector_<kind>) and one X(<kind>) line in
+ * SY_CONNECTORS below (see README.md).
  */
 #include "connectors_builtin.h"
+#include "crypto.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const sy_connector_t *const connectors[] = {
-    &sy_connector_stripe,
-    &sy_connector_hubspot,
-};
+#define SY_CONNECTORS(X)                                                                                            \
+    X(stripe)                                                                                                       \
+    X(hubspot)
+
+#define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
+#define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,
+SY_CONNECTORS(SY_CONNECTOR_DECLARE)
+static const sy_connector_t *const connectors[] = {SY_CONNECTORS(SY_CONNECTOR_ENTRY)};
 
 const sy_connector_t *sy_connector_find(const char *name)
 {
@@ -25,11 +31,47 @@ const sy_connector_t *sy_connector_find(const char *name)
     return NULL;
 }
 
+const sy_connector_t *sy_connector_find_slice(sy_slice_t name)
+{
+    for (size_t i = 0; i != SY_ARRAY_SIZE(connectors); ++i) {
+        if (strlen(connectors[i]->name) == name.len && memcmp(connectors[i]->name, name.base, name.len) == 0)
+            return connectors[i];
+    }
+    return NULL;
+}
+
+size_t sy_connector_option_index(const sy_connector_t *c, const char *key)
+{
+    for (size_t i = 0; i != c->num_options && i != SY_MAX_OPTIONS; ++i) {
+        if (strcmp(c->options[i].key, key) == 0)
+            return i;
+    }
+    return SY_MAX_OPTIONS;
+}
+
 const sy_connector_t *const *sy_connector_all(size_t *count)
 {
     if (count != NULL)
         *count = SY_ARRAY_SIZE(connectors);
     return connectors;
+}
+
+int sy_connector_sample_known(const char *const *types, const char *type)
+{
+    for (; *types != NULL; ++types) {
+        if (strcmp(*types, type) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void sy_connector_random_token(char *out, size_t bytes)
+{
+    unsigned char raw[16];
+    if (bytes > sizeof(raw))
+        bytes = sizeof(raw);
+    sy_random_bytes(raw, bytes);
+    sy_hex_encode(raw, bytes, out);
 }
 
 sy_slice_t sy_connector_trim(sy_slice_t s)

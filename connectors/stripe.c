@@ -121,9 +121,10 @@ static sy_verify_result_t stripe_verify(const sy_source_verify_t *conf, const sy
     return SY_VERIFY_MISMATCH;
 }
 
-static int stripe_parse(sy_json_t *json, sy_slice_t body, sy_event_ref_t *events, size_t max_events, size_t *num_events,
-                        const char **errmsg)
+static int stripe_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_ref_t *events, size_t max_events,
+                        size_t *num_events, const char **errmsg)
 {
+    sy_slice_t body = req->body;
     int rc;
     *num_events = 0;
     if ((rc = sy_connector_parse_root(json, body, SY_JSON_OBJECT, "body is not a JSON object", errmsg)) != 0)
@@ -332,7 +333,7 @@ static int encode_form(const sy_push_t *p, int creating, sy_connector_buf_t *for
     return 0;
 }
 
-static int stripe_encode_push(const sy_push_t *pushes, size_t n, sy_http_request_t *out)
+static int stripe_encode_push(const sy_source_verify_t *conf, const sy_push_t *pushes, size_t n, sy_http_request_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (pushes == NULL || n != 1)
@@ -446,12 +447,34 @@ static void stripe_classify(long status, const sy_header_t *headers, size_t num_
         result->retry_after_ms = sy_connector_retry_after_ms(h->value, sy_now_ms());
 }
 
+static const char *stripe_scheme(const sy_source_verify_t *conf)
+{
+    return "stripe-v1";
+}
+
+static const char *const subscription_id_path[] = {"data", "object", "id", NULL};
+static const char *const subscription_status_path[] = {"data", "object", "status", NULL};
+static const char *const write_key_path[] = {"request", "idempotency_key", NULL};
+
 const sy_connector_t sy_connector_stripe = {
     .name = "stripe",
+    .role = SY_ROLE_BILLING,
     .verify = stripe_verify,
     .parse = stripe_parse,
+    .scheme = stripe_scheme,
     .sign = stripe_sign,
     .default_tolerance_ms = STRIPE_DEFAULT_TOLERANCE_MS,
+    .observe =
+        {
+            .subscription_prefix = "customer.subscription.",
+            .subscription_id = subscription_id_path,
+            .subscription_status = subscription_status_path,
+            .subscription_ended = "customer.subscription.deleted",
+            /* Stripe names the idempotency key of the API call that caused the event: ours marks our own write. */
+            .write_key = write_key_path,
+        },
+    .sample_types = sy_stripe_sample_types,
+    .sample = sy_stripe_sample,
     .encode_push = stripe_encode_push,
     .classify = stripe_classify,
     .max_batch = 1,

@@ -130,12 +130,10 @@ static int cmd_config_check(sy_cli_t *cli)
            (unsigned long long)conf.max_body, conf.admin_listen);
     for (size_t i = 0; i != conf.num_sources; ++i) {
         const sy_source_conf_t *s = &conf.sources[i];
-        printf("  source   %-10s connector %-8s %zu secret(s)%s, tolerance %llds%s\n", s->name, s->connector->name,
-               s->verify.num_secrets, s->demo_env != NULL ? " (LOCAL DEMO)" : "",
+        printf("  source   %-10s connector %-8s %zu secret(s)%s, tolerance %llds, signature %s\n", s->name,
+               s->connector->name, s->verify.num_secrets, s->demo_env != NULL ? " (LOCAL DEMO)" : "",
                (long long)(s->verify.tolerance_ms / 1000),
-               strcmp(s->connector->name, "hubspot") == 0
-                   ? (s->verify.signature_version == 3 ? ", signature v3" : ", signature v1/v2 (legacy)")
-                   : "");
+               s->connector->scheme != NULL ? s->connector->scheme(&s->verify) : s->connector->name);
     }
     sy_config_dispose(&conf);
     return SY_EXIT_OK;

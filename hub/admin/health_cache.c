@@ -35,6 +35,7 @@ static int fingerprint(sy_txn_t *txn, fingerprint_t *fp)
 struct st_sy_health_cache_t {
     sy_store_t *store;
     sy_applier_t *applier;
+    const sy_config_t *conf; /* outlives the cache (serve's) */
     pthread_t tid;
     pthread_mutex_t mutex; /* leaf lock (locks.h): guards everything below */
     pthread_cond_t cond;   /* wakes the thread (wanted, stopping) and waiting requests (done) */
@@ -69,7 +70,7 @@ static void *health_main(void *arg)
             int frc = fingerprint(txn, &fp); /* before the scan: a change during it makes the next request rescan */
             sy_txn_abort(txn);
             if (frc == 0)
-                report = sy_health_report_chunked(c->store, p);
+                report = sy_health_report_chunked(c->store, p, c->conf);
         }
         sy_applier_policy_unref(c->applier, p);
         int64_t took = sy_now_ms() - t0;
@@ -92,7 +93,7 @@ static void *health_main(void *arg)
     return NULL;
 }
 
-sy_health_cache_t *sy_health_cache_create(sy_store_t *store, sy_applier_t *applier)
+sy_health_cache_t *sy_health_cache_create(sy_store_t *store, sy_applier_t *applier, const sy_config_t *conf)
 {
     sy_health_cache_t *c = calloc(1, sizeof(*c));
     pthread_condattr_t ca;
@@ -100,6 +101,7 @@ sy_health_cache_t *sy_health_cache_create(sy_store_t *store, sy_applier_t *appli
         return NULL;
     c->store = store;
     c->applier = applier;
+    c->conf = conf;
     c->wanted = 1; /* the first report is ready before the first request, unless the records are many */
     pthread_mutex_init(&c->mutex, NULL);
     pthread_condattr_init(&ca);

@@ -21,12 +21,13 @@
 #include <jansson.h>
 
 #include "applier.h"
+#include "config.h"
 #include "store.h"
 
 typedef struct st_sy_health_cache_t sy_health_cache_t;
 
 /* Starts the thread and a first scan. NULL when out of memory or threads. Destroy with sy_health_cache_destroy. */
-sy_health_cache_t *sy_health_cache_create(sy_store_t *store, sy_applier_t *applier);
+sy_health_cache_t *sy_health_cache_create(sy_store_t *store, sy_applier_t *applier, const sy_config_t *conf);
 /* Stops the thread (waits for a scan in progress to end) and frees the result. NULL: nothing. */
 void sy_health_cache_destroy(sy_health_cache_t *c);
 

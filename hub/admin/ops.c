@@ -259,6 +259,7 @@ json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit)
 
 typedef struct st_health_t {
     const sy_policy_t *policy;
+    const sy_config_t *conf; /* the tools' roles (connector->role), by source name */
     json_t *duplicates, *double_billing, *suggestions, *missing;
     uint64_t records, complete, connected, complete_and_connected, unmatched_billing;
     char last_key[512];
@@ -313,7 +314,7 @@ static int on_health_record(void *arg, sy_slice_t key, sy_slice_t val)
         if (json_array_size(ids) == 0)
             continue;
         ++tools;
-        has_crm |= strcmp(source, "stripe") != 0;
+        has_crm |= sy_config_source_role(h->conf, source) != SY_ROLE_BILLING;
     }
     if (json_object_get(json_object_get(rec, "fields"), "payment_state") != NULL)
         has_billing = 1;
@@ -407,9 +408,9 @@ static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
                      "dead_letters", (json_int_t)dead);
 }
 
-json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p)
+json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p, const sy_config_t *conf)
 {
-    health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
     int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
     if (rc >= 0)
@@ -448,9 +449,9 @@ static int on_chunk(void *arg, sy_slice_t key, sy_slice_t val)
     return c->cb(c->h, key, val);
 }
 
-json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p)
+json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p, const sy_config_t *conf)
 {
-    health_t h = {.policy = p, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
     static const sy_db_t dbs[] = {SY_DB_RECORDS, SY_DB_SUGGEST};
     int (*const cbs[])(void *, sy_slice_t, sy_slice_t) = {on_health_record, on_suggest};

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "policy.h"
 #include "store.h"
 
@@ -41,9 +42,9 @@ json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit);
  * conflicts and reverts, applier cursor and lag, queued pushes and dead letters. p may be NULL (no policy).
  * NULL on a storage error.
  */
-json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p);
+json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p, const sy_config_t *conf);
 /* The same report read in many short read transactions (a few thousand entries each) instead of one: for the
  * background refresh of serve's health (health_cache.h), which must never make a grow wait for a whole scan. */
-json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p);
+json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p, const sy_config_t *conf);
 
 #endif

@@ -108,6 +108,18 @@ int sy_yaml_read_map(sy_yaml_t *y, yaml_node_t *map, const char *what, const sy_
     return 0;
 }
 
+yaml_node_t *sy_yaml_map_get(sy_yaml_t *y, yaml_node_t *map, const char *key)
+{
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; ++p) {
+        const char *name = scalar(sy_yaml_node(y, p->key));
+        if (name != NULL && strcmp(name, key) == 0)
+            return sy_yaml_node(y, p->value);
+    }
+    return NULL;
+}
+
 int sy_yaml_read_string(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
 {
     const char *s = scalar(n);

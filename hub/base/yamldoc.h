@@ -46,6 +46,9 @@ typedef struct st_sy_yaml_key_t {
 int sy_yaml_read_map(sy_yaml_t *y, yaml_node_t *map, const char *what, const sy_yaml_key_t *keys, size_t num_keys,
                      void *target, sy_error_t *err);
 
+/* The value node of key in mapping node map, or NULL (map not a mapping, or no such key). */
+yaml_node_t *sy_yaml_map_get(sy_yaml_t *y, yaml_node_t *map, const char *key);
+
 /* Scalar readers (field points to the destination type named in each). */
 int sy_yaml_read_string(sy_yaml_t *y, yaml_node_t *n, void *field /* char ** (malloc'd) */, sy_error_t *err);
 int sy_yaml_read_size(sy_yaml_t *y, yaml_node_t *n, void *field /* uint64_t *: 64MiB, 1GiB, 4096 */, sy_error_t *err);

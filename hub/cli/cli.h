@@ -58,11 +58,6 @@ int sy_cli_replay(sy_cli_t *cli);
 int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
 
-/* Sample events for `trigger` (cli_samples.c). Returns a malloc'd body or NULL for an unknown type. */
-char *sy_sample_event(const char *connector, const char *type, int64_t now_ms);
-/* The event types sy_sample_event knows, NULL-terminated. */
-extern const char *const sy_sample_types_stripe[];
-extern const char *const sy_sample_types_hubspot[];
 
 /* The example configuration compiled into the binary (generated from deploy/switchyard.example.yaml). */
 extern const unsigned char sy_embedded_config[];

@@ -416,7 +416,7 @@ static int cmd_health(session_t *s, sy_cli_t *cli)
     sy_txn_t *txn;
     if (sy_txn_begin(s->store, 0, &txn) != 0)
         return SY_EXIT_FAIL;
-    json_t *report = sy_health_report(txn, s->policy);
+    json_t *report = sy_health_report(txn, s->policy, &s->conf);
     sy_txn_abort(txn);
     if (report == NULL) {
         fprintf(stderr, "switchyard: cannot read the records\n");

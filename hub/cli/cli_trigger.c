@@ -11,11 +11,10 @@
 
 #define MAX_SIGN_HEADERS 4
 
-static void list_types(const char *connector)
+static void list_types(const sy_connector_t *c)
 {
-    const char *const *t = strcmp(connector, "hubspot") == 0 ? sy_sample_types_hubspot : sy_sample_types_stripe;
-    fprintf(stderr, "types for %s:", connector);
-    for (; *t != NULL; ++t)
+    fprintf(stderr, "types for %s:", c->name);
+    for (const char *const *t = c->sample_types; t != NULL && *t != NULL; ++t)
         fprintf(stderr, " %s", *t);
     fputc('\n', stderr);
 }
@@ -49,9 +48,9 @@ int sy_cli_trigger(sy_cli_t *cli)
         rc = SY_EXIT_USAGE;
         goto Exit;
     }
-    if ((body = sy_sample_event(src->connector->name, cli->args[1], sy_now_ms())) == NULL) {
+    if (src->connector->sample == NULL || (body = src->connector->sample(cli->args[1], sy_now_ms())) == NULL) {
         fprintf(stderr, "switchyard: no sample for \"%s\"; ", cli->args[1]);
-        list_types(src->connector->name);
+        list_types(src->connector);
         rc = SY_EXIT_USAGE;
         goto Exit;
     }
@@ -71,7 +70,7 @@ int sy_cli_trigger(sy_cli_t *cli)
         snprintf(url, sizeof(url), "%s://%s/hooks/%s", conf.ingress_tls_cert != NULL ? "https" : "http",
                  conf.ingress_listen, src->name);
 
-    /* HubSpot v2/v3 sign the URL the provider calls: the configured public URL when there is one. */
+    /* Schemes that sign the URL (HubSpot v2/v3) sign the one the provider calls: the public URL when configured. */
     sy_request_view_t view = {.method = SY_SLICE_LIT("POST"),
                               .url = sy_slice_cstr(src->public_url != NULL ? src->public_url : url),
                               .body = sy_slice_cstr(body),

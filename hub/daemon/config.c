@@ -162,11 +162,17 @@ Exit:
 
 /* --- sources ----------------------------------------------------------------------------------------- */
 
+/* A connector's own key of a source (connector->options[i]): its text and where it was written. */
+typedef struct st_option_spec_t {
+    char *text;
+    yaml_node_t *node;
+} option_spec_t;
+
 typedef struct st_source_spec_t {
     char *connector;
     int64_t tolerance_ms;
-    unsigned signature_version;
     char *public_url;
+    option_spec_t options[SY_MAX_OPTIONS];
     yaml_node_t *secrets;
     yaml_node_t *api;
 } source_spec_t;
@@ -190,11 +196,29 @@ static int keep_node(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
 static const sy_yaml_key_t source_keys[] = {
     {"connector", sy_yaml_read_string, offsetof(source_spec_t, connector)},
     {"tolerance", sy_yaml_read_duration, offsetof(source_spec_t, tolerance_ms)},
-    {"signature_version", sy_yaml_read_uint, offsetof(source_spec_t, signature_version)},
     {"public_url", sy_yaml_read_string, offsetof(source_spec_t, public_url)},
     {"secrets", keep_node, offsetof(source_spec_t, secrets)},
     {"api", keep_node, offsetof(source_spec_t, api)},
 };
+
+static int read_option(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    option_spec_t *o = field;
+    o->node = n;
+    return sy_yaml_read_string(y, n, &o->text, err);
+}
+
+/* The keys of a source: the common ones, then those of its connector (connector->options). */
+static size_t source_key_table(const sy_connector_t *c, sy_yaml_key_t *keys, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i != SY_ARRAY_SIZE(source_keys) && n != cap; ++i)
+        keys[n++] = source_keys[i];
+    for (size_t i = 0; c != NULL && i != c->num_options && i != SY_MAX_OPTIONS && n != cap; ++i)
+        keys[n++] = (sy_yaml_key_t){c->options[i].key, read_option,
+                                    offsetof(source_spec_t, options) + i * sizeof(option_spec_t)};
+    return n;
+}
 
 static const sy_yaml_key_t api_keys[] = {
     {"base_url", sy_yaml_read_string, offsetof(api_spec_t, base_url)},
@@ -280,21 +304,36 @@ static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_sour
         rc = SY_ENOMEM;
         goto Exit;
     }
-    if ((rc = sy_yaml_read_map(y, val, what, source_keys, SY_ARRAY_SIZE(source_keys), &spec, err)) != 0)
+    /* The connector first: it names the keys of its own the source may have. */
+    yaml_node_t *kind = sy_yaml_map_get(y, val, "connector");
+    const sy_connector_t *c = NULL;
+    if (kind != NULL && kind->type == YAML_SCALAR_NODE && (c = sy_connector_find((const char *)kind->data.scalar.value)) == NULL) {
+        rc = sy_yaml_fail(y, kind, err, "%s: unknown connector \"%s\"", what, (const char *)kind->data.scalar.value);
+        goto Exit;
+    }
+    sy_yaml_key_t keys[SY_ARRAY_SIZE(source_keys) + SY_MAX_OPTIONS];
+    size_t num_keys = source_key_table(c, keys, SY_ARRAY_SIZE(keys));
+    if ((rc = sy_yaml_read_map(y, val, what, keys, num_keys, &spec, err)) != 0)
         goto Exit;
     if (spec.connector == NULL) {
         rc = sy_yaml_fail(y, val, err, "%s: missing key \"connector\"", what);
         goto Exit;
     }
-    if ((src->connector = sy_connector_find(spec.connector)) == NULL) {
-        rc = sy_yaml_fail(y, val, err, "%s: unknown connector \"%s\"", what, spec.connector);
-        goto Exit;
-    }
+    src->connector = c;
     src->verify.tolerance_ms = spec.tolerance_ms >= 0 ? spec.tolerance_ms : src->connector->default_tolerance_ms;
-    src->verify.signature_version = spec.signature_version != 0 ? (int)spec.signature_version : 3;
-    if (src->verify.signature_version < 1 || src->verify.signature_version > 3) {
-        rc = sy_yaml_fail(y, val, err, "%s: signature_version must be 1, 2 or 3", what);
-        goto Exit;
+    for (size_t i = 0; i != SY_MAX_OPTIONS; ++i) {
+        src->option_storage[i] = spec.options[i].text;
+        spec.options[i].text = NULL;
+        src->verify.options[i] = src->option_storage[i];
+    }
+    if (c->configure != NULL) {
+        size_t bad = 0;
+        char msg[160] = "";
+        if (c->configure(&src->verify, &bad, msg, sizeof(msg)) != 0) {
+            yaml_node_t *at = bad < SY_MAX_OPTIONS && spec.options[bad].node != NULL ? spec.options[bad].node : val;
+            rc = sy_yaml_fail(y, at, err, "%s: %s", what, msg);
+            goto Exit;
+        }
     }
     src->public_url = spec.public_url;
     spec.public_url = NULL;
@@ -330,6 +369,8 @@ static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_sour
 Exit:
     free(spec.connector);
     free(spec.public_url);
+    for (size_t i = 0; i != SY_MAX_OPTIONS; ++i)
+        free(spec.options[i].text);
     return rc;
 }
 
@@ -571,6 +612,8 @@ void sy_config_dispose(sy_config_t *conf)
         sy_source_conf_t *src = &conf->sources[i];
         free(src->name);
         free(src->public_url);
+        for (size_t j = 0; j != SY_MAX_OPTIONS; ++j)
+            free(src->option_storage[j]);
         free(src->demo_env);
         free(src->api_base_url);
         if (src->api_token != NULL)
@@ -609,6 +652,12 @@ const sy_source_conf_t *sy_config_find_source(const sy_config_t *conf, const cha
             memcmp(conf->sources[i].name, name, len) == 0)
             return &conf->sources[i];
     return NULL;
+}
+
+sy_tool_role_t sy_config_source_role(const sy_config_t *conf, const char *name)
+{
+    const sy_source_conf_t *src = conf != NULL ? sy_config_find_source(conf, name, strlen(name)) : NULL;
+    return src != NULL ? src->connector->role : SY_ROLE_OTHER;
 }
 
 int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short *port)

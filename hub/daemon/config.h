@@ -15,7 +15,9 @@ typedef struct st_sy_source_conf_t {
     const sy_connector_t *connector;
     sy_source_verify_t verify; /* secrets point into secret_storage */
     char *secret_storage[SY_MAX_SECRETS];
-    char *public_url; /* HubSpot v2/v3: the URL the provider calls; NULL = rebuild from the request */
+    char *option_storage[SY_MAX_OPTIONS]; /* the connector's own keys; verify.options point here */
+    char *public_url; /* the URL the provider calls, for schemes that sign it (HubSpot v2/v3); NULL = rebuild from
+                         the request */
     char *demo_env; /* set when a secret fell back to its LOCAL DEMO default: the unset variable's name */
 
     /* Outbound (sources.NAME.api): where and how golden values are pushed to this tool. NULL base_url = no delivery. */
@@ -75,6 +77,8 @@ int sy_config_load_text(sy_config_t *conf, const char *name, const char *text, s
 void sy_config_dispose(sy_config_t *conf);
 
 const sy_source_conf_t *sy_config_find_source(const sy_config_t *conf, const char *name, size_t len);
+/* The role of source name's tool (its connector's); SY_ROLE_OTHER for a name not configured or a NULL conf. */
+sy_tool_role_t sy_config_source_role(const sy_config_t *conf, const char *name);
 
 /* Splits "host:port" / "[::1]:port"; host is copied into host (hostlen bytes). 0 or SY_EINVAL. */
 int sy_parse_hostport(const char *s, char *host, size_t hostlen, unsigned short *port);

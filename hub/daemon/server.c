@@ -330,7 +330,7 @@ int sy_server_run(const sy_config_t *conf)
                policy->hash);
         if ((s.replays = sy_replay_jobs_create(s.store, conf->policy_path)) == NULL)
             goto Exit;
-        if ((s.health = sy_health_cache_create(s.store, s.applier)) == NULL)
+        if ((s.health = sy_health_cache_create(s.store, s.applier, s.conf)) == NULL)
             goto Exit;
         int spokes = 0;
         for (size_t i = 0; i != conf->num_sources; ++i)

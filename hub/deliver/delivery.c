@@ -453,7 +453,7 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
     }
     t->n = n;
     t->spoke = s;
-    if (s->connector->encode_push(pushes, n, &t->req) != 0) {
+    if (s->connector->encode_push(&s->conf->verify, pushes, n, &t->req) != 0) {
         transfer_free(t);
         if (n == 1) {
             cs[0]->problem = "the push cannot be expressed in the tool's API";

@@ -235,11 +235,7 @@ Exit:
 
 static const char *signature_scheme(const sy_source_conf_t *src)
 {
-    if (strcmp(src->connector->name, "hubspot") == 0)
-        return src->verify.signature_version == 1 ? "hubspot-v1"
-               : src->verify.signature_version == 2 ? "hubspot-v2"
-                                                    : "hubspot-v3";
-    return strcmp(src->connector->name, "stripe") == 0 ? "stripe-v1" : src->connector->name;
+    return src->connector->scheme != NULL ? src->connector->scheme(&src->verify) : src->connector->name;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -286,11 +282,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     size_t num_events = 0;
     const char *errmsg = "the body is not a valid event";
-    int prc = src->connector->parse(&l->json, view.body, l->events, s->conf->max_batch_events, &num_events, &errmsg);
+    int prc = src->connector->parse(&l->json, &view, l->events, s->conf->max_batch_events, &num_events, &errmsg);
     for (size_t i = 0; prc == 0 && i != num_events; ++i) {
         int64_t t = l->events[i].occurred_at_ms;
         if (t != 0 && !sy_event_time_plausible(t, view.now_ms)) {
-            errmsg = "the event's time (Stripe created, HubSpot occurredAt) is outside the accepted window: "
+            errmsg = "the event's time (as the provider stamped it) is outside the accepted window: "
                      SY_EVENT_TIME_WINDOW_TEXT;
             prc = SY_EPARSE;
         }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "json.h"
 
 #define MAX_OBJECTS_PER_EVENT 8
@@ -70,24 +71,25 @@ static char *scalar_text(const json_t *v)
     }
 }
 
-/*
- * The JSON an event's paths are resolved against. Stripe: the event as sent. HubSpot: the event object plus
- * "properties": {propertyName: propertyValue}, so one property change reads like a partial contact.
- */
 json_t *sy_event_body_json(const sy_event_t *ev, json_error_t *err)
 {
     return json_loadb(ev->body.base, ev->body.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, err);
 }
 
-static json_t *event_view(const sy_event_t *ev)
+/*
+ * The JSON an event's paths are resolved against: the event as sent, plus, for a property-change event of a tool
+ * whose connector declares them (observe.property_name / property_value: HubSpot), "properties": {name: value}, so
+ * one property change reads like a partial object.
+ */
+static json_t *event_view(const sy_event_t *ev, const sy_connector_observe_t *hints)
 {
     json_t *doc = sy_event_body_json(ev, NULL);
-    if (doc == NULL || !json_is_object(doc))
+    if (doc == NULL || !json_is_object(doc) || hints == NULL || hints->property_name == NULL)
         return doc;
-    json_t *name = json_object_get(doc, "propertyName");
+    json_t *name = json_object_get(doc, hints->property_name);
     if (json_is_string(name) && json_object_get(doc, "properties") == NULL) {
         json_t *props = json_object();
-        json_t *value = json_object_get(doc, "propertyValue");
+        json_t *value = json_object_get(doc, hints->property_value);
         json_object_set(props, json_string_value(name), value != NULL ? value : json_null());
         json_object_set_new(doc, "properties", props);
     }
@@ -99,13 +101,13 @@ static json_t *event_view(const sy_event_t *ev)
  * body with that parser, which accepts only what jansson accepts and reads every value the same way, so building a
  * jansson tree again (a fifth of the applier's time) is not needed. A body the tokenizer does not take (deeper than
  * VIEW_MAX_DEPTH, or not JSON at all: logged by an older hub) is read with jansson, which then gives the verdict, as
- * it always did. Either way HubSpot's "properties" view of a property change reads the same.
+ * it always did. Either way the "properties" view of a property change reads the same.
  */
 typedef struct st_view_t {
     json_t *doc; /* the jansson reading, or NULL: the tokens */
     sy_json_t json;
-    int name_tok;  /* HubSpot: the "propertyName" string the synthetic "properties" is made of; -1: none */
-    int value_tok; /* its "propertyValue", or TOK_NULL when absent (null) */
+    int name_tok;  /* the property-name string the synthetic "properties" is made of (HubSpot); TOK_NONE: none */
+    int value_tok; /* its property value, or TOK_NULL when absent (null) */
 } view_t;
 
 #define TOK_NONE (-1)
@@ -113,20 +115,20 @@ typedef struct st_view_t {
 #define TOK_OBJECT (-3) /* the synthetic "properties" object itself: not a scalar */
 
 /* 0, or SY_EPARSE when the body is not JSON as ingress reads it. */
-static int view_open(view_t *v, const sy_event_t *ev)
+static int view_open(view_t *v, const sy_event_t *ev, const sy_connector_observe_t *hints)
 {
     memset(v, 0, sizeof(*v));
     v->name_tok = TOK_NONE;
     sy_json_init(&v->json, ev->body.len / 2 + 16, VIEW_MAX_DEPTH); /* at most that many tokens: never the cap */
     if (sy_json_parse(&v->json, ev->body.base, ev->body.len, NULL) != 0) {
-        if ((v->doc = event_view(ev)) == NULL)
+        if ((v->doc = event_view(ev, hints)) == NULL)
             return SY_EPARSE;
         return 0;
     }
-    if (sy_json_type(&v->json, 0) == SY_JSON_OBJECT) {
-        int name = sy_json_get(&v->json, 0, "propertyName");
+    if (hints != NULL && hints->property_name != NULL && sy_json_type(&v->json, 0) == SY_JSON_OBJECT) {
+        int name = sy_json_get(&v->json, 0, hints->property_name);
         if (name >= 0 && sy_json_type(&v->json, name) == SY_JSON_STRING && sy_json_get(&v->json, 0, "properties") < 0) {
-            int value = sy_json_get(&v->json, 0, "propertyValue");
+            int value = sy_json_get(&v->json, 0, hints->property_value);
             v->name_tok = name;
             v->value_tok = value >= 0 ? value : TOK_NULL;
         }
@@ -249,23 +251,38 @@ static int64_t event_version(const sy_event_t *ev)
     return ev->occurred_at_ms != 0 ? ev->occurred_at_ms : ev->received_at_ms;
 }
 
-static void stripe_subscription(const char *type, const view_t *v, sy_observation_t *o)
+static size_t path_length(const char *const *path)
 {
-    static char *const id[] = {"data", "object", "id"}, *status[] = {"data", "object", "status"};
-    if (strncmp(type, "customer.subscription.", 22) != 0)
+    size_t n = 0;
+    while (path[n] != NULL)
+        ++n;
+    return n;
+}
+
+/* view_text of a connector's path (NULL-terminated segments). */
+static char *view_hint_text(const view_t *v, const char *const *path, int strings_only)
+{
+    return view_text(v, (char *const *)path, path_length(path), strings_only);
+}
+
+/* A subscription the event carries, where the tool's connector says (Stripe customer.subscription.*). */
+static void observe_subscription(const sy_connector_observe_t *hints, const char *type, const view_t *v,
+                                 sy_observation_t *o)
+{
+    if (hints->subscription_prefix == NULL || strncmp(type, hints->subscription_prefix, strlen(hints->subscription_prefix)) != 0)
         return;
-    o->subscription_id = view_text(v, id, 3, 0);
-    o->subscription_status = view_text(v, status, 3, 0);
-    if (strcmp(type, "customer.subscription.deleted") == 0) {
+    o->subscription_id = view_hint_text(v, hints->subscription_id, 0);
+    o->subscription_status = view_hint_text(v, hints->subscription_status, 0);
+    if (hints->subscription_ended != NULL && strcmp(type, hints->subscription_ended) == 0) {
         free(o->subscription_status);
         o->subscription_status = strdup("canceled");
     }
 }
 
 static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_object_t *obj, const char *type,
-                          const view_t *doc, int64_t version, sy_observation_t *o)
+                          const view_t *doc, const sy_connector_observe_t *hints, int64_t version,
+                          sy_observation_t *o)
 {
-    static char *const write_key[] = {"request", "idempotency_key"};
     memset(o, 0, sizeof(*o));
     o->source = si;
     o->version_ms = version;
@@ -304,9 +321,12 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
         }
         o->links[o->num_links++] = (sy_obs_link_t){obj->links[i].source, id};
     }
-    stripe_subscription(type, doc, o);
-    /* Stripe names the idempotency key of the API call that caused the event: ours marks our own write. */
-    o->write_key = view_text(doc, write_key, 2, 1);
+    if (hints == NULL)
+        return 0;
+    observe_subscription(hints, type, doc, o);
+    /* The idempotency key of the API call that caused the event, where the tool names it: ours marks our write. */
+    if (hints->write_key != NULL)
+        o->write_key = view_hint_text(doc, hints->write_key, 1);
     return 0;
 }
 
@@ -342,8 +362,12 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
         *why = "the provider time is outside the accepted window (" SY_EVENT_TIME_WINDOW_TEXT ")";
         return SY_EPARSE;
     }
+    /* The connector that received it tells how its events read; an unknown name (an old log, a connector removed
+     * since) reads with no hints: the policy's paths only. */
+    const sy_connector_t *c = sy_connector_find_slice(ev->connector);
+    const sy_connector_observe_t *hints = c != NULL ? &c->observe : NULL;
     view_t doc;
-    if (view_open(&doc, ev) != 0) {
+    if (view_open(&doc, ev, hints) != 0) {
         view_close(&doc);
         *why = "the body is not JSON as ingress reads it (duplicate keys, invalid escapes or numbers out of range)";
         return SY_EPARSE;
@@ -355,7 +379,7 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
     }
     int64_t version = event_version(ev);
     for (size_t i = 0; i != nobj; ++i) {
-        int orc = observe_object(p, si, objs[i], type, &doc, version, &obs[*n]);
+        int orc = observe_object(p, si, objs[i], type, &doc, hints, version, &obs[*n]);
         if (orc == 0) {
             ++*n;
         } else {

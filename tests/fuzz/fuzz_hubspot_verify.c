@@ -77,7 +77,7 @@ static void hubspot_verify_one(const uint8_t *data, size_t size)
 
     size_t n = 0;
     const char *errmsg = NULL;
-    int rc = c->parse(&hubspot_verify_json, body, hubspot_verify_events, max_events, &n, &errmsg);
+    int rc = c->parse(&hubspot_verify_json, &req, hubspot_verify_events, max_events, &n, &errmsg);
     if (rc != 0) {
         SY_FUZZ_CHECK(errmsg != NULL && n == 0);
         return;

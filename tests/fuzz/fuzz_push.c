@@ -107,7 +107,7 @@ static void push_encode(const sy_connector_t *c, sy_fuzz_in_t *in)
     if (n > c->max_batch)
         n = c->max_batch;
     sy_http_request_t req;
-    int rc = c->encode_push(f->pushes, n, &req);
+    int rc = c->encode_push(NULL, f->pushes, n, &req);
     if (rc == 0)
         push_check_request(c, &req, n);
     else

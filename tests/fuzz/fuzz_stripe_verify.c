@@ -59,7 +59,7 @@ static void stripe_verify_one(const uint8_t *data, size_t size)
     /* Ingress parses only verified bodies; here every body is parsed, which is what a fuzzer can reach. */
     size_t n = 0;
     const char *errmsg = NULL;
-    int rc = c->parse(&stripe_verify_json, body, stripe_verify_events, SY_FUZZ_MAX_BATCH_EVENTS, &n, &errmsg);
+    int rc = c->parse(&stripe_verify_json, &req, stripe_verify_events, SY_FUZZ_MAX_BATCH_EVENTS, &n, &errmsg);
     if (rc != 0) {
         SY_FUZZ_CHECK(errmsg != NULL && n == 0);
         return;

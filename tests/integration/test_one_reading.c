@@ -59,7 +59,7 @@ static void test_ingress_refuses_what_the_applier_would_read_otherwise(void **st
     char dup_created[96];
     snprintf(dup_created, sizeof(dup_created), "%s,\"created\":150000333333330000", now);
 
-    static const char *const window_msg = "the event's time (Stripe created, HubSpot occurredAt) is outside the "
+    static const char *const window_msg = "the event's time (as the provider stamped it) is outside the "
                                           "accepted window: after 2000-01-01 and at most 1 hour ahead of the hub's clock";
     const struct {
         const char *created, *email, *message;

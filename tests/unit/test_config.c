@@ -150,8 +150,8 @@ static void test_mistakes_point_at_line_and_column(void **state)
     expect_error("storage:\n  map_size: lots\n", 2, 13, "expected a size");
     expect_error("ingress:\n  threads: two\n", 2, 12, "expected a whole number");
     expect_error("ingress:\n  http2: maybe\n", 2, 10, "expected true or false");
-    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: paypal\n    secrets: [{value: x}]\n", 5, 5,
-                 "unknown connector \"paypal\"");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: paypal\n    secrets: [{value: x}]\n", 5, 16,
+                 "unknown connector \"paypal\""); /* at the value */
     expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{env: SY_TEST_SURELY_UNSET}]\n", 6, 15,
                  "SY_TEST_SURELY_UNSET is not set");
     expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{env: A, value: b}]\n", 6, 15,
@@ -161,7 +161,10 @@ static void test_mistakes_point_at_line_and_column(void **state)
                  "expected a duration");
     expect_error(GOOD_ADMIN "sources:\n  Bad Name:\n    connector: stripe\n", 4, 3, "names use a-z");
     expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: hubspot\n    signature_version: 4\n    secrets: [{value: x}]\n",
-                 5, 5, "signature_version must be 1, 2 or 3");
+                 6, 24, "signature_version must be 1, 2 or 3"); /* the connector's own key, at its value */
+    /* A connector's key is that connector's: on another one it is unknown, not silently ignored. */
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    signature_version: 3\n", 6, 5,
+                 "unknown key \"signature_version\"");
     expect_error("data_dir: a\ndata_dir: b\n", 2, 1, "given twice");
     expect_error("storage: [1, 2\n", 2, 1, "");             /* YAML syntax error: position from libyaml */
     expect_error("storage: 5\n", 1, 10, "expected a mapping"); /* a section that is not a mapping */

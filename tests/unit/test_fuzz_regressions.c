@@ -127,7 +127,7 @@ static int append_stripe_event(sy_store_t *store, const char *id, const char *bo
     size_t n = 0;
     const char *errmsg = NULL;
     sy_json_init(&json, 1024, SY_FUZZ_JSON_MAX_DEPTH);
-    int rc = stripe->parse(&json, sy_slice_cstr(body), &ref, 1, &n, &errmsg);
+    int rc = stripe->parse(&json, &(sy_request_view_t){.body = sy_slice_cstr(body)}, &ref, 1, &n, &errmsg);
     if (rc == 0) {
         char type[64];
         snprintf(type, sizeof(type), "%.*s", (int)ref.type.len, ref.type.base);

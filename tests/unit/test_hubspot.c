@@ -267,7 +267,7 @@ static int parse(const char *body, sy_event_ref_t *ev, size_t max, size_t *n, co
     sy_json_init(&j, 1000, 32);
     *msg = NULL;
     *n = 99;
-    int rc = hubspot->parse(&j, sy_slice_cstr(body), ev, max, n, msg);
+    int rc = hubspot->parse(&j, &(sy_request_view_t){.body = sy_slice_cstr(body)}, ev, max, n, msg);
     sy_json_dispose(&j);
     return rc;
 }

@@ -42,7 +42,7 @@ static void expect_request(const sy_push_t *pushes, size_t n, const char *method
 {
     sy_http_request_t req;
     memset(&req, 0x5a, sizeof(req)); /* encode_push must set every member */
-    assert_int_equal(hubspot->encode_push(pushes, n, &req), 0);
+    assert_int_equal(hubspot->encode_push(NULL, pushes, n, &req), 0);
     assert_string_equal(req.method, method);
     assert_string_equal(req.path, path);
     assert_string_equal(req.content_type, JSON);
@@ -61,7 +61,7 @@ static void expect_invalid_n(const sy_push_t *pushes, size_t n)
 {
     sy_http_request_t req;
     memset(&req, 0x5a, sizeof(req));
-    assert_int_equal(hubspot->encode_push(pushes, n, &req), SY_EINVAL);
+    assert_int_equal(hubspot->encode_push(NULL, pushes, n, &req), SY_EINVAL);
     assert_null(req.body);
     assert_int_equal(req.body_len, 0);
     sy_http_request_dispose(&req);
@@ -117,7 +117,7 @@ static void test_batch_of_100(void **state)
         pushes[i] = push_of(ids[i], NULL, names, values, 1);
     }
     sy_http_request_t req;
-    assert_int_equal(hubspot->encode_push(pushes, 100, &req), 0);
+    assert_int_equal(hubspot->encode_push(NULL, pushes, 100, &req), 0);
     assert_int_equal(req.num_pushes, 100);
     assert_non_null(strstr(req.body, "{\"id\":\"1099\",\"properties\":{\"plan\":\"pro\"}}]}"));
     sy_http_request_dispose(&req);
@@ -167,7 +167,7 @@ static void test_invalid_names(void **state)
     const char *values[] = {"x"};
     p = push_of("51", NULL, names, values, 1);
     sy_http_request_t req;
-    assert_int_equal(hubspot->encode_push(&p, 1, &req), 0);
+    assert_int_equal(hubspot->encode_push(NULL, &p, 1, &req), 0);
     sy_http_request_dispose(&req);
 }
 
@@ -188,7 +188,7 @@ static void test_invalid_values(void **state)
     expect_invalid_n(&p, 1);
     big[65536] = '\0'; /* exactly the limit */
     sy_http_request_t req;
-    assert_int_equal(hubspot->encode_push(&p, 1, &req), 0);
+    assert_int_equal(hubspot->encode_push(NULL, &p, 1, &req), 0);
     sy_http_request_dispose(&req);
     free(big);
 
@@ -287,7 +287,7 @@ static void expect_each(const char *body, const unsigned char *written)
     sy_push_t pushes[] = {push_of("51", NULL, n1, v1, 1), push_of("52", NULL, n1, v1, 1), push_of("53", NULL, n1, v1, 1)};
     sy_http_request_t req;
     sy_push_result_t r = classify_with(207, NULL, 0, body, 3);
-    assert_int_equal(hubspot->encode_push(pushes, 3, &req), 0);
+    assert_int_equal(hubspot->encode_push(NULL, pushes, 3, &req), 0);
     hubspot->classify_each(&req, 207, sy_slice_cstr(body), 3, &r);
     assert_int_equal(r.outcome, SY_PUSH_RETRY);
     assert_int_equal(r.partial, written != NULL);

@@ -42,7 +42,7 @@ static void expect_request(const sy_push_t *p, const char *method, const char *p
 {
     sy_http_request_t req;
     memset(&req, 0x5a, sizeof(req)); /* encode_push must set every member */
-    assert_int_equal(stripe->encode_push(p, 1, &req), 0);
+    assert_int_equal(stripe->encode_push(NULL, p, 1, &req), 0);
     assert_string_equal(req.method, method);
     assert_string_equal(req.path, path);
     assert_string_equal(req.content_type, content_type);
@@ -67,7 +67,7 @@ static void expect_invalid_n(const sy_push_t *p, size_t n, int err)
 {
     sy_http_request_t req;
     memset(&req, 0x5a, sizeof(req));
-    assert_int_equal(stripe->encode_push(p, n, &req), err);
+    assert_int_equal(stripe->encode_push(NULL, p, n, &req), err);
     assert_null(req.body); /* nothing to dispose after a failure */
     assert_int_equal(req.body_len, 0);
     sy_http_request_dispose(&req);
@@ -241,7 +241,7 @@ static void test_invalid_values(void **state)
     expect_invalid(&p);
     values[0] = ok_meta;
     sy_http_request_t req;
-    assert_int_equal(stripe->encode_push(&p, 1, &req), 0);
+    assert_int_equal(stripe->encode_push(NULL, &p, 1, &req), 0);
     assert_int_equal(req.body_len, strlen("metadata[k]=") + 500 * 6);
     sy_http_request_dispose(&req);
 
@@ -271,7 +271,7 @@ static void test_metadata_key_count(void **state)
     }
     sy_push_t p = push_of("cus_1", NULL, names, values, 50);
     sy_http_request_t req;
-    assert_int_equal(stripe->encode_push(&p, 1, &req), 0);
+    assert_int_equal(stripe->encode_push(NULL, &p, 1, &req), 0);
     sy_http_request_dispose(&req);
     p.num_fields = 51;
     expect_invalid(&p);
@@ -301,7 +301,7 @@ static void test_invalid_push(void **state)
     fit_id[sizeof(fit_id) - 1] = '\0';
     p.object_id = fit_id;
     sy_http_request_t req;
-    assert_int_equal(stripe->encode_push(&p, 1, &req), 0);
+    assert_int_equal(stripe->encode_push(NULL, &p, 1, &req), 0);
     assert_int_equal(strlen(req.path), 511);
     sy_http_request_dispose(&req);
     fit_id[0] = '%'; /* one more character once encoded */
@@ -326,7 +326,7 @@ static void test_invalid_push(void **state)
     p.idempotency_key = long_key;
     expect_invalid(&p);
     long_key[255] = '\0';
-    assert_int_equal(stripe->encode_push(&p, 1, &req), 0);
+    assert_int_equal(stripe->encode_push(NULL, &p, 1, &req), 0);
     assert_string_equal(req.idempotency_key, long_key);
     sy_http_request_dispose(&req);
 }

@@ -1,27 +1,17 @@
 /*
- * Realistic sample events for `switchyard trigger` (like the Stripe CLI's fixtures): the shapes the
- * providers document, with fresh ids and the current time so they pass dedupe and timestamp checks.
+ * Stripe's sample events for `switchyard trigger` (like the Stripe CLI's fixtures): the shapes Stripe documents,
+ * with fresh ids and the current time so they pass dedupe and timestamp checks.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "connectors_builtin.h"
 #include "crypto.h"
 
-const char *const sy_sample_types_stripe[] = {"customer.created", "customer.updated", "customer.subscription.updated",
+const char *const sy_stripe_sample_types[] = {"customer.created", "customer.updated", "customer.subscription.updated",
                                               "invoice.paid", NULL};
-const char *const sy_sample_types_hubspot[] = {"contact.creation", "contact.propertyChange", NULL};
-
-static void random_token(char *out, size_t bytes)
-{
-    unsigned char raw[16];
-    if (bytes > sizeof(raw))
-        bytes = sizeof(raw);
-    sy_random_bytes(raw, bytes);
-    sy_hex_encode(raw, bytes, out);
-}
 
 static json_t *stripe_customer(const char *cus, int64_t created)
 {
@@ -59,16 +49,18 @@ static json_t *stripe_object(const char *type, const char *cus, int64_t now_s, j
     return stripe_customer(cus, now_s - 3600);
 }
 
-static char *stripe_sample(const char *type, int64_t now_ms)
+char *sy_stripe_sample(const char *type, int64_t now_ms)
 {
+    if (!sy_connector_sample_known(sy_stripe_sample_types, type))
+        return NULL;
     char evt[40], cus[40], req[40], tok[33];
     json_t *previous, *object, *data, *ev;
 
-    random_token(tok, 12);
+    sy_connector_random_token(tok, 12);
     snprintf(evt, sizeof(evt), "evt_%.24s", tok);
     /* One demo customer, so repeated triggers update it (and link to HubSpot contact 51) instead of piling up. */
     snprintf(cus, sizeof(cus), "cus_SyDemoAcme01");
-    random_token(tok, 7);
+    sy_connector_random_token(tok, 7);
     snprintf(req, sizeof(req), "req_%.14s", tok);
     if ((object = stripe_object(type, cus, now_ms / 1000, &previous)) == NULL)
         return NULL;
@@ -81,44 +73,4 @@ static char *stripe_sample(const char *type, int64_t now_ms)
     char *out = ev != NULL ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(ev);
     return out;
-}
-
-static char *hubspot_sample(const char *type, int64_t now_ms)
-{
-    unsigned char r[5];
-    sy_random_bytes(r, sizeof(r));
-    /* eventIds are numbers: take 40 random bits so repeated triggers are not duplicates. */
-    json_int_t event_id = (json_int_t)r[0] << 32 | (json_int_t)r[1] << 24 | r[2] << 16 | r[3] << 8 | r[4];
-    json_t *ev = json_pack("{s:I, s:i, s:i, s:i, s:I, s:s, s:i, s:i, s:s}", "eventId", event_id + 1, "subscriptionId",
-                           2411005, "portalId", 62515, "appId", 54321, "occurredAt", (json_int_t)now_ms,
-                           "subscriptionType", type, "attemptNumber", 0, "objectId", 51, "changeSource",
-                           "CRM");
-    if (strcmp(type, "contact.propertyChange") == 0) {
-        json_object_set_new(ev, "propertyName", json_string("email"));
-        json_object_set_new(ev, "propertyValue", json_string("ana@acme.example"));
-        json_object_set_new(ev, "sourceId", json_string("userId:1234567"));
-    } else {
-        json_object_set_new(ev, "changeFlag", json_string("NEW"));
-    }
-    json_t *batch = json_pack("[o]", ev);
-    char *out = batch != NULL ? json_dumps(batch, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(batch);
-    return out;
-}
-
-static int known(const char *const *types, const char *type)
-{
-    for (; *types != NULL; ++types)
-        if (strcmp(*types, type) == 0)
-            return 1;
-    return 0;
-}
-
-char *sy_sample_event(const char *connector, const char *type, int64_t now_ms)
-{
-    if (strcmp(connector, "stripe") == 0 && known(sy_sample_types_stripe, type))
-        return stripe_sample(type, now_ms);
-    if (strcmp(connector, "hubspot") == 0 && known(sy_sample_types_hubspot, type))
-        return hubspot_sample(type, now_ms);
-    return NULL;
 }
