@@ -12,6 +12,7 @@
 
 #define NODES_TTL_MS 30000    /* a node that stopped beating leaves `cluster status` after this */
 #define HEARTBEAT_MS 1000
+#define START_WAIT_MS 30000 /* for the stream at start (JetStream electing its leaders) */
 
 int sy_cluster_supported(void)
 {
@@ -104,11 +105,11 @@ static int ensure_bucket(sy_cluster_t *c, const char *suffix, int64_t ttl_ms, kv
     kvConfig_Init(&kc);
     kc.Bucket = name;
     kc.History = 1;
-    kc.TTL = ttl_ms;
+    kc.TTL = ttl_ms * 1000000; /* nanoseconds in libnats 3.4 (stream MaxAge) */
     kc.Replicas = (int)c->conf->replicas;
     if ((s = js_CreateKeyValue(kv, c->js, &kc)) != NATS_OK)
-        return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot create key-value bucket %s: %s", name,
-                            natsStatus_GetText(s));
+        return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot create key-value bucket %s: %s (%s)", name,
+                            natsStatus_GetText(s), nats_GetLastError(NULL));
     return 0;
 }
 
@@ -184,7 +185,12 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
         rc = sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: JetStream: %s", natsStatus_GetText(s));
         goto Fail;
     }
-    if ((rc = ensure_stream(c, err)) != 0 || (rc = ensure_bucket(c, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
+    /* NATS nodes started together need a few seconds to elect JetStream's meta leader: wait for it a while. */
+    for (int64_t until = sy_now_ms() + START_WAIT_MS; (rc = ensure_stream(c, err)) != 0 && sy_now_ms() < until;) {
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc != 0 || (rc = ensure_bucket(c, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
         (rc = ensure_bucket(c, "lease", conf->lease_ttl_ms, &c->lease_kv, err)) != 0 ||
         (rc = sy_cluster_consumer_begin(c, err)) != 0)
         goto Fail;

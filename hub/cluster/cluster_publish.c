@@ -16,7 +16,7 @@
 #define BATCH_ITEMS 1024 /* events per publish round; above ingress.max_batch_events (1000) */
 
 typedef struct st_pending_t {
-    natsMsg *msg; /* freed by the library after the ack callback: compared, never dereferenced */
+    natsMsg *msg; /* freed by on_ack: compared, never dereferenced */
     sy_cluster_wait_t *w;
     size_t idx;
     int state; /* 0 waiting, 1 acknowledged, -1 failed */
@@ -48,6 +48,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         break;
     }
     pthread_mutex_unlock(&p->mutex);
+    natsMsg_Destroy(msg); /* the ack handler's to free (nats.h, jsPubAckHandler) */
 }
 
 /* Nats-Msg-Id: "source/event id", the id hex-encoded ("source/x<hex>") if it has a byte a header cannot carry. */
