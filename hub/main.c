@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cluster.h"
 #include "cli_policy.h"
 #include "log.h"
 #include "server.h"
@@ -139,6 +140,23 @@ static int cmd_config_check(sy_cli_t *cli)
     return SY_EXIT_OK;
 }
 
+/* `cluster status`: asks NATS, with the config's cluster section (no running hub needed). */
+static int cmd_cluster_status(const sy_cli_t *cli)
+{
+    sy_config_t conf;
+    int rc = sy_cli_load_config(cli, &conf);
+    if (rc != SY_EXIT_OK)
+        return rc;
+    if (conf.cluster == NULL) {
+        fprintf(stderr, "switchyard: the config has no cluster section: this is a single hub\n");
+        sy_config_dispose(&conf);
+        return SY_EXIT_USAGE;
+    }
+    rc = sy_cluster_status_print(conf.cluster, cli->json, stdout) == 0 ? SY_EXIT_OK : 1;
+    sy_config_dispose(&conf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     sy_cli_t cli = {.count = -1};
@@ -158,7 +176,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
         strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0 ||
-        strcmp(cmd, "export") == 0) {
+        strcmp(cmd, "export") == 0 || strcmp(cmd, "cluster") == 0) {
         if (argc < 3) {
             fprintf(stderr, "switchyard: %s needs a verb\n\n", cmd);
             sy_cli_usage_of(stderr, cmd, NULL);
@@ -203,6 +221,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
         strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);
+    if (strcmp(cmd, "cluster") == 0 && strcmp(verb, "status") == 0)
+        return cmd_cluster_status(&cli);
     fprintf(stderr, "switchyard: unknown command \"%s%s%s\"\n\n", cmd, verb != NULL ? " " : "", verb != NULL ? verb : "");
     if (sy_cli_usage_of(stderr, cmd, NULL) != SY_EXIT_OK) /* a known command with an unknown verb: its verbs */
         sy_cli_usage(stderr);

@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "admin_api.h"
+#include "cluster.h"
 #include "crypto.h"
 #include "log.h"
 #include "queue.h"
@@ -136,6 +137,7 @@ static void render_metrics(sy_server_t *s, FILE *out)
             "switchyard_commit_errors_total{reason=\"io\"} %llu\n",
             (unsigned long long)atomic_load(&s->metrics.commit_errors_full),
             (unsigned long long)atomic_load(&s->metrics.commit_errors_io));
+    sy_cluster_render_metrics(s->cluster, out); /* nothing for a single hub */
     int have_stats = sy_store_stats(s->store, &st) == 0;
     if (have_stats)
         fprintf(out,

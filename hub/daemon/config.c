@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "yamldoc.h"
+#include "cluster_config.h"
 
 /* Limits that keep a typo from turning into a resource problem. */
 #define MIN_MAP_SIZE (1ull << 20)
@@ -489,6 +490,7 @@ static const sy_yaml_key_t top_keys[] = {
     {"ingress", read_ingress, 0},
     {"admin", read_admin, 0},
     {"sources", read_sources, 0},
+    {"cluster", sy_cluster_config_read, offsetof(sy_config_t, cluster)},
 };
 
 static int replace_string(char **dst, const char *src)
@@ -642,6 +644,7 @@ void sy_config_dispose(sy_config_t *conf)
     free(conf->ingress_tls_key);
     free(conf->admin_tls_cert);
     free(conf->admin_tls_key);
+    sy_cluster_config_free(conf->cluster);
     memset(conf, 0, sizeof(*conf));
 }
 

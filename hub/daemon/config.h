@@ -55,6 +55,8 @@ typedef struct st_sy_config_t {
 
     sy_source_conf_t *sources;
     size_t num_sources;
+
+    struct st_sy_cluster_conf_t *cluster; /* the `cluster:` section (cluster_config.h); NULL = a single hub */
 } sy_config_t;
 
 /* Command-line values that override the file (NULL = keep). */

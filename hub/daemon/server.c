@@ -12,6 +12,7 @@
 
 #include <h2o/http1.h>
 
+#include "cluster.h"
 #include "crypto.h"
 #include "datadir.h"
 #include "health_cache.h"
@@ -305,6 +306,12 @@ int sy_server_run(const sy_config_t *conf)
         goto Exit;
     /* Short writes (delivery's outcomes) ride on the log's commits: no fsync and no write lock of their own. */
     sy_store_set_ride(s.store, sy_writer_ride_sink, s.writer);
+    /* A cluster node: ingress publishes to the stream, and the stream's consumer is the log's only appender. */
+    if (conf->cluster != NULL && sy_cluster_start(&s.cluster, conf->cluster, s.store, s.writer, &err) != 0) {
+        sy_error_format(&err, msg, sizeof(msg));
+        sy_log(SY_LOG_ERROR, "%s", msg);
+        goto Exit;
+    }
     if ((conf->ingress_tls_cert != NULL &&
          (s.ingress_tls = sy_tls_server_ctx(conf->ingress_tls_cert, conf->ingress_tls_key, conf->ingress_http2, msg,
                                             sizeof(msg))) == NULL) ||
@@ -394,6 +401,7 @@ Exit:
         sy_applier_set_writer(s.applier, NULL);
     if (s.store != NULL)
         sy_store_set_ride(s.store, NULL, NULL);
+    sy_cluster_stop(s.cluster); /* the loops are gone: every job it took was answered; its consumer writes no more */
     sy_writer_stop(s.writer);
     sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */
     sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */

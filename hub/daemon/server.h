@@ -49,6 +49,7 @@ struct st_sy_server_t {
     const sy_config_t *conf;
     sy_store_t *store;
     sy_writer_t *writer;
+    struct st_sy_cluster_t *cluster; /* cluster.h: ingress publishes there; NULL for a single hub */
     sy_applier_t *applier;   /* NULL when the config names no policy */
     sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
     sy_replay_jobs_t *replays; /* admin API replay jobs; NULL without a policy */

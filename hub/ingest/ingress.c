@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "connector.h"
 #include "log.h"
 #include "server.h"
@@ -128,7 +129,10 @@ static void on_log_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
             h2o_add_header(&job->req->pool, &job->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                            H2O_STRLIT(RETRY_AFTER_SECONDS));
             send_error(job->req, (long)job->source->index, 503, "Service Unavailable",
-                       job->super.result == SY_EFULL
+                       job->super.result != SY_EFULL && l->server->cluster != NULL
+                           ? "{\"error\":\"cluster_unavailable\",\"message\":\"the cluster did not acknowledge the "
+                             "event in time; retry later (a retry is deduplicated)\"}"
+                       : job->super.result == SY_EFULL
                            ? "{\"error\":\"storage_full\",\"message\":\"the event log is full; nothing was stored, "
                              "retry later\"}"
                            : "{\"error\":\"storage_error\",\"message\":\"the event log could not be written; "
@@ -307,7 +311,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     job->batch_body = sy_json_type(&l->json, 0) == SY_JSON_ARRAY;
-    if (sy_writer_submit(s->writer, &job->super) != 0) {
+    /* A cluster node answers after the stream's acknowledgement (and its own log caught up), cluster.h. */
+    if ((s->cluster != NULL ? sy_cluster_submit(s->cluster, &job->super) : sy_writer_submit(s->writer, &job->super)) !=
+        0) {
         free(job);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT(RETRY_AFTER_SECONDS));
         send_error(req, si, 503, "Service Unavailable",

@@ -76,6 +76,12 @@ static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items, s
     size_t off = 0;
     int rc;
 
+    /* A job's own rider joins the commit's riders: its writes commit with its items or not at all. */
+    for (j = jobs; j != NULL; j = j->next)
+        if (j->rider != NULL) {
+            j->rider->next = riders;
+            riders = j->rider;
+        }
     if ((rc = ensure_scratch(w, num_items)) == 0) {
         for (j = jobs; j != NULL; j = j->next) {
             memcpy(w->scratch + off, j->items, j->num_items * sizeof(*j->items));

@@ -20,6 +20,9 @@ struct st_sy_log_job_t {
     sy_append_t *items;
     size_t num_items;
     int result; /* set before on_done: 0, SY_EFULL, SY_EIO, SY_ETOOBIG or SY_ESHUTDOWN */
+    /* Optional (NULL: none): runs in the same commit as this job's items, after them (the cluster consumer's
+     * stream cursor). Its result is set when on_done runs; its next and done fields are the writer's meanwhile. */
+    sy_rider_t *rider;
     /* Runs on the writer thread once the job's transaction committed (or failed). Must not block.
      * The submitter owns the job; the writer never touches it after on_done. */
     void (*on_done)(sy_log_job_t *job);

@@ -10,7 +10,8 @@
 
 #include "connectors_builtin.h"
 
-extern const sy_connector_t sy_connector_stripe; /* registry.c declares it; the table must hold this very one */
+/* registry.c declares them; its table must hold these very ones */
+extern const sy_connector_t sy_connector_stripe, sy_connector_hubspot;
 
 #define T 1700000000LL
 #define NOW_MS (T * 1000)

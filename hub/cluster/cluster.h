@@ -1,0 +1,54 @@
+/*
+ * A cluster of hubs on one NATS JetStream stream (issue 14). With a `cluster:` config section, ingress hands its
+ * verified events here instead of to the log writer:
+ *
+ *   publish   every event goes to the stream (R = cluster.replicas) with Nats-Msg-Id = source + event id; the
+ *             request is answered only after JetStream's acknowledgement (the event is then on a quorum of
+ *             NATS nodes' disks) AND after this hub's consumer has put it in the local log (so the answer carries
+ *             the local seq, and a read on this hub right after the 2xx sees the event).
+ *   consume   one thread per hub reads the stream in stream-sequence order (an ordered consumer from the stream
+ *             seq kept in the local log's meta) and appends through the log writer; the stream seq rides in the
+ *             same commit, so a restart resumes exactly after the last event it kept. Every hub appends the same
+ *             messages in the same order through the same dedupe index, so every hub's log has the same seqs.
+ *   dedupe    JetStream's duplicate window (2 minutes) catches quick retries; the local event_ids index catches
+ *             every later one, exactly, for ever: a duplicate that got into the stream is a duplicate in every
+ *             hub's log, at the same point of the stream, so no hub diverges.
+ *   status    each hub writes a heartbeat (its stream cursor, log seq, lease) to the key-value bucket
+ *             "<stream>_nodes"; `switchyard cluster status` and /metrics read them.
+ *   lease     not yet: the bucket "<stream>_lease" is created, but the applier and delivery run on whichever hub
+ *             has a policy in its config (README, "Running several hubs": give it to one hub only).
+ *
+ * Threads and locks: locks.h (cluster.c mutex, a leaf).
+ */
+#ifndef SY_CLUSTER_H
+#define SY_CLUSTER_H
+
+#include <stdio.h>
+
+#include "cluster_config.h"
+#include "store.h"
+#include "writer.h"
+
+typedef struct st_sy_cluster_t sy_cluster_t;
+
+/*
+ * Connects, creates (or checks) the stream and buckets, and starts the consumer, publisher and heartbeat threads.
+ * The store must hold no events, or only events this cluster put there (its stream cursor in meta); a single hub's
+ * log is refused with SY_EINVAL and err saying so. Returns 0, or a negative code with err set.
+ */
+int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store_t *store, sy_writer_t *writer,
+                     sy_error_t *err);
+/* Takes an ingress job (writer.h): job->on_done runs on a cluster thread with result 0 (items' seq and duplicate
+ * set, from the local log), SY_EIO (not acknowledged by the cluster in time: nothing is promised) or SY_ESHUTDOWN.
+ * Returns 0, or SY_ESHUTDOWN (on_done is then not called). */
+int sy_cluster_submit(sy_cluster_t *c, sy_log_job_t *job);
+/* Prometheus lines: switchyard_cluster_*. */
+void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out);
+/* Stops the heartbeat, then the publishers (queued jobs answered SY_ESHUTDOWN), the consumer
+ * and the connection. NULL is a no-op. */
+void sy_cluster_stop(sy_cluster_t *c);
+
+/* `switchyard cluster status [--json]`: reads the stream and the buckets (no hub needed); exit code. */
+int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out);
+
+#endif

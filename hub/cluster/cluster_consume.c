@@ -1,0 +1,280 @@
+/*
+ * Stream → local log: one thread reads the stream with an ordered consumer (in stream-sequence order, from the
+ * cursor kept in meta) and appends each message through the log writer, with the cursor riding in the same commit.
+ * So the local log holds exactly the stream's messages up to the cursor, once each (the event_ids index turns a
+ * duplicate that got past JetStream's window into a duplicate, identically on every hub), and a restart resumes at
+ * cursor + 1.
+ *
+ * It also answers the ingress jobs the publishers acknowledged (sy_cluster_wait_add): once the cursor has passed a
+ * job's stream seqs, each item gets the local seq and duplicate flag its message got here.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster_internal.h"
+#include "log.h"
+
+#define CONSUME_BATCH 256
+
+typedef struct st_consume_job_t {
+    sy_log_job_t super;
+    sy_rider_t rider;
+    unsigned char cursor_be[8];
+    pthread_mutex_t mutex; /* leaf: the writer's on_done and this thread */
+    pthread_cond_t cond;
+    int done;
+} consume_job_t;
+
+static int read_cursor(sy_store_t *store, uint64_t *cursor, uint64_t *last_seq)
+{
+    sy_txn_t *txn;
+    sy_slice_t v;
+    int rc;
+    *cursor = 0;
+    if ((rc = sy_txn_begin(store, 0, &txn)) != 0)
+        return rc;
+    rc = sy_txn_get(txn, SY_DB_META, sy_slice_cstr(SY_CLUSTER_CURSOR_KEY), &v);
+    if (rc == 0 && v.len == 8)
+        *cursor = sy_get_be64((const unsigned char *)v.base);
+    if (rc == 0 || rc == SY_ENOTFOUND)
+        rc = sy_store_last_seq(txn, last_seq);
+    sy_txn_abort(txn);
+    return rc;
+}
+
+int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err)
+{
+    uint64_t last_seq = 0;
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    int rc;
+
+    if ((rc = read_cursor(c->store, &c->cursor, &last_seq)) != 0)
+        return sy_error_set(err, rc, NULL, 0, 0, "cluster: cannot read the stream cursor of the local log (%s)",
+                            sy_strerror(rc));
+    if (c->cursor == 0 && last_seq != 0)
+        return sy_error_set(err, SY_EINVAL, NULL, 0, 0,
+                            "cluster: the data dir holds %llu events of a single hub; a cluster node starts from an "
+                            "empty data dir (or one it filled from the stream): give it a new data_dir",
+                            (unsigned long long)last_seq);
+    jsSubOptions_Init(&so);
+    so.Stream = c->conf->stream;
+    so.Ordered = true;
+    if (c->cursor != 0) {
+        so.Config.DeliverPolicy = js_DeliverByStartSequence;
+        so.Config.OptStartSeq = c->cursor + 1;
+    }
+    natsStatus s = js_SubscribeSync(&c->sub, c->js, c->subject, NULL, &so, &jerr);
+    if (s != NATS_OK)
+        return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot subscribe to stream %s: %s (%d)",
+                            c->conf->stream, natsStatus_GetText(s), (int)jerr);
+    sy_log(SY_LOG_INFO, "cluster: local log at stream seq %llu (log seq %llu); consuming from there",
+           (unsigned long long)c->cursor, (unsigned long long)last_seq);
+    return 0;
+}
+
+static int put_cursor(void *arg, sy_txn_t *txn)
+{
+    consume_job_t *cj = arg;
+    return sy_txn_put(txn, SY_DB_META, sy_slice_cstr(SY_CLUSTER_CURSOR_KEY),
+                      (sy_slice_t){(const char *)cj->cursor_be, 8});
+}
+
+static void on_consumed(sy_log_job_t *job)
+{
+    consume_job_t *cj = (consume_job_t *)job;
+    pthread_mutex_lock(&cj->mutex);
+    cj->done = 1;
+    pthread_cond_signal(&cj->cond);
+    pthread_mutex_unlock(&cj->mutex);
+}
+
+/* Answers w from the ring (under c->mutex, held by the caller); returns 0 when every item was found there. */
+static int fill_from_ring(sy_cluster_t *c, sy_cluster_wait_t *w)
+{
+    int missing = 0;
+    for (size_t i = 0; i != w->job->num_items; ++i) {
+        const sy_cluster_result_t *r = &c->ring[w->stream_seq[i] % SY_CLUSTER_RING];
+        if (r->stream_seq == w->stream_seq[i]) {
+            w->job->items[i].seq = r->seq;
+            w->job->items[i].duplicate = r->duplicate || w->acked_dup[i];
+        } else {
+            w->job->items[i].seq = 0;
+            missing = 1;
+        }
+    }
+    return missing;
+}
+
+/* Completes resolved waiters (held nothing): items missing from the ring are looked up in the log's index. */
+static void finish(sy_cluster_t *c, sy_cluster_wait_t *list, int result)
+{
+    for (sy_cluster_wait_t *w = list, *next; w != NULL; w = next) {
+        next = w->next;
+        int rc = result;
+        for (size_t i = 0; rc == 0 && i != w->job->num_items; ++i) {
+            sy_append_t *it = &w->job->items[i];
+            if (it->seq != 0)
+                continue;
+            /* Older than the ring: the event is in the log since long ago, so this request repeats it. */
+            sy_store_read_t *rd;
+            if ((rc = sy_store_read_begin(c->store, &rd)) == 0) {
+                rc = sy_store_lookup_event_id(rd, it->source, it->event_id, &it->seq);
+                sy_store_read_end(rd);
+                it->duplicate = 1;
+            }
+            if (rc != 0)
+                rc = SY_EIO;
+        }
+        w->job->result = rc;
+        w->job->on_done(w->job);
+        sy_cluster_wait_free(w);
+    }
+}
+
+void sy_cluster_wait_add(sy_cluster_t *c, sy_cluster_wait_t *w)
+{
+    pthread_mutex_lock(&c->mutex);
+    if (w->max_seq <= c->cursor) {
+        fill_from_ring(c, w);
+        pthread_mutex_unlock(&c->mutex);
+        w->next = NULL;
+        finish(c, w, 0);
+        return;
+    }
+    w->next = c->waiters;
+    c->waiters = w;
+    pthread_mutex_unlock(&c->mutex);
+}
+
+/* Takes the waiters the cursor has passed (filled from the ring) and those past their deadline (failed). */
+static void settle_waiters(sy_cluster_t *c)
+{
+    sy_cluster_wait_t *done = NULL, *late = NULL, **pw;
+    int64_t now = sy_now_ms();
+    pthread_mutex_lock(&c->mutex);
+    for (pw = &c->waiters; *pw != NULL;) {
+        sy_cluster_wait_t *w = *pw;
+        if (w->max_seq <= c->cursor) {
+            *pw = w->next;
+            fill_from_ring(c, w);
+            w->next = done;
+            done = w;
+        } else if (now > w->deadline_ms || atomic_load(&c->consumer_stop)) {
+            *pw = w->next;
+            w->next = late;
+            late = w;
+        } else {
+            pw = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&c->mutex);
+    finish(c, done, 0);
+    if (late != NULL)
+        sy_log(SY_LOG_WARN, "cluster: acknowledged events not yet in this hub's log in time: answered 503 (the "
+                            "stream has them; the provider's retry is deduplicated)");
+    finish(c, late, SY_EIO);
+}
+
+/* Appends msgs[0..n) (stream seqs > cursor, in order) with the cursor; retries while the log refuses. */
+static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t n)
+{
+    sy_append_t items[CONSUME_BATCH];
+    size_t k = 0;
+    for (size_t i = 0; i != n; ++i) {
+        sy_event_t ev;
+        const char *data = natsMsg_GetData(msgs[i]);
+        int len = natsMsg_GetDataLength(msgs[i]);
+        if (data == NULL || sy_codec_event_decode(data, (size_t)len, &ev) != 0) {
+            /* Not ours (another publisher on the subject): skipped the same way on every hub. */
+            sy_log(SY_LOG_ERROR, "cluster: stream seq %llu is not a Switchyard event: skipped",
+                   (unsigned long long)sseq[i]);
+            sseq[i] = 0;
+            continue;
+        }
+        items[k++] = (sy_append_t){.source = ev.source, .event_id = ev.event_id, .value = {data, (size_t)len}};
+    }
+    consume_job_t cj = {.super = {.items = items, .num_items = k, .on_done = on_consumed, .rider = &cj.rider},
+                        .rider = {.fn = put_cursor, .arg = &cj}};
+    pthread_mutex_init(&cj.mutex, NULL);
+    pthread_cond_init(&cj.cond, NULL);
+    uint64_t last = 0;
+    for (size_t i = 0; i != n; ++i)
+        last = sseq[i] > last ? sseq[i] : last;
+    if (last == 0)
+        last = c->cursor;
+    sy_put_be64(cj.cursor_be, last);
+    for (;;) {
+        cj.done = 0;
+        cj.super.result = 0;
+        if (sy_writer_submit(c->writer, &cj.super) != 0)
+            break; /* stopping: the cursor stays, the next start takes these again */
+        pthread_mutex_lock(&cj.mutex);
+        while (!cj.done)
+            pthread_cond_wait(&cj.cond, &cj.mutex);
+        pthread_mutex_unlock(&cj.mutex);
+        if (cj.super.result == 0)
+            break;
+        sy_log(SY_LOG_ERROR, "cluster: the local log refused stream events (%s); retrying in 1 s",
+               sy_strerror(cj.super.result));
+        if (atomic_load(&c->consumer_stop))
+            break;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    if (cj.done && cj.super.result == 0) {
+        pthread_mutex_lock(&c->mutex);
+        k = 0;
+        for (size_t i = 0; i != n; ++i) {
+            if (sseq[i] == 0)
+                continue;
+            c->ring[sseq[i] % SY_CLUSTER_RING] =
+                (sy_cluster_result_t){.stream_seq = sseq[i], .seq = items[k].seq, .duplicate = items[k].duplicate};
+            ++k;
+        }
+        c->cursor = last;
+        pthread_mutex_unlock(&c->mutex);
+        atomic_fetch_add(&c->consumed, n);
+    }
+    pthread_cond_destroy(&cj.cond);
+    pthread_mutex_destroy(&cj.mutex);
+}
+
+void *sy_cluster_consumer_main(void *arg)
+{
+    sy_cluster_t *c = arg;
+    natsMsg *msgs[CONSUME_BATCH];
+    uint64_t sseq[CONSUME_BATCH];
+
+    while (!atomic_load(&c->consumer_stop)) {
+        size_t n = 0;
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, c->sub, 100);
+        while (s == NATS_OK) {
+            jsMsgMetaData *meta = NULL;
+            if (natsMsg_GetMetaData(&meta, m) == NATS_OK && meta->Sequence.Stream > c->cursor) {
+                sseq[n] = meta->Sequence.Stream;
+                msgs[n++] = m;
+            } else {
+                natsMsg_Destroy(m); /* seen already (the ordered consumer restarted behind us) */
+            }
+            jsMsgMetaData_Destroy(meta);
+            if (n == CONSUME_BATCH)
+                break;
+            m = NULL;
+            s = natsSubscription_NextMsg(&m, c->sub, 1);
+        }
+        if (n != 0)
+            append_batch(c, msgs, sseq, n);
+        for (size_t i = 0; i != n; ++i)
+            natsMsg_Destroy(msgs[i]);
+        settle_waiters(c);
+        if (s != NATS_OK && s != NATS_TIMEOUT && n == 0) {
+            struct timespec ts = {0, 100 * 1000 * 1000}; /* disconnected: the library reconnects meanwhile */
+            nanosleep(&ts, NULL);
+        }
+    }
+    settle_waiters(c); /* consumer_stop: every waiter left is answered 503 */
+    return NULL;
+}

@@ -1,0 +1,87 @@
+/*
+ * What the cluster's files share (cluster.c: lifecycle, heartbeat and lease; cluster_publish.c: ingress → stream;
+ * cluster_consume.c: stream → local log). Only these files include nats.h.
+ */
+#ifndef SY_CLUSTER_INTERNAL_H
+#define SY_CLUSTER_INTERNAL_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cluster.h"
+
+#define SY_CLUSTER_RING 65536u         /* recent consume results by stream seq, for answering ingress */
+#define SY_CLUSTER_CURSOR_KEY "cluster_stream_seq" /* meta: the last stream seq this log has taken */
+#define SY_CLUSTER_LEASE_KEY "sync"
+#define SY_CLUSTER_PUBLISHERS 2
+
+/* One ingress job between its acknowledgement and the local log catching up with it. */
+typedef struct st_sy_cluster_wait_t {
+    struct st_sy_cluster_wait_t *next;
+    sy_log_job_t *job;
+    uint64_t *stream_seq; /* per item: the seq JetStream acknowledged (the first one's for a duplicate) */
+    unsigned char *acked_dup;
+    uint64_t max_seq;
+    int64_t deadline_ms;
+} sy_cluster_wait_t;
+
+typedef struct st_sy_cluster_result_t {
+    uint64_t stream_seq; /* tag: which stream seq this slot holds */
+    uint64_t seq;        /* local log seq */
+    int duplicate;
+} sy_cluster_result_t;
+
+struct st_sy_cluster_t {
+    const sy_cluster_conf_t *conf;
+    sy_store_t *store;
+    sy_writer_t *writer;
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *nodes_kv, *lease_kv;
+    char subject[96];
+
+    /* publish queue (mutex: leaf) */
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;      /* publishers: jobs queued, or stopping */
+    pthread_cond_t lease_cond; /* lease thread: stopping */
+    sy_log_job_t *head, **tail;
+    int stopping;
+    pthread_t publishers[SY_CLUSTER_PUBLISHERS];
+    unsigned num_publishers;
+
+    /* consumer state (under mutex): what the local log holds */
+    uint64_t cursor;          /* last stream seq committed to the local log */
+    sy_cluster_wait_t *waiters;
+    sy_cluster_result_t *ring;
+    natsSubscription *sub; /* the ordered consumer, from cursor + 1 */
+    pthread_t consumer;
+    int consumer_started;
+    atomic_int consumer_stop;
+
+    /* heartbeat and lease */
+    pthread_t lease_thread;
+    int lease_started;
+    atomic_int lease_held;
+    atomic_uint_fast64_t lease_revision;
+
+    /* figures for /metrics */
+    atomic_uint_fast64_t published, publish_failures, duplicates_acked, consumed, stream_last_seq, lease_changes;
+    atomic_int connected;
+};
+
+/* cluster_publish.c */
+void *sy_cluster_publisher_main(void *arg);
+/* cluster_consume.c */
+int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err);
+void *sy_cluster_consumer_main(void *arg);
+/* Registers w; resolves it at once if the log already holds its events. Called without the mutex. */
+void sy_cluster_wait_add(sy_cluster_t *c, sy_cluster_wait_t *w);
+void sy_cluster_wait_free(sy_cluster_wait_t *w);
+
+/* Connects with the config's servers; name: the connection's name on the NATS side; c (NULL for the CLI) hears of
+ * disconnections. */
+int sy_cluster_connect(const sy_cluster_conf_t *conf, const char *name, sy_cluster_t *c, natsConnection **nc,
+                       sy_error_t *err);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * A build without libnats: the single hub only. The config loader refuses a `cluster:` section with the reason
+ * (cluster_config.c), so none of the functions below is reached with a cluster to run.
+ */
+#include "cluster.h"
+
+int sy_cluster_supported(void)
+{
+    return 0;
+}
+
+int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store_t *store, sy_writer_t *writer,
+                     sy_error_t *err)
+{
+    *out = NULL;
+    return sy_error_set(err, SY_EINVAL, NULL, 0, 0, "cluster: this build has no cluster support");
+}
+
+int sy_cluster_submit(sy_cluster_t *c, sy_log_job_t *job)
+{
+    return SY_ESHUTDOWN;
+}
+
+void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
+{
+}
+
+void sy_cluster_stop(sy_cluster_t *c)
+{
+}
+
+int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out)
+{
+    fprintf(stderr, "switchyard: this build has no cluster support (libnats-dev was not found when it was built)\n");
+    return 1;
+}
