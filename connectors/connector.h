@@ -159,6 +159,10 @@ typedef enum en_sy_tool_role_t {
     SY_ROLE_TRACKER, /* a spreadsheet or project board */
 } sy_tool_role_t;
 
+/* Receives one event a page of the tool's changes holds (decode_changes); the slices are valid during the call
+ * only. Returns 0 to go on, or a negative code to stop the page (decode_changes then returns it). */
+typedef int (*sy_change_sink_fn)(void *arg, const sy_event_ref_t *ev);
+
 typedef struct st_sy_connector_t {
     const char *name; /* the kind named by sources.NAME.connector: "stripe", "hubspot" */
     sy_tool_role_t role;
@@ -210,6 +214,28 @@ typedef struct st_sy_connector_t {
      */
     const char *const *sample_types;
     char *(*sample)(const char *type, int64_t now_ms);
+
+    /* --- healing gaps: `switchyard reconcile` ----------------------------------------------------------------- */
+
+    /*
+     * Optional. The request for one page of the events the tool has had since since_ms (Unix ms), oldest or newest
+     * first as its API lists them; cursor "" for the first page, else what decode_changes set. Under conf, as
+     * encode_push. Returns 0 or SY_EINVAL.
+     */
+    int (*encode_changes)(const sy_source_verify_t *conf, int64_t since_ms, const char *cursor, sy_http_request_t *out);
+    /*
+     * Reads one page of that listing (a 2xx body): calls emit once per event, each as a webhook of this tool would
+     * carry it (id, type, time; raw = the bytes to log, which observe reads like a webhook's), and sets next_cursor
+     * ("" after the last page; at most cursor_size - 1 characters). json is caller-owned scratch. Returns 0,
+     * SY_EPARSE (not such a page) or what emit returned.
+     */
+    int (*decode_changes)(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg, char *next_cursor,
+                          size_t cursor_size);
+    /* How far back the tool keeps what encode_changes lists (Stripe: 30 days of events); 0 = not said. */
+    int64_t changes_retention_ms;
+    /* The listing is newest first (Stripe): reconcile appends what is missing oldest first all the same, so the log
+     * holds it in the order the webhooks would have brought it. */
+    int changes_newest_first;
 
     /* --- outbound ------------------------------------------------------------------------------------------- */
 

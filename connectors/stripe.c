@@ -121,22 +121,16 @@ static sy_verify_result_t stripe_verify(const sy_source_verify_t *conf, const sy
     return SY_VERIFY_MISMATCH;
 }
 
-static int stripe_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_ref_t *events, size_t max_events,
-                        size_t *num_events, const char **errmsg)
+/* Reads the Stripe event object at token obj (raw: its bytes) into ev. 0, or SY_EPARSE with *errmsg set. */
+static int read_event(sy_json_t *json, int obj, sy_slice_t raw, sy_event_ref_t *ev, const char **errmsg)
 {
-    sy_slice_t body = req->body;
-    int rc;
-    *num_events = 0;
-    if ((rc = sy_connector_parse_root(json, body, SY_JSON_OBJECT, "body is not a JSON object", errmsg)) != 0)
-        return rc;
-
-    sy_event_ref_t ev = {.raw = body};
-    int tok = sy_json_get(json, 0, "id");
-    if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.id = sy_json_text(json, tok)).len == 0) {
+    *ev = (sy_event_ref_t){.raw = raw};
+    int tok = sy_json_get(json, obj, "id");
+    if (sy_json_type(json, tok) != SY_JSON_STRING || (ev->id = sy_json_text(json, tok)).len == 0) {
         *errmsg = "event has no string id";
         return SY_EPARSE;
     }
-    if (ev.id.len > SY_EVENT_ID_MAX) {
+    if (ev->id.len > SY_EVENT_ID_MAX) {
         *errmsg = "event id is longer than the limit";
         return SY_EPARSE;
     }
@@ -145,8 +139,8 @@ static int stripe_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_
         *errmsg = "event id contains a JSON escape";
         return SY_EPARSE;
     }
-    tok = sy_json_get(json, 0, "type");
-    if (sy_json_type(json, tok) != SY_JSON_STRING || (ev.type = sy_json_text(json, tok)).len == 0) {
+    tok = sy_json_get(json, obj, "type");
+    if (sy_json_type(json, tok) != SY_JSON_STRING || (ev->type = sy_json_text(json, tok)).len == 0) {
         *errmsg = "event has no string type";
         return SY_EPARSE;
     }
@@ -154,25 +148,97 @@ static int stripe_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_
         *errmsg = "event type contains a JSON escape";
         return SY_EPARSE;
     }
-    if (ev.type.len > SY_EVENT_TYPE_MAX) {
+    if (ev->type.len > SY_EVENT_TYPE_MAX) {
         *errmsg = "event type is longer than the limit";
         return SY_EPARSE;
     }
-    if ((tok = sy_json_get(json, 0, "created")) >= 0) {
+    if ((tok = sy_json_get(json, obj, "created")) >= 0) {
         int64_t created;
         /* The bound keeps created * 1000 inside int64 (any real date is far below it). */
         if (sy_json_int64(json, tok, &created) != 0 || created < 0 || created > INT64_MAX / 1000) {
             *errmsg = "event created is not a valid Unix time";
             return SY_EPARSE;
         }
-        ev.occurred_at_ms = created * 1000;
+        ev->occurred_at_ms = created * 1000;
     }
+    return 0;
+}
+
+static int stripe_parse(sy_json_t *json, const sy_request_view_t *req, sy_event_ref_t *events, size_t max_events,
+                        size_t *num_events, const char **errmsg)
+{
+    sy_event_ref_t ev;
+    int rc;
+    *num_events = 0;
+    if ((rc = sy_connector_parse_root(json, req->body, SY_JSON_OBJECT, "body is not a JSON object", errmsg)) != 0)
+        return rc;
+    if ((rc = read_event(json, 0, req->body, &ev, errmsg)) != 0)
+        return rc;
     if (max_events < 1) {
         *errmsg = "more events in the body than the limit";
         return SY_ETOOBIG;
     }
     events[0] = ev;
     *num_events = 1;
+    return 0;
+}
+
+/*
+ * Reconcile: GET /v1/events lists the events of the last 30 days, newest first, 100 a page; starting_after pages
+ * on to older ones. They are the very objects the webhooks carried, so logged they read exactly as if they had
+ * arrived then.
+ */
+static int stripe_encode_changes(const sy_source_verify_t *conf, int64_t since_ms, const char *cursor,
+                                 sy_http_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out->method, "GET", 4);
+    int n = snprintf(out->path, sizeof(out->path), "/v1/events?limit=100&created%%5Bgte%%5D=%lld",
+                     (long long)(since_ms > 0 ? since_ms / 1000 : 0));
+    if (n < 0 || (size_t)n >= sizeof(out->path))
+        return SY_EINVAL;
+    if (cursor != NULL && cursor[0] != '\0') {
+        size_t len = strlen(cursor), at = (size_t)n;
+        if (len > 255 || at + sizeof("&starting_after=") + len > sizeof(out->path))
+            return SY_EINVAL;
+        for (size_t i = 0; i != len; ++i) { /* Stripe ids: letters, digits and '_' only; anything else is refused */
+            char c = cursor[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+                return SY_EINVAL;
+        }
+        snprintf(out->path + at, sizeof(out->path) - at, "&starting_after=%s", cursor);
+    }
+    return 0;
+}
+
+static int stripe_decode_changes(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg,
+                                 char *next_cursor, size_t cursor_size)
+{
+    const char *errmsg;
+    int rc;
+    next_cursor[0] = '\0';
+    if ((rc = sy_connector_parse_root(json, body, SY_JSON_OBJECT, "not a list", &errmsg)) != 0)
+        return rc;
+    int data = sy_json_get(json, 0, "data"), more = sy_json_get(json, 0, "has_more");
+    if (sy_json_type(json, data) != SY_JSON_ARRAY)
+        return SY_EPARSE;
+    int n = sy_json_size(json, data), el = data + 1;
+    sy_slice_t last = {NULL, 0};
+    for (int i = 0; i != n; ++i, el = sy_json_skip(json, el)) {
+        sy_event_ref_t ev;
+        if (sy_json_type(json, el) != SY_JSON_OBJECT || read_event(json, el, sy_json_span(json, el), &ev, &errmsg) != 0)
+            return SY_EPARSE;
+        if ((rc = emit(arg, &ev)) != 0)
+            return rc;
+        last = ev.id;
+    }
+    if (more >= 0 && sy_json_text(json, more).len == 4 && memcmp(sy_json_text(json, more).base, "true", 4) == 0 &&
+        last.len != 0) {
+        if (last.len >= cursor_size)
+            return SY_EPARSE;
+        memcpy(next_cursor, last.base, last.len);
+        next_cursor[last.len] = '\0';
+    }
     return 0;
 }
 
@@ -475,6 +541,10 @@ const sy_connector_t sy_connector_stripe = {
         },
     .sample_types = sy_stripe_sample_types,
     .sample = sy_stripe_sample,
+    .encode_changes = stripe_encode_changes,
+    .decode_changes = stripe_decode_changes,
+    .changes_retention_ms = 30LL * 86400 * 1000,
+    .changes_newest_first = 1,
     .encode_push = stripe_encode_push,
     .classify = stripe_classify,
     .max_batch = 1,

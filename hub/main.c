@@ -210,6 +210,8 @@ int main(int argc, char **argv)
         return sy_cli_log(&cli, verb);
     if (strcmp(cmd, "trigger") == 0)
         return sy_cli_trigger(&cli);
+    if (strcmp(cmd, "reconcile") == 0)
+        return sy_cli_reconcile(&cli);
     if (strcmp(cmd, "policy") == 0)
         return sy_cli_policy(&cli, verb);
     if (strcmp(cmd, "replay") == 0)

@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "queue.h"
 #include "records.h"
+#include "reconcile_jobs.h"
 #include "replay.h"
 
 #define MAX_LIST 1000
@@ -525,6 +526,41 @@ static void replay_start(sy_server_t *s, h2o_req_t *req)
     sy_admin_send_doc(req, 202, "Accepted", sy_replay_jobs_get(s->replays, id));
 }
 
+/* --- reconcile jobs ------------------------------------------------------------------------------------------- */
+
+/* POST /admin/api/reconcile {"source", "since" (UTC, optional), "dry_run"}: 202 and the job, as replay. */
+static void reconcile_start(sy_server_t *s, h2o_req_t *req)
+{
+    json_t *body = body_json(req);
+    sy_reconcile_spec_t spec = {0};
+    char id[32], err[300] = "";
+    if (body == NULL)
+        return;
+    const char *source = json_string_value(json_object_get(body, "source"));
+    const char *since = json_string_value(json_object_get(body, "since"));
+    spec.dry_run = json_is_true(json_object_get(body, "dry_run"));
+    int bad = source == NULL || strlen(source) >= sizeof(spec.source) ||
+              (since != NULL && sy_parse_time_ms(since, &spec.since_ms) != 0);
+    if (!bad)
+        snprintf(spec.source, sizeof(spec.source), "%s", source);
+    json_decref(body);
+    if (bad) {
+        fail(req, 400, "Bad Request", "bad_request",
+             "give {\"source\": NAME, \"since\": UTC time (e.g. 2026-11-20T08:00Z; default: as far back as the tool "
+             "keeps), \"dry_run\": true|false}");
+        return;
+    }
+    int rc = sy_reconcile_jobs_start(s->reconciles, &spec, id, sizeof(id), err, sizeof(err));
+    if (rc == SY_EFULL)
+        fail(req, 409, "Conflict", "busy", err);
+    else if (rc == SY_EINVAL)
+        fail(req, 400, "Bad Request", "bad_request", err);
+    else if (rc != 0)
+        fail(req, 500, "Internal Server Error", "internal", err[0] != '\0' ? err : sy_strerror(rc));
+    else
+        sy_admin_send_doc(req, 202, "Accepted", sy_reconcile_jobs_get(s->reconciles, id));
+}
+
 /* --- log compaction ------------------------------------------------------------------------------------------- */
 
 /*
@@ -624,6 +660,20 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             change(s, req, &c);
             sy_applier_policy_release(s->applier);
         }
+        return 0;
+    }
+    if (path_is(path, "/admin/api/reconcile") || path_tail(path, "/admin/api/reconcile/", "", tail, sizeof(tail))) {
+        json_t *job;
+        if (s->reconciles == NULL)
+            fail(req, 409, "Conflict", "cluster", "a cluster node appends only what its stream carries: no reconcile");
+        else if (path_is(path, "/admin/api/reconcile") && post)
+            reconcile_start(s, req);
+        else if (path_is(path, "/admin/api/reconcile"))
+            sy_admin_send_doc(req, 200, "OK", json_pack("{s:o}", "jobs", sy_reconcile_jobs_list(s->reconciles)));
+        else if ((job = sy_reconcile_jobs_get(s->reconciles, tail)) != NULL)
+            sy_admin_send_doc(req, 200, "OK", job);
+        else
+            fail(req, 404, "Not Found", "not_found", "no reconcile job with that id");
         return 0;
     }
     if (path_is(path, "/admin/api/log/compact")) {

@@ -22,14 +22,16 @@
  *
  * Leaf locks, held for a few instructions: nothing else is taken and no transaction is begun while holding one:
  *   writer.c mutex (job queue, riders), applier.c mutex (notify, stop, listener, writer), store.c ride_mutex
- *   (sy_store_write's sink and count of rides), delivery.c mutex (stop flag), replay.c jobs mutex, server.c
- *   ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
+ *   (sy_store_write's sink and count of rides), delivery.c mutex (stop flag), replay.c jobs mutex,
+ *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
  *
  * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride; delivery's outcomes,
  * store.h sy_store_write) waits for the log writer's commit holding nothing (no transaction, no write_lock, no
  * policy_mutex; the applier a policy reference only); the writer runs the rider inside its transaction with
  * write_lock held and takes nothing else, so a rider's fn must take nothing either. sy_applier_set_writer and
- * sy_store_set_ride(NULL) wait for the rides in progress to end, holding nothing.
+ * sy_store_set_ride(NULL) wait for the rides in progress to end, holding nothing. A reconcile job waits for the
+ * writer's commit of its events (a log job, reconcile_jobs.c) holding nothing: it reads the dedupe index in short
+ * read transactions, one per page, and has none open when it appends.
  *
  * The rules that follow from it:
  *   - Take the policy before any transaction, never the other way round. (The hang of issue #10: delivery held a

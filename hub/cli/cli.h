@@ -55,6 +55,8 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb);
 
 /* replay and export (cli_ops.c). */
 int sy_cli_replay(sy_cli_t *cli);
+/* reconcile (cli_reconcile.c). */
+int sy_cli_reconcile(sy_cli_t *cli);
 int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
 

@@ -59,6 +59,10 @@ static const usage_t commands[] = {
      "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"
      "                               re-apply logged events (idempotent), or re-send current values to a tool\n",
      "switchyard replay --since 2026-12-01T00:00:00Z --source stripe --dry-run"},
+    {"reconcile", NULL,
+     "  reconcile SOURCE [--since T] [--dry-run] [--json]\n"
+     "                               heal a gap: append the events the tool lists that the log misses\n",
+     "switchyard reconcile stripe --since 2026-12-01T00:00Z --dry-run"},
     {"export", "records",
      "  export records|events [--format csv|jsonl]  for DuckDB, a spreadsheet or dbt (stdout)\n",
      "switchyard export records --format csv > records.csv"},

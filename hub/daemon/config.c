@@ -176,6 +176,7 @@ typedef struct st_source_spec_t {
     option_spec_t options[SY_MAX_OPTIONS];
     yaml_node_t *secrets;
     yaml_node_t *api;
+    yaml_node_t *reconcile;
 } source_spec_t;
 
 typedef struct st_api_spec_t {
@@ -200,7 +201,34 @@ static const sy_yaml_key_t source_keys[] = {
     {"public_url", sy_yaml_read_string, offsetof(source_spec_t, public_url)},
     {"secrets", keep_node, offsetof(source_spec_t, secrets)},
     {"api", keep_node, offsetof(source_spec_t, api)},
+    {"reconcile", keep_node, offsetof(source_spec_t, reconcile)},
 };
+
+typedef struct st_reconcile_spec_t {
+    int64_t every_ms;
+} reconcile_spec_t;
+
+static const sy_yaml_key_t reconcile_keys[] = {
+    {"every", sy_yaml_read_duration, offsetof(reconcile_spec_t, every_ms)},
+};
+
+/* sources.NAME.reconcile: {every: 1h}: how often serve heals gaps from the tool's API (needs its api section). */
+static int read_reconcile(sy_yaml_t *y, yaml_node_t *n, sy_source_conf_t *src, const char *what, sy_error_t *err)
+{
+    reconcile_spec_t spec = {0};
+    int rc = sy_yaml_read_map(y, n, what, reconcile_keys, SY_ARRAY_SIZE(reconcile_keys), &spec, err);
+    if (rc != 0)
+        return rc;
+    if (spec.every_ms < 60000)
+        return sy_yaml_fail(y, n, err, "%s: reconcile.every must be given, at least 1m", what);
+    if (src->connector->encode_changes == NULL)
+        return sy_yaml_fail(y, n, err, "%s: the %s connector cannot list past events to reconcile from", what,
+                            src->connector->name);
+    if (src->api_base_url == NULL)
+        return sy_yaml_fail(y, n, err, "%s: reconcile needs the source's api (base_url, token)", what);
+    src->reconcile_every_ms = spec.every_ms;
+    return 0;
+}
 
 static int read_option(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
 {
@@ -339,6 +367,8 @@ static int read_source(sy_yaml_t *y, yaml_node_t *key, yaml_node_t *val, sy_sour
     src->public_url = spec.public_url;
     spec.public_url = NULL;
     if (spec.api != NULL && (rc = read_api(y, spec.api, src, what, err)) != 0)
+        goto Exit;
+    if (spec.reconcile != NULL && (rc = read_reconcile(y, spec.reconcile, src, what, err)) != 0)
         goto Exit;
     if (src->public_url != NULL && strncmp(src->public_url, "http://", 7) != 0 &&
         strncmp(src->public_url, "https://", 8) != 0) {

@@ -30,6 +30,7 @@ typedef struct st_sy_source_conf_t {
     int64_t api_rate_window_ms;
     unsigned api_max_attempts;  /* then dead letter (default 25) */
     int64_t api_max_age_ms;     /* then dead letter (default 3 days) */
+    int64_t reconcile_every_ms; /* sources.NAME.reconcile.every: serve reconciles this often; 0 = only on demand */
 } sy_source_conf_t;
 
 typedef struct st_sy_config_t {

@@ -17,6 +17,7 @@
 #include "datadir.h"
 #include "health_cache.h"
 #include "queue.h"
+#include "reconcile_jobs.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 16
@@ -312,6 +313,9 @@ int sy_server_run(const sy_config_t *conf)
         sy_log(SY_LOG_ERROR, "%s", msg);
         goto Exit;
     }
+    /* Reconcile appends through the writer; in a cluster only the stream's consumer appends, so none runs there. */
+    if (conf->cluster == NULL && (s.reconciles = sy_reconcile_jobs_create(conf, s.store, s.writer)) == NULL)
+        goto Exit;
     if ((conf->ingress_tls_cert != NULL &&
          (s.ingress_tls = sy_tls_server_ctx(conf->ingress_tls_cert, conf->ingress_tls_key, conf->ingress_http2, msg,
                                             sizeof(msg))) == NULL) ||
@@ -401,6 +405,7 @@ Exit:
         sy_applier_set_writer(s.applier, NULL);
     if (s.store != NULL)
         sy_store_set_ride(s.store, NULL, NULL);
+    sy_reconcile_jobs_destroy(s.reconciles); /* its appends wait for the writer: stopped while the writer runs */
     sy_cluster_stop(s.cluster); /* the loops are gone: every job it took was answered; its consumer writes no more */
     sy_writer_stop(s.writer);
     sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */

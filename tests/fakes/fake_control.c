@@ -1,7 +1,7 @@
 /*
  * The control API of sy_fake_spoke (see README.md) and the fault modes it sets:
  *   GET /_fake/health | /_fake/state | /_fake/requests | /_fake/mode
- *   POST /_fake/mode | /_fake/rate | /_fake/partial | /_fake/seed | /_fake/reset
+ *   POST /_fake/mode | /_fake/rate | /_fake/partial | /_fake/seed | /_fake/events | /_fake/reset
  */
 #include "fake_server.h"
 
@@ -146,6 +146,26 @@ static void control_seed(fake_server_t *s, h2o_req_t *req, json_t *body)
     fake_send_json(req, 200, json_pack("{s:I}", "objects", (json_int_t)json_object_size(s->state.objects)));
 }
 
+/* Stripe: {"events": [event, ...]} become what GET /v1/events lists (the provider's memory of what it sent). */
+static void control_events(fake_server_t *s, h2o_req_t *req, json_t *body)
+{
+    json_t *events = json_object_get(body, "events"), *ev;
+    size_t i;
+    if (s->state.api != FAKE_API_STRIPE || !json_is_array(events)) {
+        fake_send_control_error(req, 400, "bad_request", "Stripe only: expected {\"events\":[event, ...]}");
+        return;
+    }
+    json_array_foreach(events, i, ev)
+    {
+        if (!json_is_string(json_object_get(ev, "id")) || !json_is_integer(json_object_get(ev, "created"))) {
+            fake_send_control_error(req, 400, "bad_request", "every event needs a string id and an integer created");
+            return;
+        }
+    }
+    json_array_extend(s->state.events, events);
+    fake_send_json(req, 200, json_pack("{s:I}", "events", (json_int_t)json_array_size(s->state.events)));
+}
+
 int fake_control(fake_server_t *s, h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
@@ -183,6 +203,8 @@ int fake_control(fake_server_t *s, h2o_req_t *req)
         control_partial(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/seed")))
         control_seed(s, req, body);
+    else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/events")))
+        control_events(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/reset"))) {
         fake_state_clear(&s->state);
         fake_reap_hung(s, 1);

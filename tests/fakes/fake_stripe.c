@@ -304,8 +304,67 @@ static void list(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
     json_decref(q);
 }
 
+/* GET /v1/events?created[gte]=S&limit=N&starting_after=ID: newest first, like Stripe's. */
+static void list_events(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
+{
+    json_t *q = form_parse(req->query, strlen(req->query)), *pair, *data;
+    const char *after = NULL;
+    long limit = 10;
+    long long gte = 0;
+    size_t i;
+
+    if (q == NULL) {
+        fake_stripe_error(out, 400, "invalid_request_error", NULL, NULL, "Invalid query string.");
+        return;
+    }
+    json_array_foreach(q, i, pair)
+    {
+        const char *name = json_string_value(json_array_get(pair, 0));
+        const char *value = json_string_value(json_array_get(pair, 1));
+        char *end;
+        if (strcmp(name, "limit") == 0) {
+            limit = strtol(value, &end, 10);
+            if (*value == '\0' || *end != '\0' || limit < 1 || limit > 100) {
+                fake_stripe_error(out, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
+                                  "Invalid integer: limit must be between 1 and 100.");
+                json_decref(q);
+                return;
+            }
+        } else if (strcmp(name, "created[gte]") == 0) {
+            gte = strtoll(value, &end, 10);
+        } else if (strcmp(name, "starting_after") == 0) {
+            after = value;
+        }
+    }
+    /* Newest first: walk from the end; starting_after skips up to and including that id. */
+    data = json_array();
+    size_t n = json_array_size(st->events);
+    int skipping = after != NULL, more = 0;
+    for (i = n; i-- > 0;) {
+        json_t *ev = json_array_get(st->events, i);
+        if (json_integer_value(json_object_get(ev, "created")) < gte)
+            continue;
+        if (skipping) {
+            skipping = strcmp(json_string_value(json_object_get(ev, "id")), after) != 0;
+            continue;
+        }
+        if (json_array_size(data) == (size_t)limit) {
+            more = 1;
+            break;
+        }
+        json_array_append(data, ev);
+    }
+    fake_reply_json(out, 200, json_pack("{s:s, s:o, s:b, s:s}", "object", "list", "data", data, "has_more", more,
+                                        "url", "/v1/events"));
+    json_decref(q);
+}
+
 void fake_stripe_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
 {
+    if (strcmp(req->path, "/v1/events") == 0 && strcmp(req->method, "GET") == 0) {
+        list_events(st, req, out);
+        return;
+    }
     static const char base[] = "/v1/customers";
     const char *path = req->path;
     char msg[600];

@@ -165,6 +165,15 @@ static void test_mistakes_point_at_line_and_column(void **state)
     /* A connector's key is that connector's: on another one it is unknown, not silently ignored. */
     expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    signature_version: 3\n", 6, 5,
                  "unknown key \"signature_version\"");
+    /* reconcile: scheduled only where it can run, never more often than a minute */
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{value: x}]\n"
+                            "    api: {base_url: http://127.0.0.1:1, token: {value: t}}\n    reconcile: {every: 30s}\n",
+                 8, 16, "reconcile.every must be given, at least 1m");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{value: x}]\n    reconcile: {every: 1h}\n",
+                 7, 16, "reconcile needs the source's api");
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: hubspot\n    secrets: [{value: x}]\n"
+                            "    api: {base_url: http://127.0.0.1:1, token: {value: t}}\n    reconcile: {every: 1h}\n",
+                 8, 16, "cannot list past events");
     expect_error("data_dir: a\ndata_dir: b\n", 2, 1, "given twice");
     expect_error("storage: [1, 2\n", 2, 1, "");             /* YAML syntax error: position from libyaml */
     expect_error("storage: 5\n", 1, 10, "expected a mapping"); /* a section that is not a mapping */

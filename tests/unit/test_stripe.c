@@ -359,6 +359,56 @@ static void test_registry(void **state)
     assert_null(sy_request_header(&req, "X-ABC"));
 }
 
+/* --- reconcile: GET /v1/events ------------------------------------------------------------------------------ */
+
+typedef struct st_seen_t {
+    char ids[4][32];
+    int64_t times[4];
+    size_t n;
+} seen_t;
+
+static int on_change(void *arg, const sy_event_ref_t *ev)
+{
+    seen_t *s = arg;
+    snprintf(s->ids[s->n], sizeof(s->ids[0]), "%.*s", (int)ev->id.len, ev->id.base);
+    s->times[s->n++] = ev->occurred_at_ms;
+    return 0;
+}
+
+static void test_changes(void **state)
+{
+    sy_http_request_t req;
+    assert_int_equal(stripe->encode_changes(NULL, 1733500000123LL, "", &req), 0);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.path, "/v1/events?limit=100&created%5Bgte%5D=1733500000");
+    assert_null(req.body);
+    assert_int_equal(stripe->encode_changes(NULL, 1733500000000LL, "evt_1Qab", &req), 0);
+    assert_string_equal(req.path, "/v1/events?limit=100&created%5Bgte%5D=1733500000&starting_after=evt_1Qab");
+    /* a cursor is an event id: nothing that could leave the query parameter */
+    assert_int_equal(stripe->encode_changes(NULL, 0, "evt_1&limit=1", &req), SY_EINVAL);
+
+    static const char page[] = "{\"object\":\"list\",\"data\":[{\"id\":\"evt_2\",\"type\":\"customer.updated\","
+                               "\"created\":1733500002,\"data\":{}},{\"id\":\"evt_1\",\"type\":\"customer.created\","
+                               "\"created\":1733500001,\"data\":{}}],\"has_more\":true,\"url\":\"/v1/events\"}";
+    sy_json_t j;
+    seen_t seen = {0};
+    char next[64];
+    sy_json_init(&j, 256, 64);
+    assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(page), on_change, &seen, next, sizeof(next)), 0);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.ids[0], "evt_2");
+    assert_int_equal(seen.times[1], 1733500001000LL);
+    assert_string_equal(next, "evt_1"); /* has_more: page on after the last (oldest) one */
+    static const char last[] = "{\"object\":\"list\",\"data\":[],\"has_more\":false}";
+    assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(last), on_change, &seen, next, sizeof(next)), 0);
+    assert_string_equal(next, "");
+    static const char *const bad[] = {"[]", "{\"data\":{}}", "{\"data\":[{\"type\":\"x\"}]}", "not json"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i)
+        assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(bad[i]), on_change, &seen, next, sizeof(next)),
+                         SY_EPARSE);
+    sy_json_dispose(&j);
+}
+
 int main(void)
 {
     stripe = sy_connector_find("stripe");
@@ -366,7 +416,7 @@ int main(void)
         cmocka_unit_test(test_valid),          cmocka_unit_test(test_mismatch),       cmocka_unit_test(test_uppercase_hex_rejected),
         cmocka_unit_test(test_several_v1),     cmocka_unit_test(test_rotated_secret), cmocka_unit_test(test_tolerance),
         cmocka_unit_test(test_malformed),      cmocka_unit_test(test_no_signature),   cmocka_unit_test(test_missing_header),
-        cmocka_unit_test(test_sign_roundtrip), cmocka_unit_test(test_parse),          cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_sign_roundtrip), cmocka_unit_test(test_parse),          cmocka_unit_test(test_registry), cmocka_unit_test(test_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
