@@ -57,6 +57,8 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb);
 int sy_cli_replay(sy_cli_t *cli);
 int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
+/* alerts [--all] [--json], alerts ack ID (cli_alerts.c). */
+int sy_cli_alerts(sy_cli_t *cli);
 
 /* Sample events for `trigger` (cli_samples.c). Returns a malloc'd body or NULL for an unknown type. */
 char *sy_sample_event(const char *connector, const char *type, int64_t now_ms);
