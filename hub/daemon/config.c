@@ -550,7 +550,11 @@ static const sy_yaml_key_t alerts_keys[] = {
 
 static int read_alerts(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
 {
-    return sy_yaml_read_map(y, n, "alerts", alerts_keys, SY_ARRAY_SIZE(alerts_keys), field, err);
+    sy_config_t *conf = field;
+    int rc = sy_yaml_read_map(y, n, "alerts", alerts_keys, SY_ARRAY_SIZE(alerts_keys), field, err);
+    if (rc == 0 && conf->alerts_check_ms <= 0)
+        rc = sy_yaml_fail(y, n, err, "alerts.check_interval must be a positive duration (e.g. 5s)");
+    return rc;
 }
 
 static const sy_yaml_key_t top_keys[] = {
