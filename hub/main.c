@@ -220,6 +220,8 @@ int main(int argc, char **argv)
         return sy_cli_map(&cli);
     if (strcmp(cmd, "export") == 0)
         return sy_cli_export(&cli, verb);
+    if (strcmp(cmd, "alerts") == 0)
+        return sy_cli_alerts(&cli);
     if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
         strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);

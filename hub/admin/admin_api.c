@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin_api.h"
+#include "admin_alerts.h"
 #include "change.h"
 #include "codec.h"
 #include "compact.h"
@@ -609,6 +610,8 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
             sy_admin_send_doc(req, 200, "OK", doc);
         return 0;
     }
+    if (sy_admin_alerts(s, req) == 0)
+        return 0;
     if (path_is(path, "/admin/api/events/rate")) {
         sy_admin_send_doc(req, 200, "OK", rate_doc(s));
         return 0;

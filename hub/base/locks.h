@@ -23,7 +23,8 @@
  * Leaf locks, held for a few instructions: nothing else is taken and no transaction is begun while holding one:
  *   writer.c mutex (job queue, riders), applier.c mutex (notify, stop, listener, writer), store.c ride_mutex
  *   (sy_store_write's sink and count of rides), delivery.c mutex (stop flag), replay.c jobs mutex,
- *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex. LMDB's own locks (lock.mdb) are inside the library.
+ *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex,
+ *   alert_watch.c mutex (stop flag and the wait between checks). LMDB's own locks (lock.mdb) are inside the library.
  *
  * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride; delivery's outcomes,
  * store.h sy_store_write) waits for the log writer's commit holding nothing (no transaction, no write_lock, no

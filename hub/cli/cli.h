@@ -59,6 +59,8 @@ int sy_cli_replay(sy_cli_t *cli);
 int sy_cli_reconcile(sy_cli_t *cli);
 int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
+/* alerts [--all] [--json], alerts ack ID (cli_alerts.c). */
+int sy_cli_alerts(sy_cli_t *cli);
 
 
 /* The example configuration compiled into the binary (generated from deploy/switchyard.example.yaml). */

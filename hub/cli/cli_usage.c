@@ -54,6 +54,10 @@ static const usage_t commands[] = {
     {"health", NULL,
      "  health [--json]              duplicates, double billing, merge suggestions, missing fields, counters\n",
      "switchyard health --json"},
+    {"alerts", NULL,
+     "  alerts [--all] [--json] | alerts ack ID\n"
+     "                               what needs a human (deduplicated; --all: resolved ones too); ack one\n",
+     "switchyard alerts ack 12"},
     {"replay", NULL,
      "  replay [--since T] [--until T] [--from-seq N] [--to-seq N] [--source S] [--type PATTERN]\n"
      "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"

@@ -513,7 +513,124 @@ SECTION(read_ingress, ingress_keys, "ingress")
 SECTION(read_admin, admin_keys, "admin")
 #undef SECTION
 
+/* --- alerts: notifiers and thresholds --------------------------------------------------------------------- */
+
+typedef struct st_notifier_spec_t {
+    char *url, *rate;
+    yaml_node_t *secret;
+} notifier_spec_t;
+
+static const sy_yaml_key_t notifier_keys[] = {
+    {"url", sy_yaml_read_string, offsetof(notifier_spec_t, url)},
+    {"rate", sy_yaml_read_string, offsetof(notifier_spec_t, rate)},
+    {"secret", keep_node, offsetof(notifier_spec_t, secret)},
+};
+
+static int read_notifier(sy_yaml_t *y, yaml_node_t *n, sy_config_t *conf, sy_notifier_kind_t kind, sy_error_t *err)
+{
+    const char *what = kind == SY_NOTIFIER_SLACK ? "alerts.notify.slack" : "alerts.notify.webhook";
+    notifier_spec_t spec = {0};
+    sy_notifier_conf_t *nc = &conf->notifiers[conf->num_notifiers];
+    int rc;
+    if ((rc = sy_yaml_read_map(y, n, what, notifier_keys, SY_ARRAY_SIZE(notifier_keys), &spec, err)) != 0)
+        goto Exit;
+    if (spec.url == NULL || (strncmp(spec.url, "http://", 7) != 0 && strncmp(spec.url, "https://", 8) != 0)) {
+        rc = sy_yaml_fail(y, n, err, "%s: url must be given and start with http:// or https://", what);
+        goto Exit;
+    }
+    if (kind == SY_NOTIFIER_WEBHOOK && spec.secret == NULL) {
+        rc = sy_yaml_fail(y, n, err, "%s: secret is missing (the receiver's Standard Webhooks secret, whsec_...)", what);
+        goto Exit;
+    }
+    if (kind == SY_NOTIFIER_SLACK && spec.secret != NULL) {
+        rc = sy_yaml_fail(y, spec.secret, err, "%s: Slack incoming webhooks take no secret (the url is the secret)", what);
+        goto Exit;
+    }
+    nc->kind = kind;
+    if (spec.secret != NULL && (rc = resolve_secret(y, spec.secret, what, &nc->secret, &nc->secret_demo_env, err)) != 0)
+        goto Exit;
+    /* Slack allows about one message per second per incoming webhook; a burst is summarised into one message. */
+    nc->spoke.api_rate_count = kind == SY_NOTIFIER_SLACK ? 1 : 10;
+    nc->spoke.api_rate_window_ms = 1000;
+    if (spec.rate != NULL && parse_rate(spec.rate, &nc->spoke.api_rate_count, &nc->spoke.api_rate_window_ms) != 0) {
+        rc = sy_yaml_fail(y, n, err, "%s: rate must look like 1/1s", what);
+        goto Exit;
+    }
+    if ((nc->spoke.name = strdup(kind == SY_NOTIFIER_SLACK ? "alert:slack" : "alert:webhook")) == NULL) {
+        rc = SY_ENOMEM;
+        goto Exit;
+    }
+    nc->spoke.api_base_url = spec.url;
+    spec.url = NULL;
+    nc->spoke.index = SIZE_MAX; /* not a source: no per-source metrics */
+    nc->spoke.api_concurrency = 1;
+    nc->spoke.api_timeout_ms = 10000;
+    nc->spoke.api_max_attempts = 50;
+    nc->spoke.api_max_age_ms = 3 * 86400000LL;
+    ++conf->num_notifiers;
+    rc = 0;
+Exit:
+    free(spec.url);
+    free(spec.rate);
+    return rc;
+}
+
+typedef struct st_notify_spec_t {
+    yaml_node_t *slack, *webhook;
+} notify_spec_t;
+
+static const sy_yaml_key_t notify_keys[] = {
+    {"slack", keep_node, offsetof(notify_spec_t, slack)},
+    {"webhook", keep_node, offsetof(notify_spec_t, webhook)},
+};
+
+static int read_notify(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    notify_spec_t spec = {0};
+    int rc = sy_yaml_read_map(y, n, "alerts.notify", notify_keys, SY_ARRAY_SIZE(notify_keys), &spec, err);
+    if (rc == 0 && spec.slack != NULL)
+        rc = read_notifier(y, spec.slack, conf, SY_NOTIFIER_SLACK, err);
+    if (rc == 0 && spec.webhook != NULL)
+        rc = read_notifier(y, spec.webhook, conf, SY_NOTIFIER_WEBHOOK, err);
+    return rc;
+}
+
+static int read_storage_pct(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    int rc = sy_yaml_read_uint(y, n, field, err);
+    if (rc == 0 && *(unsigned *)field > 100)
+        rc = sy_yaml_fail(y, n, err, "alerts.storage_near_full is a percentage (0 to 100; 0: never)");
+    return rc;
+}
+
+static int read_lag(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    unsigned v;
+    int rc = sy_yaml_read_uint(y, n, &v, err);
+    if (rc == 0)
+        *(uint64_t *)field = v;
+    return rc;
+}
+
+static const sy_yaml_key_t alerts_keys[] = {
+    {"notify", read_notify, 0},
+    {"check_interval", sy_yaml_read_duration, offsetof(sy_config_t, alerts_check_ms)},
+    {"applier_lag", read_lag, offsetof(sy_config_t, alerts_applier_lag)},
+    {"storage_near_full", read_storage_pct, offsetof(sy_config_t, alerts_storage_pct)},
+};
+
+static int read_alerts(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
+{
+    sy_config_t *conf = field;
+    int rc = sy_yaml_read_map(y, n, "alerts", alerts_keys, SY_ARRAY_SIZE(alerts_keys), field, err);
+    if (rc == 0 && conf->alerts_check_ms <= 0)
+        rc = sy_yaml_fail(y, n, err, "alerts.check_interval must be a positive duration (e.g. 5s)");
+    return rc;
+}
+
 static const sy_yaml_key_t top_keys[] = {
+    {"alerts", read_alerts, 0},
     {"data_dir", sy_yaml_read_string, offsetof(sy_config_t, data_dir)},
     {"policy", sy_yaml_read_string, offsetof(sy_config_t, policy_path)},
     {"storage", read_storage, 0},
@@ -538,6 +655,9 @@ static void set_defaults(sy_config_t *conf)
     conf->ingress_threads = 2;
     conf->max_body = 1ull << 20;
     conf->max_batch_events = 1000;
+    conf->alerts_check_ms = 5000;
+    conf->alerts_applier_lag = 10000;
+    conf->alerts_storage_pct = 90;
 }
 
 static int load(sy_config_t *conf, const char *path, const char *text, size_t len, const char *base,
@@ -661,6 +781,15 @@ void sy_config_dispose(sy_config_t *conf)
         }
     }
     free(conf->sources);
+    for (size_t i = 0; i != conf->num_notifiers; ++i) {
+        sy_notifier_conf_t *nc = &conf->notifiers[i];
+        if (nc->secret != NULL)
+            explicit_bzero(nc->secret, strlen(nc->secret));
+        free(nc->secret);
+        free(nc->secret_demo_env);
+        free(nc->spoke.name);
+        free(nc->spoke.api_base_url);
+    }
     if (conf->admin_token != NULL)
         explicit_bzero(conf->admin_token, strlen(conf->admin_token));
     free(conf->admin_token);

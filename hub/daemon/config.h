@@ -33,6 +33,19 @@ typedef struct st_sy_source_conf_t {
     int64_t reconcile_every_ms; /* sources.NAME.reconcile.every: serve reconciles this often; 0 = only on demand */
 } sy_source_conf_t;
 
+/* An alert notifier (alerts.notify.slack / .webhook): delivered as a spoke of its own kind (notify.h). */
+typedef enum en_sy_notifier_kind_t { SY_NOTIFIER_SLACK, SY_NOTIFIER_WEBHOOK } sy_notifier_kind_t;
+typedef struct st_sy_notifier_conf_t {
+    sy_notifier_kind_t kind;
+    char *secret;          /* webhook: the Standard Webhooks secret, "whsec_<base64>" (or raw bytes otherwise) */
+    char *secret_demo_env;
+    /* How delivery sees it: name "alert:slack", api_base_url the receiver's URL, api_rate_* its pace (Slack: 1/1s),
+     * api_concurrency 1, api_timeout_ms, api_max_attempts, api_max_age_ms. connector is NULL. */
+    sy_source_conf_t spoke;
+} sy_notifier_conf_t;
+
+#define SY_MAX_NOTIFIERS 2
+
 typedef struct st_sy_config_t {
     char *path;
     char *data_dir;
@@ -58,6 +71,12 @@ typedef struct st_sy_config_t {
     size_t num_sources;
 
     struct st_sy_cluster_conf_t *cluster; /* the `cluster:` section (cluster_config.h); NULL = a single hub */
+    /* alerts: (alerts.h, alert_watch.h) */
+    sy_notifier_conf_t notifiers[SY_MAX_NOTIFIERS];
+    size_t num_notifiers;
+    int64_t alerts_check_ms;        /* how often storage, applier lag, dead letters and health are looked at (5 s) */
+    uint64_t alerts_applier_lag;    /* events behind the log that raise applier_lag (10000; 0: never) */
+    unsigned alerts_storage_pct;    /* storage_near_full at this % of storage.map_size_max (90; 0: never) */
 } sy_config_t;
 
 /* Command-line values that override the file (NULL = keep). */

@@ -13,6 +13,8 @@
 #include <h2o/http1.h>
 
 #include "cluster.h"
+#include "alert_watch.h"
+#include "alerts.h"
 #include "crypto.h"
 #include "datadir.h"
 #include "health_cache.h"
@@ -249,6 +251,22 @@ static void setup_globalconf(h2o_globalconf_t *gc, const sy_config_t *conf, int 
         sy_admin_register(path);
 }
 
+/* Alerts (alerts.h): the notifier spokes recorded and the pre-issue-13 alert log migrated, before any other thread
+ * writes. */
+static int start_alerts(const sy_config_t *conf, sy_store_t *store)
+{
+    const char *names[SY_MAX_NOTIFIERS];
+    size_t migrated = 0;
+    for (size_t i = 0; i != conf->num_notifiers; ++i)
+        names[i] = conf->notifiers[i].spoke.name;
+    int rc = sy_alerts_setup(store, names, conf->num_notifiers, &migrated);
+    if (rc != 0)
+        sy_log(SY_LOG_ERROR, "cannot set up alerts (%s)", sy_strerror(rc));
+    else if (migrated != 0)
+        sy_log(SY_LOG_INFO, "alerts: %zu entries of the old alert log migrated into deduplicated alerts", migrated);
+    return rc;
+}
+
 int sy_server_run(const sy_config_t *conf)
 {
     sy_server_t s = {.conf = conf};
@@ -258,6 +276,7 @@ int sy_server_run(const sy_config_t *conf)
     int *fds = NULL;
     sy_error_t err = {0};
     char msg[800];
+    sy_alert_watch_t *alert_watch = NULL;
 
     s.started_at_ms = sy_now_ms();
     pthread_mutex_init(&s.ready_mutex, NULL);
@@ -294,6 +313,8 @@ int sy_server_run(const sy_config_t *conf)
     }
     if (reindexed)
         sy_log(SY_LOG_INFO, "outbox indexed per spoke (first start of this version, or counts disagreed)");
+    if ((qrc = start_alerts(conf, s.store)) != 0)
+        goto Exit;
     if ((fds = calloc(conf->ingress_threads, sizeof(*fds))) == NULL)
         goto Exit;
     for (unsigned i = 0; i != conf->ingress_threads; ++i)
@@ -346,7 +367,7 @@ int sy_server_run(const sy_config_t *conf)
         int spokes = 0;
         for (size_t i = 0; i != conf->num_sources; ++i)
             spokes += conf->sources[i].api_base_url != NULL;
-        if (spokes != 0) {
+        if (spokes != 0 || conf->num_notifiers != 0) {
             if (sy_delivery_start(&s.delivery, conf, s.store, s.applier, &s.metrics) != 0)
                 goto Exit;
             sy_applier_set_listener(s.applier, wake_delivery, s.delivery);
@@ -355,6 +376,8 @@ int sy_server_run(const sy_config_t *conf)
         }
     }
 
+    if ((alert_watch = sy_alert_watch_start(conf, s.store, s.health)) == NULL)
+        goto Exit;
     setup_globalconf(&s.ingress_gc, conf, 1);
     setup_globalconf(&s.admin_gc, conf, 0);
     configured = 1;
@@ -399,6 +422,7 @@ int sy_server_run(const sy_config_t *conf)
     rc = 0;
 
 Exit:
+    sy_alert_watch_stop(alert_watch); /* it writes through sy_store_write: before the writer stops */
     /* The writer drains what is queued before it stops: nothing acknowledged is left behind. The applier's
      * batches stop riding on it first (it commits on its own until it stops). */
     if (s.applier != NULL)

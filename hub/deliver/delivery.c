@@ -17,7 +17,9 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "alerts.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
 #include "records.h"
 
@@ -41,7 +43,9 @@ typedef enum en_breaker_t { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN 
 typedef struct st_spoke_t {
     size_t conf_index; /* index in conf->sources and metrics */
     const sy_source_conf_t *conf;
-    const sy_connector_t *connector;
+    const sy_connector_t *connector;        /* NULL for a notifier */
+    const sy_notifier_conf_t *notifier;     /* an alert notifier (notify.h), NULL for a tool */
+    int stopped;                            /* a notifier whose receiver is gone for good: nothing more is sent */
     unsigned rate_count;
     int64_t rate_window_ms;
     int64_t *sent; /* ring of the send times of the last rate_count requests */
@@ -131,6 +135,8 @@ static int transfer_has(sy_delivery_t *d, const unsigned char *key)
 
 static void count(sy_delivery_t *d, spoke_t *s, int idx, uint64_t n)
 {
+    if (s->notifier != NULL)
+        return; /* per-source metrics only */
     if (d->deferring)
         d->deferred[s->conf_index][idx] += n;
     else
@@ -174,6 +180,8 @@ static unsigned window_room(const spoke_t *s, int64_t now)
 static int spoke_ready(spoke_t *s, int64_t now, int64_t *next_wake)
 {
     int64_t at = 0;
+    if (s->stopped)
+        return 0;
     if (s->breaker == BREAKER_OPEN) {
         if (now < s->breaker_until)
             at = s->breaker_until;
@@ -207,11 +215,21 @@ static void spoke_sent(spoke_t *s, int64_t now)
     ++s->inflight;
 }
 
-static void spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
+/* Pushes one request of s carries at most. */
+static size_t max_batch(const spoke_t *s)
 {
+    return s->notifier != NULL ? sy_notify_max_batch(s->notifier) : s->connector->max_batch;
+}
+
+/* Returns 1 when the breaker opened, -1 when it closed, else 0 (for the breaker_open alert). */
+static int spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
+{
+    int change = 0;
     if (ok) {
-        if (s->breaker != BREAKER_CLOSED)
+        if (s->breaker != BREAKER_CLOSED) {
             sy_log(SY_LOG_INFO, "delivery: %s answers again; circuit closed", s->conf->name);
+            change = -1;
+        }
         s->failures = 0;
         s->breaker = BREAKER_CLOSED;
         s->breaker_ms = BREAKER_MIN_MS;
@@ -220,12 +238,15 @@ static void spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
             s->breaker_ms *= 2;
         if (s->breaker_ms > BREAKER_MAX_MS)
             s->breaker_ms = BREAKER_MAX_MS;
+        change = s->breaker == BREAKER_CLOSED;
         s->breaker = BREAKER_OPEN;
         s->breaker_until = now + s->breaker_ms;
         sy_log(SY_LOG_WARN, "delivery: %s keeps failing; circuit open for %lld ms (other tools are not affected)",
                s->conf->name, (long long)s->breaker_ms);
     }
-    atomic_store(&d->metrics->sources[s->conf_index].breaker_open, (int)s->breaker);
+    if (s->notifier == NULL)
+        atomic_store(&d->metrics->sources[s->conf_index].breaker_open, (int)s->breaker);
+    return change;
 }
 
 /* --- curl callbacks --------------------------------------------------------------------------------------- */
@@ -330,6 +351,13 @@ typedef struct st_scan_t {
     uint64_t docs_read;  /* outbox documents decoded this round */
 } scan_t;
 
+static int batchable(const spoke_t *s, const candidate_t *c)
+{
+    if (json_is_true(json_object_get(c->doc, "solo")) || max_batch(s) <= 1)
+        return 0;
+    return s->notifier != NULL || c->object_id != NULL;
+}
+
 static void candidate_dispose(candidate_t *c)
 {
     json_decref(c->doc);
@@ -420,12 +448,13 @@ static int on_due_key(void *arg, const unsigned char key[16])
     memcpy(c->item.key, key, 16);
     c->item.revision = json_integer_value(json_object_get(doc, "revision"));
     snprintf(c->item.record, sizeof(c->item.record), "%s", json_string_value(json_object_get(doc, "record")));
-    prepare(sc, c);
+    if (s->notifier == NULL)
+        prepare(sc, c); /* a notification needs no record nor policy: its body is the alert */
     if (c->problem != NULL || c->drop != NULL)
         return 0; /* settled without a request (dead letter, or dropped): no share of the round's requests */
     ++sc->taken;
     /* A batchable spoke takes many pushes per request; count requests, not pushes, against its budget. */
-    if (s->connector->max_batch <= 1 || c->object_id == NULL || json_is_true(json_object_get(doc, "solo")))
+    if (!batchable(s, c))
         --sc->budget[si];
     return 0;
 }
@@ -453,7 +482,18 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
     }
     t->n = n;
     t->spoke = s;
-    if (s->connector->encode_push(&s->conf->verify, pushes, n, &t->req) != 0) {
+    char notify_headers[SY_NOTIFY_MAX_HEADERS][SY_NOTIFY_HEADER_MAX];
+    size_t num_notify_headers = 0;
+    int enc;
+    if (s->notifier != NULL) {
+        json_t *docs[MAX_BATCH];
+        for (size_t i = 0; i != n; ++i)
+            docs[i] = cs[i]->doc;
+        enc = sy_notify_encode(s->notifier, docs, n, sy_now_ms(), &t->req, notify_headers, &num_notify_headers);
+    } else {
+        enc = s->connector->encode_push(&s->conf->verify, pushes, n, &t->req);
+    }
+    if (enc != 0) {
         transfer_free(t);
         if (n == 1) {
             cs[0]->problem = "the push cannot be expressed in the tool's API";
@@ -468,7 +508,10 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
     snprintf(t->url, sizeof(t->url), "%s%s", s->conf->api_base_url, t->req.path);
     snprintf(t->auth, sizeof(t->auth), "Authorization: Bearer %s", s->conf->api_token);
     char line[320];
-    t->headers = curl_slist_append(t->headers, t->auth);
+    if (s->notifier == NULL)
+        t->headers = curl_slist_append(t->headers, t->auth);
+    for (size_t i = 0; i != num_notify_headers; ++i)
+        t->headers = curl_slist_append(t->headers, notify_headers[i]);
     t->headers = curl_slist_append(t->headers, "Expect:");
     t->headers = curl_slist_append(t->headers, "Accept: application/json");
     if (t->req.content_type[0] != '\0') {
@@ -599,6 +642,15 @@ static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char
     json_decref(dead);
     if (rc == 0 && !had)
         rc = sy_queue_dead_add(txn, json_string_value(json_object_get(doc, "spoke")), 1);
+    if (rc == 0 && !had) {
+        /* One dead_letter alert per tool, counting its dead letters; the watcher resolves it once none is left
+         * (retried or dropped: alert_watch.c). */
+        char msg[600];
+        sy_alert_subject_t subj = {NULL, json_string_value(json_object_get(doc, "spoke")), NULL};
+        snprintf(msg, sizeof(msg), "push %s (record %s) is a dead letter: %s (switchyard dead ls)",
+                 json_string_value(json_object_get(doc, "id")), json_string_value(json_object_get(doc, "record")), reason);
+        rc = sy_alert_raise(txn, "dead_letter", &subj, msg, 0, 1, now, NULL);
+    }
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
@@ -730,6 +782,9 @@ typedef struct st_outcome_t {
     sy_push_result_t r;
     long status;
     const char *curl_error;
+    int auth;    /* 1: credentials refused (auth_failure alert), -1: the tool took a request (resolves it) */
+    int breaker; /* 1: the breaker opened (breaker_open alert), -1: it closed */
+    int stop;    /* a notifier's receiver is gone for good (notifier_failed alert); -1: it took one */
 } outcome_t;
 
 /* Books a finished transfer in memory (spoke state, metrics, logs) and classifies its answer into o: done once,
@@ -747,6 +802,28 @@ static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, 
         r.outcome = SY_PUSH_RETRY;
     } else {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    }
+    int auth = 0, breaker = 0, stop = 0;
+    if (s->notifier != NULL) {
+        const char *retry_after = NULL;
+        for (size_t i = 0; i != t->num_hdrs; ++i)
+            if (strcmp(t->hdr_names[i], "retry-after") == 0)
+                retry_after = t->hdr_values[i];
+        if (cc == CURLE_OK)
+            sy_notify_classify(s->notifier, status, retry_after,
+                               (sy_slice_t){t->body != NULL ? t->body : "", t->body_len}, &r, &stop);
+        if (stop) {
+            /* Kept queued, not dead-lettered: they go once a working receiver is configured. */
+            r.outcome = SY_PUSH_RETRY;
+            r.retry_after_ms = BACKOFF_CAP_MS;
+            s->stopped = 1;
+            sy_log(SY_LOG_ERROR, "alerts: notifier %s answered %ld (%.200s): it will never take a message again; "
+                                 "stopped (its notifications stay queued; fix the config and restart)",
+                   s->conf->name, status, t->body != NULL ? t->body : "");
+        } else if (r.outcome == SY_PUSH_DONE) {
+            stop = -1;
+        }
+    } else if (cc == CURLE_OK) {
         sy_header_t headers[MAX_RESP_HEADERS];
         for (size_t i = 0; i != t->num_hdrs; ++i)
             headers[i] = (sy_header_t){sy_slice_cstr(t->hdr_names[i]), sy_slice_cstr(t->hdr_values[i])};
@@ -755,8 +832,9 @@ static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, 
         if (t->n > 1 && s->connector->classify_each != NULL)
             s->connector->classify_each(&t->req, status, (sy_slice_t){t->body != NULL ? t->body : "", t->body_len}, t->n, &r);
     }
-    if (status == 401 || status == 403) {
+    if (s->notifier == NULL && (status == 401 || status == 403)) {
         /* Credentials refused: every push would fail the same way. Keep them queued and pause the spoke. */
+        auth = 1;
         r.outcome = SY_PUSH_RETRY;
         r.retry_after_ms = AUTH_PAUSE_MS;
         s->paused_until = now + AUTH_PAUSE_MS;
@@ -769,12 +847,16 @@ static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, 
         if (now + pause > s->paused_until)
             s->paused_until = now + pause;
     } else {
-        spoke_result(d, s, r.outcome != SY_PUSH_RETRY || r.partial, now); /* a batch written in part: the tool works */
+        /* a batch written in part: the tool works */
+        breaker = spoke_result(d, s, r.outcome != SY_PUSH_RETRY || r.partial, now);
     }
+    if (auth == 0 && status >= 200 && status < 300)
+        auth = -1;
     if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
         sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
                curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
-    *o = (outcome_t){.t = t, .r = r, .status = status, .curl_error = curl_error};
+    *o = (outcome_t){.t = t, .r = r, .status = status, .curl_error = curl_error, .auth = auth, .breaker = breaker,
+                     .stop = stop};
 }
 
 /* Every push of a classified transfer settled in txn. Returns 0 or the first storage error. */
@@ -882,7 +964,7 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
             spoke_t *s = &d->spokes[i];
             if (sc.budget[i] == 0 || sc.n == MAX_CANDIDATES)
                 continue;
-            size_t per_request = s->connector->max_batch > 1 ? s->connector->max_batch : 1;
+            size_t per_request = max_batch(s) > 1 ? max_batch(s) : 1;
             sc.spoke = s;
             sc.taken = 0;
             sc.cap = (size_t)sc.budget[i] * per_request;
@@ -912,9 +994,9 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
             candidate_t *c = &cands[i];
             if (c->spoke != s || c->problem != NULL || c->drop != NULL)
                 continue;
-            if (s->connector->max_batch > 1 && c->object_id != NULL && !json_is_true(json_object_get(c->doc, "solo"))) {
+            if (batchable(s, c)) {
                 batch[nb++] = c;
-                if (nb == s->connector->max_batch || nb == MAX_BATCH) {
+                if (nb == max_batch(s) || nb == MAX_BATCH) {
                     if (spoke_ready(s, sy_now_ms(), next_wake))
                         start_transfer(d, s, batch, nb, sy_now_ms());
                     nb = 0;
@@ -935,6 +1017,38 @@ static void dispatch(sy_delivery_t *d, int64_t now, int64_t *next_wake)
     free(cands);
 }
 
+/* The alerts an outcome raises or resolves (alerts.h), in the write that settles it. */
+static int outcome_alerts(sy_txn_t *txn, const outcome_t *o, int64_t now)
+{
+    const spoke_t *s = o->t->spoke;
+    sy_alert_subject_t subj = {NULL, s->conf->name, NULL};
+    char msg[600];
+    int rc = 0;
+    if (o->auth > 0) {
+        snprintf(msg, sizeof(msg), "%s refused our credentials (HTTP %ld): pushes are paused and stay queued; check "
+                                   "sources.%s.api.token", s->conf->name, o->status, s->conf->name);
+        rc = sy_alert_raise(txn, "auth_failure", &subj, msg, 0, 1, now, NULL);
+    } else if (o->auth < 0) {
+        rc = sy_alert_resolve(txn, "auth_failure", &subj, now);
+    }
+    if (rc == 0 && o->breaker > 0) {
+        snprintf(msg, sizeof(msg), "%s keeps failing (last: HTTP %ld%s%s): circuit open, pushes wait", s->conf->name,
+                 o->status, o->curl_error != NULL ? ", " : "", o->curl_error != NULL ? o->curl_error : "");
+        rc = sy_alert_raise(txn, "breaker_open", &subj, msg, 0, 1, now, NULL);
+    } else if (rc == 0 && o->breaker < 0) {
+        rc = sy_alert_resolve(txn, "breaker_open", &subj, now);
+    }
+    if (rc == 0 && o->stop > 0) {
+        snprintf(msg, sizeof(msg), "notifier %s answered HTTP %ld (%.200s): stopped; its notifications stay queued "
+                                   "until the config names a working receiver and the hub restarts",
+                 s->conf->name, o->status, o->t->body != NULL ? o->t->body : "");
+        rc = sy_alert_raise(txn, "notifier_failed", &subj, msg, 0, 1, now, NULL);
+    } else if (rc == 0 && o->stop < 0) {
+        rc = sy_alert_resolve(txn, "notifier_failed", &subj, now);
+    }
+    return rc;
+}
+
 /* The outcomes of a round, settled in one write. */
 typedef struct st_round_t {
     sy_delivery_t *d;
@@ -949,7 +1063,8 @@ static int write_round(void *arg, sy_txn_t *txn)
     int rc = 0;
     deferred_begin(rd->d); /* a redone write counts afresh */
     for (size_t i = 0; i != rd->n && rc == 0; ++i)
-        rc = settle_outcome(rd->d, txn, &rd->o[i], rd->now);
+        if ((rc = settle_outcome(rd->d, txn, &rd->o[i], rd->now)) == 0)
+            rc = outcome_alerts(txn, &rd->o[i], rd->now);
     rd->d->deferring = 0;
     return rc;
 }
@@ -1061,7 +1176,7 @@ int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *
     sy_random_bytes(&d->rng, sizeof(d->rng));
     d->rng |= 1;
     pthread_mutex_init(&d->mutex, NULL);
-    if ((d->spokes = calloc(conf->num_sources + 1, sizeof(*d->spokes))) == NULL ||
+    if ((d->spokes = calloc(conf->num_sources + conf->num_notifiers + 1, sizeof(*d->spokes))) == NULL ||
         (d->deferred = calloc(conf->num_sources + 1, sizeof(*d->deferred))) == NULL)
         goto Fail;
     const sy_policy_t *p = sy_applier_policy_acquire(applier);
@@ -1093,6 +1208,20 @@ int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *
                src->api_base_url, s->rate_count, (long long)s->rate_window_ms, src->api_concurrency);
     }
     sy_applier_policy_release(applier);
+    for (size_t i = 0; i != conf->num_notifiers; ++i) {
+        /* A notifier is a spoke of its own kind (notify.h): its outbox entries, paced and retried like pushes. */
+        spoke_t *s = &d->spokes[d->num_spokes++];
+        s->conf_index = SIZE_MAX;
+        s->conf = &conf->notifiers[i].spoke;
+        s->notifier = &conf->notifiers[i];
+        s->rate_count = s->conf->api_rate_count;
+        s->rate_window_ms = s->conf->api_rate_window_ms;
+        s->breaker_ms = BREAKER_MIN_MS;
+        if ((s->sent = calloc(s->rate_count + 1, sizeof(*s->sent))) == NULL)
+            goto Fail;
+        sy_log(SY_LOG_INFO, "alerts: notifier %s, at most %u messages per %lld ms", s->conf->name, s->rate_count,
+               (long long)s->rate_window_ms);
+    }
     if ((d->multi = curl_multi_init()) == NULL)
         goto Fail;
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "codec.h"
 #include "crypto.h"
 #include "log.h"
@@ -210,7 +211,7 @@ static int ctx_idempotency_key(sy_apply_ctx_t *ctx, const char *push_id, long lo
     return rc;
 }
 
-/* Appends a document to a be64-keyed log DB (audit, alerts). */
+/* Appends a document to a be64-keyed log DB (audit). */
 static int append_log(sy_txn_t *txn, sy_db_t db, const char *counter, json_t *doc)
 {
     uint64_t n;
@@ -665,15 +666,14 @@ static int spoke_has_value(const sy_policy_t *p, json_t *rec, size_t spoke, cons
     return 1;
 }
 
+/* An alert (alerts.h) about a record's field: one per kind, record, tool and field, counted while it stays. */
 static int alert(sy_apply_ctx_t *ctx, const char *kind, json_t *rec, const char *source, const char *field,
                  const char *message)
 {
     ++ctx->stats->alerts;
     sy_log(SY_LOG_WARN, "alert %s: record %s, source %s, field %s: %s", kind, rec_id(rec), source, field, message);
-    return append_log(ctx->txn, SY_DB_ALERTS, "next_alert",
-                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "at_ms", (json_int_t)ctx->now_ms, "kind", kind,
-                                "record", rec_id(rec), "source", source, "field", field, "message", message, "seq",
-                                (json_int_t)ctx->seq));
+    sy_alert_subject_t subj = {rec_id(rec), source, field};
+    return sy_alert_raise(ctx->txn, kind, &subj, message, ctx->seq, 1, ctx->now_ms, NULL);
 }
 
 int sy_records_skip(sy_apply_ctx_t *ctx, const sy_event_t *ev, const char *reason)
@@ -702,10 +702,10 @@ int sy_records_skip(sy_apply_ctx_t *ctx, const sy_event_t *ev, const char *reaso
     sy_log(SY_LOG_ERROR, "alert event_skipped: %s", message);
     char source[128];
     snprintf(source, sizeof(source), "%.*s", (int)ev->source.len, ev->source.base);
-    return append_log(ctx->txn, SY_DB_ALERTS, "next_alert",
-                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "at_ms", (json_int_t)ctx->now_ms, "kind",
-                                "event_skipped", "record", "", "source", source, "field", "", "message", message, "seq",
-                                (json_int_t)ctx->seq));
+    /* One alert per source: each skipped event counts on it (`switchyard log skipped` lists them). Acknowledged by
+     * a person; nothing resolves it by itself, because a skipped event stays skipped. */
+    sy_alert_subject_t subj = {NULL, source, NULL};
+    return sy_alert_raise(ctx->txn, "event_skipped", &subj, message, ctx->seq, 1, ctx->now_ms, NULL);
 }
 
 /* --- policy applied to one field ------------------------------------------------------------------------- */
@@ -760,7 +760,7 @@ static int on_conflict(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         }
         json_array_append_new(list, json_string(f->name));
         ++ctx->stats->frozen;
-        return alert(ctx, "frozen", rec, source, f->name,
+        return alert(ctx, "frozen_field", rec, source, f->name,
                      "the tool kept rewriting a field it does not own; reverts to it stopped (revert budget spent)");
     }
     json_object_set_new(reverts, rkey, json_pack("[I, I]", count + 1, since));
@@ -836,8 +836,12 @@ static int apply_field(sy_apply_ctx_t *ctx, json_t *rec, const sy_observation_t 
         /* Never back to the tool the change came from. A new owner value reaches a tool frozen for the field too. */
         if (spoke == from || spoke == obs->source)
             continue;
-        if (unfreeze(rec, p->sources[spoke].name, f->name))
+        if (unfreeze(rec, p->sources[spoke].name, f->name)) {
             ++ctx->stats->unfrozen;
+            sy_alert_subject_t subj = {rec_id(rec), p->sources[spoke].name, f->name};
+            if ((rc = sy_alert_resolve(ctx->txn, "frozen_field", &subj, ctx->now_ms)) != 0)
+                break;
+        }
         /* The tool holds the value already: nothing to send, unless a queued push would overwrite it with an older
          * value of the field (the owner went back to what the tool has): then that push gets this value. */
         if (spoke_has_value(p, rec, spoke, f->name, value) && !queued_differs(ctx, rec, spoke, f->name, value))

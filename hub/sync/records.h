@@ -19,7 +19,7 @@
  *   queue    per-spoke due and age indexes of the outbox, and meta queued:/dead:<spoke> counters (queue.h): every
  *            add or removal of an outbox key goes through sy_queue_add/remove/move
  *   audit    n (be64) → {at_ms, action, ...}               (merges and splits, with before-images)
- *   alerts   n (be64) → {at_ms, kind, record, source, field, message}
+ *   alerts   deduplicated alerts with their state, and the index of unresolved ones (alerts.h)
  *   dead     push id (be64) → the push plus {died_at_ms, reason, response: {status, headers, body}}
  *   skipped  seq (be64) → {seq, at_ms, source, event_id, type, reason}  (logged events the applier could not use)
  *   meta     applier_cursor, next_record, next_push, next_audit, next_alert (be64); stat:<name> (be64 counters)

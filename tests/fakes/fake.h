@@ -24,7 +24,9 @@
 #define FAKE_WINDOW_MAX (1u << 20)    /* accepted-request timestamps kept for the sliding window */
 #define FAKE_IDEM_KEY_MAX 255         /* longest Idempotency-Key Stripe accepts */
 
-typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT } fake_api_t;
+/* SLACK and WEBHOOK: receivers of the hub's alert notifications (fake_notify.c), not spokes. */
+typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT, FAKE_API_SLACK, FAKE_API_WEBHOOK } fake_api_t;
+extern const char *const fake_api_names[]; /* indexed by fake_api_t */
 
 /* Everything the fake remembers. POST /_fake/reset clears it except the configuration (api, rate). */
 typedef struct st_fake_state_t {
@@ -45,6 +47,10 @@ typedef struct st_fake_state_t {
     /* POST /_fake/partial (HubSpot): contact ids that fail once each in a batch/update, which then answers 207
      * Multi-Status (the other inputs are written). id -> true; NULL or empty: none. */
     json_t *partial_ids;
+    /* Receivers: POST /_fake/archive makes the Slack fake answer 410 channel_is_archived from then on; secret is
+     * the webhook fake's Standard Webhooks secret (--secret whsec_...), which every message must be signed with. */
+    int archived;
+    const char *secret;
 } fake_state_t;
 
 /* A request as the API modules see it; all strings NUL-terminated, borrowed for the call. */
@@ -54,6 +60,7 @@ typedef struct st_fake_http_t {
     const char *query; /* after '?', "" if none */
     const char *body;
     size_t body_len;
+    const char *webhook_id, *webhook_timestamp, *webhook_signature; /* Standard Webhooks headers, NULL if absent */
 } fake_http_t;
 
 /* An API answer: status and a JSON body (malloc'd, owned by the reply; fake_reply_dispose frees it). */
@@ -97,6 +104,14 @@ int64_t fake_now_s(void);
 void fake_now_iso(char *buf, size_t len);
 /* Monotonic milliseconds. */
 uint64_t fake_mono_ms(void);
+
+/* ---- fake_notify.c ---- */
+/* A Slack incoming webhook: {"text": string, "blocks": array} → 200 "ok"; 400 invalid_payload otherwise; 410
+ * channel_is_archived once archived. */
+void fake_slack_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* A Standard Webhooks receiver: the signature must verify with st->secret and the timestamp be within 5 minutes
+ * (else 401); the body must be {"type", "timestamp", "data"} JSON (else 400); then 200 {"ok": true}. */
+void fake_webhook_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
 
 /* ---- fake_stripe.c ---- */
 /* Handles a Stripe API request (auth, rate limit and idempotency are done by the caller). */

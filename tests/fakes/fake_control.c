@@ -185,7 +185,7 @@ int fake_control(fake_server_t *s, h2o_req_t *req)
     }
 
     if (get && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/health")))
-        fake_send_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "api", s->state.api == FAKE_API_STRIPE ? "stripe" : "hubspot"));
+        fake_send_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "api", fake_api_names[s->state.api]));
     else if (get && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/state"))) {
         json_t *j = fake_state_json(&s->state);
         json_object_set_new(j, "hung", json_integer((json_int_t)s->num_hung));
@@ -201,7 +201,10 @@ int fake_control(fake_server_t *s, h2o_req_t *req)
         control_rate(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/partial")))
         control_partial(s, req, body);
-    else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/seed")))
+    else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/archive"))) {
+        s->state.archived = !json_is_false(json_object_get(body, "archived"));
+        fake_send_json(req, 200, json_pack("{s:b}", "archived", s->state.archived));
+    } else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/seed")))
         control_seed(s, req, body);
     else if (post && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/events")))
         control_events(s, req, body);

@@ -46,6 +46,13 @@ static char *pool_cstr(h2o_req_t *req, const char *s, size_t len)
     return p;
 }
 
+/* The request header name (lower case) as a string in the request's pool, NULL if absent. */
+static const char *header_cstr(h2o_req_t *req, const char *name)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    return i < 0 ? NULL : pool_cstr(req, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -243,6 +250,13 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
             fake_stripe_error(&r, 400, "invalid_request_error", NULL, NULL, "Malformed URL escape in the path.");
         else
             fake_hubspot_error(&r, 400, "VALIDATION_ERROR", "Malformed URL escape in the path.", NULL);
+    } else if (st->api == FAKE_API_SLACK) {
+        fake_slack_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_WEBHOOK) {
+        hr.webhook_id = header_cstr(req, "webhook-id");
+        hr.webhook_timestamp = header_cstr(req, "webhook-timestamp");
+        hr.webhook_signature = header_cstr(req, "webhook-signature");
+        fake_webhook_handle(st, &hr, &r);
     } else if (st->api == FAKE_API_STRIPE && key != NULL && strcmp(method, "POST") == 0) {
         if (strlen(key) > FAKE_IDEM_KEY_MAX || key[0] == '\0')
             fake_stripe_error(&r, 400, "invalid_request_error", NULL, NULL, "Idempotency-Key must be 1 to 255 characters long.");
@@ -390,6 +404,8 @@ int main(int argc, char **argv)
             srv.token = argv[++i];
         else if (strcmp(a, "--rate") == 0)
             rate = argv[++i];
+        else if (strcmp(a, "--secret") == 0)
+            srv.state.secret = argv[++i];
         else if (strcmp(a, "--state-file") == 0)
             state_file = argv[++i];
         else
@@ -397,8 +413,15 @@ int main(int argc, char **argv)
     }
     if (api == NULL || listen_at == NULL)
         return usage("--api and --listen are required");
-    if (strcmp(api, "stripe") != 0 && strcmp(api, "hubspot") != 0)
-        return usage("--api must be stripe or hubspot");
+    fake_api_t which = FAKE_API_STRIPE;
+    while (which <= FAKE_API_WEBHOOK && strcmp(api, fake_api_names[which]) != 0)
+        which = (fake_api_t)(which + 1);
+    if (which > FAKE_API_WEBHOOK)
+        return usage("--api must be stripe, hubspot, slack or webhook");
+    if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
+        srv.state.secret = getenv("SY_FAKE_WEBHOOK_SECRET"); /* for harnesses that cannot add options */
+    if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
+        return usage("--api webhook needs --secret whsec_...");
     window = strcmp(api, "stripe") == 0 ? 1000 : 10000;
     if (rate != NULL && parse_rate(rate, &limit, &window) != 0)
         return usage("--rate must be N/WINDOW_MS, e.g. 100/10000");
@@ -407,7 +430,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fake_state_init(&srv.state, strcmp(api, "stripe") == 0 ? FAKE_API_STRIPE : FAKE_API_HUBSPOT, limit, window);
+    const char *secret = srv.state.secret;
+    fake_state_init(&srv.state, which, limit, window);
+    srv.state.secret = secret;
     srv.state.retry_after = !no_retry_after;
     h2o_linklist_init_anchor(&srv.hung);
 

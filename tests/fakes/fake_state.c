@@ -47,6 +47,8 @@ void fake_now_iso(char *buf, size_t len)
     snprintf(buf, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+const char *const fake_api_names[] = {"stripe", "hubspot", "slack", "webhook"};
+
 void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint64_t window_ms)
 {
     memset(st, 0, sizeof(*st));
@@ -81,8 +83,10 @@ void fake_state_clear(fake_state_t *st)
     uint64_t window = st->window_ms;
     int retry_after = st->retry_after;
     fake_state_dispose(st);
+    const char *secret = st->secret;
     fake_state_init(st, api, limit, window);
     st->retry_after = retry_after;
+    st->secret = secret;
 }
 
 void fake_state_set_rate(fake_state_t *st, unsigned limit, uint64_t window_ms)
@@ -201,7 +205,7 @@ void fake_state_idem_store(fake_state_t *st, const char *key, const char *finger
 json_t *fake_state_json(const fake_state_t *st)
 {
     json_t *j = json_pack("{s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:b}}", "api",
-                          st->api == FAKE_API_STRIPE ? "stripe" : "hubspot", "objects", st->objects, "requests",
+                          fake_api_names[st->api], "objects", st->objects, "requests",
                           (json_int_t)st->num_requests, "accepted", (json_int_t)st->accepted, "rate_limited",
                           (json_int_t)st->rate_limited, "max_in_window", (json_int_t)st->max_in_window, "idempotent_replays",
                           (json_int_t)st->replays, "by_key", st->by_key, "rate", "limit", (json_int_t)st->rate_limit, "window_ms",

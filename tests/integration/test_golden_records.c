@@ -98,6 +98,29 @@ static void assert_queue_unchanged(sy_it_t *h, json_t *before, const char *why)
 }
 
 /* Scenarios 1-4: owner change → one push; echo; conflicts (revert, ignore); an out-of-order event. */
+/* The alert model (alerts.h): one open frozen_field alert naming the record, the tool and the field. */
+static void assert_frozen_alert(sy_it_t *h, const char *record, const char *source, const char *field)
+{
+    sy_it_response_t res;
+    char auth[100];
+    size_t i, n = 0;
+    json_t *a;
+    snprintf(auth, sizeof(auth), "Bearer %s", h->admin_token);
+    sy_it_admin_get(h, "/admin/api/alerts", auth, &res);
+    assert_int_equal(res.status, 200);
+    json_array_foreach(json_object_get(res.json, "alerts"), i, a)
+    {
+        n += strcmp(json_string_value(json_object_get(a, "kind")), "frozen_field") == 0 &&
+             strcmp(json_string_value(json_object_get(a, "record")), record) == 0 &&
+             strcmp(json_string_value(json_object_get(a, "source")), source) == 0 &&
+             strcmp(json_string_value(json_object_get(a, "field")), field) == 0 &&
+             strcmp(json_string_value(json_object_get(a, "state")), "open") == 0;
+    }
+    if (n != 1)
+        fail_msg("expected one open frozen_field alert for %s %s %s: %s", record, source, field, res.body);
+    sy_it_response_dispose(&res);
+}
+
 static void test_owner_echo_conflict_stale(void **state)
 {
     sy_it_t *h = start_with_policy(state, NULL, NULL);
@@ -265,6 +288,7 @@ static void test_three_tools_ping_pong(void **state)
         fail_msg("name is not frozen for stripe: %s", sy_itr_text(h, json_object_get(rec, "frozen")));
     if (json_integer_value(json_array_get(json_object_get(json_object_get(rec, "reverts"), "stripe|name"), 0)) != 3)
         fail_msg("reverts[\"stripe|name\"]: %s", sy_itr_text(h, json_object_get(rec, "reverts")));
+    assert_frozen_alert(h, id, "stripe", "name");
     q = sy_itr_queue(h);
     sy_itr_assert_coalesced(q);
     if (json_array_size(q) != 2 || sy_itr_pushes(q, "stripe", id, &push) != 1)

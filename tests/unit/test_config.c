@@ -179,6 +179,34 @@ static void test_mistakes_point_at_line_and_column(void **state)
     expect_error("storage: 5\n", 1, 10, "expected a mapping"); /* a section that is not a mapping */
 }
 
+static void test_alerts_section(void **state)
+{
+    (void)state;
+    sy_config_t conf;
+    sy_error_t err;
+    int rc = load(GOOD_ADMIN "alerts:\n  check_interval: 250ms\n  applier_lag: 50\n  storage_near_full: 80\n  notify:\n"
+                  "    slack: {url: \"http://127.0.0.1:9/services/x\"}\n"
+                  "    webhook: {url: \"http://127.0.0.1:9/h\", secret: {value: whsec_abc=}, rate: 2/1s}\n" GOOD_SOURCES,
+                  &conf, &err, NULL);
+    if (rc != 0)
+        fail_msg("%s:%u:%u: %s", err.file, err.line, err.column, err.msg);
+    assert_int_equal(conf.num_notifiers, 2);
+    assert_int_equal(conf.alerts_check_ms, 250);
+    assert_int_equal(conf.alerts_applier_lag, 50);
+    assert_int_equal(conf.alerts_storage_pct, 80);
+    assert_string_equal(conf.notifiers[0].spoke.name, "alert:slack");
+    assert_int_equal(conf.notifiers[0].spoke.api_rate_count, 1); /* Slack: one message per second */
+    assert_string_equal(conf.notifiers[1].spoke.api_base_url, "http://127.0.0.1:9/h");
+    assert_string_equal(conf.notifiers[1].secret, "whsec_abc=");
+    assert_int_equal(conf.notifiers[1].spoke.api_rate_count, 2);
+    sy_config_dispose(&conf);
+    expect_error("alerts:\n  notify:\n    webhook: {url: \"http://127.0.0.1:9/h\"}\n", 3, 14, "secret is missing");
+    expect_error("alerts:\n  notify:\n    slack: {url: \"ftp://x\"}\n", 3, 12, "url must be given");
+    expect_error("alerts:\n  storage_near_full: 150\n", 2, 22, "a percentage");
+    expect_error("alerts:\n  notify:\n    pager: {url: x}\n", 3, 5, "unknown key \"pager\"");
+    expect_error("alerts:\n  check_interval: 0s\n", 2, 3, "positive duration");
+}
+
 static void test_whole_file_checks_name_the_setting(void **state)
 {
     sy_config_t conf;
@@ -208,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_relative_paths_are_read_from_the_config_files_directory),
         cmocka_unit_test(test_mistakes_point_at_line_and_column),
         cmocka_unit_test(test_whole_file_checks_name_the_setting),
+        cmocka_unit_test(test_alerts_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
