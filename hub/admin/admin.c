@@ -189,6 +189,8 @@ static void render_metrics(sy_server_t *s, FILE *out)
 /* The dashboard, compiled into the binary from hub/admin/dashboard/ (see CMakeLists.txt). */
 extern const unsigned char sy_dashboard_index_html[], sy_dashboard_app_js[], sy_dashboard_style_css[];
 extern const size_t sy_dashboard_index_html_len, sy_dashboard_app_js_len, sy_dashboard_style_css_len;
+extern const unsigned char sy_dashboard_actions_js[];
+extern const size_t sy_dashboard_actions_js_len;
 
 /* Serves the dashboard's files: no token needed to load them (the page asks for it and sends it to the API). */
 static int serve_dashboard(h2o_req_t *req, h2o_iovec_t path)
@@ -202,6 +204,7 @@ static int serve_dashboard(h2o_req_t *req, h2o_iovec_t path)
                  {"/admin/", "text/html; charset=utf-8", sy_dashboard_index_html, &sy_dashboard_index_html_len},
                  {"/admin/index.html", "text/html; charset=utf-8", sy_dashboard_index_html, &sy_dashboard_index_html_len},
                  {"/admin/app.js", "text/javascript; charset=utf-8", sy_dashboard_app_js, &sy_dashboard_app_js_len},
+                 {"/admin/actions.js", "text/javascript; charset=utf-8", sy_dashboard_actions_js, &sy_dashboard_actions_js_len},
                  {"/admin/style.css", "text/css; charset=utf-8", sy_dashboard_style_css, &sy_dashboard_style_css_len}};
     for (size_t i = 0; i != SY_ARRAY_SIZE(files); ++i) {
         if (!h2o_memis(path.base, path.len, files[i].path, strlen(files[i].path)))

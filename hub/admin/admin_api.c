@@ -594,6 +594,21 @@ static void log_compact(sy_server_t *s, h2o_req_t *req)
     sy_admin_send_doc(req, 200, "OK", json_pack("{s:I}", "removed", (json_int_t)removed));
 }
 
+const char *sy_admin_query(h2o_req_t *req, const char *name, char *buf, size_t len)
+{
+    return query_param(req, name, buf, len);
+}
+
+void sy_admin_fail(h2o_req_t *req, int status, const char *reason, const char *code, const char *message)
+{
+    fail(req, status, reason, code, message);
+}
+
+void sy_admin_change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
+{
+    change(s, req, c);
+}
+
 /* --- routing ----------------------------------------------------------------------------------------------------- */
 
 int sy_admin_api(sy_server_t *s, h2o_req_t *req)
@@ -601,6 +616,9 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     int post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     char tail[256];
+
+    if (sy_admin_browse(s, req) == 0) /* the dashboard's routes (admin_browse.c) */
+        return 0;
 
     if (path_is(path, "/admin/api/status")) {
         json_t *doc = status_doc(s);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attempts.h"
 #include "codec.h"
 #include "queue.h"
 #include "records.h"
@@ -85,6 +86,9 @@ static int queue_now(sy_txn_t *txn, const sy_policy_t *p, json_t *doc, uint64_t 
         json_object_set_new(other, "attempts", json_integer(0));
         json_object_set_new(other, "enqueued_at_ms", json_integer(now));
         json_object_set_new(other, "updated_at_ms", json_integer(now));
+        /* This push id ends here (folded into the other one): its attempt log goes with it. */
+        if (sy_get_be64(okey + 8) != push_id && (rc = sy_attempts_drop(txn, push_id)) != 0)
+            goto Exit;
         push_id = sy_get_be64(okey + 8);
         doc = other;
         *folded = 1;
@@ -119,8 +123,10 @@ static int queue_change(sy_txn_t *txn, const sy_policy_t *p, const char *push_id
     if (sy_txn_get(txn, SY_DB_PENDING, pk, &pv) == 0 && pv.len == 16 && memcmp(pv.base, f.key, 16) == 0 &&
         (rc = sy_txn_del(txn, SY_DB_PENDING, pk)) != 0)
         goto Exit;
-    if (drop)
+    if (drop) {
+        rc = sy_attempts_drop(txn, sy_get_be64(f.key + 8));
         goto Exit;
+    }
     /* Sent as the record is now, never as it was when queued (a stale value would overwrite the tool). */
     if ((rc = sy_records_refresh_push(txn, p, f.doc, &changed)) != 0)
         goto Exit;
@@ -231,6 +237,31 @@ int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, 
     return rc != 0 ? rc : found == 0 ? SY_ENOTFOUND : 0;
 }
 
+int sy_ops_dead_drop(sy_txn_t *txn, const char *push_id)
+{
+    unsigned char kb[8];
+    char *end;
+    unsigned long long id;
+    if (push_id == NULL || push_id[0] < '0' || push_id[0] > '9' || (id = strtoull(push_id, &end, 10), *end != '\0'))
+        return SY_ENOTFOUND; /* not an id we give out */
+    sy_put_be64(kb, (uint64_t)id);
+    sy_slice_t key = {(const char *)kb, 8};
+    json_t *doc = sy_doc_get(txn, SY_DB_DEAD, key);
+    if (doc == NULL) { /* absent, or unreadable: tell the two apart */
+        sy_slice_t v;
+        int rc = sy_txn_get(txn, SY_DB_DEAD, key, &v);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = sy_txn_del(txn, SY_DB_DEAD, key);
+    if (rc == 0 && doc != NULL)
+        rc = sy_queue_dead_add(txn, json_string_value(json_object_get(doc, "spoke")), -1);
+    if (rc == 0)
+        rc = sy_attempts_drop(txn, (uint64_t)id);
+    json_decref(doc);
+    return rc;
+}
+
 typedef struct st_lister_t {
     json_t *list;
     size_t limit;
@@ -262,6 +293,11 @@ typedef struct st_health_t {
     const sy_config_t *conf; /* the tools' roles (connector->role), by source name */
     json_t *duplicates, *double_billing, *suggestions, *missing;
     uint64_t records, complete, connected, complete_and_connected, unmatched_billing;
+    /* The founder's figures (revenue_doc): accounts whose golden subscription_status is paying, and the sum of their
+     * golden mrr; SY_POLICY_NONE when the policy has no such field. */
+    size_t status_field, mrr_field;
+    uint64_t paying, paying_without_mrr;
+    long long mrr_sum;
     char last_key[512];
     json_t *group; /* records sharing the current weak key */
 } health_t;
@@ -306,6 +342,20 @@ static int on_health_record(void *arg, sy_slice_t key, sy_slice_t val)
         }
     }
     h->complete += complete;
+    if (h->status_field != SY_POLICY_NONE) {
+        json_t *fields = json_object_get(rec, "fields");
+        const char *status = json_string_value(json_object_get(json_object_get(fields, "subscription_status"), "value"));
+        if (status != NULL && (strcmp(status, "active") == 0 || strcmp(status, "past_due") == 0)) {
+            const char *mrr = json_string_value(json_object_get(json_object_get(fields, "mrr"), "value"));
+            char *end = NULL;
+            long long v = mrr != NULL && mrr[0] != '\0' ? strtoll(mrr, &end, 10) : 0;
+            ++h->paying;
+            if (h->mrr_field != SY_POLICY_NONE && end != NULL && *end == '\0' && v >= 0)
+                h->mrr_sum += v;
+            else
+                ++h->paying_without_mrr; /* no value, or not a whole number of minor units */
+        }
+    }
     /* Connected: the customer is known to two tools or more (e.g. CRM and billing), so values can flow. */
     size_t tools = 0;
     int has_billing = json_object_size(json_object_get(rec, "subscriptions")) != 0, has_crm = 0;
@@ -387,6 +437,30 @@ static void health_dispose(health_t *h)
     json_decref(h->group);
 }
 
+/*
+ * "revenue": what a founder asks first. Paying accounts are golden records whose subscription_status is active or
+ * past_due (still billed; trialing is not paying yet); MRR is the sum of their golden mrr, in the currency's minor
+ * unit as the policy maps it (the example: Stripe's price unit_amount of the subscription's first item, so a yearly
+ * price or a quantity above 1 is not turned into a monthly figure, and currencies are not told apart). A policy
+ * without those fields gets "mapped": false and null figures rather than a made-up zero.
+ */
+static json_t *revenue_doc(const health_t *h)
+{
+    int status = h->status_field != SY_POLICY_NONE, mrr = status && h->mrr_field != SY_POLICY_NONE;
+    return json_pack("{s:{s:b, s:b}, s:o, s:o, s:o, s:s, s:s}", "mapped", "subscription_status", status, "mrr",
+                     h->mrr_field != SY_POLICY_NONE, "paying_accounts",
+                     status ? json_integer((json_int_t)h->paying) : json_null(), "mrr_minor",
+                     mrr ? json_integer((json_int_t)h->mrr_sum) : json_null(), "paying_without_mrr",
+                     mrr ? json_integer((json_int_t)h->paying_without_mrr) : json_null(), "paying_statuses",
+                     "active, past_due", "mrr_unit", "minor currency unit (cents), as the policy maps mrr");
+}
+
+static void health_fields(health_t *h, const sy_policy_t *p)
+{
+    h->status_field = p != NULL ? sy_policy_field_index(p, "subscription_status") : SY_POLICY_NONE;
+    h->mrr_field = p != NULL ? sy_policy_field_index(p, "mrr") : SY_POLICY_NONE;
+}
+
 /* The report from what the scans gathered plus the small figures read in txn. Takes h's arrays. */
 static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
 {
@@ -397,7 +471,7 @@ static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
     sy_txn_count(txn, SY_DB_DEAD, &dead);
     json_decref(h->group);
     double score = h->records != 0 ? (double)h->complete_and_connected / (double)h->records : 1.0;
-    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
+    json_t *doc = json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
                      "records", (json_int_t)h->records, "complete_records", (json_int_t)h->complete, "connected_records",
                      (json_int_t)h->connected, "complete_share",
                      h->records != 0 ? (double)h->complete / (double)h->records : 1.0, "score", score, "target", 0.95,
@@ -406,12 +480,16 @@ static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
                      "counters", sy_records_stats(txn), "per_field", per_field(txn, p), "applier", "cursor",
                      (json_int_t)cursor, "lag", (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued,
                      "dead_letters", (json_int_t)dead);
+    if (doc != NULL)
+        json_object_set_new(doc, "revenue", revenue_doc(h));
+    return doc;
 }
 
 json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p, const sy_config_t *conf)
 {
     health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
+    health_fields(&h, p);
     int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
     if (rc >= 0)
         rc = sy_txn_scan(txn, SY_DB_SUGGEST, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_suggest, &h);
@@ -453,6 +531,7 @@ json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p, const 
 {
     health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
+    health_fields(&h, p);
     static const sy_db_t dbs[] = {SY_DB_RECORDS, SY_DB_SUGGEST};
     int (*const cbs[])(void *, sy_slice_t, sy_slice_t) = {on_health_record, on_suggest};
     sy_txn_t *txn;

@@ -32,6 +32,8 @@ int sy_ops_queue_drop(sy_txn_t *txn, const char *push_id);
 /* Queues dead letters again (attempts reset, a new idempotency key): the one with push_id, or all when push_id is
  * NULL. SY_ENOTFOUND when there is none. */
 int sy_ops_dead_retry(sy_txn_t *txn, const sy_policy_t *p, const char *push_id, sy_ops_retry_t *out);
+/* Removes the dead letter with push_id for good (and its attempt log). SY_ENOTFOUND when there is none. */
+int sy_ops_dead_drop(sy_txn_t *txn, const char *push_id);
 /* Every document of db (outbox, dead) as a JSON array, at most limit (0: all); NULL on a storage error. */
 json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit);
 

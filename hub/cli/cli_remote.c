@@ -168,6 +168,10 @@ int sy_cli_remote_change(const sy_cli_target_t *t, const sy_change_t *c, json_t 
         snprintf(path, sizeof(path), "/admin/api/queue/%s/%s", id, c->kind == SY_CHANGE_QUEUE_DROP ? "drop" : "retry");
         body = json_object();
         break;
+    case SY_CHANGE_DEAD_DROP:
+        snprintf(path, sizeof(path), "/admin/api/dead/%s/drop", id);
+        body = json_object();
+        break;
     case SY_CHANGE_DEAD_RETRY:
         if (c->a != NULL)
             snprintf(path, sizeof(path), "/admin/api/dead/%s/retry", id);

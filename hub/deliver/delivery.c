@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attempts.h"
 #include "codec.h"
 #include "crypto.h"
 #include "alerts.h"
@@ -654,15 +655,18 @@ static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
-/* Applies one push's outcome inside txn. Returns 0 or a storage error (the caller aborts txn). */
-static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r, long status,
-                  const char *curl_error, int64_t now)
+/* Applies one push's outcome inside txn. Returns 0 or a storage error (the caller aborts txn). *log says what
+ * becomes of the push's attempt log: 1 add this attempt, -1 drop the log (the push is done), 0 nothing (gone). */
+static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r,
+                       long status, const char *curl_error, int64_t now, int *log)
 {
     spoke_t *s = t->spoke;
     json_t *doc = NULL;
     int rc = 0;
+    *log = 0;
     if ((doc = sy_doc_get(txn, SY_DB_OUTBOX, key_slice(it->key))) == NULL)
         return 0; /* dropped by an admin meanwhile */
+    *log = 1;
     int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
     if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
         count(d, s, r->outcome == SY_PUSH_FOUND ? SY_PUSH_IDX_found : SY_PUSH_IDX_created, 1);
@@ -736,6 +740,7 @@ static int settle(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *
         count(d, s, SY_PUSH_IDX_done, 1);
         /* A newer value coalesced in while this one was on the wire: keep it queued (it is due) and send again. */
         rc = coalesced ? put_in_place(txn, it->key, doc) : remove_push(txn, it->key, doc);
+        *log = coalesced ? 1 : -1;
         break;
     case SY_PUSH_FOUND:
         rc = put_in_place(txn, it->key, doc);
@@ -785,7 +790,22 @@ typedef struct st_outcome_t {
     int auth;    /* 1: credentials refused (auth_failure alert), -1: the tool took a request (resolves it) */
     int breaker; /* 1: the breaker opened (breaker_open alert), -1: it closed */
     int stop;    /* a notifier's receiver is gone for good (notifier_failed alert); -1: it took one */
+    json_t *attempt; /* the request and its answer for the attempt log (attempts.h), built once per transfer */
 } outcome_t;
+
+/* settle_push, then the push's attempt log in the same transaction: a done push needs only a delete (usually of
+ * nothing), so the common case costs one lookup in a small DB. */
+static int settle(sy_delivery_t *d, sy_txn_t *txn, const outcome_t *o, const item_t *it, const sy_push_result_t *r,
+                  int64_t now)
+{
+    int log = 0, rc = settle_push(d, txn, o->t, it, r, o->status, o->curl_error, now, &log);
+    uint64_t push_id = sy_get_be64(it->key + 8);
+    if (rc != 0 || log == 0)
+        return rc;
+    if (log < 0)
+        return sy_attempts_drop(txn, push_id);
+    return o->attempt != NULL ? sy_attempts_add(txn, push_id, o->attempt) : 0;
+}
 
 /* Books a finished transfer in memory (spoke state, metrics, logs) and classifies its answer into o: done once,
  * before the write that settles its pushes (which may run more than once). */
@@ -796,7 +816,8 @@ static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, 
     const char *curl_error = NULL;
     spoke_t *s = t->spoke;
     --s->inflight;
-    sy_histogram_observe(&d->metrics->delivery_seconds, (sy_mono_ns() - t->started_ns) / 1000);
+    uint64_t took_us = (sy_mono_ns() - t->started_ns) / 1000;
+    sy_histogram_observe(&d->metrics->delivery_seconds, took_us);
     if (cc != CURLE_OK) {
         curl_error = curl_easy_strerror(cc);
         r.outcome = SY_PUSH_RETRY;
@@ -855,8 +876,11 @@ static void classify(sy_delivery_t *d, transfer_t *t, CURLcode cc, int64_t now, 
     if (r.outcome == SY_PUSH_PERMANENT || (r.outcome == SY_PUSH_RETRY && !r.rate_limited))
         sy_log(SY_LOG_WARN, "delivery: %s %s %s → %ld%s%s", s->conf->name, t->req.method, t->req.path, status,
                curl_error != NULL ? " " : "", curl_error != NULL ? curl_error : "");
+    /* Method, path and the answer only: never a request header (the token) nor the body (its values are in the push). */
+    json_t *attempt = sy_attempt_doc(now - (int64_t)(took_us / 1000), t->req.method, t->req.path, status, curl_error,
+                                     (int64_t)(took_us / 1000), t->body, t->body_len, t->req.body_len, t->n);
     *o = (outcome_t){.t = t, .r = r, .status = status, .curl_error = curl_error, .auth = auth, .breaker = breaker,
-                     .stop = stop};
+                     .stop = stop, .attempt = attempt};
 }
 
 /* Every push of a classified transfer settled in txn. Returns 0 or the first storage error. */
@@ -866,7 +890,7 @@ static int settle_outcome(sy_delivery_t *d, sy_txn_t *txn, const outcome_t *o, i
     sy_push_result_t written = {.outcome = SY_PUSH_DONE, .retry_after_ms = -1};
     for (size_t i = 0; i != o->t->n; ++i) {
         const sy_push_result_t *r = o->r.partial && i < SY_PUSH_MAX_BATCH && o->r.written[i] ? &written : &o->r;
-        int rc = settle(d, txn, o->t, &o->t->items[i], r, o->status, o->curl_error, now);
+        int rc = settle(d, txn, o, &o->t->items[i], r, now);
         if (rc != 0)
             return rc;
     }
@@ -899,8 +923,8 @@ static int write_unsendable(void *arg, sy_txn_t *txn)
     for (size_t i = 0; i != u->n && rc == 0; ++i) {
         if (c[i].problem != NULL)
             rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, u->now);
-        else if (c[i].drop != NULL)
-            rc = remove_push(txn, c[i].item.key, c[i].doc);
+        else if (c[i].drop != NULL && (rc = remove_push(txn, c[i].item.key, c[i].doc)) == 0)
+            rc = sy_attempts_drop(txn, sy_get_be64(c[i].item.key + 8));
     }
     return rc;
 }
@@ -1109,8 +1133,10 @@ static size_t collect(sy_delivery_t *d)
         if (rc != 0)
             storage_failed(d, "recording push outcomes", rc);
     }
-    for (size_t i = 0; i != rd.n; ++i)
+    for (size_t i = 0; i != rd.n; ++i) {
+        json_decref(rd.o[i].attempt);
         transfer_free(rd.o[i].t);
+    }
     free(rd.o);
     return rd.n;
 }

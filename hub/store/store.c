@@ -18,7 +18,7 @@
 
 static const char *const db_names[SY_DB_COUNT] = {"events", "event_ids", "meta",    "records", "xref",  "match",
                                                   "outbox", "pending",   "suggest", "audit",   "alerts", "dead", "skipped",
-                                                  "queue"};
+                                                  "queue", "attempts"};
 
 struct st_sy_store_t {
     MDB_env *env;
@@ -177,7 +177,7 @@ int sy_store_open(sy_store_t **out, const char *dir, uint64_t map_size, uint64_t
     if (!s->readonly && stat(dir, &st) == 0 && (st.st_mode & 077) != 0)
         sy_log(SY_LOG_WARN, "data dir %s is open to other users (mode %03o): the log holds customer data; chmod 700 it",
                dir, (unsigned)(st.st_mode & 0777));
-    if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
+    if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, 32)) != 0 ||
         (mrc = mdb_env_set_maxreaders(s->env, 256)) != 0)
         goto FailMdb;
     if (!s->readonly && (mrc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0)

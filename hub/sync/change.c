@@ -44,23 +44,25 @@ static int split(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err
 static int push(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err, size_t len)
 {
     sy_ops_retry_t r = {0};
-    if (c->kind != SY_CHANGE_QUEUE_DROP && c->policy == NULL) {
+    int drop = c->kind == SY_CHANGE_QUEUE_DROP || c->kind == SY_CHANGE_DEAD_DROP;
+    if (!drop && c->policy == NULL) {
         snprintf(err, len, "a retry needs the policy (the record's current values are sent)");
         return SY_EINVAL;
     }
     int rc = c->kind == SY_CHANGE_QUEUE_RETRY  ? sy_ops_queue_retry(txn, c->policy, c->a, &r)
              : c->kind == SY_CHANGE_QUEUE_DROP ? sy_ops_queue_drop(txn, c->a)
+             : c->kind == SY_CHANGE_DEAD_DROP  ? sy_ops_dead_drop(txn, c->a)
                                                : sy_ops_dead_retry(txn, c->policy, c->a, &r);
     if (rc == SY_ENOTFOUND)
-        snprintf(err, len, "no %s %s", c->kind == SY_CHANGE_DEAD_RETRY ? "dead letter" : "queued push",
+        snprintf(err, len, "no %s %s", c->kind == SY_CHANGE_DEAD_RETRY || c->kind == SY_CHANGE_DEAD_DROP ? "dead letter" : "queued push",
                  c->a != NULL ? c->a : "");
     else if (rc == 0)
         /* "nothing_left": no field of the push has a golden value for its tool now (dropped, or kept dead). */
         *result = json_pack("{s:s?, s:s, s:I, s:I, s:I}", "id", c->a, "done",
-                            c->kind == SY_CHANGE_QUEUE_DROP ? "dropped"
+                            drop ? "dropped"
                             : r.queued == 0 && r.empty != 0 ? "nothing_left"
                                                             : "queued",
-                            "count", (json_int_t)(c->kind == SY_CHANGE_QUEUE_DROP ? 1 : r.queued), "folded",
+                            "count", (json_int_t)(drop ? 1 : r.queued), "folded",
                             (json_int_t)r.folded, "nothing_left", (json_int_t)r.empty);
     return rc;
 }

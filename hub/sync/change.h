@@ -16,7 +16,8 @@ typedef enum en_sy_change_kind_t {
     SY_CHANGE_SPLIT,
     SY_CHANGE_QUEUE_RETRY,
     SY_CHANGE_QUEUE_DROP,
-    SY_CHANGE_DEAD_RETRY
+    SY_CHANGE_DEAD_RETRY,
+    SY_CHANGE_DEAD_DROP /* a dead letter removed for good (the dashboard's drop button) */
 } sy_change_kind_t;
 
 typedef struct st_sy_change_t {

@@ -22,6 +22,7 @@
  *   alerts   deduplicated alerts with their state, and the index of unresolved ones (alerts.h)
  *   dead     push id (be64) → the push plus {died_at_ms, reason, response: {status, headers, body}}
  *   skipped  seq (be64) → {seq, at_ms, source, event_id, type, reason}  (logged events the applier could not use)
+ *   attempts push id (be64) → {attempts: [...]}        (delivery's attempt log, the last 5 per push: attempts.h)
  *   meta     applier_cursor, next_record, next_push, next_audit, next_alert (be64); stat:<name> (be64 counters)
  */
 #ifndef SY_RECORDS_H

@@ -48,6 +48,7 @@
     var mapPolicy = undefined; /* policy hash the map was drawn for */
     var colors = {};
     var errorRates = {};       /* health.delivery_error_rate, shown in the delivery table */
+    var hooks = [];            /* actions.js: called with (status, health) at every poll */
 
     function AuthError(message) {
         this.name = 'AuthError';
@@ -267,11 +268,17 @@
 
     /* ---- API ---- */
 
-    function api(path, asText) {
+    /* GET path (or POST body, a JSON value, when given): the JSON answer (text with asText). */
+    function api(path, asText, postBody) {
         var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
         var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, FETCH_TIMEOUT_MS) : null;
+        var headers = {'Authorization': 'Bearer ' + token, 'Accept': asText ? 'text/plain' : 'application/json'};
+        if (postBody !== undefined)
+            headers['Content-Type'] = 'application/json';
         return fetch(path, {
-            headers: {'Authorization': 'Bearer ' + token, 'Accept': asText ? 'text/plain' : 'application/json'},
+            method: postBody !== undefined ? 'POST' : 'GET',
+            body: postBody !== undefined ? JSON.stringify(postBody) : undefined,
+            headers: headers,
             cache: 'no-store',
             credentials: 'omit',
             signal: ctrl ? ctrl.signal : undefined
@@ -335,6 +342,7 @@
                 return;
             }
             var status = r[0], health = r[1], rate = r[2];
+            hooks.forEach(function (fn) { safe(function () { fn(status, health); }); });
             safe(function () { renderStatus(status); });
             safe(function () { renderHealth(health, status); });
             safe(function () { renderEvents(rate); });
@@ -919,6 +927,25 @@
         var s = Math.min(sx, sy, 1);
         return [b.cx + dx * s, b.cy + dy * s];
     }
+
+    /* What actions.js (the panels that act: founder figures, event browser, pushes, replay) uses from here. The
+     * 401 handling stays in one place: an AuthError from api() signs out. */
+    window.switchyard = {
+        $: $, el: el, clear: clear, idPart: idPart, fmtInt: fmtInt, fmtTime: fmtTime, fmtAge: fmtAge,
+        showSectionError: showSectionError,
+        api: function (path, asText, postBody) {
+            var gen = generation;
+            return api(path, asText, postBody).catch(function (e) {
+                if (e instanceof AuthError && gen === generation) {
+                    saveToken(null);
+                    showTokenForm(e.message, true);
+                }
+                throw e;
+            });
+        },
+        onPoll: function (fn) { hooks.push(fn); },
+        signedIn: function () { return !!token; }
+    };
 
     /* ---- start ---- */
 
