@@ -91,6 +91,8 @@ typedef struct st_sy_http_request_t {
     char path[512];     /* "/v1/customers/cus_123", appended to the spoke's base URL */
     char content_type[64];
     char idempotency_key[256]; /* sent as Idempotency-Key when non-empty */
+    char extra_header[128];    /* one more header line "Name: value" when non-empty (Intercom-Version); the connector
+                                  makes it (never from a request or a record: no CR, LF or other control bytes) */
     char *body;
     size_t body_len;
     size_t num_pushes; /* how many pushes this request carries (> 1 only for batch endpoints) */

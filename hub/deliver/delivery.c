@@ -523,6 +523,8 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
         snprintf(line, sizeof(line), "Idempotency-Key: %s", t->req.idempotency_key);
         t->headers = curl_slist_append(t->headers, line);
     }
+    if (t->req.extra_header[0] != '\0')
+        t->headers = curl_slist_append(t->headers, t->req.extra_header); /* a connector's own header (connector.h) */
     if ((t->easy = curl_easy_init()) == NULL) {
         transfer_free(t);
         return;

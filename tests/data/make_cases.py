@@ -119,3 +119,93 @@ write("hubspot", "answer_429", ["HubSpot's ten-second limit hit: retried after R
 write("hubspot", "answer_400", ["A property HubSpot refuses: a dead letter.", ("outcome", "permanent")],
       "400", [("Content-Type", "application/json")],
       compact({"status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"}))
+
+# --- Intercom: X-Hub-Signature: sha1=hex(HMAC-SHA1(app client secret, body)); no timestamp, replays stop at dedupe --
+IC_SECRET = "intercom-client-secret-0123"
+IC_NOW = T * 1000
+ic_body = compact({"type": "notification_event", "app_id": "abc123de", "id": "notif_0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                   "topic": "contact.user.updated", "created_at": T - 5,
+                   "data": {"type": "notification_event_data",
+                            "item": {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0", "role": "user",
+                                     "email": "ana@acme.example", "name": "Ana Silva",
+                                     "last_replied_at": T - 3600, "last_contacted_at": T - 1800}},
+                   "delivery_attempts": 1, "first_sent_at": T - 5})
+
+
+def ic_sig(secret, body):
+    return "sha1=" + hmac.new(secret.encode(), body.encode(), hashlib.sha1).hexdigest()
+
+
+def intercom_case(name, why, body, header, secrets=(IC_SECRET,), verify="ok", events=(), parse=None, now=IC_NOW):
+    head = [why] + [("secret", s) for s in secrets] + [("now_ms", now), ("verify", verify)]
+    head += [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write("intercom", name, head, "POST /hooks/intercom", [("Content-Type", "application/json")] +
+          ([("X-Hub-Signature", header)] if header is not None else []), body)
+
+
+ic_event = [f"notif_0a1b2c3d-4e5f-6789-abcd-ef0123456789 contact.user.updated {(T - 5) * 1000}"]
+intercom_case("contact_updated", "A contact.user.updated notification as Intercom signs it (Python hmac, SHA-1).",
+              ic_body, ic_sig(IC_SECRET, ic_body), events=ic_event)
+intercom_case("replayed_days_later", "The same signed request a week later: still valid (nothing signed is dated); "
+              "only the dedupe on its id stops the replay.", ic_body, ic_sig(IC_SECRET, ic_body),
+              now=IC_NOW + 7 * 86400 * 1000, events=ic_event)
+intercom_case("rotated_secret", "Signed with the new client secret of two (rotation): either one verifies.", ic_body,
+              ic_sig("intercom-new-secret", ic_body), secrets=(IC_SECRET, "intercom-new-secret"), events=ic_event)
+intercom_case("tampered_body", "One byte of the body changed after signing.", ic_body.replace("ana@", "eve@"),
+              ic_sig(IC_SECRET, ic_body), verify="mismatch")
+intercom_case("wrong_secret", "Signed with another app's client secret.", ic_body, ic_sig("another-app", ic_body),
+              verify="mismatch")
+intercom_case("missing_header", "No X-Hub-Signature header at all.", ic_body, None, verify="missing_header")
+intercom_case("sha256_prefix", "A sha256= signature (GitHub's scheme) where Intercom signs sha1=: not accepted.",
+              ic_body, "sha256=" + hmac.new(IC_SECRET.encode(), ic_body.encode(), hashlib.sha256).hexdigest(),
+              verify="no_signature")
+ic_conv = compact({"type": "notification_event", "app_id": "abc123de", "id": "notif_conv_closed_1",
+                   "topic": "conversation.admin.closed", "created_at": T,
+                   "data": {"type": "notification_event_data",
+                            "item": {"type": "conversation", "id": "147", "state": "closed", "open": False,
+                                     "updated_at": T, "contacts": {"type": "contact.list", "contacts": [
+                                         {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0"}]}}}})
+intercom_case("conversation_closed", "A conversation.admin.closed notification (Python hmac).", ic_conv,
+              ic_sig(IC_SECRET, ic_conv), events=[f"notif_conv_closed_1 conversation.admin.closed {T * 1000}"])
+ic_ping = compact({"type": "notification_event", "id": "notif_ping_1", "topic": "ping",
+                   "data": {"item": {"type": "ping", "message": "something something interzen"}}})
+intercom_case("ping", "The signed ping Intercom sends when a webhook is saved (no created_at): stored, time 0.",
+              ic_ping, ic_sig(IC_SECRET, ic_ping), events=["notif_ping_1 ping 0"])
+ic_no_topic = compact({"type": "notification_event", "id": "notif_x", "created_at": T, "data": {"item": {}}})
+intercom_case("no_topic", "Correctly signed, but the notification has no topic: refused whole (400).", ic_no_topic,
+              ic_sig(IC_SECRET, ic_no_topic), parse="notification has no string topic")
+
+write("intercom", "answer_updated", ["A PUT /contacts/{id} answered 200 with the contact: done, its id kept.",
+                                     ("outcome", "done"), ("created_id", "6657a1b2c3d4e5f6a7b8c9d0")],
+      "200", [("Content-Type", "application/json"), ("X-RateLimit-Limit", "1666"), ("X-RateLimit-Remaining", "1665")],
+      compact({"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0", "role": "user", "email": "ana@acme.example"}))
+write("intercom", "answer_search_found", ["POST /contacts/search found one contact: its id is linked, then updated.",
+                                          ("outcome", "found"), ("created_id", "6657a1b2c3d4e5f6a7b8c9d0")],
+      "200", [("Content-Type", "application/json")],
+      compact({"type": "list", "data": [{"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0",
+                                         "email": "ana@acme.example"}], "total_count": 1,
+               "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 1}}))
+write("intercom", "answer_search_empty", ["POST /contacts/search found nothing: a create comes next.",
+                                          ("outcome", "not_found")],
+      "200", [("Content-Type", "application/json")],
+      compact({"type": "list", "data": [], "total_count": 0,
+               "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 0}}))
+write("intercom", "answer_429", ["Over the 10-second window: retried after Retry-After, the whole spoke paused.",
+                                 ("outcome", "retry"), ("retry_after_ms", 7000), ("rate_limited", 1)],
+      "429", [("Retry-After", "7"), ("X-RateLimit-Limit", "1666"), ("X-RateLimit-Remaining", "0"),
+              ("Content-Type", "application/json")],
+      compact({"type": "error.list", "request_id": "req_1",
+               "errors": [{"code": "rate_limit_exceeded", "message": "Exceeded rate limit of 1666 in 10 seconds"}]}))
+write("intercom", "answer_409_conflict", ["The email belongs to another Intercom contact: a link conflict, a dead "
+                                          "letter for an admin (no retry can fix it).", ("outcome", "permanent")],
+      "409", [("Content-Type", "application/json")],
+      compact({"type": "error.list", "request_id": "req_2",
+               "errors": [{"code": "conflict",
+                           "message": "A contact matching those details already exists with id=5f8a1b2c3d4e5f6a7b8c9d0e"}]}))
+write("intercom", "answer_404", ["PUT of a contact Intercom no longer has: a dead letter.", ("outcome", "permanent")],
+      "404", [("Content-Type", "application/json")],
+      compact({"type": "error.list", "request_id": "req_3",
+               "errors": [{"code": "not_found", "message": "User Not Found"}]}))
+write("intercom", "answer_503", ["Intercom unavailable: retried with backoff.", ("outcome", "retry")],
+      "503", [("Content-Type", "application/json")],
+      compact({"type": "error.list", "errors": [{"code": "service_unavailable", "message": "Service Unavailable"}]}))

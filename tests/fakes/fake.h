@@ -25,8 +25,15 @@
 #define FAKE_IDEM_KEY_MAX 255         /* longest Idempotency-Key Stripe accepts */
 
 /* SLACK and WEBHOOK: receivers of the hub's alert notifications (fake_notify.c), not spokes. */
-typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT, FAKE_API_SLACK, FAKE_API_WEBHOOK } fake_api_t;
-extern const char *const fake_api_names[]; /* indexed by fake_api_t */
+typedef enum en_fake_api_t {
+    FAKE_API_STRIPE,
+    FAKE_API_HUBSPOT,
+    FAKE_API_SLACK,
+    FAKE_API_WEBHOOK,
+    FAKE_API_INTERCOM,
+    FAKE_API_COUNT
+} fake_api_t;
+extern const char *const fake_api_names[]; /* indexed by fake_api_t: what --api takes */
 
 /* Everything the fake remembers. POST /_fake/reset clears it except the configuration (api, rate). */
 typedef struct st_fake_state_t {
@@ -72,6 +79,8 @@ typedef struct st_fake_reply_t {
 /* ---- fake_state.c ---- */
 void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint64_t window_ms);
 void fake_state_dispose(fake_state_t *st);
+/* "stripe", "hubspot", "intercom" */
+const char *fake_api_name(fake_api_t api);
 /* Clears objects, ids, idempotency store, log and counters; keeps api and the rate configuration. */
 void fake_state_clear(fake_state_t *st);
 /* Changes the rate configuration (keeps the window's history). */
@@ -127,5 +136,14 @@ void fake_hubspot_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t 
 void fake_hubspot_error(fake_reply_t *out, int status, const char *category, const char *message, json_t *context);
 /* Seeds one contact with the given id and properties (borrowed); 0, or -1 with err filled (400). */
 int fake_hubspot_seed(fake_state_t *st, const char *id, json_t *properties, fake_reply_t *err);
+
+/* ---- fake_intercom.c ---- */
+void fake_intercom_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* An Intercom error body: {"type":"error.list","request_id","errors":[{"code","message"}]}. */
+void fake_intercom_error(fake_reply_t *out, int status, const char *code, const char *message);
+/* Seeds (or updates) one contact with the given id and members (borrowed); 0, or -1 with err filled (400/409). */
+int fake_intercom_seed(fake_state_t *st, const char *id, json_t *fields, fake_reply_t *err);
+/* Whether v (NULL: absent) is an Intercom-Version the API accepts. */
+int fake_intercom_version_ok(const char *v);
 
 #endif

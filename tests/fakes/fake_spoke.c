@@ -1,7 +1,7 @@
 /*
  * sy_fake_spoke: serves a fake Stripe or HubSpot API on one H2O event loop (one thread, HTTP/1.1).
  *
- *   sy_fake_spoke --api stripe|hubspot --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
+ *   sy_fake_spoke --api stripe|hubspot|intercom --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
  *                 [--state-file F] [--no-retry-after]
  *
  * Prints "listening on PORT" (the real port, so PORT may be 0) once it accepts connections, and serves until
@@ -117,6 +117,8 @@ static void unauthorized(fake_server_t *s, fake_reply_t *r)
     if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 401, "invalid_request_error", NULL, NULL,
                           "Invalid API Key provided (sy_fake_spoke: expected Authorization: Bearer <token>).");
+    else if (s->state.api == FAKE_API_INTERCOM)
+        fake_intercom_error(r, 401, "unauthorized", "Access Token Invalid");
     else
         fake_hubspot_error(r, 401, "INVALID_AUTHENTICATION",
                            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -132,6 +134,11 @@ static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
         else
             fake_stripe_error(r, 400, "invalid_request_error", "parameter_invalid", NULL,
                               "Invalid request (sy_fake_spoke: error400 mode).");
+    } else if (s->state.api == FAKE_API_INTERCOM) {
+        if (status == 500)
+            fake_intercom_error(r, 500, "server_error", "Server Error (sy_fake_spoke: error500 mode)");
+        else
+            fake_intercom_error(r, 400, "parameter_invalid", "Invalid request (sy_fake_spoke: error400 mode)");
     } else {
         if (status == 500)
             fake_hubspot_error(r, 500, "INTERNAL_ERROR", "internal error (sy_fake_spoke: error500 mode)", NULL);
@@ -145,6 +152,8 @@ static void rate_limited(fake_server_t *s, fake_reply_t *r)
     if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 429, "rate_limit_error", "rate_limit", NULL,
                           "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
+    else if (s->state.api == FAKE_API_INTERCOM)
+        fake_intercom_error(r, 429, "rate_limit_exceeded", "Exceeded rate limit (sy_fake_spoke)");
     else
         fake_reply_json(r, 429,
                         json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "message",
@@ -212,7 +221,7 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
     fault_t fault;
     int replayed = 0, admitted;
     ssize_t hi;
-    const char *key = NULL;
+    const char *key = NULL, *version = NULL;
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     char *method = pool_cstr(req, req->method.base, req->method.len);
     char *raw_path = pool_cstr(req, req->path.base, req->path.len);
@@ -228,6 +237,8 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
         key = pool_cstr(req, req->headers.entries[hi].value.base, req->headers.entries[hi].value.len);
         fake_state_count_key(st, key);
     }
+    if ((hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("intercom-version"), -1)) >= 0)
+        version = pool_cstr(req, req->headers.entries[hi].value.base, req->headers.entries[hi].value.len);
 
     admitted = fake_state_admit(st, now, &remaining, &retry_ms);
     fault = admitted ? fake_fault_take(s, now) : FAULT_OK;
@@ -264,17 +275,33 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
             stripe_idempotent(s, &hr, raw_path, key, &r, &replayed);
     } else if (st->api == FAKE_API_STRIPE) {
         fake_stripe_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_INTERCOM) {
+        /* Stricter than Intercom (which falls back to the app's default version): a push must pin its version. */
+        if (!fake_intercom_version_ok(version))
+            fake_intercom_error(&r, 400, "intercom_version_invalid",
+                                "Requested version is not supported (sy_fake_spoke: send Intercom-Version: 2.x)");
+        else
+            fake_intercom_handle(st, &hr, &r);
     } else {
         fake_hubspot_handle(st, &hr, &r);
     }
 
     fake_state_log(st, method, raw_path, key, hr.body, hr.body_len, r.status, fault != FAULT_OK ? fake_fault_names[fault] : NULL,
                    replayed);
+    if (st->api == FAKE_API_INTERCOM && json_array_size(st->requests) != 0)
+        json_object_set_new(json_array_get(st->requests, json_array_size(st->requests) - 1), "intercom_version",
+                            version != NULL ? json_string(version) : json_null());
     a = fake_answer_create(req, &r);
     if (st->api == FAKE_API_HUBSPOT && st->rate_limit != 0) {
         fake_answer_header_u64(req, a, "X-HubSpot-RateLimit-Max", st->rate_limit);
         fake_answer_header_u64(req, a, "X-HubSpot-RateLimit-Remaining", remaining);
         fake_answer_header_u64(req, a, "X-HubSpot-RateLimit-Interval-Milliseconds", st->window_ms);
+    }
+    if (st->api == FAKE_API_INTERCOM && st->rate_limit != 0) {
+        /* Intercom's headers: the window's limit, what is left, and the unix second it refills. */
+        fake_answer_header_u64(req, a, "X-RateLimit-Limit", st->rate_limit);
+        fake_answer_header_u64(req, a, "X-RateLimit-Remaining", remaining);
+        fake_answer_header_u64(req, a, "X-RateLimit-Reset", (uint64_t)fake_now_s() + (retry_ms + 999) / 1000);
     }
     if (!admitted && st->retry_after)
         fake_answer_header_u64(req, a, "Retry-After", retry_ms == 0 ? 1 : (retry_ms + 999) / 1000);
@@ -357,7 +384,7 @@ static int usage(const char *msg)
 {
     if (msg != NULL)
         fprintf(stderr, "sy_fake_spoke: %s\n", msg);
-    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
+    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|intercom --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
                     "                     [--state-file F] [--no-retry-after]\n");
     return 2;
 }
@@ -414,10 +441,10 @@ int main(int argc, char **argv)
     if (api == NULL || listen_at == NULL)
         return usage("--api and --listen are required");
     fake_api_t which = FAKE_API_STRIPE;
-    while (which <= FAKE_API_WEBHOOK && strcmp(api, fake_api_names[which]) != 0)
+    while (which != FAKE_API_COUNT && strcmp(api, fake_api_names[which]) != 0)
         which = (fake_api_t)(which + 1);
-    if (which > FAKE_API_WEBHOOK)
-        return usage("--api must be stripe, hubspot, slack or webhook");
+    if (which == FAKE_API_COUNT)
+        return usage("--api must be stripe, hubspot, intercom, slack or webhook");
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
         srv.state.secret = getenv("SY_FAKE_WEBHOOK_SECRET"); /* for harnesses that cannot add options */
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)

@@ -30,6 +30,11 @@ uint64_t fake_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+const char *fake_api_name(fake_api_t api)
+{
+    return (unsigned)api < FAKE_API_COUNT ? fake_api_names[api] : "?";
+}
+
 int64_t fake_now_s(void)
 {
     return (int64_t)time(NULL);
@@ -47,7 +52,7 @@ void fake_now_iso(char *buf, size_t len)
     snprintf(buf, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-const char *const fake_api_names[] = {"stripe", "hubspot", "slack", "webhook"};
+const char *const fake_api_names[] = {"stripe", "hubspot", "slack", "webhook", "intercom"};
 
 void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint64_t window_ms)
 {
