@@ -13,7 +13,10 @@
 
 #define SY_CONNECTORS(X)                                                                                            \
     X(stripe)                                                                                                       \
-    X(hubspot)
+    X(hubspot)                                                                                                      \
+    X(standard_webhooks)                                                                                            \
+    X(github)                                                                                                       \
+    X(shopify)
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
 #define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,
