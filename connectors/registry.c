@@ -16,7 +16,8 @@
     X(hubspot)                                                                                                      \
     X(standard_webhooks)                                                                                            \
     X(github)                                                                                                       \
-    X(shopify)
+    X(shopify)                                                                                                      \
+    X(google_sheets)
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
 #define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,
