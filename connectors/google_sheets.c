@@ -289,6 +289,7 @@ static int sheets_encode_push(const sy_source_verify_t *conf, const sy_push_t *p
     json_object_set_new(root, "data", data);
     int rows[SHEETS_MAX_BATCH];
     for (size_t i = 0; i != n; ++i) {
+        rc = SY_EINVAL;
         if ((rows[i] = row_of(pushes[i].object_id)) == 0)
             goto Exit;
         for (size_t k = 0; k != i; ++k) {

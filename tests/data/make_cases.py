@@ -262,3 +262,79 @@ sh_case("no_topic", "Correctly signed but without X-Shopify-Topic: refused (400)
 sh_case("bad_triggered_at", "Correctly signed, X-Shopify-Triggered-At without an offset: refused (400).", sh_body,
         [h if h[0] != "X-Shopify-Triggered-At" else (h[0], "2024-12-06 15:46:39") for h in sh_good],
         parse="X-Shopify-Triggered-At is not an RFC 3339 time")
+
+# --- Google Sheets: the shipped Apps Script's row.updated, signed with Standard Webhooks; values:batchUpdate answers
+GS_SECRET = "whsec_" + base64.b64encode(b"sheets-script-secret-0123").decode()
+GS_ID = "msg_3f1c2a9b8d7e4f60a1b2c3d4e5f60718"
+GS_OPTS = ["spreadsheet_id 1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "sheet Customers", "id_column record_id",
+           "columns record_id,email,name,plan,mrr"]
+gs_body = compact({"type": "row.updated", "timestamp": "2024-12-06T15:46:40.000Z",
+                   "data": {"spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "sheet": "Customers",
+                            "row": 7, "values": {"record_id": "cus_Case01", "email": "ana@acme.example",
+                                                 "name": "Ana", "plan": "growth", "mrr": "49"}}})
+gs_good = sw_headers(GS_ID, T, sw_sig(GS_SECRET, GS_ID, T, gs_body))
+
+
+def gs_case(name, why, body, headers, now=T, verify="ok", events=(), parse=None):
+    sw_case("google_sheets", name, why, body, headers, now, verify, events, parse, (GS_SECRET,), GS_OPTS)
+
+
+def gs_signed(name, why, payload, parse):
+    body = compact(payload)
+    gs_case(name, why, body, sw_headers(GS_ID, T, sw_sig(GS_SECRET, GS_ID, T, body)), parse=parse)
+
+
+gs_case("row_updated", "A row edit as switchyard.gs sends it (Standard Webhooks, Python hmac).", gs_body, gs_good,
+        events=[f"{GS_ID} row.updated {T * 1000}"])
+gs_case("tampered_body", "A cell value changed after signing.", gs_body.replace("growth", "enterprise"), gs_good,
+        verify="mismatch")
+gs_case("wrong_secret", "Signed by the script of another spreadsheet (its own secret).", gs_body,
+        sw_headers(GS_ID, T, sw_sig("whsec_" + base64.b64encode(b"other-sheet").decode(), GS_ID, T, gs_body)),
+        verify="mismatch")
+gs_case("missing_header", "No webhook-timestamp header.", gs_body, [gs_good[0], gs_good[2]], verify="missing_header")
+gs_case("stale_timestamp", "A retry signed 6 minutes ago (tolerance 5 min).", gs_body, gs_good, now=T + 360,
+        verify="timestamp_tolerance")
+gs_signed("header_row", "Row 1 is the header row: never a record.",
+          {"type": "row.updated", "timestamp": "x", "data": {"spreadsheet_id": "s", "sheet": "Customers", "row": 1,
+                                                             "values": {}}},
+          "data.row must be a row number from 2 to 10000000 (row 1 holds the headers)")
+gs_signed("no_values", "A payload without values.",
+          {"type": "row.updated", "timestamp": "x", "data": {"spreadsheet_id": "s", "sheet": "Customers", "row": 2}},
+          "data.values must be an object of header: cell")
+gs_signed("no_data", "A Standard Webhooks payload that is not a row.",
+          {"type": "row.updated", "timestamp": "x"},
+          "event has no data object (the Apps Script sends data.spreadsheet_id, sheet, row and values)")
+
+GS_DONE = compact({"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "totalUpdatedRows": 2,
+                   "totalUpdatedColumns": 2, "totalUpdatedCells": 3, "totalUpdatedSheets": 1,
+                   "responses": [{"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+                                  "updatedRange": "Customers!D7", "updatedRows": 1, "updatedColumns": 1,
+                                  "updatedCells": 1}]})
+write("google_sheets", "answer_200", ["values:batchUpdate of two rows answered 200: both written.", ("pushes", 2),
+                                      ("outcome", "done")], "200", [("Content-Type", "application/json")], GS_DONE)
+write("google_sheets", "answer_lookup", ["The metadata read of a push without a row: not found (rows are not "
+                                         "searched).", ("outcome", "not_found")],
+      "200", [("Content-Type", "application/json")],
+      compact({"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"}))
+write("google_sheets", "answer_429", ["Over 60 writes a minute: retried after Retry-After, the spoke paused.",
+                                      ("outcome", "retry"), ("retry_after_ms", 30000), ("rate_limited", 1)],
+      "429", [("Retry-After", "30"), ("Content-Type", "application/json")],
+      compact({"error": {"code": 429, "message": "Quota exceeded for quota metric 'Write requests' and limit "
+                         "'Write requests per minute per user' of service 'sheets.googleapis.com'",
+                         "status": "RESOURCE_EXHAUSTED"}}))
+write("google_sheets", "answer_403_rate", ["A 403 rateLimitExceeded (older quota path): a rate limit, not a denial.",
+                                           ("outcome", "retry"), ("rate_limited", 1), ("retry_after_ms", -1)],
+      "403", [("Content-Type", "application/json")],
+      compact({"error": {"code": 403, "message": "Rate Limit Exceeded",
+                         "errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits"}]}}))
+write("google_sheets", "answer_403", ["The service account has no access to the spreadsheet: a dead letter.",
+                                      ("outcome", "permanent")],
+      "403", [("Content-Type", "application/json")],
+      compact({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}))
+write("google_sheets", "answer_400", ["A range Sheets cannot parse (the tab was renamed): a dead letter.",
+                                      ("outcome", "permanent")],
+      "400", [("Content-Type", "application/json")],
+      compact({"error": {"code": 400, "message": "Unable to parse range: 'Customers'!D7", "status": "INVALID_ARGUMENT"}}))
+write("google_sheets", "answer_503", ["Sheets is unavailable: retried.", ("outcome", "retry")],
+      "503", [("Content-Type", "application/json")],
+      compact({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}}))
