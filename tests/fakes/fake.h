@@ -24,7 +24,7 @@
 #define FAKE_WINDOW_MAX (1u << 20)    /* accepted-request timestamps kept for the sliding window */
 #define FAKE_IDEM_KEY_MAX 255         /* longest Idempotency-Key Stripe accepts */
 
-typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT } fake_api_t;
+typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT, FAKE_API_SHEETS } fake_api_t;
 
 /* Everything the fake remembers. POST /_fake/reset clears it except the configuration (api, rate). */
 typedef struct st_fake_state_t {
@@ -111,5 +111,12 @@ void fake_hubspot_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t 
 void fake_hubspot_error(fake_reply_t *out, int status, const char *category, const char *message, json_t *context);
 /* Seeds one contact with the given id and properties (borrowed); 0, or -1 with err filled (400). */
 int fake_hubspot_seed(fake_state_t *st, const char *id, json_t *properties, fake_reply_t *err);
+
+/* ---- fake_sheets.c (Google Sheets v4) ---- */
+void fake_sheets_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* Google's error body: {"error":{"code":status,"message","status":code}}. */
+void fake_sheets_error(fake_reply_t *out, int status, const char *code, const char *message);
+/* Seeds spreadsheet id with tabs {tab: {"A1": value}} (borrowed); 0, or -1 with err filled (400). */
+int fake_sheets_seed(fake_state_t *st, const char *id, json_t *tabs, fake_reply_t *err);
 
 #endif

@@ -107,7 +107,9 @@ static int authorized(fake_server_t *s, h2o_req_t *req)
 
 static void unauthorized(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_SHEETS)
+        fake_sheets_error(r, 401, "UNAUTHENTICATED", "Request is missing required authentication credential.");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 401, "invalid_request_error", NULL, NULL,
                           "Invalid API Key provided (sy_fake_spoke: expected Authorization: Bearer <token>).");
     else
@@ -119,7 +121,10 @@ static void unauthorized(fake_server_t *s, fake_reply_t *r)
 
 static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE) {
+    if (s->state.api == FAKE_API_SHEETS) {
+        fake_sheets_error(r, status, status == 500 ? "INTERNAL" : "INVALID_ARGUMENT",
+                          status == 500 ? "Internal error encountered." : "Invalid request (sy_fake_spoke: error400 mode).");
+    } else if (s->state.api == FAKE_API_STRIPE) {
         if (status == 500)
             fake_stripe_error(r, 500, "api_error", NULL, NULL, "An unknown error occurred (sy_fake_spoke: error500 mode).");
         else
@@ -135,7 +140,11 @@ static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 
 static void rate_limited(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_SHEETS)
+        fake_sheets_error(r, 429, "RESOURCE_EXHAUSTED",
+                          "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per "
+                          "user' of service 'sheets.googleapis.com'");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 429, "rate_limit_error", "rate_limit", NULL,
                           "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
     else
@@ -239,7 +248,9 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
     } else if (!authorized(s, req)) {
         unauthorized(s, &r);
     } else if (hr.path == NULL) {
-        if (st->api == FAKE_API_STRIPE)
+        if (st->api == FAKE_API_SHEETS)
+            fake_sheets_error(&r, 400, "INVALID_ARGUMENT", "Malformed URL escape in the path.");
+        else if (st->api == FAKE_API_STRIPE)
             fake_stripe_error(&r, 400, "invalid_request_error", NULL, NULL, "Malformed URL escape in the path.");
         else
             fake_hubspot_error(&r, 400, "VALIDATION_ERROR", "Malformed URL escape in the path.", NULL);
@@ -250,6 +261,8 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
             stripe_idempotent(s, &hr, raw_path, key, &r, &replayed);
     } else if (st->api == FAKE_API_STRIPE) {
         fake_stripe_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_SHEETS) {
+        fake_sheets_handle(st, &hr, &r);
     } else {
         fake_hubspot_handle(st, &hr, &r);
     }
@@ -343,7 +356,7 @@ static int usage(const char *msg)
 {
     if (msg != NULL)
         fprintf(stderr, "sy_fake_spoke: %s\n", msg);
-    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
+    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|google_sheets --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
                     "                     [--state-file F] [--no-retry-after]\n");
     return 2;
 }
@@ -397,9 +410,9 @@ int main(int argc, char **argv)
     }
     if (api == NULL || listen_at == NULL)
         return usage("--api and --listen are required");
-    if (strcmp(api, "stripe") != 0 && strcmp(api, "hubspot") != 0)
-        return usage("--api must be stripe or hubspot");
-    window = strcmp(api, "stripe") == 0 ? 1000 : 10000;
+    if (strcmp(api, "stripe") != 0 && strcmp(api, "hubspot") != 0 && strcmp(api, "google_sheets") != 0)
+        return usage("--api must be stripe, hubspot or google_sheets");
+    window = strcmp(api, "stripe") == 0 ? 1000 : strcmp(api, "google_sheets") == 0 ? 60000 : 10000;
     if (rate != NULL && parse_rate(rate, &limit, &window) != 0)
         return usage("--rate must be N/WINDOW_MS, e.g. 100/10000");
     if ((fd = open_listener(listen_at, &port)) < 0) {
@@ -407,7 +420,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fake_state_init(&srv.state, strcmp(api, "stripe") == 0 ? FAKE_API_STRIPE : FAKE_API_HUBSPOT, limit, window);
+    fake_state_init(&srv.state,
+                    strcmp(api, "stripe") == 0          ? FAKE_API_STRIPE
+                    : strcmp(api, "google_sheets") == 0 ? FAKE_API_SHEETS
+                                                        : FAKE_API_HUBSPOT,
+                    limit, window);
     srv.state.retry_after = !no_retry_after;
     h2o_linklist_init_anchor(&srv.hung);
 
