@@ -14,7 +14,11 @@
 #define SY_CONNECTORS(X)                                                                                            \
     X(stripe)                                                                                                       \
     X(hubspot)                                                                                                      \
-    X(intercom)
+    X(intercom)                                                                                                     \
+    X(standard_webhooks)                                                                                            \
+    X(github)                                                                                                       \
+    X(shopify)                                                                                                      \
+    X(google_sheets)
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
 #define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,

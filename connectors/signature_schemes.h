@@ -13,8 +13,8 @@
  * base64 after "whsec_" (a secret without that prefix is used as raw bytes).
  *
  * Every configured secret is tried (rotation); comparisons are constant time; a repeated signature header is
- * malformed. Not yet wired to connectors: the connector interface v2 of issue 12 (ids and types from headers)
- * comes first; these are its verification half, tested against the providers' published vectors.
+ * malformed. Used by the github, shopify, standard_webhooks and google_sheets connectors (their ids and types
+ * come from headers: header_event.h); tested against the providers' published vectors.
  */
 #ifndef SY_SIGNATURE_SCHEMES_H
 #define SY_SIGNATURE_SCHEMES_H

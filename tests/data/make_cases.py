@@ -209,3 +209,221 @@ write("intercom", "answer_404", ["PUT of a contact Intercom no longer has: a dea
 write("intercom", "answer_503", ["Intercom unavailable: retried with backoff.", ("outcome", "retry")],
       "503", [("Content-Type", "application/json")],
       compact({"type": "error.list", "errors": [{"code": "service_unavailable", "message": "Service Unavailable"}]}))
+# --- Standard Webhooks: webhook-signature v1,base64(HMAC-SHA256(base64-decoded key after whsec_, "id.ts.body")) ---
+SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the spec's reference vector secret
+SW_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+
+
+def sw_sig(secret, msg_id, ts, body):
+    key = base64.b64decode(secret[len("whsec_"):])
+    mac = hmac.new(key, f"{msg_id}.{ts}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def sw_headers(msg_id, ts, sig):
+    return [("webhook-id", msg_id), ("webhook-timestamp", str(ts)), ("webhook-signature", sig)]
+
+
+def sw_case(kind, name, why, body, headers, now, verify="ok", events=(), parse=None, secrets=(SW_SECRET,),
+            options=()):
+    head = [why] + [("secret", s) for s in secrets] + [("now_ms", now * 1000)] + [("option", o) for o in options]
+    head += [("verify", verify)] + [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write(kind, name, head, f"POST /hooks/{kind}", [("Content-Type", "application/json")] + headers, body)
+
+
+REF_TS, REF_BODY = 1614265330, '{"test": 2432232314}'
+sw_case("standard_webhooks", "reference_vector",
+        "The spec's published vector verifies (v1,g0hM9SsE...); its body has no type member, so parse refuses it.",
+        REF_BODY, sw_headers(SW_ID, REF_TS, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), REF_TS,
+        parse="event has no type member")
+sw_body = compact({"type": "contact.updated", "timestamp": "2024-12-06T15:46:40Z",
+                   "data": {"id": "ct_Case01", "email": "ana@acme.example", "name": "Ana"}})
+sw_good = sw_headers(SW_ID, T, sw_sig(SW_SECRET, SW_ID, T, sw_body))
+sw_case("standard_webhooks", "contact_updated", "A contact.updated payload signed as the spec says (Python hmac).",
+        sw_body, sw_good, T, events=[f"{SW_ID} contact.updated {T * 1000}"])
+sw_case("standard_webhooks", "rotation_two_signatures",
+        "The sender rotates its key: two v1 entries, the second made with our secret.", sw_body,
+        sw_headers(SW_ID, T, sw_sig("whsec_" + base64.b64encode(b"the-old-key-0123").decode(), SW_ID, T, sw_body) + " "
+                   + sw_sig(SW_SECRET, SW_ID, T, sw_body)), T, events=[f"{SW_ID} contact.updated {T * 1000}"])
+sw_case("standard_webhooks", "tampered_body", "One byte of the body changed after signing.",
+        sw_body.replace("ana@", "eve@"), sw_good, T, verify="mismatch")
+sw_case("standard_webhooks", "wrong_secret", "Signed with another endpoint's secret.", sw_body,
+        sw_headers(SW_ID, T, sw_sig("whsec_" + base64.b64encode(b"another-endpoint").decode(), SW_ID, T, sw_body)), T,
+        verify="mismatch")
+sw_case("standard_webhooks", "replayed_id_changed",
+        "A replay that swaps webhook-id (to dodge dedupe): the id is signed, so it no longer verifies.", sw_body,
+        sw_headers("msg_another", T, sw_sig(SW_SECRET, SW_ID, T, sw_body)), T, verify="mismatch")
+sw_case("standard_webhooks", "stale_timestamp", "Signed 301 s before the hub's clock (tolerance 300 s).", sw_body,
+        sw_good, T + 301, verify="timestamp_tolerance")
+sw_case("standard_webhooks", "missing_signature", "No webhook-signature header.", sw_body, sw_good[:2], T,
+        verify="missing_header")
+sw_case("standard_webhooks", "only_v1a", "Only an asymmetric v1a signature: never accepted for a v1 secret.", sw_body,
+        sw_headers(SW_ID, T, "v1a,c29tZXRoaW5n"), T, verify="no_signature")
+sw_notype = compact({"timestamp": "2024-12-06T15:46:40Z", "data": {}})
+sw_case("standard_webhooks", "no_type", "Correctly signed, but the payload has no type: refused whole (400).",
+        sw_notype, sw_headers(SW_ID, T, sw_sig(SW_SECRET, SW_ID, T, sw_notype)), T, parse="event has no type member")
+
+# --- GitHub: X-Hub-Signature-256 sha256=hex(HMAC-SHA256(hook secret, body)); ids and types in headers ------------
+GH_SECRET = "It's a Secret to Everybody"  # GitHub's documented example secret
+GH_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def gh_sig(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def gh_case(name, why, body, headers, verify="ok", events=(), parse=None, secrets=(GH_SECRET,)):
+    head = [why] + [("secret", s) for s in secrets] + [("now_ms", T * 1000), ("verify", verify)]
+    head += [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write("github", name, head, "POST /hooks/github", [("Content-Type", "application/json")] + headers, body)
+
+
+gh_case("published_vector", "GitHub's documented example (sha256=757107ea...) verifies; 'Hello, World!' is not "
+        "JSON, so parse refuses it.", "Hello, World!",
+        [("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+         ("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", GH_DELIVERY)], parse="body is not valid JSON")
+gh_body = compact({"action": "opened", "issue": {"id": 1347, "number": 1347, "title": "Found a bug",
+                                                  "user": {"login": "octocat"}},
+                   "repository": {"id": 1296269, "full_name": "octocat/Hello-World"}, "sender": {"login": "octocat"}})
+gh_good = [("X-Hub-Signature-256", gh_sig(GH_SECRET, gh_body)), ("X-GitHub-Event", "issues"),
+           ("X-GitHub-Delivery", GH_DELIVERY), ("X-GitHub-Hook-ID", "292430182")]
+gh_case("issues_opened", "An issues event with action opened (Python hmac): type issues.opened, id the delivery.",
+        gh_body, gh_good, events=[f"{GH_DELIVERY} issues.opened 0"])
+gh_push = compact({"ref": "refs/heads/main", "commits": [{"id": "6dcb09b", "message": "Fix"}],
+                   "repository": {"id": 1296269}})
+gh_case("push_no_action", "A push event has no action: its type is the header's alone.", gh_push,
+        [("X-Hub-Signature-256", gh_sig(GH_SECRET, gh_push)), ("X-GitHub-Event", "push"),
+         ("X-GitHub-Delivery", GH_DELIVERY)], events=[f"{GH_DELIVERY} push 0"])
+gh_case("tampered_body", "One byte of the body changed after signing.", gh_body.replace("Found", "Fixed"), gh_good,
+        verify="mismatch")
+gh_case("wrong_secret", "Signed with another hook's secret.", gh_body,
+        [("X-Hub-Signature-256", gh_sig("another hook secret", gh_body))] + gh_good[1:], verify="mismatch")
+gh_case("missing_signature", "No X-Hub-Signature-256 (an unsigned hook).", gh_body, gh_good[1:],
+        verify="missing_header")
+gh_case("legacy_sha1_only", "Only the legacy SHA-1 header: never a fallback.", gh_body,
+        [("X-Hub-Signature", "sha1=" + hmac.new(GH_SECRET.encode(), gh_body.encode(), hashlib.sha1).hexdigest())] +
+        gh_good[1:], verify="missing_header")
+gh_case("no_delivery_id", "Correctly signed but without X-GitHub-Delivery: nothing to dedupe on, refused (400).",
+        gh_body, [gh_good[0], gh_good[1]], parse="no X-GitHub-Delivery header")
+gh_case("no_event_header", "Correctly signed but without X-GitHub-Event: refused (400).", gh_body,
+        [gh_good[0], gh_good[2]], parse="no X-GitHub-Event header")
+
+# --- Shopify: X-Shopify-Hmac-Sha256 base64(HMAC-SHA256(app secret, body)); ids, topic and time in headers ---------
+SH_SECRET = "shopify-app-secret"
+SH_EVENT = "98880550-7158-44d4-b7cd-2c97c8a091b5"
+
+
+def sh_sig(secret, body):
+    return base64.b64encode(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()).decode()
+
+
+def sh_case(name, why, body, headers, verify="ok", events=(), parse=None):
+    head = [why, ("secret", SH_SECRET), ("now_ms", T * 1000), ("verify", verify)]
+    head += [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write("shopify", name, head, "POST /hooks/shopify", [("Content-Type", "application/json")] + headers, body)
+
+
+sh_body = compact({"id": 706405506930370084, "email": "ana@acme.example", "created_at": "2024-12-05T15:46:40Z",
+                   "updated_at": "2024-12-06T15:46:39Z", "first_name": "Ana", "last_name": "Acme", "state": "enabled"})
+sh_meta = [("X-Shopify-Topic", "customers/update"), ("X-Shopify-Event-Id", SH_EVENT),
+           ("X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+           ("X-Shopify-Triggered-At", "2024-12-06T15:46:39.877041743Z"), ("X-Shopify-Shop-Domain", "acme.myshopify.com"),
+           ("X-Shopify-API-Version", "2024-10")]
+sh_good = [("X-Shopify-Hmac-Sha256", sh_sig(SH_SECRET, sh_body))] + sh_meta
+sh_case("customers_update", "A customers/update delivery (Python hmac): id X-Shopify-Event-Id, time Triggered-At.",
+        sh_body, sh_good, events=[f"{SH_EVENT} customers/update {(T - 1) * 1000 + 877}"])
+sh_vec = '{"id":820982911946154508,"email":"jon@example.com"}'
+sh_case("independent_vector", "The vector of test_signature_schemes.c (0qOPB+...), an old API version without "
+        "X-Shopify-Event-Id: X-Shopify-Webhook-Id stands in, no time.", sh_vec,
+        [("X-Shopify-Hmac-Sha256", "0qOPB+qCuD6PqdjeIalQfDaZqdpEKmDncWovN8XEnt0="), ("X-Shopify-Topic", "orders/create"),
+         ("X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")],
+        events=["b54557e4-bdd9-4b37-8a5f-bf7d70bcd043 orders/create 0"])
+sh_case("tampered_body", "One byte of the body changed after signing.", sh_body.replace("ana@", "eve@"), sh_good,
+        verify="mismatch")
+sh_case("wrong_secret", "Signed with another app's secret.", sh_body,
+        [("X-Shopify-Hmac-Sha256", sh_sig("another-app-secret", sh_body))] + sh_meta, verify="mismatch")
+sh_case("missing_header", "No X-Shopify-Hmac-Sha256 header.", sh_body, sh_meta, verify="missing_header")
+sh_case("hex_not_base64", "The right MAC sent as hex: malformed, Shopify sends base64.", sh_body,
+        [("X-Shopify-Hmac-Sha256", hmac.new(SH_SECRET.encode(), sh_body.encode(), hashlib.sha256).hexdigest())] +
+        sh_meta, verify="malformed_header")
+sh_case("no_topic", "Correctly signed but without X-Shopify-Topic: refused (400).", sh_body,
+        [h for h in sh_good if h[0] != "X-Shopify-Topic"], parse="no X-Shopify-Topic header")
+sh_case("bad_triggered_at", "Correctly signed, X-Shopify-Triggered-At without an offset: refused (400).", sh_body,
+        [h if h[0] != "X-Shopify-Triggered-At" else (h[0], "2024-12-06 15:46:39") for h in sh_good],
+        parse="X-Shopify-Triggered-At is not an RFC 3339 time")
+
+# --- Google Sheets: the shipped Apps Script's row.updated, signed with Standard Webhooks; values:batchUpdate answers
+GS_SECRET = "whsec_" + base64.b64encode(b"sheets-script-secret-0123").decode()
+GS_ID = "msg_3f1c2a9b8d7e4f60a1b2c3d4e5f60718"
+GS_OPTS = ["spreadsheet_id 1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "sheet Customers", "id_column record_id",
+           "columns record_id,email,name,plan,mrr"]
+gs_body = compact({"type": "row.updated", "timestamp": "2024-12-06T15:46:40.000Z",
+                   "data": {"spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "sheet": "Customers",
+                            "row": 7, "values": {"record_id": "cus_Case01", "email": "ana@acme.example",
+                                                 "name": "Ana", "plan": "growth", "mrr": "49"}}})
+gs_good = sw_headers(GS_ID, T, sw_sig(GS_SECRET, GS_ID, T, gs_body))
+
+
+def gs_case(name, why, body, headers, now=T, verify="ok", events=(), parse=None):
+    sw_case("google_sheets", name, why, body, headers, now, verify, events, parse, (GS_SECRET,), GS_OPTS)
+
+
+def gs_signed(name, why, payload, parse):
+    body = compact(payload)
+    gs_case(name, why, body, sw_headers(GS_ID, T, sw_sig(GS_SECRET, GS_ID, T, body)), parse=parse)
+
+
+gs_case("row_updated", "A row edit as switchyard.gs sends it (Standard Webhooks, Python hmac).", gs_body, gs_good,
+        events=[f"{GS_ID} row.updated {T * 1000}"])
+gs_case("tampered_body", "A cell value changed after signing.", gs_body.replace("growth", "enterprise"), gs_good,
+        verify="mismatch")
+gs_case("wrong_secret", "Signed by the script of another spreadsheet (its own secret).", gs_body,
+        sw_headers(GS_ID, T, sw_sig("whsec_" + base64.b64encode(b"other-sheet").decode(), GS_ID, T, gs_body)),
+        verify="mismatch")
+gs_case("missing_header", "No webhook-timestamp header.", gs_body, [gs_good[0], gs_good[2]], verify="missing_header")
+gs_case("stale_timestamp", "A retry signed 6 minutes ago (tolerance 5 min).", gs_body, gs_good, now=T + 360,
+        verify="timestamp_tolerance")
+gs_signed("header_row", "Row 1 is the header row: never a record.",
+          {"type": "row.updated", "timestamp": "x", "data": {"spreadsheet_id": "s", "sheet": "Customers", "row": 1,
+                                                             "values": {}}},
+          "data.row must be a row number from 2 to 10000000 (row 1 holds the headers)")
+gs_signed("no_values", "A payload without values.",
+          {"type": "row.updated", "timestamp": "x", "data": {"spreadsheet_id": "s", "sheet": "Customers", "row": 2}},
+          "data.values must be an object of header: cell")
+gs_signed("no_data", "A Standard Webhooks payload that is not a row.",
+          {"type": "row.updated", "timestamp": "x"},
+          "event has no data object (the Apps Script sends data.spreadsheet_id, sheet, row and values)")
+
+GS_DONE = compact({"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "totalUpdatedRows": 2,
+                   "totalUpdatedColumns": 2, "totalUpdatedCells": 3, "totalUpdatedSheets": 1,
+                   "responses": [{"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+                                  "updatedRange": "Customers!D7", "updatedRows": 1, "updatedColumns": 1,
+                                  "updatedCells": 1}]})
+write("google_sheets", "answer_200", ["values:batchUpdate of two rows answered 200: both written.", ("pushes", 2),
+                                      ("outcome", "done")], "200", [("Content-Type", "application/json")], GS_DONE)
+write("google_sheets", "answer_lookup", ["The metadata read of a push without a row: not found (rows are not "
+                                         "searched).", ("outcome", "not_found")],
+      "200", [("Content-Type", "application/json")],
+      compact({"spreadsheetId": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"}))
+write("google_sheets", "answer_429", ["Over 60 writes a minute: retried after Retry-After, the spoke paused.",
+                                      ("outcome", "retry"), ("retry_after_ms", 30000), ("rate_limited", 1)],
+      "429", [("Retry-After", "30"), ("Content-Type", "application/json")],
+      compact({"error": {"code": 429, "message": "Quota exceeded for quota metric 'Write requests' and limit "
+                         "'Write requests per minute per user' of service 'sheets.googleapis.com'",
+                         "status": "RESOURCE_EXHAUSTED"}}))
+write("google_sheets", "answer_403_rate", ["A 403 rateLimitExceeded (older quota path): a rate limit, not a denial.",
+                                           ("outcome", "retry"), ("rate_limited", 1), ("retry_after_ms", -1)],
+      "403", [("Content-Type", "application/json")],
+      compact({"error": {"code": 403, "message": "Rate Limit Exceeded",
+                         "errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits"}]}}))
+write("google_sheets", "answer_403", ["The service account has no access to the spreadsheet: a dead letter.",
+                                      ("outcome", "permanent")],
+      "403", [("Content-Type", "application/json")],
+      compact({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}))
+write("google_sheets", "answer_400", ["A range Sheets cannot parse (the tab was renamed): a dead letter.",
+                                      ("outcome", "permanent")],
+      "400", [("Content-Type", "application/json")],
+      compact({"error": {"code": 400, "message": "Unable to parse range: 'Customers'!D7", "status": "INVALID_ARGUMENT"}}))
+write("google_sheets", "answer_503", ["Sheets is unavailable: retried.", ("outcome", "retry")],
+      "503", [("Content-Type", "application/json")],
+      compact({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}}))

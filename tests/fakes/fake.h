@@ -31,6 +31,7 @@ typedef enum en_fake_api_t {
     FAKE_API_SLACK,
     FAKE_API_WEBHOOK,
     FAKE_API_INTERCOM,
+    FAKE_API_SHEETS,
     FAKE_API_COUNT
 } fake_api_t;
 extern const char *const fake_api_names[]; /* indexed by fake_api_t: what --api takes */
@@ -145,5 +146,11 @@ void fake_intercom_error(fake_reply_t *out, int status, const char *code, const 
 int fake_intercom_seed(fake_state_t *st, const char *id, json_t *fields, fake_reply_t *err);
 /* Whether v (NULL: absent) is an Intercom-Version the API accepts. */
 int fake_intercom_version_ok(const char *v);
+/* ---- fake_sheets.c (Google Sheets v4) ---- */
+void fake_sheets_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* Google's error body: {"error":{"code":status,"message","status":code}}. */
+void fake_sheets_error(fake_reply_t *out, int status, const char *code, const char *message);
+/* Seeds spreadsheet id with tabs {tab: {"A1": value}} (borrowed); 0, or -1 with err filled (400). */
+int fake_sheets_seed(fake_state_t *st, const char *id, json_t *tabs, fake_reply_t *err);
 
 #endif

@@ -114,7 +114,9 @@ static int authorized(fake_server_t *s, h2o_req_t *req)
 
 static void unauthorized(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_SHEETS)
+        fake_sheets_error(r, 401, "UNAUTHENTICATED", "Request is missing required authentication credential.");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 401, "invalid_request_error", NULL, NULL,
                           "Invalid API Key provided (sy_fake_spoke: expected Authorization: Bearer <token>).");
     else if (s->state.api == FAKE_API_INTERCOM)
@@ -128,7 +130,10 @@ static void unauthorized(fake_server_t *s, fake_reply_t *r)
 
 static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE) {
+    if (s->state.api == FAKE_API_SHEETS) {
+        fake_sheets_error(r, status, status == 500 ? "INTERNAL" : "INVALID_ARGUMENT",
+                          status == 500 ? "Internal error encountered." : "Invalid request (sy_fake_spoke: error400 mode).");
+    } else if (s->state.api == FAKE_API_STRIPE) {
         if (status == 500)
             fake_stripe_error(r, 500, "api_error", NULL, NULL, "An unknown error occurred (sy_fake_spoke: error500 mode).");
         else
@@ -149,7 +154,11 @@ static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 
 static void rate_limited(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_SHEETS)
+        fake_sheets_error(r, 429, "RESOURCE_EXHAUSTED",
+                          "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per "
+                          "user' of service 'sheets.googleapis.com'");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 429, "rate_limit_error", "rate_limit", NULL,
                           "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
     else if (s->state.api == FAKE_API_INTERCOM)
@@ -257,7 +266,9 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
     } else if (!authorized(s, req)) {
         unauthorized(s, &r);
     } else if (hr.path == NULL) {
-        if (st->api == FAKE_API_STRIPE)
+        if (st->api == FAKE_API_SHEETS)
+            fake_sheets_error(&r, 400, "INVALID_ARGUMENT", "Malformed URL escape in the path.");
+        else if (st->api == FAKE_API_STRIPE)
             fake_stripe_error(&r, 400, "invalid_request_error", NULL, NULL, "Malformed URL escape in the path.");
         else
             fake_hubspot_error(&r, 400, "VALIDATION_ERROR", "Malformed URL escape in the path.", NULL);
@@ -282,6 +293,8 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
                                 "Requested version is not supported (sy_fake_spoke: send Intercom-Version: 2.x)");
         else
             fake_intercom_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_SHEETS) {
+        fake_sheets_handle(st, &hr, &r);
     } else {
         fake_hubspot_handle(st, &hr, &r);
     }
@@ -384,7 +397,7 @@ static int usage(const char *msg)
 {
     if (msg != NULL)
         fprintf(stderr, "sy_fake_spoke: %s\n", msg);
-    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|intercom --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
+    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|intercom|google_sheets|slack|webhook --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
                     "                     [--state-file F] [--no-retry-after]\n");
     return 2;
 }
@@ -444,12 +457,12 @@ int main(int argc, char **argv)
     while (which != FAKE_API_COUNT && strcmp(api, fake_api_names[which]) != 0)
         which = (fake_api_t)(which + 1);
     if (which == FAKE_API_COUNT)
-        return usage("--api must be stripe, hubspot, intercom, slack or webhook");
+        return usage("--api must be stripe, hubspot, intercom, google_sheets, slack or webhook");
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
         srv.state.secret = getenv("SY_FAKE_WEBHOOK_SECRET"); /* for harnesses that cannot add options */
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
         return usage("--api webhook needs --secret whsec_...");
-    window = strcmp(api, "stripe") == 0 ? 1000 : 10000;
+    window = strcmp(api, "stripe") == 0 ? 1000 : strcmp(api, "google_sheets") == 0 ? 60000 : 10000;
     if (rate != NULL && parse_rate(rate, &limit, &window) != 0)
         return usage("--rate must be N/WINDOW_MS, e.g. 100/10000");
     if ((fd = open_listener(listen_at, &port)) < 0) {
