@@ -157,6 +157,8 @@ static int build_view(sy_loop_t *l, h2o_req_t *req, const sy_source_conf_t *src,
     view->num_headers = n;
     view->body = (sy_slice_t){req->entity.base != NULL ? req->entity.base : "", req->entity.len};
     view->now_ms = sy_now_ms();
+    view->scratch = l->event_scratch;
+    view->scratch_size = l->event_scratch_size;
     if (src->public_url != NULL) {
         view->url = sy_slice_cstr(src->public_url);
     } else {
@@ -335,7 +337,10 @@ void sy_ingress_loop_init(sy_loop_t *l)
     sy_json_init(&l->json, (size_t)(conf->max_body / 2 + 16), JSON_MAX_DEPTH);
     l->events = calloc(conf->max_batch_events, sizeof(*l->events));
     l->headers = calloc(MAX_HEADERS, sizeof(*l->headers));
-    if (l->events == NULL || l->headers == NULL)
+    /* For ids and events a connector composes (connector.h); the events are copied out before the next request. */
+    l->event_scratch_size = (size_t)conf->max_batch_events * SY_EVENT_SCRATCH_PER_EVENT;
+    l->event_scratch = malloc(l->event_scratch_size);
+    if (l->events == NULL || l->headers == NULL || l->event_scratch == NULL)
         abort(); /* start-up allocation: out of memory here is not recoverable */
 }
 
@@ -347,4 +352,5 @@ void sy_ingress_loop_dispose(sy_loop_t *l)
     sy_json_dispose(&l->json);
     free(l->events);
     free(l->headers);
+    free(l->event_scratch);
 }
