@@ -210,7 +210,7 @@ typedef struct st_sy_connector_t {
     /*
      * Splits a verified request into events: ids, types and times from its body or its headers (Standard Webhooks,
      * GitHub and Shopify put them in headers). json is caller-owned scratch (reused across calls); ingress reads its
-     * root type afterwards (an array answers with a per-event list). Fills at most max_events entries of events and
+     * root type afterwards (an array, or any body with several events, answers with a per-event list). Fills at most max_events entries of events and
      * sets *num_events. Returns 0, or SY_EPARSE (not JSON, or an event without id/type) / SY_ETOOBIG (more than
      * max_events) with *errmsg set to a static sentence for the 400 answer.
      */

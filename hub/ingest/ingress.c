@@ -31,7 +31,7 @@ typedef struct st_ingress_job_t {
     h2o_req_t *req; /* NULL once the request is gone */
     req_ref_t *ref; /* lives in the request's pool */
     const sy_source_conf_t *source;
-    int batch_body; /* the body was an array of events (HubSpot): answer with a per-event list */
+    int batch_body; /* the body held an array of events (HubSpot) or several (QuickBooks legacy): a per-event list */
     sy_append_t items[];
 } ingress_job_t;
 
@@ -308,7 +308,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_error(req, si, 500, "Internal Server Error", "{\"error\":\"internal\",\"message\":\"out of memory\"}");
         return 0;
     }
-    job->batch_body = sy_json_type(&l->json, 0) == SY_JSON_ARRAY;
+    /* A JSON array, or an object holding several events (QuickBooks' legacy eventNotifications): one entry each. */
+    job->batch_body = sy_json_type(&l->json, 0) == SY_JSON_ARRAY || num_events > 1;
     if (sy_writer_submit(s->writer, &job->super) != 0) {
         free(job);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT(RETRY_AFTER_SECONDS));
