@@ -11,6 +11,7 @@
 #include "connectors_builtin.h"
 
 extern const sy_connector_t sy_connector_stripe; /* registry.c declares it; the table must hold this very one */
+extern const sy_connector_t sy_connector_hubspot;
 
 #define T 1700000000LL
 #define NOW_MS (T * 1000)
@@ -328,13 +329,13 @@ static void test_registry(void **state)
     assert_null(sy_connector_find(NULL));
     size_t count = 0;
     const sy_connector_t *const *all = sy_connector_all(&count);
-    assert_int_equal(count, 2);
+    assert_true(count >= 2); /* stripe, hubspot and the connectors added since */
     for (size_t i = 0; i != count; ++i) {
         assert_non_null(all[i]->name);
         assert_non_null(all[i]->verify);
         assert_non_null(all[i]->parse);
         assert_non_null(all[i]->sign);
-        assert_true(all[i]->default_tolerance_ms > 0);
+        assert_true(all[i]->default_tolerance_ms >= 0); /* 0: the scheme signs no timestamp (QuickBooks) */
     }
 
     static const char *codes[] = {"ok",       "missing_header", "malformed_header", "no_signature", "timestamp_tolerance",
