@@ -221,6 +221,9 @@ static int parse_legacy(sy_json_t *json, const sy_request_view_t *req, sy_event_
             if (plain_string(json, ent, "name", &name) != 0 || plain_string(json, ent, "id", &id) != 0 ||
                 plain_string(json, ent, "operation", &op) != 0)
                 return fail(errmsg, "entity has no plain string name, id and operation", SY_EPARSE);
+            /* "<Entity>.Fetched" is the type of the objects the hub fetches: no notification may pose as one. */
+            if (sy_slice_eq_cstr(op, "Fetched"))
+                return fail(errmsg, "entity operation Fetched is reserved for fetched objects", SY_EPARSE);
             if (plain_string(json, ent, "lastUpdated", &updated) != 0 || parse_time(updated, &ms) != 0)
                 return fail(errmsg, "entity has no lastUpdated time (ISO 8601)", SY_EPARSE);
             int dtok = sy_json_get(json, ent, "deletedId"); /* a Merge names the entity merged away */

@@ -200,6 +200,9 @@ static void test_legacy_refusals(void **state)
         {"{\"eventNotifications\":[{\"realmId\":\"1\",\"dataChangeEvent\":{\"entities\":[{\"name\":\"Customer\","
          "\"id\":\"1\",\"operation\":\"Merge\",\"lastUpdated\":\"2015-10-05T14:42:19Z\",\"deletedId\":2}]}}]}",
          "entity deletedId is not a plain string id"},
+        {"{\"eventNotifications\":[{\"realmId\":\"1\",\"dataChangeEvent\":{\"entities\":[{\"name\":\"Customer\","
+         "\"id\":\"1\",\"operation\":\"Fetched\",\"lastUpdated\":\"2015-10-05T14:42:19Z\"}]}}]}",
+         "entity operation Fetched is reserved for fetched objects"},
         {"\"text\"", "body is neither eventNotifications nor a CloudEvents array"},
     };
     for (size_t i = 0; i != SY_ARRAY_SIZE(cases); ++i) {
