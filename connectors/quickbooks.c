@@ -17,7 +17,8 @@
  * (realm), and one source may receive several companies, so the xref must name both. A write must carry the
  * customer's current SyncToken (push.version); without one the connector first sends a lookup (a query by Id) whose
  * answer gives it (result.version, FOUND), and a write answered with a stale-object fault (5010) is a retry with
- * result.stale_version set, so the next attempt reads again. ?requestid= makes the write idempotent.
+ * result.stale_version set, so the next attempt reads again. ?requestid= (the push's key and the SyncToken) makes
+ * the write idempotent.
  */
 #include "connectors_builtin.h"
 #include "crypto.h"
@@ -619,23 +620,31 @@ static int set_field(json_t *root, const char *name, const char *value)
     }
 }
 
-/* ?requestid=: the push's key when it fits Intuit's 50 characters, else a digest of it (stable across retries). */
-static void request_id_of(const char *key, char *out)
+/*
+ * ?requestid=: Intuit answers a repeated requestid with the first answer, so it must name the write exactly: the push
+ * (its idempotency key, stable across retries) and the SyncToken it carries. A retry after a lost answer repeats
+ * both (and is replayed, never applied twice); a retry after a stale-object fault carries the fresh token, so it is
+ * a new request (with the push's key alone it would be answered 5010 forever). "<key>-t<token>" when that fits
+ * Intuit's 50 characters of [A-Za-z0-9_-], else "sy-" and 47 hex digits of SHA-256("<key>-t<token>").
+ */
+static void request_id_of(const char *key, const char *token, char *out)
 {
-    size_t len = strlen(key), i;
-    for (i = 0; i != len && len <= QB_REQUESTID_MAX; ++i) {
-        char c = key[i];
+    char full[300];
+    int len = snprintf(full, sizeof(full), "%s-t%s", key, token);
+    size_t i;
+    for (i = 0; len > 0 && len <= QB_REQUESTID_MAX && i != (size_t)len; ++i) {
+        char c = full[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
             break;
     }
-    if (len != 0 && i == len) {
-        memcpy(out, key, len + 1);
+    if (len > 0 && len <= QB_REQUESTID_MAX && i == (size_t)len) {
+        memcpy(out, full, (size_t)len + 1);
         return;
     }
     unsigned char digest[SY_SHA256_LEN];
     char hex[2 * SY_SHA256_LEN + 1];
-    sy_slice_t part = sy_slice_cstr(key);
-    sy_sha256(&part, 1, digest);
+    sy_slice_t parts[] = {sy_slice_cstr(key), SY_SLICE_LIT("-t"), sy_slice_cstr(token)};
+    sy_sha256(parts, SY_ARRAY_SIZE(parts), digest);
     sy_hex_encode(digest, sizeof(digest), hex);
     memcpy(out, "sy-", 3);
     memcpy(out + 3, hex, QB_REQUESTID_MAX - 3); /* 47 of the 64 digits: 188 bits */
@@ -684,7 +693,7 @@ static int qb_encode_push(const sy_source_verify_t *conf, const sy_push_t *pushe
             goto Exit;
     }
     char rid[QB_REQUESTID_MAX + 1];
-    request_id_of(p->idempotency_key, rid);
+    request_id_of(p->idempotency_key, p->version, rid);
     snprintf(out->path, sizeof(out->path), "/v3/company/%.*s/customer?requestid=%s&minorversion=" QB_MINOR_VERSION,
              realm_len, p->object_id, rid);
     memcpy(out->method, "POST", 5);

@@ -24,7 +24,9 @@
 #define FAKE_WINDOW_MAX (1u << 20)    /* accepted-request timestamps kept for the sliding window */
 #define FAKE_IDEM_KEY_MAX 255         /* longest Idempotency-Key Stripe accepts */
 
-typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT } fake_api_t;
+typedef enum en_fake_api_t { FAKE_API_STRIPE, FAKE_API_HUBSPOT, FAKE_API_QUICKBOOKS } fake_api_t;
+/* "stripe", "hubspot", "quickbooks" (fake_state.c) */
+const char *fake_api_name(fake_api_t api);
 
 /* Everything the fake remembers. POST /_fake/reset clears it except the configuration (api, rate). */
 typedef struct st_fake_state_t {
@@ -111,5 +113,12 @@ void fake_hubspot_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t 
 void fake_hubspot_error(fake_reply_t *out, int status, const char *category, const char *message, json_t *context);
 /* Seeds one contact with the given id and properties (borrowed); 0, or -1 with err filled (400). */
 int fake_hubspot_seed(fake_state_t *st, const char *id, json_t *properties, fake_reply_t *err);
+
+/* ---- fake_quickbooks.c ---- */
+void fake_quickbooks_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* A QuickBooks Fault body: {"Fault":{"Error":[{"Message","Detail","code"}],"type"},"time"}. */
+void fake_quickbooks_error(fake_reply_t *out, int status, const char *code, const char *message, const char *type);
+/* Seeds one customer under "realm:Id" (fields borrowed); 0, or -1 with err filled (400). */
+int fake_quickbooks_seed(fake_state_t *st, const char *id, json_t *fields, fake_reply_t *err);
 
 #endif

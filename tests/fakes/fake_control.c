@@ -136,7 +136,7 @@ static void control_seed(fake_server_t *s, h2o_req_t *req, json_t *body)
             fake_stripe_seed(&s->state, id, fields);
         } else {
             fake_reply_t err = {0};
-            if (fake_hubspot_seed(&s->state, id, fields, &err) != 0) {
+            if ((s->state.api == FAKE_API_QUICKBOOKS ? fake_quickbooks_seed : fake_hubspot_seed)(&s->state, id, fields, &err) != 0) {
                 fake_answer_send(req, fake_answer_create(req, &err));
                 fake_reply_dispose(&err);
                 return;
@@ -165,7 +165,7 @@ int fake_control(fake_server_t *s, h2o_req_t *req)
     }
 
     if (get && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/health")))
-        fake_send_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "api", s->state.api == FAKE_API_STRIPE ? "stripe" : "hubspot"));
+        fake_send_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "api", fake_api_name(s->state.api)));
     else if (get && h2o_memis(p.base, p.len, H2O_STRLIT("/_fake/state"))) {
         json_t *j = fake_state_json(&s->state);
         json_object_set_new(j, "hung", json_integer((json_int_t)s->num_hung));

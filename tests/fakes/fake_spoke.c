@@ -1,7 +1,7 @@
 /*
  * sy_fake_spoke: serves a fake Stripe or HubSpot API on one H2O event loop (one thread, HTTP/1.1).
  *
- *   sy_fake_spoke --api stripe|hubspot --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
+ *   sy_fake_spoke --api stripe|hubspot|quickbooks --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
  *                 [--state-file F] [--no-retry-after]
  *
  * Prints "listening on PORT" (the real port, so PORT may be 0) once it accepts connections, and serves until
@@ -107,7 +107,9 @@ static int authorized(fake_server_t *s, h2o_req_t *req)
 
 static void unauthorized(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_QUICKBOOKS)
+        fake_quickbooks_error(r, 401, "3200", "AuthenticationFailed: message=Token expired (sy_fake_spoke)", "AUTHENTICATION");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 401, "invalid_request_error", NULL, NULL,
                           "Invalid API Key provided (sy_fake_spoke: expected Authorization: Bearer <token>).");
     else
@@ -119,7 +121,12 @@ static void unauthorized(fake_server_t *s, fake_reply_t *r)
 
 static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE) {
+    if (s->state.api == FAKE_API_QUICKBOOKS) {
+        fake_quickbooks_error(r, status, status == 500 ? "10000" : "2010",
+                              status == 500 ? "An application error has occurred (sy_fake_spoke: error500 mode)"
+                                            : "Request has invalid property (sy_fake_spoke: error400 mode)",
+                              status == 500 ? "SystemFault" : "ValidationFault");
+    } else if (s->state.api == FAKE_API_STRIPE) {
         if (status == 500)
             fake_stripe_error(r, 500, "api_error", NULL, NULL, "An unknown error occurred (sy_fake_spoke: error500 mode).");
         else
@@ -135,7 +142,9 @@ static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
 
 static void rate_limited(fake_server_t *s, fake_reply_t *r)
 {
-    if (s->state.api == FAKE_API_STRIPE)
+    if (s->state.api == FAKE_API_QUICKBOOKS)
+        fake_quickbooks_error(r, 429, "003001", "ThrottleExceeded: message=ThrottleExceeded; errorCode=003001", "SERVICE");
+    else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 429, "rate_limit_error", "rate_limit", NULL,
                           "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
     else
@@ -250,6 +259,8 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
             stripe_idempotent(s, &hr, raw_path, key, &r, &replayed);
     } else if (st->api == FAKE_API_STRIPE) {
         fake_stripe_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_QUICKBOOKS) {
+        fake_quickbooks_handle(st, &hr, &r);
     } else {
         fake_hubspot_handle(st, &hr, &r);
     }
@@ -343,7 +354,7 @@ static int usage(const char *msg)
 {
     if (msg != NULL)
         fprintf(stderr, "sy_fake_spoke: %s\n", msg);
-    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
+    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|quickbooks --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
                     "                     [--state-file F] [--no-retry-after]\n");
     return 2;
 }
@@ -397,9 +408,9 @@ int main(int argc, char **argv)
     }
     if (api == NULL || listen_at == NULL)
         return usage("--api and --listen are required");
-    if (strcmp(api, "stripe") != 0 && strcmp(api, "hubspot") != 0)
-        return usage("--api must be stripe or hubspot");
-    window = strcmp(api, "stripe") == 0 ? 1000 : 10000;
+    if (strcmp(api, "stripe") != 0 && strcmp(api, "hubspot") != 0 && strcmp(api, "quickbooks") != 0)
+        return usage("--api must be stripe, hubspot or quickbooks");
+    window = strcmp(api, "stripe") == 0 ? 1000 : strcmp(api, "quickbooks") == 0 ? 60000 : 10000;
     if (rate != NULL && parse_rate(rate, &limit, &window) != 0)
         return usage("--rate must be N/WINDOW_MS, e.g. 100/10000");
     if ((fd = open_listener(listen_at, &port)) < 0) {
@@ -407,7 +418,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fake_state_init(&srv.state, strcmp(api, "stripe") == 0 ? FAKE_API_STRIPE : FAKE_API_HUBSPOT, limit, window);
+    fake_state_init(&srv.state,
+                    strcmp(api, "stripe") == 0    ? FAKE_API_STRIPE
+                    : strcmp(api, "hubspot") == 0 ? FAKE_API_HUBSPOT
+                                                  : FAKE_API_QUICKBOOKS,
+                    limit, window);
     srv.state.retry_after = !no_retry_after;
     h2o_linklist_init_anchor(&srv.hung);
 

@@ -196,10 +196,15 @@ void fake_state_idem_store(fake_state_t *st, const char *key, const char *finger
     json_object_set_new(st->idem, key, xjson(e));
 }
 
+const char *fake_api_name(fake_api_t api)
+{
+    return api == FAKE_API_STRIPE ? "stripe" : api == FAKE_API_HUBSPOT ? "hubspot" : "quickbooks";
+}
+
 json_t *fake_state_json(const fake_state_t *st)
 {
     json_t *j = json_pack("{s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:{s:I, s:I, s:b}}", "api",
-                          st->api == FAKE_API_STRIPE ? "stripe" : "hubspot", "objects", st->objects, "requests",
+                          fake_api_name(st->api), "objects", st->objects, "requests",
                           (json_int_t)st->num_requests, "accepted", (json_int_t)st->accepted, "rate_limited",
                           (json_int_t)st->rate_limited, "max_in_window", (json_int_t)st->max_in_window, "idempotent_replays",
                           (json_int_t)st->replays, "by_key", st->by_key, "rate", "limit", (json_int_t)st->rate_limit, "window_ms",

@@ -60,7 +60,7 @@ static void test_sparse_update(void **state)
     sy_push_t p = push_of(REALM ":58", "3", names, values, 5);
     assert_int_equal(qb->encode_push(NULL, &p, 1, &req), 0);
     assert_string_equal(req.method, "POST");
-    assert_string_equal(req.path, "/v3/company/" REALM "/customer?requestid=sy-push-7-r1&minorversion=75");
+    assert_string_equal(req.path, "/v3/company/" REALM "/customer?requestid=sy-push-7-r1-t3&minorversion=75");
     assert_string_equal(req.content_type, "application/json");
     assert_string_equal(req.body, "{\"sparse\":true,\"Id\":\"58\",\"SyncToken\":\"3\",\"DisplayName\":\"Acme \\\"Ltd\\\" "
                                   "\xc3\xa9\",\"PrimaryEmailAddr\":{\"Address\":\"ap@acme.example\"},\"BillAddr\":"
@@ -71,11 +71,19 @@ static void test_sparse_update(void **state)
     sy_http_request_dispose(&req);
     sy_http_request_dispose(&req); /* twice is fine */
 
-    /* A key over Intuit's 50 characters: a stable digest of it (Python hashlib, first 47 hex digits). */
+    /* After a stale-object fault the same push carries a fresh token: another requestid (Intuit would replay the
+     * fault to the old one). */
+    p.version = "4";
+    assert_int_equal(qb->encode_push(NULL, &p, 1, &req), 0);
+    assert_string_equal(req.path, "/v3/company/" REALM "/customer?requestid=sy-push-7-r1-t4&minorversion=75");
+    sy_http_request_dispose(&req);
+    p.version = "3";
+
+    /* Over Intuit's 50 characters: a stable digest of "<key>-t<token>" (Python hashlib, first 47 hex digits). */
     p.idempotency_key = "sy-0123456789abcdef-outbox-000000000000002a-r17-with-a-long-tail";
     assert_int_equal(qb->encode_push(NULL, &p, 1, &req), 0);
     assert_string_equal(req.path,
-                        "/v3/company/" REALM "/customer?requestid=sy-9a87d6b379af34e59618322307ea5caba7a8f6e73866cbc"
+                        "/v3/company/" REALM "/customer?requestid=sy-b9e80c5ffeeab2b58c23accb51e71afe4a77f3ec82c82ff"
                         "&minorversion=75");
     sy_http_request_dispose(&req);
 }
