@@ -287,7 +287,9 @@ typedef struct st_sy_connector_t {
      * read (QuickBooks: one Change Data Capture call per realm reads every entity named), setting covered[i] = 1 for
      * each (covered[0] always on success) and out->num_pushes to their number. events are the logged bodies (raw)
      * of events whose type needs_fetch. Returns 0, or SY_EINVAL when events[0] cannot be read (not one of the
-     * tool's notifications, or too old for the API): then nothing is covered.
+     * tool's notifications, or an entity the connector cannot fetch): then nothing is covered. A read the tool
+     * refuses (QuickBooks CDC looks back 30 days at most) is classify's to judge. Hub side not yet wired: nothing
+     * calls the fetch members yet.
      */
     int (*encode_fetch)(const sy_source_verify_t *conf, const sy_slice_t *events, size_t n, unsigned char *covered,
                         sy_http_request_t *out);
