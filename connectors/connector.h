@@ -7,7 +7,8 @@
  * and make signed sample requests (for `switchyard trigger`, tests and the benchmark). Outbound they encode pushes
  * and classify answers. They declare their own config keys (options), default tolerance and rate limits.
  * Everything they are given is borrowed for the duration of the call; every slice they return points into the
- * request (body or header values). All functions are thread-safe given distinct sy_json_t scratch objects.
+ * request (body or header values) or into the scratch the caller lent with it (sy_request_view_t.scratch). All
+ * functions are thread-safe given distinct sy_json_t scratch objects (and scratch buffers).
  */
 #ifndef SY_CONNECTOR_H
 #define SY_CONNECTOR_H
@@ -33,7 +34,20 @@ typedef struct st_sy_request_view_t {
     size_t num_headers;
     sy_slice_t body; /* raw bytes exactly as received */
     int64_t now_ms;  /* wall clock used for the timestamp tolerance */
+    /*
+     * Scratch the caller lends parse for what a connector must compose because the request does not hold it as one
+     * run of bytes: QuickBooks' legacy notifications have no event id (it is realm:entity:id:operation:lastUpdated)
+     * and name the realm once for many entities. Slices parse returns may point here; the caller keeps the buffer as
+     * long as the events (ingress copies them into the log job before the next request). Give
+     * SY_EVENT_SCRATCH_PER_EVENT bytes per event it may return; NULL/0 is fine for connectors that compose nothing
+     * (one that needs it then refuses the body with SY_ETOOBIG).
+     */
+    char *scratch;
+    size_t scratch_size;
 } sy_request_view_t;
+
+/* Scratch per event a connector may use (an id of SY_EVENT_ID_MAX bytes and a small composed raw object). */
+#define SY_EVENT_SCRATCH_PER_EVENT 1024
 
 #define SY_MAX_OPTIONS 8
 
@@ -83,6 +97,10 @@ typedef struct st_sy_push_t {
     size_t num_fields;
     const char *idempotency_key; /* stable across retries of this push (and its revision) */
     int create;                  /* no object_id and a lookup by email found none: create the object */
+    /* The object's current version as the tool last told (QuickBooks SyncToken: a write must name it), from the
+     * result.version of a lookup or an earlier write; NULL: unknown, a connector that needs one sends a lookup of
+     * object_id first (lookup = 1, classify says FOUND with result.version). Connectors without versions ignore it. */
+    const char *version;
 } sy_push_t;
 
 /* An HTTP request to send. Built by encode_push; body is malloc'd and owned by the request. */
@@ -121,6 +139,11 @@ typedef struct st_sy_push_result_t {
      * (it is done), the others take outcome. partial 0: outcome applies to all n inputs. */
     int partial;
     unsigned char written[SY_PUSH_MAX_BATCH];
+    /* Versioned objects (QuickBooks SyncToken), single push: the version the answer reports (a lookup's, or the new
+     * one after a write), to pass as push.version next time; "" if none. stale_version: the tool refused the write
+     * because push.version is out of date (outcome RETRY): forget it, so the retry reads the object again first. */
+    char version[32];
+    int stale_version;
 } sy_push_result_t;
 
 /* A key of sources.NAME that only this connector reads (HubSpot's signature_version). */
@@ -151,6 +174,22 @@ typedef struct st_sy_connector_observe_t {
     const char *const *write_key;
 } sy_connector_observe_t;
 
+/*
+ * Objects a tool's notifications name without their values (QuickBooks sends "Customer 1 was updated" and nothing
+ * else), read back so the log holds them: the hub fetches them through the spoke's rate-limited, retrying queue and
+ * appends each fetched object to the log as an event of its own, so a replay never needs the network.
+ */
+typedef struct st_sy_fetched_t {
+    char *id;               /* dedupe id of the fetched version (stable: fetching the same version twice is a duplicate) */
+    char *type;             /* e.g. "Customer.Fetched" */
+    int64_t occurred_at_ms; /* when the tool last changed the object, 0 if unknown */
+    char *body;             /* the event body to log (JSON), NUL-terminated, body_len bytes */
+    size_t body_len;
+} sy_fetched_t;
+
+/* Frees what decode_fetch returned (each member, then the array); NULL is fine. */
+void sy_fetched_dispose(sy_fetched_t *fetched, size_t n);
+
 /* What the tool is to the team, for the data-health report (a billing record linked to no other tool). */
 typedef enum en_sy_tool_role_t {
     SY_ROLE_OTHER = 0,
@@ -177,7 +216,7 @@ typedef struct st_sy_connector_t {
     /*
      * Splits a verified request into events: ids, types and times from its body or its headers (Standard Webhooks,
      * GitHub and Shopify put them in headers). json is caller-owned scratch (reused across calls); ingress reads its
-     * root type afterwards (an array answers with a per-event list). Fills at most max_events entries of events and
+     * root type afterwards (an array, or any body with several events, answers with a per-event list). Fills at most max_events entries of events and
      * sets *num_events. Returns 0, or SY_EPARSE (not JSON, or an event without id/type) / SY_ETOOBIG (more than
      * max_events) with *errmsg set to a static sentence for the 400 answer.
      */
@@ -266,6 +305,30 @@ typedef struct st_sy_connector_t {
     unsigned default_rate_count;   /* documented limit: default_rate_count requests per default_rate_window_ms */
     int64_t default_rate_window_ms;
     const char *default_base_url;  /* https://api.stripe.com, https://api.hubapi.com (tests override with loopback) */
+
+    /* --- fetch: notifications without values (all optional; NULL: the tool's events carry their objects) ------- */
+
+    /* 1 if events of this type name objects without their values (the hub must fetch them), else 0. */
+    int (*needs_fetch)(sy_slice_t type);
+    /*
+     * Builds one read (a GET, no body) for events[0] and every other event of events[0..n) the same request can
+     * read (QuickBooks: one Change Data Capture call per realm reads every entity named), setting covered[i] = 1 for
+     * each (covered[0] always on success) and out->num_pushes to their number. events are the logged bodies (raw)
+     * of events whose type needs_fetch. Returns 0, or SY_EINVAL when events[0] cannot be read (not one of the
+     * tool's notifications, or an entity the connector cannot fetch): then nothing is covered. A read the tool
+     * refuses (QuickBooks CDC looks back 30 days at most) is classify's to judge. Hub side not yet wired: nothing
+     * calls the fetch members yet.
+     */
+    int (*encode_fetch)(const sy_source_verify_t *conf, const sy_slice_t *events, size_t n, unsigned char *covered,
+                        sy_http_request_t *out);
+    /*
+     * Reads a 2xx answer to encode_fetch's request req (classify first: the same outcomes as a push) into
+     * *num_fetched events to append (malloc'd array in *fetched, freed with sy_fetched_dispose; none is fine).
+     * Returns 0, or SY_EPARSE with *errmsg a static sentence when the body is not the answer expected (the fetch is
+     * then retried like a 5xx).
+     */
+    int (*decode_fetch)(const sy_http_request_t *req, sy_slice_t body, sy_fetched_t **fetched, size_t *num_fetched,
+                        const char **errmsg);
 } sy_connector_t;
 
 /* Registry: all connectors known to this build (static const table in registry.c). */

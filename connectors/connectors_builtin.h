@@ -14,6 +14,8 @@ extern const char *const sy_hubspot_sample_types[];
 char *sy_hubspot_sample(const char *type, int64_t now_ms);
 extern const char *const sy_intercom_sample_types[];
 char *sy_intercom_sample(const char *type, int64_t now_ms);
+extern const char *const sy_quickbooks_sample_types[]; /* quickbooks_samples.c */
+char *sy_quickbooks_sample(const char *type, int64_t now_ms);
 
 /* Helpers shared by the connectors (registry.c); not part of the connector contract. */
 

@@ -18,7 +18,8 @@
     X(standard_webhooks)                                                                                            \
     X(github)                                                                                                       \
     X(shopify)                                                                                                      \
-    X(google_sheets)
+    X(google_sheets)                                                                                                \
+    X(quickbooks)
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
 #define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,
@@ -234,6 +235,18 @@ void sy_connector_result_init(sy_push_result_t *r, sy_push_outcome_t outcome)
     r->rate_limited = 0;
     r->created_id[0] = '\0';
     r->partial = 0;
+    r->version[0] = '\0';
+    r->stale_version = 0;
+}
+
+void sy_fetched_dispose(sy_fetched_t *fetched, size_t n)
+{
+    for (size_t i = 0; fetched != NULL && i != n; ++i) {
+        free(fetched[i].id);
+        free(fetched[i].type);
+        free(fetched[i].body);
+    }
+    free(fetched);
 }
 
 int sy_connector_buf_append(sy_connector_buf_t *b, const char *s, size_t n)

@@ -43,6 +43,8 @@ typedef struct st_sy_loop_t {
     sy_json_t json;
     sy_event_ref_t *events;
     sy_header_t *headers;
+    char *event_scratch; /* lent to parse (sy_request_view_t.scratch) */
+    size_t event_scratch_size;
 } sy_loop_t;
 
 struct st_sy_server_t {

@@ -475,7 +475,8 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
                                 .idempotency_key = c->object_id == NULL && c->create_key[0] != '\0'
                                                        ? c->create_key
                                                        : json_string_value(json_object_get(c->doc, "idempotency_key")),
-                                .create = c->create};
+                                .create = c->create,
+                                .version = json_string_value(json_object_get(c->doc, "object_version"))};
         t->items[i] = c->item;
         t->items[i].had_object = c->object_id != NULL;
         snprintf(t->items[i].object_id, sizeof(t->items[i].object_id), "%s", c->object_id != NULL ? c->object_id : "");
@@ -657,6 +658,16 @@ static int bury(sy_txn_t *txn, const unsigned char *key, json_t *doc, const char
     return rc == 0 ? remove_push(txn, key, doc) : rc;
 }
 
+/* Versioned objects (QuickBooks SyncToken, connector.h): the version an answer reported goes with the push to its
+ * next request; a stale one is forgotten, so that request reads the object again. */
+static void keep_version(json_t *doc, const sy_push_result_t *r)
+{
+    if (r->stale_version)
+        json_object_del(doc, "object_version");
+    else if (r->version[0] != '\0')
+        json_object_set_new(doc, "object_version", json_string(r->version));
+}
+
 /* Applies one push's outcome inside txn. Returns 0 or a storage error (the caller aborts txn). *log says what
  * becomes of the push's attempt log: 1 add this attempt, -1 drop the log (the push is done), 0 nothing (gone). */
 static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r,
@@ -670,6 +681,7 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
         return 0; /* dropped by an admin meanwhile */
     *log = 1;
     int coalesced = json_integer_value(json_object_get(doc, "revision")) != it->revision;
+    keep_version(doc, r);
     if (!it->had_object && r->created_id[0] != '\0' && (r->outcome == SY_PUSH_DONE || r->outcome == SY_PUSH_FOUND)) {
         count(d, s, r->outcome == SY_PUSH_FOUND ? SY_PUSH_IDX_found : SY_PUSH_IDX_created, 1);
         /* Links are checked again here, in the settling transaction: the record may have got an object at this tool

@@ -32,7 +32,7 @@ typedef struct st_ingress_job_t {
     h2o_req_t *req; /* NULL once the request is gone */
     req_ref_t *ref; /* lives in the request's pool */
     const sy_source_conf_t *source;
-    int batch_body; /* the body was an array of events (HubSpot): answer with a per-event list */
+    int batch_body; /* the body held an array of events (HubSpot) or several (QuickBooks legacy): a per-event list */
     sy_append_t items[];
 } ingress_job_t;
 
@@ -161,6 +161,8 @@ static int build_view(sy_loop_t *l, h2o_req_t *req, const sy_source_conf_t *src,
     view->num_headers = n;
     view->body = (sy_slice_t){req->entity.base != NULL ? req->entity.base : "", req->entity.len};
     view->now_ms = sy_now_ms();
+    view->scratch = l->event_scratch;
+    view->scratch_size = l->event_scratch_size;
     if (src->public_url != NULL) {
         view->url = sy_slice_cstr(src->public_url);
     } else {
@@ -310,7 +312,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_error(req, si, 500, "Internal Server Error", "{\"error\":\"internal\",\"message\":\"out of memory\"}");
         return 0;
     }
-    job->batch_body = sy_json_type(&l->json, 0) == SY_JSON_ARRAY;
+    /* A JSON array, or an object holding several events (QuickBooks' legacy eventNotifications): one entry each. */
+    job->batch_body = sy_json_type(&l->json, 0) == SY_JSON_ARRAY || num_events > 1;
     /* A cluster node answers after the stream's acknowledgement (and its own log caught up), cluster.h. */
     if ((s->cluster != NULL ? sy_cluster_submit(s->cluster, &job->super) : sy_writer_submit(s->writer, &job->super)) !=
         0) {
@@ -341,7 +344,10 @@ void sy_ingress_loop_init(sy_loop_t *l)
     sy_json_init(&l->json, (size_t)(conf->max_body / 2 + 16), JSON_MAX_DEPTH);
     l->events = calloc(conf->max_batch_events, sizeof(*l->events));
     l->headers = calloc(MAX_HEADERS, sizeof(*l->headers));
-    if (l->events == NULL || l->headers == NULL)
+    /* For ids and events a connector composes (connector.h); the events are copied out before the next request. */
+    l->event_scratch_size = (size_t)conf->max_batch_events * SY_EVENT_SCRATCH_PER_EVENT;
+    l->event_scratch = malloc(l->event_scratch_size);
+    if (l->events == NULL || l->headers == NULL || l->event_scratch == NULL)
         abort(); /* start-up allocation: out of memory here is not recoverable */
 }
 
@@ -353,4 +359,5 @@ void sy_ingress_loop_dispose(sy_loop_t *l)
     sy_json_dispose(&l->json);
     free(l->events);
     free(l->headers);
+    free(l->event_scratch);
 }

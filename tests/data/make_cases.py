@@ -427,3 +427,105 @@ write("google_sheets", "answer_400", ["A range Sheets cannot parse (the tab was 
 write("google_sheets", "answer_503", ["Sheets is unavailable: retried.", ("outcome", "retry")],
       "503", [("Content-Type", "application/json")],
       compact({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}}))
+# --- QuickBooks Online: intuit-signature = base64(HMAC-SHA256(verifier token, body)); no timestamp ------------
+import datetime
+
+QB_TOKEN = "qbo-verifier-token-0123"
+QB_REALM = "9341455251541838"
+
+
+def qb_sig(secret, body):
+    return base64.b64encode(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()).decode()
+
+
+def iso_ms(s):
+    """Unix ms of an ISO 8601 time, computed by Python's datetime (independently of the C parser)."""
+    s = s.replace("Z", "+00:00")
+    if s[-5] in "+-" and s[-3] != ":":  # "-0700" as the legacy samples write it
+        s = s[:-2] + ":" + s[-2:]
+    return int(datetime.datetime.fromisoformat(s).timestamp() * 1000)
+
+
+def qb_case(name, why, body, sig, verify="ok", events=(), parse=None, secrets=(QB_TOKEN,)):
+    head = [why] + [("secret", s) for s in secrets] + [("now_ms", TMS), ("verify", verify)]
+    head += [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write("quickbooks", name, head, "POST /hooks/quickbooks", [("Content-Type", "application/json")] +
+          ([("intuit-signature", sig)] if sig is not None else []), body)
+
+
+# Legacy: one event per entity, id realm:name:id:operation:lastUpdated (Intuit's sample writes "-0700" offsets).
+qb_legacy = compact({"eventNotifications": [
+    {"realmId": QB_REALM, "dataChangeEvent": {"entities": [
+        {"name": "Customer", "id": "58", "operation": "Update", "lastUpdated": "2024-12-06T07:45:10-0800"},
+        {"name": "Invoice", "id": "130", "operation": "Create", "lastUpdated": "2024-12-06T15:45:20.250Z"}]}},
+    {"realmId": "123146096291789", "dataChangeEvent": {"entities": [
+        {"name": "Customer", "id": "7", "operation": "Merge", "lastUpdated": "2024-12-06T15:45:30+00:00",
+         "deletedId": "9"}]}}]})
+qb_legacy_events = [
+    f"{QB_REALM}:Customer:58:Update:2024-12-06T07:45:10-0800 Customer.Update {iso_ms('2024-12-06T07:45:10-0800')}",
+    f"{QB_REALM}:Invoice:130:Create:2024-12-06T15:45:20.250Z Invoice.Create {iso_ms('2024-12-06T15:45:20.250Z')}",
+    f"123146096291789:Customer:7:Merge:2024-12-06T15:45:30+00:00 Customer.Merge {iso_ms('2024-12-06T15:45:30+00:00')}"]
+qb_case("legacy_two_realms", "Legacy eventNotifications, two realms, three entities (Python hmac): one event each.",
+        qb_legacy, qb_sig(QB_TOKEN, qb_legacy), events=qb_legacy_events)
+# CloudEvents: an array, several realms per delivery, id = the CloudEvent id.
+qb_ce = compact([
+    {"specversion": "1.0", "id": "88cd52a5-3e5f-4c1e-9a1f-2b9f0d6e7a01", "source": "intuit.dsnBgbseACLLRZNxo2dfc4evmEJ",
+     "type": "qbo.customer.updated.v1", "datacontenttype": "application/json", "time": "2024-12-06T15:46:31.081Z",
+     "intuitentityid": "58", "intuitaccountid": QB_REALM, "data": {}},
+    {"specversion": "1.0", "id": "0b9d2c47-7d7a-4f55-8f0e-5c3a1e2d9b02", "source": "intuit.dsnBgbseACLLRZNxo2dfc4evmEJ",
+     "type": "qbo.invoice.created.v1", "datacontenttype": "application/json", "time": "2024-12-06T15:46:35Z",
+     "intuitentityid": "131", "intuitaccountid": "123146096291789", "data": {}}])
+qb_ce_events = [f"88cd52a5-3e5f-4c1e-9a1f-2b9f0d6e7a01 qbo.customer.updated.v1 {iso_ms('2024-12-06T15:46:31.081Z')}",
+                f"0b9d2c47-7d7a-4f55-8f0e-5c3a1e2d9b02 qbo.invoice.created.v1 {iso_ms('2024-12-06T15:46:35Z')}"]
+qb_case("cloudevents_two_realms", "A CloudEvents array with two realms (Python hmac): id = each CloudEvent's id.",
+        qb_ce, qb_sig(QB_TOKEN, qb_ce), events=qb_ce_events)
+qb_case("rotated_token", "Signed with the second of two verifier tokens (rotation).", qb_ce,
+        qb_sig("qbo-new-verifier-token", qb_ce), secrets=(QB_TOKEN, "qbo-new-verifier-token"), events=qb_ce_events)
+qb_case("tampered_body", "One byte of the body changed after signing.", qb_legacy.replace('"58"', '"59"'),
+        qb_sig(QB_TOKEN, qb_legacy), verify="mismatch")
+qb_case("wrong_token", "Signed with the OAuth client secret instead of the verifier token.", qb_legacy,
+        qb_sig("oauth-client-secret", qb_legacy), verify="mismatch")
+qb_case("missing_header", "No intuit-signature header.", qb_legacy, None, verify="missing_header")
+qb_case("hex_signature", "A hex signature where Intuit sends base64: malformed.", qb_legacy,
+        hmac.new(QB_TOKEN.encode(), qb_legacy.encode(), hashlib.sha256).hexdigest(), verify="malformed_header")
+qb_no_time = compact({"eventNotifications": [{"realmId": QB_REALM, "dataChangeEvent": {"entities": [
+    {"name": "Customer", "id": "58", "operation": "Update"}]}}]})
+qb_case("legacy_no_time", "Correctly signed, but an entity has no lastUpdated: refused whole (400).", qb_no_time,
+        qb_sig(QB_TOKEN, qb_no_time), parse="entity has no lastUpdated time (ISO 8601)")
+qb_ce_no_realm = compact([{"specversion": "1.0", "id": "e1", "type": "qbo.customer.updated.v1",
+                           "time": "2024-12-06T15:46:31Z", "intuitentityid": "58", "data": {}}])
+qb_case("cloudevent_no_realm", "A CloudEvent without intuitaccountid: the object cannot be named, refused (400).",
+        qb_ce_no_realm, qb_sig(QB_TOKEN, qb_ce_no_realm), parse="event has no plain string intuitaccountid (realm)")
+# The dedupe id of a legacy entity is rebuilt identically from a redelivery: a replay is a duplicate (checked by
+# the unit test); the case shows the same body verifies again byte for byte.
+qb_case("legacy_redelivered", "Intuit's retry of the same notification: same ids, so the log keeps one copy.",
+        qb_legacy, qb_sig(QB_TOKEN, qb_legacy), events=qb_legacy_events)
+
+qb_fault = lambda code, msg, t: compact({"Fault": {"Error": [{"Message": msg, "Detail": msg, "code": code}],
+                                                   "type": t}, "time": "2024-12-06T07:46:40.000-08:00"})
+write("quickbooks", "answer_200_update", ["A sparse update written: done (its new SyncToken is kept).",
+                                          ("outcome", "done")],
+      "200", [("Content-Type", "application/json")],
+      compact({"Customer": {"Id": "58", "SyncToken": "4", "DisplayName": "Acme Ltd", "sparse": False},
+               "time": "2024-12-06T07:46:40.000-08:00"}))
+write("quickbooks", "answer_200_lookup", ["The read before a write: found, with its SyncToken.", ("outcome", "found")],
+      "200", [("Content-Type", "application/json")],
+      compact({"QueryResponse": {"Customer": [{"Id": "58", "SyncToken": "3"}], "startPosition": 1, "maxResults": 1},
+               "time": "2024-12-06T07:46:40.000-08:00"}))
+write("quickbooks", "answer_400_stale", ["A stale SyncToken (5010): retried at once, after a fresh read.",
+                                         ("outcome", "retry"), ("retry_after_ms", 0)],
+      "400", [("Content-Type", "application/json")],
+      qb_fault("5010", "Stale Object Error : You and root were working on this at the same time.", "ValidationFault"))
+write("quickbooks", "answer_400_validation", ["Another validation fault (duplicate name): a dead letter.",
+                                              ("outcome", "permanent")],
+      "400", [("Content-Type", "application/json")],
+      qb_fault("6240", "Duplicate Name Exists Error", "ValidationFault"))
+write("quickbooks", "answer_401", ["The access token expired or was revoked: permanent (an operator reconnects).",
+                                   ("outcome", "permanent")],
+      "401", [("Content-Type", "application/json")], qb_fault("3200", "AuthenticationFailed", "AUTHENTICATION"))
+write("quickbooks", "answer_429", ["Over 500 requests a minute for the realm: retried after Retry-After, paused.",
+                                   ("outcome", "retry"), ("retry_after_ms", 60000), ("rate_limited", 1)],
+      "429", [("Retry-After", "60"), ("Content-Type", "application/json")],
+      qb_fault("003001", "ThrottleExceeded", "SERVICE"))
+write("quickbooks", "answer_503", ["QuickBooks unavailable: retried with backoff.", ("outcome", "retry")],
+      "503", [("Content-Type", "text/html")], "<html>Service Unavailable</html>")

@@ -32,6 +32,7 @@ typedef enum en_fake_api_t {
     FAKE_API_WEBHOOK,
     FAKE_API_INTERCOM,
     FAKE_API_SHEETS,
+    FAKE_API_QUICKBOOKS,
     FAKE_API_COUNT
 } fake_api_t;
 extern const char *const fake_api_names[]; /* indexed by fake_api_t: what --api takes */
@@ -152,5 +153,11 @@ void fake_sheets_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *
 void fake_sheets_error(fake_reply_t *out, int status, const char *code, const char *message);
 /* Seeds spreadsheet id with tabs {tab: {"A1": value}} (borrowed); 0, or -1 with err filled (400). */
 int fake_sheets_seed(fake_state_t *st, const char *id, json_t *tabs, fake_reply_t *err);
+/* ---- fake_quickbooks.c ---- */
+void fake_quickbooks_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t *out);
+/* A QuickBooks Fault body: {"Fault":{"Error":[{"Message","Detail","code"}],"type"},"time"}. */
+void fake_quickbooks_error(fake_reply_t *out, int status, const char *code, const char *message, const char *type);
+/* Seeds one customer under "realm:Id" (fields borrowed); 0, or -1 with err filled (400). */
+int fake_quickbooks_seed(fake_state_t *st, const char *id, json_t *fields, fake_reply_t *err);
 
 #endif

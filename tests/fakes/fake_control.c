@@ -136,9 +136,10 @@ static void control_seed(fake_server_t *s, h2o_req_t *req, json_t *body)
             fake_stripe_seed(&s->state, id, fields);
         } else {
             fake_reply_t err = {0};
-            int rc = s->state.api == FAKE_API_INTERCOM ? fake_intercom_seed(&s->state, id, fields, &err)
-                     : s->state.api == FAKE_API_SHEETS ? fake_sheets_seed(&s->state, id, fields, &err)
-                                                       : fake_hubspot_seed(&s->state, id, fields, &err);
+            int rc = s->state.api == FAKE_API_INTERCOM     ? fake_intercom_seed(&s->state, id, fields, &err)
+                     : s->state.api == FAKE_API_SHEETS     ? fake_sheets_seed(&s->state, id, fields, &err)
+                     : s->state.api == FAKE_API_QUICKBOOKS ? fake_quickbooks_seed(&s->state, id, fields, &err)
+                                                           : fake_hubspot_seed(&s->state, id, fields, &err);
             if (rc != 0) {
                 fake_answer_send(req, fake_answer_create(req, &err));
                 fake_reply_dispose(&err);

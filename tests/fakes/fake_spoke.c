@@ -1,7 +1,7 @@
 /*
  * sy_fake_spoke: serves a fake Stripe or HubSpot API on one H2O event loop (one thread, HTTP/1.1).
  *
- *   sy_fake_spoke --api stripe|hubspot|intercom --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
+ *   sy_fake_spoke --api stripe|hubspot|intercom|google_sheets|quickbooks|slack|webhook --listen 127.0.0.1:PORT [--token T] [--rate N/WINDOW_MS]
  *                 [--state-file F] [--no-retry-after]
  *
  * Prints "listening on PORT" (the real port, so PORT may be 0) once it accepts connections, and serves until
@@ -116,6 +116,8 @@ static void unauthorized(fake_server_t *s, fake_reply_t *r)
 {
     if (s->state.api == FAKE_API_SHEETS)
         fake_sheets_error(r, 401, "UNAUTHENTICATED", "Request is missing required authentication credential.");
+    else if (s->state.api == FAKE_API_QUICKBOOKS)
+        fake_quickbooks_error(r, 401, "3200", "AuthenticationFailed: message=Token expired (sy_fake_spoke)", "AUTHENTICATION");
     else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 401, "invalid_request_error", NULL, NULL,
                           "Invalid API Key provided (sy_fake_spoke: expected Authorization: Bearer <token>).");
@@ -133,6 +135,11 @@ static void injected_error(fake_server_t *s, int status, fake_reply_t *r)
     if (s->state.api == FAKE_API_SHEETS) {
         fake_sheets_error(r, status, status == 500 ? "INTERNAL" : "INVALID_ARGUMENT",
                           status == 500 ? "Internal error encountered." : "Invalid request (sy_fake_spoke: error400 mode).");
+    } else if (s->state.api == FAKE_API_QUICKBOOKS) {
+        fake_quickbooks_error(r, status, status == 500 ? "10000" : "2010",
+                              status == 500 ? "An application error has occurred (sy_fake_spoke: error500 mode)"
+                                            : "Request has invalid property (sy_fake_spoke: error400 mode)",
+                              status == 500 ? "SystemFault" : "ValidationFault");
     } else if (s->state.api == FAKE_API_STRIPE) {
         if (status == 500)
             fake_stripe_error(r, 500, "api_error", NULL, NULL, "An unknown error occurred (sy_fake_spoke: error500 mode).");
@@ -158,6 +165,8 @@ static void rate_limited(fake_server_t *s, fake_reply_t *r)
         fake_sheets_error(r, 429, "RESOURCE_EXHAUSTED",
                           "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per "
                           "user' of service 'sheets.googleapis.com'");
+    else if (s->state.api == FAKE_API_QUICKBOOKS)
+        fake_quickbooks_error(r, 429, "003001", "ThrottleExceeded: message=ThrottleExceeded; errorCode=003001", "SERVICE");
     else if (s->state.api == FAKE_API_STRIPE)
         fake_stripe_error(r, 429, "rate_limit_error", "rate_limit", NULL,
                           "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.");
@@ -295,6 +304,8 @@ static int on_api(fake_server_t *s, h2o_req_t *req)
             fake_intercom_handle(st, &hr, &r);
     } else if (st->api == FAKE_API_SHEETS) {
         fake_sheets_handle(st, &hr, &r);
+    } else if (st->api == FAKE_API_QUICKBOOKS) {
+        fake_quickbooks_handle(st, &hr, &r);
     } else {
         fake_hubspot_handle(st, &hr, &r);
     }
@@ -397,7 +408,7 @@ static int usage(const char *msg)
 {
     if (msg != NULL)
         fprintf(stderr, "sy_fake_spoke: %s\n", msg);
-    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|intercom|google_sheets|slack|webhook --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
+    fprintf(stderr, "usage: sy_fake_spoke --api stripe|hubspot|intercom|google_sheets|quickbooks|slack|webhook --listen HOST:PORT [--token T] [--rate N/WINDOW_MS]\n"
                     "                     [--state-file F] [--no-retry-after]\n");
     return 2;
 }
@@ -457,7 +468,7 @@ int main(int argc, char **argv)
     while (which != FAKE_API_COUNT && strcmp(api, fake_api_names[which]) != 0)
         which = (fake_api_t)(which + 1);
     if (which == FAKE_API_COUNT)
-        return usage("--api must be stripe, hubspot, intercom, google_sheets, slack or webhook");
+        return usage("--api must be stripe, hubspot, intercom, google_sheets, quickbooks, slack or webhook");
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)
         srv.state.secret = getenv("SY_FAKE_WEBHOOK_SECRET"); /* for harnesses that cannot add options */
     if (which == FAKE_API_WEBHOOK && srv.state.secret == NULL)

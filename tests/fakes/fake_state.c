@@ -52,7 +52,7 @@ void fake_now_iso(char *buf, size_t len)
     snprintf(buf, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-const char *const fake_api_names[] = {"stripe", "hubspot", "slack", "webhook", "intercom", "google_sheets"};
+const char *const fake_api_names[] = {"stripe", "hubspot", "slack", "webhook", "intercom", "google_sheets", "quickbooks"};
 
 void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint64_t window_ms)
 {

@@ -234,6 +234,9 @@ static void run_request_case(const sy_connector_t *k, case_t *c, const char *kin
     size_t n = 0;
     const char *errmsg = NULL;
     sy_json_init(&json, c->body.len / 2 + 16, 64);
+    static char scratch[MAX_CASE_EVENTS * SY_EVENT_SCRATCH_PER_EVENT];
+    req.scratch = scratch;
+    req.scratch_size = sizeof(scratch);
     int rc = k->parse(&json, &req, events, MAX_CASE_EVENTS, &n, &errmsg);
     if (c->parse != NULL) { /* a refusal: its sentence */
         if (rc == 0 || errmsg == NULL || strcmp(errmsg, c->parse) != 0)
