@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #define QB_BASE_URL "https://quickbooks.api.intuit.com"
@@ -119,17 +120,13 @@ static int parse_time(sy_slice_t t, int64_t *ms)
 /* "2026-01-15T10:00:00.000+00:00" for ms (Unix, UTC); out holds 30. */
 static void format_time(int64_t ms, char *out, size_t size)
 {
-    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000), days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t rem = secs - days * 86400;
-    /* civil_from_days */
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    snprintf(out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lld+00:00", (long long)y, (long long)m,
-             (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60), (long long)(rem % 60),
-             (long long)(ms - secs * 1000));
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    char day[32] = "1970-01-01T00:00:00";
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, size, "%.19s.%03u+00:00", day, (unsigned)((ms - secs * 1000) % 1000));
 }
 
 /* --- inbound ----------------------------------------------------------------------------------------------- */

@@ -49,7 +49,7 @@ static void test_example_config_loads_with_demo_defaults(void **state)
     assert_string_equal(conf.data_dir, want);
     assert_string_equal(conf.ingress_listen, "127.0.0.1:8080");
     assert_string_equal(conf.admin_listen, "127.0.0.1:8081");
-    assert_int_equal(conf.num_sources, 2);
+    assert_int_equal(conf.num_sources, 5); /* the five-tool stack of deploy/run */
     const sy_source_conf_t *stripe = sy_config_find_source(&conf, "stripe", 6);
     const sy_source_conf_t *hubspot = sy_config_find_source(&conf, "hubspot", 7);
     assert_non_null(stripe);
