@@ -96,6 +96,12 @@ int64_t sy_connector_retry_after_ms(sy_slice_t value, int64_t now_ms);
  * neither, is empty, holds anything but visible ASCII, or does not fit in dstsize - 1 characters.
  */
 int sy_connector_copy_id(char *dst, size_t dstsize, const struct json_t *v);
+/*
+ * A 2xx answer that is an object with an id (an update or a create: DONE, created_id its id) or a list
+ * ({kind_member: "list", "data": [...]}: a lookup, FOUND with the first one's id, or NOT_FOUND). A 2xx that cannot be
+ * read confirms nothing: RETRY. A found object without a usable id: PERMANENT (looking again finds the same).
+ */
+void sy_connector_classify_found(sy_slice_t body, const char *kind_member, sy_push_result_t *result);
 /* Resets r to outcome, retry_after_ms -1, not rate limited, no created id. */
 void sy_connector_result_init(sy_push_result_t *r, sy_push_outcome_t outcome);
 

@@ -277,38 +277,6 @@ Exit:
     return rc;
 }
 
-/* A 2xx answer: a contact (update, create) or a search result list (lookup). */
-static void classify_success(sy_slice_t body, sy_push_result_t *result)
-{
-    json_t *root = json_loadb(body.base, body.len, 0, NULL);
-    if (!json_is_object(root)) {
-        /* A 2xx we cannot read confirms nothing: a PUT is repeated as it is, a create is looked up first. */
-        result->outcome = SY_PUSH_RETRY;
-        goto Exit;
-    }
-    json_t *type = json_object_get(root, "type");
-    if (json_is_string(type) && strcmp(json_string_value(type), "list") == 0) {
-        json_t *data = json_object_get(root, "data");
-        if (!json_is_array(data)) {
-            result->outcome = SY_PUSH_RETRY;
-        } else if (json_array_size(data) == 0) {
-            result->outcome = SY_PUSH_NOT_FOUND;
-        } else {
-            /* A contact without a usable id cannot be updated: searching again would find the same one. */
-            result->outcome = sy_connector_copy_id(result->created_id, sizeof(result->created_id),
-                                                   json_object_get(json_array_get(data, 0), "id")) == 0
-                                  ? SY_PUSH_FOUND
-                                  : SY_PUSH_PERMANENT;
-        }
-        goto Exit;
-    }
-    result->outcome = SY_PUSH_DONE;
-    sy_connector_copy_id(result->created_id, sizeof(result->created_id), json_object_get(root, "id"));
-
-Exit:
-    json_decref(root);
-}
-
 /* Milliseconds until the unix second in X-RateLimit-Reset (0 if past), or -1 if absent or unreadable. */
 static int64_t reset_wait_ms(const sy_header_t *headers, size_t num_headers, int64_t now_ms)
 {
@@ -324,7 +292,7 @@ static void intercom_classify(long status, const sy_header_t *headers, size_t nu
 {
     sy_connector_result_init(result, SY_PUSH_DONE);
     if (status >= 200 && status <= 299) {
-        classify_success(body, result);
+        sy_connector_classify_found(body, "type", result); /* a contact, or a search result list */
     } else if (status == 429) {
         result->outcome = SY_PUSH_RETRY;
         result->rate_limited = 1;

@@ -511,3 +511,30 @@ int64_t sy_connector_retry_after_ms(sy_slice_t value, int64_t now_ms)
         return -1;
     return at_ms > now_ms ? at_ms - now_ms : 0;
 }
+
+void sy_connector_classify_found(sy_slice_t body, const char *kind_member, sy_push_result_t *result)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    if (!json_is_object(root)) {
+        result->outcome = SY_PUSH_RETRY;
+        goto Exit;
+    }
+    json_t *kind = json_object_get(root, kind_member);
+    if (json_is_string(kind) && strcmp(json_string_value(kind), "list") == 0) {
+        json_t *data = json_object_get(root, "data");
+        if (!json_is_array(data))
+            result->outcome = SY_PUSH_RETRY;
+        else if (json_array_size(data) == 0)
+            result->outcome = SY_PUSH_NOT_FOUND;
+        else
+            result->outcome = sy_connector_copy_id(result->created_id, sizeof(result->created_id),
+                                                   json_object_get(json_array_get(data, 0), "id")) == 0
+                                  ? SY_PUSH_FOUND
+                                  : SY_PUSH_PERMANENT;
+        goto Exit;
+    }
+    result->outcome = SY_PUSH_DONE;
+    sy_connector_copy_id(result->created_id, sizeof(result->created_id), json_object_get(root, "id"));
+Exit:
+    json_decref(root);
+}

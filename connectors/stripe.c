@@ -447,45 +447,14 @@ Exit:
     return rc;
 }
 
-/* A 2xx answer: a customer (update, create) or a list (lookup). */
-static void classify_success(sy_slice_t body, sy_push_result_t *result)
-{
-    json_t *root = json_loadb(body.base, body.len, 0, NULL);
-    if (!json_is_object(root)) {
-        /* Stripe always answers JSON; a 2xx we cannot read confirms nothing. Idempotent retries are safe. */
-        result->outcome = SY_PUSH_RETRY;
-        goto Exit;
-    }
-    json_t *object = json_object_get(root, "object");
-    if (json_is_string(object) && strcmp(json_string_value(object), "list") == 0) {
-        json_t *data = json_object_get(root, "data");
-        if (!json_is_array(data)) {
-            result->outcome = SY_PUSH_RETRY;
-        } else if (json_array_size(data) == 0) {
-            result->outcome = SY_PUSH_NOT_FOUND;
-        } else {
-            json_t *first = json_array_get(data, 0);
-            /* A customer without a usable id cannot be updated: asking again would find the same one. */
-            result->outcome = sy_connector_copy_id(result->created_id, sizeof(result->created_id),
-                                                   json_object_get(first, "id")) == 0
-                                  ? SY_PUSH_FOUND
-                                  : SY_PUSH_PERMANENT;
-        }
-        goto Exit;
-    }
-    result->outcome = SY_PUSH_DONE;
-    sy_connector_copy_id(result->created_id, sizeof(result->created_id), json_object_get(root, "id"));
-
-Exit:
-    json_decref(root);
-}
-
 static void stripe_classify(long status, const sy_header_t *headers, size_t num_headers, sy_slice_t body, size_t n,
                             sy_push_result_t *result)
 {
     sy_connector_result_init(result, SY_PUSH_DONE);
     if (status >= 200 && status <= 299) {
-        classify_success(body, result);
+        /* A customer (update, create) or a list (lookup). Stripe always answers JSON: an unreadable 2xx is
+         * retried (idempotent). */
+        sy_connector_classify_found(body, "object", result);
         return;
     }
     if (status == 429) {

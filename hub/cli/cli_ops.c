@@ -89,6 +89,14 @@ static int report_replay(const sy_replay_spec_t *spec, const char *mode, json_t 
 
 #define JOB_INT(doc, k) ((uint64_t)json_integer_value(json_object_get(doc, k)))
 
+/* sy_cli_remote_follow's tick: the replay job's progress line. */
+static void show_job_progress(json_t *job, void *arg)
+{
+    const sy_replay_spec_t *spec = arg;
+    show_progress(spec->dry_run ? "dry run" : "replay", JOB_INT(job, "at_seq"), JOB_INT(job, "last_seq"),
+                  JOB_INT(job, "selected"));
+}
+
 /* The replay as a job of the running hub (POST /admin/api/replay), followed until it ends. */
 static int replay_remote(const sy_cli_t *cli, const sy_cli_target_t *t, const sy_replay_spec_t *spec, const char *mode)
 {
@@ -118,19 +126,9 @@ static int replay_remote(const sy_cli_t *cli, const sy_cli_target_t *t, const sy
         return status == 400 ? SY_EXIT_USAGE : SY_EXIT_FAIL;
     }
     snprintf(path, sizeof(path), "/admin/api/replay/%s", json_string_value(json_object_get(job, "id")));
-    while (strcmp(json_string_value(json_object_get(job, "state")), "running") == 0) {
-        if (tty)
-            show_progress(spec->dry_run ? "dry run" : "replay", JOB_INT(job, "at_seq"), JOB_INT(job, "last_seq"),
-                          JOB_INT(job, "selected"));
-        usleep(JOB_POLL_US);
+    if (sy_cli_remote_follow(t, path, JOB_POLL_US, &job, tty ? show_job_progress : NULL, (void *)spec) != 0) {
         json_decref(job);
-        if (sy_cli_remote_call(t, "GET", path, NULL, &status, &job) != 0)
-            return SY_EXIT_FAIL; /* the job goes on in the hub: GET /admin/api/replay/ID tells how it ends */
-        if (status != 200 || !json_is_string(json_object_get(job, "state"))) {
-            fprintf(stderr, "switchyard: the hub lost track of %s: %s\n", path, sy_cli_remote_message(job));
-            json_decref(job);
-            return SY_EXIT_FAIL;
-        }
+        return SY_EXIT_FAIL;
     }
     if (tty)
         fputc('\n', stderr);

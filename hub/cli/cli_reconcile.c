@@ -72,16 +72,9 @@ static int run_remote(const sy_cli_t *cli, const sy_cli_target_t *t, const sy_re
         return status == 400 ? SY_EXIT_USAGE : SY_EXIT_FAIL;
     }
     snprintf(path, sizeof(path), "/admin/api/reconcile/%s", json_string_value(json_object_get(job, "id")));
-    while (strcmp(json_string_value(json_object_get(job, "state")), "running") == 0) {
-        usleep(JOB_POLL_US);
+    if (sy_cli_remote_follow(t, path, JOB_POLL_US, &job, NULL, NULL) != 0) {
         json_decref(job);
-        if (sy_cli_remote_call(t, "GET", path, NULL, &status, &job) != 0)
-            return SY_EXIT_FAIL; /* the job goes on in the hub: GET /admin/api/reconcile/ID tells how it ends */
-        if (status != 200 || !json_is_string(json_object_get(job, "state"))) {
-            fprintf(stderr, "switchyard: the hub lost track of %s: %s\n", path, sy_cli_remote_message(job));
-            json_decref(job);
-            return SY_EXIT_FAIL;
-        }
+        return SY_EXIT_FAIL;
     }
     rc = report(cli, job, 1);
     json_decref(job);

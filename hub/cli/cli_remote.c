@@ -192,3 +192,24 @@ int sy_cli_remote_change(const sy_cli_target_t *t, const sy_change_t *c, json_t 
     }
     return rc;
 }
+
+int sy_cli_remote_follow(const sy_cli_target_t *t, const char *path, unsigned poll_us, json_t **job,
+                         void (*tick)(json_t *job, void *arg), void *arg)
+{
+    long status;
+    while (json_is_string(json_object_get(*job, "state")) &&
+           strcmp(json_string_value(json_object_get(*job, "state")), "running") == 0) {
+        if (tick != NULL)
+            tick(*job, arg);
+        usleep(poll_us);
+        json_decref(*job);
+        *job = NULL;
+        if (sy_cli_remote_call(t, "GET", path, NULL, &status, job) != 0)
+            return SY_CLI_REMOTE_FAILED;
+        if (status != 200 || !json_is_string(json_object_get(*job, "state"))) {
+            fprintf(stderr, "switchyard: the hub lost track of %s: %s\n", path, sy_cli_remote_message(*job));
+            return SY_CLI_REMOTE_FAILED;
+        }
+    }
+    return 0;
+}

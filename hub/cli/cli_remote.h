@@ -27,6 +27,13 @@ int sy_cli_remote_call(const sy_cli_target_t *t, const char *method, const char 
 int sy_cli_remote_change(const sy_cli_target_t *t, const sy_change_t *c, json_t **result, char *err, size_t len);
 /* The admin API's answer as a result code: 2xx 0, 404 SY_ENOTFOUND, 409 SY_EINVAL, 400 SY_EPARSE, else SY_EIO. */
 int sy_cli_remote_rc(long status);
+/*
+ * Follows a job of the hub (replay, reconcile): GET path every poll_us while *job's "state" is "running", *job
+ * replaced by each answer; tick (may be NULL) sees each running state first. Returns 0 once the job ended (*job its
+ * last state), or SY_CLI_REMOTE_FAILED after saying why (the job goes on in the hub: GET path tells how it ends).
+ */
+int sy_cli_remote_follow(const sy_cli_target_t *t, const char *path, unsigned poll_us, json_t **job,
+                         void (*tick)(json_t *job, void *arg), void *arg);
 /* doc's "message" ("" when absent; borrowed from doc). */
 const char *sy_cli_remote_message(json_t *doc);
 

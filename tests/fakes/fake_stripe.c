@@ -257,6 +257,18 @@ static void update(fake_state_t *st, const char *id, const fake_http_t *req, fak
     json_decref(pairs);
 }
 
+/* A list's limit parameter: 1..100, else 400 in out and -1. */
+static int read_limit(const char *value, long *limit, fake_reply_t *out)
+{
+    char *end;
+    *limit = strtol(value, &end, 10);
+    if (*value != '\0' && *end == '\0' && *limit >= 1 && *limit <= 100)
+        return 0;
+    fake_stripe_error(out, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
+                      "Invalid integer: limit must be between 1 and 100.");
+    return -1;
+}
+
 static void list(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
 {
     json_t *q = form_parse(req->query, strlen(req->query)), *pair, *c, *all, *data;
@@ -274,15 +286,9 @@ static void list(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
         const char *value = json_string_value(json_array_get(pair, 1));
         if (strcmp(name, "email") == 0) {
             email = value;
-        } else if (strcmp(name, "limit") == 0) {
-            char *end;
-            limit = strtol(value, &end, 10);
-            if (*value == '\0' || *end != '\0' || limit < 1 || limit > 100) {
-                fake_stripe_error(out, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
-                                  "Invalid integer: limit must be between 1 and 100.");
-                json_decref(q);
-                return;
-            }
+        } else if (strcmp(name, "limit") == 0 && read_limit(value, &limit, out) != 0) {
+            json_decref(q);
+            return;
         }
     }
     /* Objects keep insertion order: walk them, then answer newest first. */
@@ -323,10 +329,7 @@ static void list_events(fake_state_t *st, const fake_http_t *req, fake_reply_t *
         const char *value = json_string_value(json_array_get(pair, 1));
         char *end;
         if (strcmp(name, "limit") == 0) {
-            limit = strtol(value, &end, 10);
-            if (*value == '\0' || *end != '\0' || limit < 1 || limit > 100) {
-                fake_stripe_error(out, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
-                                  "Invalid integer: limit must be between 1 and 100.");
+            if (read_limit(value, &limit, out) != 0) {
                 json_decref(q);
                 return;
             }

@@ -148,11 +148,22 @@
 
     /* ---- queued pushes and dead letters ---- */
 
-    function actionButtons(id) {
+    /* Drop buttons armed by a first click, kind + ':' + id -> when the arming ends: kept apart from the rows, so a
+     * redraw of the table (the page polls) keeps the question asked until it is answered or times out. */
+    var armed = {};
+
+    function isArmed(kind, id) {
+        var until = armed[kind + ':' + id];
+        return until !== undefined && until > Date.now();
+    }
+
+    function actionButtons(kind, id) {
+        var drop = isArmed(kind, id);
         return el('td', {class: 'actions'},
             el('button', {type: 'button', class: 'small act-attempts', 'data-push': id, text: 'Attempts'}),
             el('button', {type: 'button', class: 'small act-retry', 'data-push': id, text: 'Retry'}),
-            el('button', {type: 'button', class: 'small danger act-drop', 'data-push': id, text: 'Drop'}));
+            el('button', {type: 'button', class: 'small danger act-drop' + (drop ? ' armed' : ''), 'data-push': id,
+                          text: drop ? 'Confirm drop' : 'Drop'}));
     }
 
     function fieldNames(doc) {
@@ -173,7 +184,7 @@
                 el('td', {text: fieldNames(p)}), el('td', {class: 'num', text: sy.fmtInt(p.attempts || 0)}),
                 el('td', {'data-value': due, text: due <= now ? 'now' : sy.fmtTime(due)}),
                 el('td', {text: p.last_error || (p.last_status ? String(p.last_status) : '—')}),
-                actionButtons(p.id)));
+                actionButtons('queue', p.id)));
         });
         if (!list.length)
             rows.appendChild(el('tr', null, el('td', {colspan: 8, class: 'muted', text: 'No queued pushes.'})));
@@ -192,7 +203,7 @@
             rows.appendChild(el('tr', {'data-dead': d.id, 'data-spoke': d.spoke},
                 el('td', {class: 'num', text: d.id}), el('td', {text: d.spoke}), el('td', {text: d.record}),
                 el('td', {text: d.reason || ''}), el('td', {class: 'num', text: resp.status ? resp.status : '—'}),
-                el('td', {text: sy.fmtTime(d.died_at_ms)}), actionButtons(d.id)));
+                el('td', {text: sy.fmtTime(d.died_at_ms)}), actionButtons('dead', d.id)));
         });
         if (!list.length)
             rows.appendChild(el('tr', null, el('td', {colspan: 7, class: 'muted', text: 'No dead letters.'})));
@@ -266,15 +277,21 @@
         } else if (b.classList.contains('act-retry')) {
             act(kind, id, 'retry', b);
         } else if (b.classList.contains('act-drop')) {
-            if (!b.classList.contains('armed')) { /* destructive: a second click confirms */
+            if (!isArmed(kind, id)) { /* destructive: a second click confirms */
+                armed[kind + ':' + id] = Date.now() + ARM_MS;
                 b.classList.add('armed');
                 b.textContent = 'Confirm drop';
                 setTimeout(function () {
-                    b.classList.remove('armed');
-                    b.textContent = 'Drop';
+                    delete armed[kind + ':' + id];
+                    var now = document.querySelector('#' + kind + '-rows button.act-drop[data-push="' + id + '"]');
+                    if (now) {
+                        now.classList.remove('armed');
+                        now.textContent = 'Drop';
+                    }
                 }, ARM_MS);
                 return;
             }
+            delete armed[kind + ':' + id];
             act(kind, id, 'drop', b);
         }
     }
