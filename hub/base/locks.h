@@ -24,6 +24,8 @@
  *   writer.c mutex (job queue, riders), applier.c mutex (notify, stop, listener, writer), store.c ride_mutex
  *   (sy_store_write's sink and count of rides), delivery.c mutex (stop flag), replay.c jobs mutex,
  *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex,
+ *   (one nesting, in this order only: delivery.c mutex is held across the recovery listener, which takes
+ *   reconcile_jobs.c mutex to start a job: so clearing the listener guarantees no job starts after it),
  *   alert_watch.c mutex (stop flag and the wait between checks). LMDB's own locks (lock.mdb) are inside the library.
  *
  * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride; delivery's outcomes,

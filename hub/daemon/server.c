@@ -370,6 +370,9 @@ int sy_server_run(const sy_config_t *conf)
         if (spokes != 0 || conf->num_notifiers != 0) {
             if (sy_delivery_start(&s.delivery, conf, s.store, s.applier, &s.metrics) != 0)
                 goto Exit;
+            /* A tool back after a long outage: heal the webhooks it may have given up on (reconcile_jobs.h). */
+            if (s.reconciles != NULL)
+                sy_delivery_set_recovery_listener(s.delivery, sy_reconcile_jobs_on_recovered, s.reconciles);
             sy_applier_set_listener(s.applier, wake_delivery, s.delivery);
         } else {
             sy_log(SY_LOG_INFO, "no source has api settings: pushes stay queued (see `switchyard queue ls`)");
@@ -429,6 +432,8 @@ Exit:
         sy_applier_set_writer(s.applier, NULL);
     if (s.store != NULL)
         sy_store_set_ride(s.store, NULL, NULL);
+    if (s.delivery != NULL) /* no recovery may start a job once the jobs are gone */
+        sy_delivery_set_recovery_listener(s.delivery, NULL, NULL);
     sy_reconcile_jobs_destroy(s.reconciles); /* its appends wait for the writer: stopped while the writer runs */
     sy_cluster_stop(s.cluster); /* the loops are gone: every job it took was answered; its consumer writes no more */
     sy_writer_stop(s.writer);

@@ -56,6 +56,7 @@ typedef struct st_spoke_t {
     unsigned failures;
     breaker_t breaker;
     int64_t breaker_until, breaker_ms;
+    int64_t breaker_opened_at; /* when the breaker last went from closed to open */
 } spoke_t;
 
 typedef struct st_item_t {
@@ -102,6 +103,9 @@ struct st_sy_delivery_t {
      * to the metrics once it committed: [source index][SY_PUSH_IDX_*]. */
     uint64_t (*deferred)[SY_PUSH_IDX_COUNT];
     int deferring;
+    /* sy_delivery_set_recovery_listener, guarded by mutex */
+    void (*on_recovered)(void *arg, const char *source, int64_t since_ms);
+    void *on_recovered_arg;
 };
 
 /* --- small helpers ------------------------------------------------------------------------------------- */
@@ -230,6 +234,12 @@ static int spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
         if (s->breaker != BREAKER_CLOSED) {
             sy_log(SY_LOG_INFO, "delivery: %s answers again; circuit closed", s->conf->name);
             change = -1;
+            if (now - s->breaker_opened_at >= SY_DELIVERY_LONG_OUTAGE_MS && s->notifier == NULL) {
+                pthread_mutex_lock(&d->mutex);
+                if (d->on_recovered != NULL)
+                    d->on_recovered(d->on_recovered_arg, s->conf->name, s->breaker_opened_at);
+                pthread_mutex_unlock(&d->mutex);
+            }
         }
         s->failures = 0;
         s->breaker = BREAKER_CLOSED;
@@ -240,6 +250,8 @@ static int spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
         if (s->breaker_ms > BREAKER_MAX_MS)
             s->breaker_ms = BREAKER_MAX_MS;
         change = s->breaker == BREAKER_CLOSED;
+        if (change)
+            s->breaker_opened_at = now;
         s->breaker = BREAKER_OPEN;
         s->breaker_until = now + s->breaker_ms;
         sy_log(SY_LOG_WARN, "delivery: %s keeps failing; circuit open for %lld ms (other tools are not affected)",
@@ -1201,6 +1213,15 @@ static void delivery_free(sy_delivery_t *d)
     free(d->deferred);
     pthread_mutex_destroy(&d->mutex);
     free(d);
+}
+
+void sy_delivery_set_recovery_listener(sy_delivery_t *d, void (*fn)(void *arg, const char *source, int64_t since_ms),
+                                       void *arg)
+{
+    pthread_mutex_lock(&d->mutex);
+    d->on_recovered = fn;
+    d->on_recovered_arg = arg;
+    pthread_mutex_unlock(&d->mutex);
 }
 
 int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *store, sy_applier_t *applier,

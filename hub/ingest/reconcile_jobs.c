@@ -177,6 +177,26 @@ int sy_reconcile_jobs_start(sy_reconcile_jobs_t *jobs, const sy_reconcile_spec_t
     return rc;
 }
 
+#define RECOVERY_MARGIN_MS (5 * 60 * 1000) /* webhooks sent just before the breaker opened may be lost too */
+
+void sy_reconcile_jobs_on_recovered(void *arg, const char *source, int64_t since_ms)
+{
+    sy_reconcile_jobs_t *jobs = arg;
+    sy_reconcile_spec_t spec = {.since_ms = since_ms - RECOVERY_MARGIN_MS};
+    char id[24], err[256];
+    snprintf(spec.source, sizeof(spec.source), "%s", source);
+    if (sy_reconcile_check(jobs->conf, &spec, err, sizeof(err)) != 0)
+        return; /* a tool that cannot list its events: nothing to heal from */
+    pthread_mutex_lock(&jobs->mutex);
+    int rc = start_locked(jobs, &spec, 1, id, sizeof(id), err, sizeof(err));
+    pthread_mutex_unlock(&jobs->mutex);
+    if (rc == 0)
+        sy_log(SY_LOG_INFO, "reconcile %s (%s): %s answers again after a long outage: healing since then", source, id,
+               source);
+    else
+        sy_log(SY_LOG_WARN, "reconcile %s after its outage not started: %s", source, err);
+}
+
 static json_t *job_json(const job_t *j)
 {
     static const char *const states[] = {"running", "done", "failed"};

@@ -22,6 +22,12 @@ void sy_reconcile_jobs_destroy(sy_reconcile_jobs_t *jobs);
  * (one runs already: err names it). */
 int sy_reconcile_jobs_start(sy_reconcile_jobs_t *jobs, const sy_reconcile_spec_t *spec, char *id, size_t idlen,
                             char *err, size_t errlen);
+/*
+ * A delivery recovery listener (delivery.h): when a tool that can list its events answers again after a long
+ * outage, reconciles it from a few minutes before the outage began (a job like any other; skipped, with a log line,
+ * when one already runs: the schedule or an admin covers it). arg: the jobs.
+ */
+void sy_reconcile_jobs_on_recovered(void *arg, const char *source, int64_t since_ms);
 /* One job as {"id","state" (running|done|failed),"started_at","ended_at","scheduled", the result}; NULL if unknown. */
 json_t *sy_reconcile_jobs_get(sy_reconcile_jobs_t *jobs, const char *id);
 /* The kept jobs, newest first. */
