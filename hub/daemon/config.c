@@ -206,27 +206,32 @@ static const sy_yaml_key_t source_keys[] = {
 
 typedef struct st_reconcile_spec_t {
     int64_t every_ms;
+    int64_t after_outage_ms;
 } reconcile_spec_t;
 
 static const sy_yaml_key_t reconcile_keys[] = {
     {"every", sy_yaml_read_duration, offsetof(reconcile_spec_t, every_ms)},
+    {"after_outage", sy_yaml_read_duration, offsetof(reconcile_spec_t, after_outage_ms)},
 };
 
-/* sources.NAME.reconcile: {every: 1h}: how often serve heals gaps from the tool's API (needs its api section). */
+/* sources.NAME.reconcile: {every: 1h, after_outage: 15m}: when serve heals gaps from the tool's API (needs its api
+ * section and a connector that lists past events). */
 static int read_reconcile(sy_yaml_t *y, yaml_node_t *n, sy_source_conf_t *src, const char *what, sy_error_t *err)
 {
-    reconcile_spec_t spec = {0};
+    reconcile_spec_t spec = {.after_outage_ms = -1};
     int rc = sy_yaml_read_map(y, n, what, reconcile_keys, SY_ARRAY_SIZE(reconcile_keys), &spec, err);
     if (rc != 0)
         return rc;
-    if (spec.every_ms < 60000)
-        return sy_yaml_fail(y, n, err, "%s: reconcile.every must be given, at least 1m", what);
+    if (spec.every_ms != 0 && spec.every_ms < 60000)
+        return sy_yaml_fail(y, n, err, "%s: reconcile.every must be at least 1m", what);
     if (src->connector->encode_changes == NULL)
         return sy_yaml_fail(y, n, err, "%s: the %s connector cannot list past events to reconcile from", what,
                             src->connector->name);
     if (src->api_base_url == NULL)
         return sy_yaml_fail(y, n, err, "%s: reconcile needs the source's api (base_url, token)", what);
     src->reconcile_every_ms = spec.every_ms;
+    if (spec.after_outage_ms >= 0)
+        src->reconcile_after_outage_ms = spec.after_outage_ms;
     return 0;
 }
 
@@ -300,6 +305,8 @@ static int read_api(sy_yaml_t *y, yaml_node_t *n, sy_source_conf_t *src, const c
     src->api_timeout_ms = spec.timeout_ms > 0 ? spec.timeout_ms : 30000;
     src->api_max_attempts = spec.max_attempts != 0 ? spec.max_attempts : 25;
     src->api_max_age_ms = spec.max_age_ms > 0 ? spec.max_age_ms : 3 * 86400000LL;
+    /* A tool back from a long outage is reconciled by default wherever that is possible (reconcile.after_outage). */
+    src->reconcile_after_outage_ms = src->connector->encode_changes != NULL ? 15 * 60 * 1000 : 0;
     rc = 0;
 Exit:
     free(spec.base_url);

@@ -31,6 +31,8 @@ typedef struct st_sy_source_conf_t {
     unsigned api_max_attempts;  /* then dead letter (default 25) */
     int64_t api_max_age_ms;     /* then dead letter (default 3 days) */
     int64_t reconcile_every_ms; /* sources.NAME.reconcile.every: serve reconciles this often; 0 = only on demand */
+    int64_t reconcile_after_outage_ms; /* .after_outage: reconcile when the tool is back after its breaker was open
+                                          this long (default 15m where the connector can list; 0 = never) */
 } sy_source_conf_t;
 
 /* An alert notifier (alerts.notify.slack / .webhook): delivered as a spoke of its own kind (notify.h). */

@@ -234,7 +234,8 @@ static int spoke_result(sy_delivery_t *d, spoke_t *s, int ok, int64_t now)
         if (s->breaker != BREAKER_CLOSED) {
             sy_log(SY_LOG_INFO, "delivery: %s answers again; circuit closed", s->conf->name);
             change = -1;
-            if (now - s->breaker_opened_at >= SY_DELIVERY_LONG_OUTAGE_MS && s->notifier == NULL) {
+            int64_t long_outage = s->conf->reconcile_after_outage_ms;
+            if (s->notifier == NULL && long_outage > 0 && now - s->breaker_opened_at >= long_outage) {
                 pthread_mutex_lock(&d->mutex);
                 if (d->on_recovered != NULL)
                     d->on_recovered(d->on_recovered_arg, s->conf->name, s->breaker_opened_at);

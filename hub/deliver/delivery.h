@@ -21,11 +21,10 @@ typedef struct st_sy_delivery_t sy_delivery_t;
 /* Starts the thread for every source with an api.base_url. The applier provides the policy (push_as names). */
 int sy_delivery_start(sy_delivery_t **out, const sy_config_t *conf, sy_store_t *store, sy_applier_t *applier,
                       sy_metrics_t *metrics);
-/* A breaker open this long means the tool was down long enough that its webhooks may have given up too. */
-#define SY_DELIVERY_LONG_OUTAGE_MS (15 * 60 * 1000)
 /*
- * fn(arg, source, since_ms) runs on the delivery thread when a tool answers again after its breaker was open for
- * SY_DELIVERY_LONG_OUTAGE_MS or more (since_ms: when it opened), e.g. to reconcile that source. It must not block
+ * fn(arg, source, since_ms) runs on the delivery thread when a tool answers again after its breaker was open for its
+ * source's reconcile.after_outage or more (config.h; long enough that its webhooks may have given up too; since_ms:
+ * when it opened), e.g. to reconcile that source. It must not block
  * and must take no lock but leaf locks (locks.h). NULL: nothing. Thread-safe.
  */
 void sy_delivery_set_recovery_listener(sy_delivery_t *d, void (*fn)(void *arg, const char *source, int64_t since_ms),

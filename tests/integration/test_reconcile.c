@@ -214,6 +214,48 @@ static void test_outage_heals_to_the_same_records(void **state)
     sy_it_pass(h);
 }
 
+static int logged_three(sy_it_t *h, void *arg)
+{
+    return sy_it_log_count(h) >= 3;
+}
+
+/*
+ * A tool back after an outage: its delivery breaker opened (five failed pushes in a row), then a probe succeeded.
+ * With reconcile.after_outage shorter than that outage, serve reconciles the tool from before the outage on its
+ * own, and the event the tool lists but the hub never got is appended.
+ */
+static void test_back_after_an_outage(void **state)
+{
+    pair_t *p = *state;
+    sy_it_t *h = sy_it_create((void **)&p->healed, NULL);
+    sy_itd_fake_t *fake = sy_itd_fake_start(h, "stripe", NULL, NULL, 1);
+    int64_t now_s = sy_now_ms() / 1000;
+    sy_itd_set_api(h, "stripe", fake, NULL);
+    char *conf = sy_it_slurp(h->config_path, NULL);
+    assert_non_null(conf);
+    const char *text = sy_itr_replace(h, conf, "    api: {base_url", "    reconcile: {after_outage: 1ms}\n    api: {base_url");
+    free(conf);
+    sy_it_write_file(h, "switchyard.yaml", text, strlen(text));
+    sy_itd_use_example_policy(h);
+    sy_itd_fake_seed(fake, json_pack("{s:{s:s, s:s, s:{s:s}}}", "cus_out", "email", "out@acme.example", "name", "Out",
+                                     "metadata", "hubspot_contact_id", "77"));
+    /* What Stripe sent while the hub could not be reached (and gave up on): only the listing has it. */
+    json_t *gap = sy_itd_stripe_event("evt_gap", "customer.updated", now_s - 60,
+                                      sy_itr_customer("cus_out", "out@acme.example", "Out", NULL, "77"));
+    sy_itd_fake_call(fake, "POST", "/_fake/events", json_pack("{s:[o]}", "events", gap));
+    sy_it_start(h);
+    sy_itr_stripe(h, "evt_out_1", "customer.created", now_s - 120,
+                  sy_itr_customer("cus_out", "out@acme.example", "Out", NULL, "77"));
+    /* Stripe is down for the next five pushes: the breaker opens; the probe after it finds Stripe back. */
+    sy_itd_fake_mode(fake, "error500", 0, 0, 5);
+    sy_itr_hs_change(h, 9001, 77, sy_now_ms(), "name", "Outage Corp");
+    sy_itd_wait(h, 120, "the reconcile after the outage to append the missed event", logged_three, NULL);
+    json_t *ev = sy_it_log_show(h, 3);
+    assert_string_equal(json_string_value(json_object_get(ev, "event_id")), "evt_gap");
+    assert_string_equal(json_string_value(json_object_get(ev, "signature")), "reconciled");
+    sy_it_pass(h);
+}
+
 /* What a user gets wrong is said, and nothing runs. */
 static void test_refusals(void **state)
 {
@@ -247,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outage_heals_to_the_same_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_back_after_an_outage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
