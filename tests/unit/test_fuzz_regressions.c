@@ -16,6 +16,7 @@
 
 #define SY_FUZZ_REPLAY 1
 #include "../fuzz/fuzz_admin_query.c"
+#include "../fuzz/fuzz_connectors.c"
 #include "../fuzz/fuzz_hubspot_verify.c"
 #include "../fuzz/fuzz_json.c"
 #include "../fuzz/fuzz_observe.c"
@@ -34,7 +35,7 @@ typedef struct st_target_t {
 } target_t;
 
 #define TARGET(name) {#name, name##_init, name##_one, name##_fini}
-static const target_t targets[] = {TARGET(admin_query), TARGET(hubspot_verify), TARGET(json),         TARGET(observe),
+static const target_t targets[] = {TARGET(admin_query), TARGET(connectors), TARGET(hubspot_verify), TARGET(json),         TARGET(observe),
                                    TARGET(policy),      TARGET(push),           TARGET(stripe_verify)};
 
 static char root[1024];
