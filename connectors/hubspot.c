@@ -11,6 +11,7 @@
  */
 #include "connectors_builtin.h"
 #include "crypto.h"
+#include "header_event.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -541,7 +542,118 @@ static const char *hubspot_scheme(const sy_source_verify_t *conf)
 
 static const sy_connector_option_t hubspot_options[] = {
     {"signature_version", "1, 2 or 3 (default 3: HMAC over method, URI, body and timestamp)"},
+    {"reconcile_properties", "the contact properties reconcile reads, comma-separated (default: " "the example policy's)"},
 };
+
+/* --- reconcile: contacts changed since a time (CRM search), as property-change events -------------------------- */
+
+#define RECONCILE_PROPERTIES "email,firstname,lastname,name,phone,company,lifecyclestage,subscription_status,plan,mrr," \
+                             "payment_state"
+#define RECONCILE_PAGE 100 /* the search API's largest page */
+
+/*
+ * POST /crm/v3/objects/contacts/search for the contacts whose lastmodifieddate is at or after since_ms, oldest change
+ * first, 100 a page; cursor is the search's paging.next.after. The search answers 10,000 results at most for one
+ * query: a longer gap is reconciled in shorter --since windows (the page past it is refused, and reconcile says so).
+ */
+static int hubspot_encode_changes(const sy_source_verify_t *conf, int64_t since_ms, const char *cursor,
+                                  sy_http_request_t *out)
+{
+    const char *list = conf != NULL && conf->options[1] != NULL ? conf->options[1] : RECONCILE_PROPERTIES;
+    char since[24];
+    int rc = SY_ENOMEM;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->method, "POST", 5);
+    memcpy(out->path, "/crm/v3/objects/contacts/search", sizeof("/crm/v3/objects/contacts/search"));
+    memcpy(out->content_type, "application/json", sizeof("application/json"));
+    snprintf(since, sizeof(since), "%lld", (long long)(since_ms > 0 ? since_ms : 0));
+    json_t *props = json_array(), *root = NULL;
+    for (const char *p = list; props != NULL && *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (len != 0)
+            json_array_append_new(props, json_stringn(p, len));
+        p += len + (comma != NULL);
+    }
+    root = json_pack("{s:[{s:[{s:s, s:s, s:s}]}], s:[{s:s, s:s}], s:o, s:i}", "filterGroups", "filters",
+                     "propertyName", "lastmodifieddate", "operator", "GTE", "value", since, "sorts", "propertyName",
+                     "lastmodifieddate", "direction", "ASCENDING", "properties", props, "limit", RECONCILE_PAGE);
+    if (root != NULL && cursor != NULL && cursor[0] != '\0')
+        json_object_set_new(root, "after", json_string(cursor));
+    if (root != NULL)
+        rc = sy_connector_set_json_body(out, root, 64 * 1024);
+    json_decref(root);
+    return rc;
+}
+
+/* One synthesized property change: {"eventId":"reconcile-ID-PROP-MS", "subscriptionType":"contact.propertyChange",
+ * "objectId", "propertyName", "propertyValue", "occurredAt", "changeSource":"RECONCILE"}, read like a webhook's. */
+static int emit_property(const char *id, const char *name, json_t *value, int64_t at_ms, sy_change_sink_fn emit,
+                         void *arg)
+{
+    char event_id[SY_EVENT_ID_MAX + 1];
+    int n = snprintf(event_id, sizeof(event_id), "reconcile-%s-%s-%lld", id, name, (long long)at_ms);
+    if (n < 0 || (size_t)n >= sizeof(event_id))
+        return 0; /* a property name too long for an event id: HubSpot has none */
+    char *end;
+    long long object_id = strtoll(id, &end, 10);
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:O, s:I, s:s}", "eventId", event_id, "subscriptionType",
+                           "contact.propertyChange", "objectId", (json_int_t)object_id, "propertyName", name,
+                           "propertyValue", value != NULL ? value : json_null(), "occurredAt", (json_int_t)at_ms,
+                           "changeSource", "RECONCILE");
+    char *raw = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (raw == NULL)
+        return SY_ENOMEM;
+    sy_event_ref_t ref = {.raw = sy_slice_cstr(raw), .id = sy_slice_cstr(event_id),
+                          .type = SY_SLICE_LIT("contact.propertyChange"), .occurred_at_ms = at_ms};
+    int rc = *end == '\0' && end != id ? emit(arg, &ref) : 0; /* contact ids are decimal */
+    free(raw);
+    return rc;
+}
+
+/* A search page: each contact's properties (but the ones HubSpot keeps itself) as property changes at the contact's
+ * last change: the current values, which no older change can outrank. */
+static int hubspot_decode_changes(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg,
+                                  char *next_cursor, size_t cursor_size)
+{
+    static const char *const own[] = {"hs_object_id", "createdate", "lastmodifieddate"};
+    json_t *root = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, NULL), *results, *r;
+    size_t i;
+    int rc = SY_EPARSE;
+    next_cursor[0] = '\0';
+    if (!json_is_object(root) || !json_is_array(results = json_object_get(root, "results")))
+        goto Exit;
+    json_array_foreach(results, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id")), *name;
+        json_t *props = json_object_get(r, "properties"), *v;
+        int64_t at_ms;
+        const char *updated = json_string_value(json_object_get(r, "updatedAt"));
+        if (id == NULL || !json_is_object(props) || updated == NULL || sy_rfc3339_ms(sy_slice_cstr(updated), &at_ms) != 0)
+            goto Exit;
+        json_object_foreach(props, name, v)
+        {
+            size_t k = 0;
+            while (k != SY_ARRAY_SIZE(own) && strcmp(own[k], name) != 0)
+                ++k;
+            if (k != SY_ARRAY_SIZE(own))
+                continue; /* HubSpot's own bookkeeping, not a property of the customer */
+            if ((rc = emit_property(id, name, v, at_ms, emit, arg)) != 0)
+                goto Exit;
+        }
+    }
+    const char *after = json_string_value(json_object_get(json_object_get(json_object_get(root, "paging"), "next"), "after"));
+    if (after != NULL) {
+        if (strlen(after) >= cursor_size)
+            goto Exit;
+        memcpy(next_cursor, after, strlen(after) + 1);
+    }
+    rc = 0;
+Exit:
+    json_decref(root);
+    return rc;
+}
 
 /* sources.NAME.signature_version: the app's signature version, chosen by the config, never by a request. */
 static int hubspot_configure(sy_source_verify_t *conf, size_t *bad_option, char *msg, size_t msgsize)
@@ -574,6 +686,8 @@ const sy_connector_t sy_connector_hubspot = {
     .observe = {.property_name = "propertyName", .property_value = "propertyValue"},
     .sample_types = sy_hubspot_sample_types,
     .sample = sy_hubspot_sample,
+    .encode_changes = hubspot_encode_changes,
+    .decode_changes = hubspot_decode_changes,
     .encode_push = hubspot_encode_push,
     .classify = hubspot_classify,
     .classify_each = hubspot_classify_each,

@@ -42,6 +42,7 @@ typedef struct st_fake_state_t {
     fake_api_t api;
     json_t *objects; /* id -> object: a Stripe customer as returned, or a HubSpot contact's properties */
     json_t *events;  /* Stripe: the events GET /v1/events lists, oldest first (POST /_fake/events adds them) */
+    json_t *modified; /* HubSpot: contact id -> when it last changed (Unix ms), for search by lastmodifieddate */
     uint64_t next_id;
     json_t *idem;     /* Idempotency-Key -> {"fingerprint","status","body"}: first answers, replayed */
     json_t *by_key;   /* Idempotency-Key -> number of API requests that carried it */

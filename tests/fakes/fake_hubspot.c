@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "fake.h"
@@ -107,14 +108,41 @@ Fail:
     return NULL;
 }
 
-/* The API view of a contact: {"id","properties","createdAt","updatedAt","archived"}. */
-static json_t *contact_json(const char *id, json_t *props)
+static int64_t wall_ms(void)
 {
-    char now[40];
-    json_t *p = json_copy(props);
-    fake_now_iso(now, sizeof(now));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "2026-12-07T01:02:03.456Z" */
+static void iso_ms(int64_t ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[32] = "1970-01-01T00:00:00";
+    if (gmtime_r(&s, &tm) != NULL)
+        strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%.19s.%03uZ", day, (unsigned)(ms % 1000));
+}
+
+/* The contact id changed now (its lastmodifieddate). */
+static void touch(fake_state_t *st, const char *id)
+{
+    json_object_set_new(st->modified, id, json_integer((json_int_t)wall_ms()));
+}
+
+/* The API view of a contact: {"id","properties","createdAt","updatedAt","archived"}; updatedAt and the property
+ * lastmodifieddate are when it last changed. */
+static json_t *contact_json(fake_state_t *st, const char *id, json_t *props)
+{
+    char when[40];
+    json_t *p = json_copy(props), *m = json_object_get(st->modified, id);
+    iso_ms(json_is_integer(m) ? (int64_t)json_integer_value(m) : wall_ms(), when, sizeof(when));
     json_object_set_new(p, "hs_object_id", json_string(id));
-    return json_pack("{s:s, s:o, s:s, s:s, s:b}", "id", id, "properties", p, "createdAt", now, "updatedAt", now, "archived", 0);
+    json_object_set_new(p, "lastmodifieddate", json_string(when));
+    return json_pack("{s:s, s:o, s:s, s:s, s:b}", "id", id, "properties", p, "createdAt", when, "updatedAt", when,
+                     "archived", 0);
 }
 
 /* Stores props (stolen) under a new numeric id; returns the id (valid while the object exists). */
@@ -125,6 +153,7 @@ static const char *create_contact(fake_state_t *st, json_t *props)
         snprintf(id, sizeof(id), "%llu", (unsigned long long)st->next_id++);
     while (json_object_get(st->objects, id) != NULL);
     json_object_set_new(st->objects, id, props);
+    touch(st, id);
     return json_object_iter_key(json_object_iter_at(st->objects, id));
 }
 
@@ -176,7 +205,7 @@ static void create(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
         goto Exit;
     }
     id = create_contact(st, props);
-    fake_reply_json(out, 201, contact_json(id, props));
+    fake_reply_json(out, 201, contact_json(st, id, props));
 Exit:
     json_decref(body);
 }
@@ -194,7 +223,8 @@ static void patch(fake_state_t *st, const char *pid, const fake_http_t *req, fak
     if ((props = check_properties(json_object_get(body, "properties"), out)) != NULL) {
         json_object_update(contact, props);
         json_decref(props);
-        fake_reply_json(out, 200, contact_json(id, contact));
+        touch(st, id);
+        fake_reply_json(out, 200, contact_json(st, id, contact));
     }
     json_decref(body);
 }
@@ -307,7 +337,8 @@ static void batch_update(fake_state_t *st, const fake_http_t *req, fake_reply_t 
             continue;
         }
         json_object_update(contact, json_array_get(checked, i));
-        json_array_append_new(results, contact_json(id, contact));
+        touch(st, id);
+        json_array_append_new(results, contact_json(st, id, contact));
     }
     if (json_array_size(failed) != 0) {
         json_t *answer = batch_answer(results);
@@ -347,14 +378,83 @@ static void batch_upsert(fake_state_t *st, const fake_http_t *req, fake_reply_t 
             id = create_contact(st, contact);
         } else {
             json_object_update(contact, props);
+            touch(st, id);
         }
-        r = contact_json(id, contact);
+        r = contact_json(st, id, contact);
         json_object_set_new(r, "new", json_boolean(is_new));
         json_array_append_new(results, r);
     }
     fake_reply_json(out, 200, batch_answer(results));
 Exit:
     json_decref(checked);
+    json_decref(body);
+}
+
+/*
+ * POST /crm/v3/objects/contacts/search {"filterGroups":[{"filters":[{"propertyName":"lastmodifieddate",
+ * "operator":"GTE","value":MS}]}],"sorts":[...ASCENDING],"properties":[...],"limit":N,"after":"K"}: the contacts
+ * changed since MS, oldest change first, N a page (1..200, default 10), "after" the offset the last page gave.
+ * Only that filter is understood (what reconcile sends); the properties asked for are returned (absent ones left out).
+ */
+static void search(fake_state_t *st, const fake_http_t *req, fake_reply_t *out)
+{
+    json_t *body = parse_body(req, out), *filter, *results = NULL, *order = NULL;
+    if (body == NULL)
+        return;
+    filter = json_array_get(json_object_get(json_array_get(json_object_get(body, "filterGroups"), 0), "filters"), 0);
+    const char *prop = json_string_value(json_object_get(filter, "propertyName"));
+    const char *op = json_string_value(json_object_get(filter, "operator"));
+    json_t *value = json_object_get(filter, "value"), *limit_v = json_object_get(body, "limit");
+    long long since = json_is_string(value) ? atoll(json_string_value(value)) : (long long)json_integer_value(value);
+    json_int_t limit = json_is_integer(limit_v) ? json_integer_value(limit_v) : 10;
+    long long after = json_is_string(json_object_get(body, "after")) ? atoll(json_string_value(json_object_get(body, "after"))) : 0;
+    if (prop == NULL || strcmp(prop, "lastmodifieddate") != 0 || op == NULL || strcmp(op, "GTE") != 0 || limit < 1 ||
+        limit > 200) {
+        bad_request(out, "sy_fake_spoke: search takes one filter lastmodifieddate GTE and a limit of 1 to 200", NULL);
+        goto Exit;
+    }
+    /* Oldest change first: ids with their times, sorted. */
+    order = json_array();
+    const char *id;
+    json_t *contact;
+    json_object_foreach(st->objects, id, contact)
+    {
+        json_int_t m = json_integer_value(json_object_get(st->modified, id));
+        if (m < since)
+            continue;
+        size_t at = json_array_size(order);
+        while (at > 0 && json_integer_value(json_array_get(json_array_get(order, at - 1), 1)) > m)
+            --at;
+        json_array_insert_new(order, at, json_pack("[s, I]", id, m));
+    }
+    results = json_array();
+    size_t total = json_array_size(order);
+    for (size_t i = (size_t)after; i < total && (json_int_t)json_array_size(results) < limit; ++i) {
+        const char *cid = json_string_value(json_array_get(json_array_get(order, i), 0));
+        json_t *full = contact_json(st, cid, json_object_get(st->objects, cid)), *props = json_object(), *name;
+        size_t k;
+        json_array_foreach(json_object_get(body, "properties"), k, name)
+        {
+            json_t *v = json_object_get(json_object_get(full, "properties"), json_string_value(name));
+            if (v != NULL)
+                json_object_set(props, json_string_value(name), v);
+        }
+        json_object_set(props, "hs_object_id", json_object_get(json_object_get(full, "properties"), "hs_object_id"));
+        json_object_set(props, "lastmodifieddate", json_object_get(json_object_get(full, "properties"), "lastmodifieddate"));
+        json_object_set_new(full, "properties", props);
+        json_array_append_new(results, full);
+    }
+    json_t *answer = json_pack("{s:I, s:O}", "total", (json_int_t)total, "results", results);
+    size_t next = (size_t)after + json_array_size(results);
+    if (next < total) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%zu", next);
+        json_object_set_new(answer, "paging", json_pack("{s:{s:s, s:s}}", "next", "after", buf, "link", "?after="));
+    }
+    fake_reply_json(out, 200, answer);
+Exit:
+    json_decref(results);
+    json_decref(order);
     json_decref(body);
 }
 
@@ -377,6 +477,10 @@ void fake_hubspot_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t 
             batch_upsert(st, req, out);
             return;
         }
+        if (strcmp(rest, "search") == 0 && strcmp(m, "POST") == 0) {
+            search(st, req, out);
+            return;
+        }
         if (rest[0] != '\0' && strchr(rest, '/') == NULL) {
             if (strcmp(m, "PATCH") == 0) {
                 patch(st, rest, req, out);
@@ -388,7 +492,7 @@ void fake_hubspot_handle(fake_state_t *st, const fake_http_t *req, fake_reply_t 
                 if (contact == NULL)
                     not_found(out, rest);
                 else
-                    fake_reply_json(out, 200, contact_json(id, contact));
+                    fake_reply_json(out, 200, contact_json(st, id, contact));
                 return;
             }
         }
@@ -403,5 +507,6 @@ int fake_hubspot_seed(fake_state_t *st, const char *id, json_t *properties, fake
     if (props == NULL)
         return -1;
     json_object_set_new(st->objects, id, props);
+    touch(st, id);
     return 0;
 }

@@ -63,6 +63,7 @@ void fake_state_init(fake_state_t *st, fake_api_t api, unsigned rate_limit, uint
     st->retry_after = 1;
     st->objects = xjson(json_object());
     st->events = xjson(json_array());
+    st->modified = xjson(json_object());
     st->idem = xjson(json_object());
     st->by_key = xjson(json_object());
     st->requests = xjson(json_array());
@@ -73,6 +74,7 @@ void fake_state_dispose(fake_state_t *st)
 {
     json_decref(st->objects);
     json_decref(st->events);
+    json_decref(st->modified);
     json_decref(st->idem);
     json_decref(st->by_key);
     json_decref(st->requests);

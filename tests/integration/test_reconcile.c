@@ -136,9 +136,14 @@ static sy_it_t *start_hub(void **slot, sy_itd_fake_t **fake, const char *policy_
     return h;
 }
 
+static json_t *reconcile_source(sy_it_t *h, const char *source, const char *since, int dry_run)
+{
+    return sy_it_cli_json(h, "reconcile", source, "--since", since, "--json", dry_run ? "--dry-run" : NULL, NULL);
+}
+
 static json_t *reconcile(sy_it_t *h, const char *since, int dry_run)
 {
-    return sy_it_cli_json(h, "reconcile", "stripe", "--since", since, "--json", dry_run ? "--dry-run" : NULL, NULL);
+    return reconcile_source(h, "stripe", since, dry_run);
 }
 
 static void test_outage_heals_to_the_same_records(void **state)
@@ -256,6 +261,48 @@ static void test_back_after_an_outage(void **state)
     sy_it_pass(h);
 }
 
+/*
+ * HubSpot lists objects, not events: reconcile reads the contacts changed since the time (CRM search) and logs each
+ * property as a property change at the contact's last change, which the example policy maps like a webhook's.
+ */
+static void test_hubspot_contacts_heal(void **state)
+{
+    pair_t *p = *state;
+    sy_it_t *h = sy_it_create((void **)&p->healed, NULL);
+    sy_itd_fake_t *fake = sy_itd_fake_start(h, "hubspot", NULL, NULL, 1);
+    sy_itd_set_api(h, "hubspot", fake, NULL);
+    sy_itd_use_example_policy(h);
+    /* 150 contacts: two search pages */
+    json_t *contacts = json_object();
+    for (int i = 0; i != 150; ++i) {
+        char id[16], email[64];
+        snprintf(id, sizeof(id), "%d", 1000 + i);
+        snprintf(email, sizeof(email), "lost%03d@acme.example", i);
+        json_object_set_new(contacts, id, json_pack("{s:s, s:s, s:s}", "email", email, "company", "Acme", "lifecyclestage",
+                                                    i % 2 ? "customer" : "lead"));
+    }
+    sy_itd_fake_seed(fake, contacts);
+    sy_it_start(h);
+    json_t *dry = reconcile_source(h, "hubspot", "2026-01-01", 1);
+    assert_int_equal(json_integer_value(json_object_get(dry, "pages")), 2);
+    assert_int_equal(json_integer_value(json_object_get(dry, "missing")), 150 * 3);
+    assert_int_equal(sy_it_log_count(h), 0);
+    json_t *run = reconcile_source(h, "hubspot", "2026-01-01", 0);
+    assert_int_equal(json_integer_value(json_object_get(run, "appended")), 150 * 3);
+    sy_itr_wait_applied(h);
+    json_t *rec = sy_itr_record(h, "hubspot:1007");
+    assert_string_equal(sy_itr_field(rec, "email", "value"), "lost007@acme.example");
+    assert_string_equal(sy_itr_field(rec, "lifecycle_stage", "value"), "customer");
+    json_t *ev = sy_it_log_show(h, 1);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "contact.propertyChange");
+    assert_string_equal(json_string_value(json_object_get(ev, "signature")), "reconciled");
+    /* Nothing changed since: the same listing, nothing missing. */
+    json_t *again = reconcile_source(h, "hubspot", "2026-01-01", 0);
+    assert_int_equal(json_integer_value(json_object_get(again, "missing")), 0);
+    assert_int_equal(sy_it_log_count(h), 150 * 3);
+    sy_it_pass(h);
+}
+
 /* What a user gets wrong is said, and nothing runs. */
 static void test_refusals(void **state)
 {
@@ -263,9 +310,9 @@ static void test_refusals(void **state)
     sy_itd_fake_t *fake;
     sy_it_output_t o;
     sy_it_t *h = start_hub((void **)&p->healed, &fake, NULL);
-    sy_it_cli(h, &o, "reconcile", "hubspot", NULL);
+    sy_it_cli(h, &o, "reconcile", "hubspot", NULL); /* it can list its contacts, but has no api configured here */
     assert_int_equal(o.status, 2);
-    assert_non_null(strstr(o.err, "cannot list past events"));
+    assert_non_null(strstr(o.err, "has no api"));
     sy_it_output_dispose(&o);
     sy_it_cli(h, &o, "reconcile", "nosuch", NULL);
     assert_int_equal(o.status, 2);
@@ -290,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outage_heals_to_the_same_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_after_an_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hubspot_contacts_heal, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
