@@ -324,6 +324,13 @@ static int stopping(sy_applier_t *a)
     return stop;
 }
 
+/* The applier's last write: the shape counts kept in memory (drift.h), so a stop loses none. */
+static int flush_drift(void *arg, sy_txn_t *txn)
+{
+    sy_applier_t *a = arg;
+    return sy_drift_flush_all(a->drift, txn, sy_now_ms());
+}
+
 static void *applier_main(void *arg)
 {
     sy_applier_t *a = arg;
@@ -351,6 +358,8 @@ static void *applier_main(void *arg)
             wait_ms(a, IDLE_WAIT_MS);
         }
     }
+    if (sy_store_write(a->store, flush_drift, a) == 0)
+        sy_drift_flushed_all(a->drift);
     return NULL;
 }
 

@@ -18,7 +18,8 @@
 typedef struct st_cache_entry_t {
     char key[200];
     uint64_t hash;
-    const void *policy; /* the fingerprints hold under this policy only */
+    char policy[SY_POLICY_HASH_LEN + 1]; /* the fingerprints hold under this policy only (its hash: a reload may
+                                          * reuse the address) */
     uint64_t fps[CACHE_FPS];
     size_t num_fps, next_fp;
     uint64_t unflushed, last_seq; /* events counted in memory only, since flushed_ms */
@@ -62,10 +63,10 @@ static cache_entry_t *cache_find(sy_drift_t *d, const char *key, uint64_t hash)
     return NULL;
 }
 
-void sy_drift_step_begin(sy_drift_step_t *st, sy_drift_t *d, const void *policy)
+void sy_drift_step_begin(sy_drift_step_t *st, sy_drift_t *d, const sy_policy_t *policy)
 {
     st->drift = d;
-    st->policy = policy;
+    st->policy = policy->hash;
     st->num_types = 0;
     st->num_sources = 0;
 }
@@ -292,7 +293,7 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
         t->last_seq = seq;
         t->last_ms = now_ms;
         cache_entry_t *c = cache_find(st->drift, key, hash);
-        for (size_t i = 0; c != NULL && c->policy == st->policy && i != c->num_fps; ++i)
+        for (size_t i = 0; c != NULL && strcmp(c->policy, st->policy) == 0 && i != c->num_fps; ++i)
             if (c->fps[i] == fp)
                 return 0; /* learnt in full: counted only */
         for (size_t i = 0; i != t->num_settled; ++i)
@@ -422,10 +423,10 @@ void sy_drift_step_commit(sy_drift_step_t *st, int64_t now_ms)
             memset(c, 0, sizeof(*c));
             snprintf(c->key, sizeof(c->key), "%s", t->key);
             c->hash = t->hash;
-            c->policy = st->policy;
+            snprintf(c->policy, sizeof(c->policy), "%s", st->policy);
         }
-        if (c->policy != st->policy) {
-            c->policy = st->policy;
+        if (strcmp(c->policy, st->policy) != 0) {
+            snprintf(c->policy, sizeof(c->policy), "%s", st->policy);
             c->num_fps = c->next_fp = 0;
         }
         for (size_t k = 0; k != t->num_settled; ++k) {
@@ -444,6 +445,41 @@ void sy_drift_step_commit(sy_drift_step_t *st, int64_t now_ms)
         c->last_ms = t->last_ms;
     }
     st->num_types = st->num_sources = 0;
+}
+
+int sy_drift_flush_all(sy_drift_t *d, sy_txn_t *txn, int64_t now_ms)
+{
+    char kb[256];
+    int rc;
+    (void)now_ms;
+    for (size_t i = 0; i != d->n; ++i) {
+        cache_entry_t *c = &d->e[i];
+        const char *sep = strchr(c->key, '\x1f');
+        if (c->unflushed == 0 || sep == NULL)
+            continue;
+        char source[128];
+        snprintf(source, sizeof(source), "%.*s", (int)(sep - c->key), c->key);
+        json_t *tdoc = sy_doc_get(txn, SY_DB_SHAPES, type_key(kb, sizeof(kb), source, sep + 1));
+        json_t *sdoc = sy_doc_get(txn, SY_DB_SHAPES, source_key(kb, sizeof(kb), source));
+        rc = 0;
+        if (tdoc != NULL) {
+            count_into(tdoc, sdoc, c->unflushed, c->last_seq, c->last_ms);
+            rc = sy_doc_put(txn, SY_DB_SHAPES, type_key(kb, sizeof(kb), source, sep + 1), tdoc);
+            if (rc == 0 && sdoc != NULL)
+                rc = sy_doc_put(txn, SY_DB_SHAPES, source_key(kb, sizeof(kb), source), sdoc);
+        }
+        json_decref(tdoc);
+        json_decref(sdoc);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void sy_drift_flushed_all(sy_drift_t *d)
+{
+    for (size_t i = 0; i != d->n; ++i)
+        d->e[i].unflushed = 0;
 }
 
 typedef struct st_list_t {

@@ -12,7 +12,9 @@
  * Storage (the `shapes` DB):
  *   't' source \x1f type → {source, type, first_seen_ms, first_seq, last_seen_ms, last_seq, count,
  *                           paths: {path: {types: {name: first_seq}, present, absent}}}
- *                           present counts up to SY_DRIFT_SETTLED; absent counts events without it (parent there)
+ *                           present and absent (the parent there, the member not) count events while their
+ *                           shape is news: present up to SY_DRIFT_SETTLED, absent from 1 on means "optional"
+ *                           count: every event (written at the latest once a second, and when the applier stops)
  *   's' source           → {source, first_seen_ms, events, api_versions: {version: first_seq}, changes: [...]}
  *                           changes: the last SY_DRIFT_MAX_CHANGES drifts, {kind, type, path, expected, seen, seq,
  *                           at_ms, fields}; kind "type_changed", "disappeared", "new_type", "new_api_version"
@@ -53,7 +55,7 @@ typedef struct st_sy_drift_type_t {
 
 typedef struct st_sy_drift_step_t {
     sy_drift_t *drift;
-    const void *policy;
+    const char *policy; /* its hash */
     sy_drift_type_t types[SY_DRIFT_STEP_TYPES];
     size_t num_types;
     struct {
@@ -65,7 +67,7 @@ typedef struct st_sy_drift_step_t {
 } sy_drift_step_t;
 
 /* Starts a step (again, when the transaction is redone). */
-void sy_drift_step_begin(sy_drift_step_t *st, sy_drift_t *d, const void *policy);
+void sy_drift_step_begin(sy_drift_step_t *st, sy_drift_t *d, const sy_policy_t *policy);
 /* Learns the shape of event seq (ignored when shape->buf is NULL); raises the alerts. 0 or a storage error. */
 int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, const sy_shape_t *shape,
                      uint64_t seq, int64_t now_ms);
@@ -73,6 +75,11 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
 int sy_drift_step_flush(sy_drift_step_t *st, sy_txn_t *txn, int64_t now_ms);
 /* After the step's transaction committed. */
 void sy_drift_step_commit(sy_drift_step_t *st, int64_t now_ms);
+
+/* When the applier stops: writes the counts kept in memory only (in its own transaction; may run again if it is
+ * redone), then, once committed, sy_drift_flushed_all. */
+int sy_drift_flush_all(sy_drift_t *d, sy_txn_t *txn, int64_t now_ms);
+void sy_drift_flushed_all(sy_drift_t *d);
 
 /* For `switchyard drift` and `policy check`: every 's' and 't' document, {"sources": [...], "types": [...]}. */
 json_t *sy_drift_list(sy_txn_t *txn);

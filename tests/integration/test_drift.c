@@ -179,9 +179,13 @@ static void test_drift_alerts_and_cli(void **state)
     {
         if (strcmp(str(t, "source"), "stripe") == 0 && strcmp(str(t, "type"), "customer.updated") == 0) {
             found = 1;
+            /* every customer.updated counted: 10 learning, 4 odd ones, 1 after the restart (the counts kept in
+             * memory between writes were written when the hub stopped) */
+            if (json_integer_value(json_object_get(t, "count")) != 15)
+                fail_msg("drift --json customer.updated count: %s", sy_itr_text(h, t));
             json_t *email = json_object_get(json_object_get(json_object_get(t, "paths"), "data.object.email"), "types");
             if (json_object_get(email, "string") == NULL || json_object_get(email, "number") == NULL ||
-                json_integer_value(json_object_get(t, "count")) < 1 || json_integer_value(json_object_get(t, "first_seq")) < 1)
+                json_integer_value(json_object_get(t, "first_seq")) < 1)
                 fail_msg("drift --json customer.updated: %s", sy_itr_text(h, t));
         }
     }
