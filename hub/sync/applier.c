@@ -210,6 +210,7 @@ static int apply_step(void *arg, sy_txn_t *txn)
     sy_doc_cache_t cache = {0};
     sy_json_arena_begin();
     int rc = apply_events(arg, txn, &cache);
+    sy_drift_step_release(&((apply_step_t *)arg)->drift);
     sy_doc_cache_dispose(&cache);
     sy_json_arena_end();
     return rc;

@@ -316,6 +316,8 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
                          (json_int_t)now_ms, "last_seq", (json_int_t)seq, "count", (json_int_t)0, "paths");
         if (tdoc == NULL)
             return SY_ENOMEM;
+        if (t != NULL)
+            t->doc = tdoc; /* the step's from here on (sy_drift_step_release) */
         dirty = 1;
         if (!fresh_source && geti(sdoc, "events") >= SY_DRIFT_LEARN_EVENTS) {
             char fields[400] = "";
@@ -327,7 +329,7 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
                 o += w > 0 ? (size_t)w : 0;
             }
             if ((rc = drift(st, txn, sdoc, "new_type", s, "", "", s->type, fields, seq, now_ms)) != 0)
-                return rc;
+                goto Exit;
         }
     }
     if (t != NULL)
@@ -348,7 +350,7 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
             known_types(versions, before, sizeof(before));
             if (before[0] != '\0' && (rc = drift(st, txn, sdoc, "new_api_version", s, "api_version", before,
                                                  s->api_version, "", seq, now_ms)) != 0)
-                return rc;
+                goto Exit;
             json_object_set_new(versions, s->api_version, json_integer((json_int_t)seq));
             source_dirty(st, sdoc);
         }
@@ -362,16 +364,20 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
     for (size_t i = 0; i != n && s->codes[i] != '\0'; ++i)
         if ((rc = learn_path(st, txn, p, si, sdoc, pobj, s, paths[i]->text, s->codes[i], seq, now_ms, &dirty,
                              &settled)) != 0)
-            return rc;
+            goto Exit;
     if (t == NULL) { /* the step tracks too many types: written at once, counted in it */
         count_into(tdoc, sdoc, 1, seq, now_ms);
         source_dirty(st, sdoc);
-        return sy_doc_put(txn, SY_DB_SHAPES, type_key(kb, sizeof(kb), s->source, s->type), tdoc);
+        rc = sy_doc_put(txn, SY_DB_SHAPES, type_key(kb, sizeof(kb), s->source, s->type), tdoc);
+        goto Exit;
     }
     t->dirty |= dirty;
     if (settled && t->num_settled != sizeof(t->settled) / sizeof(t->settled[0]))
         t->settled[t->num_settled++] = fp;
-    return 0;
+Exit:
+    if (t == NULL)
+        json_decref(tdoc);
+    return rc;
 }
 
 int sy_drift_step_flush(sy_drift_step_t *st, sy_txn_t *txn, int64_t now_ms)
@@ -409,12 +415,24 @@ int sy_drift_step_flush(sy_drift_step_t *st, sy_txn_t *txn, int64_t now_ms)
     return 0;
 }
 
+void sy_drift_step_release(sy_drift_step_t *st)
+{
+    for (size_t i = 0; i != st->num_types; ++i) {
+        json_decref(st->types[i].doc);
+        st->types[i].doc = NULL;
+    }
+    for (size_t i = 0; i != st->num_sources; ++i) {
+        json_decref(st->sources[i].doc);
+        st->sources[i].doc = NULL;
+    }
+    st->num_sources = 0;
+}
+
 void sy_drift_step_commit(sy_drift_step_t *st, int64_t now_ms)
 {
     sy_drift_t *d = st->drift;
     for (size_t i = 0; i != st->num_types; ++i) {
         sy_drift_type_t *t = &st->types[i];
-        t->doc = NULL; /* the step's arena is gone */
         cache_entry_t *c = cache_find(d, t->key, t->hash);
         if (c == NULL) {
             if (!t->flushed)

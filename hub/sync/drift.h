@@ -73,7 +73,9 @@ int sy_drift_observe(sy_drift_step_t *st, sy_txn_t *txn, const sy_policy_t *p, c
                      uint64_t seq, int64_t now_ms);
 /* At the end of the step, in its transaction: writes what is news, and counts at most once a second. */
 int sy_drift_step_flush(sy_drift_step_t *st, sy_txn_t *txn, int64_t now_ms);
-/* After the step's transaction committed. */
+/* Releases the documents the step loaded: at its end, committed or not, before its arena ends (arena.h). */
+void sy_drift_step_release(sy_drift_step_t *st);
+/* After the step's transaction committed (and sy_drift_step_release). */
 void sy_drift_step_commit(sy_drift_step_t *st, int64_t now_ms);
 
 /* When the applier stops: writes the counts kept in memory only (in its own transaction; may run again if it is
