@@ -167,7 +167,11 @@ static void warn_unseen(const sy_cli_t *cli, const sy_policy_t *p)
             }
         }
     }
-    if (all != NULL && warned == 0)
+    if (all == NULL)
+        printf("note: cannot read the learnt shapes in %s (storage error): mapped paths not checked\n", conf.data_dir);
+    else if (json_array_size(types) == 0)
+        printf("note: no event learnt in %s yet: mapped paths not checked against the events seen\n", conf.data_dir);
+    else if (warned == 0)
         printf("every mapped path was seen in the learnt events of %s (switchyard drift)\n", conf.data_dir);
     json_decref(all);
     sy_config_dispose(&conf);

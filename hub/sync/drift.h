@@ -29,7 +29,7 @@
 #include "observe.h"
 #include "store.h"
 
-#define SY_DRIFT_SETTLED 3       /* a path seen this often and then missing has disappeared */
+#define SY_DRIFT_SETTLED 20 /* a path seen in this many events of a type and then missing has disappeared */
 #define SY_DRIFT_LEARN_EVENTS 10 /* events of a source before a new event type of it is news */
 #define SY_DRIFT_MAX_CHANGES 50
 #define SY_DRIFT_STEP_TYPES 32 /* (source, type) pairs one step tracks; more are written at once */
