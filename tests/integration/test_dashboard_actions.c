@@ -359,7 +359,7 @@ static void test_dashboard_acts(void **state)
     json_t *acked = NULL;
     json_array_foreach(json_object_get(admin_json(h, "/admin/api/alerts"), "alerts"), ai, al)
     {
-        if (json_integer_value(json_object_get(al, "id")) == atoll(alert_id))
+        if (json_integer_value(json_object_get(al, "id")) == strtoll(alert_id, NULL, 10))
             acked = al;
     }
     if (acked == NULL || strcmp(json_string_value(json_object_get(acked, "state")), "acknowledged") != 0)
