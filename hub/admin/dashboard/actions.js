@@ -150,11 +150,22 @@
 
     /* ---- queued pushes and dead letters ---- */
 
-    function actionButtons(id) {
+    /* The drop buttons armed by a first click ("queue:<id>" → until ms): kept across the tables' re-renders, so a
+     * poll that redraws the rows does not swallow the first click. */
+    var armedDrops = {};
+
+    function isArmed(kind, id) {
+        var until = armedDrops[kind + ':' + id];
+        return until !== undefined && until > Date.now();
+    }
+
+    function actionButtons(kind, id) {
+        var armed = isArmed(kind, id);
         return el('td', {class: 'actions'},
             el('button', {type: 'button', class: 'small act-attempts', 'data-push': id, text: 'Attempts'}),
             el('button', {type: 'button', class: 'small act-retry', 'data-push': id, text: 'Retry'}),
-            el('button', {type: 'button', class: 'small danger act-drop', 'data-push': id, text: 'Drop'}));
+            el('button', {type: 'button', class: 'small danger act-drop' + (armed ? ' armed' : ''), 'data-push': id,
+                          text: armed ? 'Confirm drop' : 'Drop'}));
     }
 
     function fieldNames(doc) {
@@ -175,7 +186,7 @@
                 el('td', {text: fieldNames(p)}), el('td', {class: 'num', text: sy.fmtInt(p.attempts || 0)}),
                 el('td', {'data-value': due, text: due <= now ? 'now' : sy.fmtTime(due)}),
                 el('td', {text: p.last_error || (p.last_status ? String(p.last_status) : '—')}),
-                actionButtons(p.id)));
+                actionButtons('queue', p.id)));
         });
         if (!list.length)
             rows.appendChild(el('tr', null, el('td', {colspan: 8, class: 'muted', text: 'No queued pushes.'})));
@@ -194,7 +205,7 @@
             rows.appendChild(el('tr', {'data-dead': d.id, 'data-spoke': d.spoke},
                 el('td', {class: 'num', text: d.id}), el('td', {text: d.spoke}), el('td', {text: d.record}),
                 el('td', {text: d.reason || ''}), el('td', {class: 'num', text: resp.status ? resp.status : '—'}),
-                el('td', {text: sy.fmtTime(d.died_at_ms)}), actionButtons(d.id)));
+                el('td', {text: sy.fmtTime(d.died_at_ms)}), actionButtons('dead', d.id)));
         });
         if (!list.length)
             rows.appendChild(el('tr', null, el('td', {colspan: 7, class: 'muted', text: 'No dead letters.'})));
@@ -268,15 +279,27 @@
         } else if (b.classList.contains('act-retry')) {
             act(kind, id, 'retry', b);
         } else if (b.classList.contains('act-drop')) {
-            if (!b.classList.contains('armed')) { /* destructive: a second click confirms */
+            var key = kind + ':' + id;
+            if (!isArmed(kind, id)) { /* destructive: a second click confirms */
+                armedDrops[key] = Date.now() + ARM_MS;
                 b.classList.add('armed');
                 b.textContent = 'Confirm drop';
                 setTimeout(function () {
-                    b.classList.remove('armed');
-                    b.textContent = 'Drop';
-                }, ARM_MS);
+                    if (isArmed(kind, id))
+                        return; /* armed again meanwhile */
+                    delete armedDrops[key];
+                    /* the row may have been redrawn since: disarm the button it has now */
+                    var rows = $(kind === 'dead' ? 'dead-rows' : 'queue-rows');
+                    Array.prototype.forEach.call(rows.querySelectorAll('button.act-drop.armed'), function (x) {
+                        if (x.getAttribute('data-push') === id) {
+                            x.classList.remove('armed');
+                            x.textContent = 'Drop';
+                        }
+                    });
+                }, ARM_MS + 50);
                 return;
             }
+            delete armedDrops[key];
             act(kind, id, 'drop', b);
         }
     }
