@@ -212,8 +212,12 @@ int main(int argc, char **argv)
         return sy_cli_trigger(&cli);
     if (strcmp(cmd, "reconcile") == 0)
         return sy_cli_reconcile(&cli);
-    if (strcmp(cmd, "policy") == 0)
-        return sy_cli_policy(&cli, verb);
+    if (strcmp(cmd, "policy") == 0) {
+        rc = sy_cli_policy(&cli, verb);
+        if (rc == SY_EXIT_OK && strcmp(verb, "check") == 0)
+            sy_cli_drift_policy_check(&cli); /* warnings only */
+        return rc;
+    }
     if (strcmp(cmd, "replay") == 0)
         return sy_cli_replay(&cli);
     if (strcmp(cmd, "map") == 0)
@@ -222,6 +226,8 @@ int main(int argc, char **argv)
         return sy_cli_export(&cli, verb);
     if (strcmp(cmd, "alerts") == 0)
         return sy_cli_alerts(&cli);
+    if (strcmp(cmd, "drift") == 0)
+        return sy_cli_drift(&cli);
     if (strcmp(cmd, "records") == 0 || strcmp(cmd, "queue") == 0 || strcmp(cmd, "health") == 0 ||
         strcmp(cmd, "dead") == 0)
         return sy_cli_records(&cli, cmd, verb);

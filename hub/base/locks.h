@@ -35,6 +35,8 @@
  * sy_store_set_ride(NULL) wait for the rides in progress to end, holding nothing. A reconcile job waits for the
  * writer's commit of its events (a log job, reconcile_jobs.c) holding nothing: it reads the dedupe index in short
  * read transactions, one per page, and has none open when it appends.
+ * The applier's memory of learnt shapes (drift.h) has no lock: only its step uses it (on the writer's thread when
+ * riding) and the applier thread after that ride's wait returned, one at a time, ordered by the ride's hand-off.
  *
  * The rules that follow from it:
  *   - Take the policy before any transaction, never the other way round. (The hang of issue #10: delivery held a

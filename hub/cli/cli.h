@@ -61,6 +61,11 @@ int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
 /* alerts [--all] [--json], alerts ack ID (cli_alerts.c). */
 int sy_cli_alerts(sy_cli_t *cli);
+/* drift [--json] (cli_drift.c). */
+int sy_cli_drift(sy_cli_t *cli);
+/* After `policy check [PATH]` passed, with a data dir (--config, $SWITCHYARD_CONFIG or --data-dir): a warning for
+ * each mapped path that no learnt event of its types carried. Never fails. */
+void sy_cli_drift_policy_check(const sy_cli_t *cli);
 
 
 /* The example configuration compiled into the binary (generated from deploy/switchyard.example.yaml). */

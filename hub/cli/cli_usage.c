@@ -58,6 +58,9 @@ static const usage_t commands[] = {
      "  alerts [--all] [--json] | alerts ack ID\n"
      "                               what needs a human (deduplicated; --all: resolved ones too); ack one\n",
      "switchyard alerts ack 12"},
+    {"drift", NULL,
+     "  drift [--json]               payload shapes learnt per tool and event type, and the drifts seen\n",
+     "switchyard drift --json"},
     {"replay", NULL,
      "  replay [--since T] [--until T] [--from-seq N] [--to-seq N] [--source S] [--type PATTERN]\n"
      "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"

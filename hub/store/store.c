@@ -18,7 +18,7 @@
 
 static const char *const db_names[SY_DB_COUNT] = {"events", "event_ids", "meta",    "records", "xref",  "match",
                                                   "outbox", "pending",   "suggest", "audit",   "alerts", "dead", "skipped",
-                                                  "queue", "attempts"};
+                                                  "queue", "attempts", "shapes"};
 
 struct st_sy_store_t {
     MDB_env *env;

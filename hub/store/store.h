@@ -42,6 +42,7 @@ typedef enum en_sy_db_t {
     SY_DB_SKIPPED,
     SY_DB_QUEUE, /* the outbox's per-spoke due and age indexes (queue.h) */
     SY_DB_ATTEMPTS, /* the delivery attempt log (attempts.h) */
+    SY_DB_SHAPES,   /* learnt payload shapes per source and event type (drift.h) */
     SY_DB_COUNT
 } sy_db_t;
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "drift.h"
 #include "log.h"
 #include "observe.h"
 #include "policy_stamp.h"
@@ -45,6 +46,7 @@ struct st_sy_applier_t {
     pthread_cond_t ridden;
     void (*on_commit)(void *arg);
     void *on_commit_arg;
+    sy_drift_t *drift; /* learnt shapes (drift.h): used by the one step in progress only */
 };
 
 /* One logged event, decoded under the policy before the write transaction. */
@@ -54,12 +56,14 @@ typedef struct st_decoded_t {
     size_t nobs;
     const char *why; /* set: the event cannot be applied (sy_observe's reason) */
     char *meta;      /* owned copy of a skipped event's source, event id and type */
+    sy_shape_t shape; /* for schema drift (drift.h) */
 } decoded_t;
 
 static void decoded_dispose(decoded_t *d, size_t n)
 {
     for (size_t i = 0; i != n; ++i) {
         sy_observations_free(d[i].obs, d[i].nobs);
+        sy_shape_dispose(&d[i].shape);
         free(d[i].meta);
     }
 }
@@ -113,7 +117,7 @@ static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, int from_cur
         decoded_t *d = &b->ev[b->n];
         memset(d, 0, sizeof(*d));
         d->ev.seq = ev.seq;
-        rc = sy_observe(policy, &ev, &d->obs, &d->nobs, &d->why);
+        rc = sy_observe_shape(policy, &ev, &d->obs, &d->nobs, &d->why, &d->shape);
         if (rc == SY_EPARSE) {
             d->obs = NULL;
             d->nobs = 0;
@@ -123,6 +127,7 @@ static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, int from_cur
         }
         if (rc != 0) {
             sy_observations_free(d->obs, d->nobs);
+            sy_shape_dispose(&d->shape);
             goto Exit;
         }
         after = ev.seq;
@@ -151,6 +156,7 @@ typedef struct st_apply_step_t {
     uint64_t budget_ns; /* 0: no limit */
     size_t upto;        /* out: decoded[from..upto) applied */
     sy_apply_stats_t stats;
+    sy_drift_step_t drift; /* what the step learnt of payload shapes, kept once it committed */
 } apply_step_t;
 
 #define STALE_CURSOR 1 /* apply_step's "decoded against a stale cursor: decode again" */
@@ -161,6 +167,7 @@ static int apply_events(apply_step_t *st, sy_txn_t *txn, sy_doc_cache_t *cache)
     int rc;
 
     memset(&st->stats, 0, sizeof(st->stats));
+    sy_drift_step_begin(&st->drift, st->a->drift, st->policy);
     st->upto = st->from;
     if ((rc = sy_meta_get_u64(txn, "applier_cursor", &now_cursor)) != 0)
         return rc;
@@ -183,9 +190,12 @@ static int apply_events(apply_step_t *st, sy_txn_t *txn, sy_doc_cache_t *cache)
         for (size_t k = 0; k != d->nobs; ++k)
             if ((rc = sy_records_apply(&ctx, &d->obs[k])) != 0)
                 return rc;
+        if ((rc = sy_drift_observe(&st->drift, txn, st->policy, &d->shape, d->ev.seq, ctx.now_ms)) != 0)
+            return rc;
         cursor = d->ev.seq;
     }
-    if ((rc = sy_records_flush(&ctx)) != 0 || (rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 ||
+    if ((rc = sy_records_flush(&ctx)) != 0 || (rc = sy_drift_step_flush(&st->drift, txn, ctx.now_ms)) != 0 ||
+        (rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 ||
         (rc = sy_records_add_stats(txn, &st->stats)) != 0)
         return rc;
     st->upto = i;
@@ -200,6 +210,7 @@ static int apply_step(void *arg, sy_txn_t *txn)
     sy_doc_cache_t cache = {0};
     sy_json_arena_begin();
     int rc = apply_events(arg, txn, &cache);
+    sy_drift_step_release(&((apply_step_t *)arg)->drift);
     sy_doc_cache_dispose(&cache);
     sy_json_arena_end();
     return rc;
@@ -263,6 +274,7 @@ static int apply_batches(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t
             }
             if (rc != 0)
                 goto Exit;
+            sy_drift_step_commit(&st.drift, sy_now_ms());
             st.from = st.upto;
             st.cursor = cur->ev[st.upto - 1].ev.seq;
             if (st.stats.pushes_enqueued + st.stats.pushes_coalesced != 0)
@@ -313,6 +325,13 @@ static int stopping(sy_applier_t *a)
     return stop;
 }
 
+/* The applier's last write: the shape counts kept in memory (drift.h), so a stop loses none. */
+static int flush_drift(void *arg, sy_txn_t *txn)
+{
+    sy_applier_t *a = arg;
+    return sy_drift_flush_all(a->drift, txn, sy_now_ms());
+}
+
 static void *applier_main(void *arg)
 {
     sy_applier_t *a = arg;
@@ -340,6 +359,8 @@ static void *applier_main(void *arg)
             wait_ms(a, IDLE_WAIT_MS);
         }
     }
+    if (sy_store_write(a->store, flush_drift, a) == 0)
+        sy_drift_flushed_all(a->drift);
     return NULL;
 }
 
@@ -352,6 +373,11 @@ int sy_applier_start(sy_applier_t **out, sy_store_t *store, sy_policy_t *policy,
     }
     a->store = store;
     a->policy = policy;
+    if ((a->drift = sy_drift_new()) == NULL) {
+        free(a->policy_path);
+        free(a);
+        return SY_ENOMEM;
+    }
     a->policy_loaded_at_ms = sy_now_ms();
     pthread_mutex_init(&a->reload_mutex, NULL);
     pthread_mutex_init(&a->policy_mutex, NULL);
@@ -423,6 +449,7 @@ void sy_applier_stop(sy_applier_t *a)
     pthread_mutex_destroy(&a->mutex);
     pthread_mutex_destroy(&a->policy_mutex);
     pthread_mutex_destroy(&a->reload_mutex);
+    sy_drift_free(a->drift);
     free(a->policy_path);
     free(a);
 }

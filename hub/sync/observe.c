@@ -330,6 +330,169 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
     return 0;
 }
 
+/* The shape code of a token (PRIMITIVE: by its first byte, as the tokenizer validated it). */
+static char token_code(const sy_json_t *json, int tok)
+{
+    switch (sy_json_type(json, tok)) {
+    case SY_JSON_OBJECT:
+        return SY_SHAPE_OBJECT;
+    case SY_JSON_ARRAY:
+        return SY_SHAPE_ARRAY;
+    case SY_JSON_STRING:
+        return SY_SHAPE_STRING;
+    default:
+        break;
+    }
+    sy_slice_t t = sy_json_text(json, tok);
+    if (t.len == 0)
+        return SY_SHAPE_NA;
+    return t.base[0] == 'n' ? SY_SHAPE_NULL : t.base[0] == 't' || t.base[0] == 'f' ? SY_SHAPE_BOOL : SY_SHAPE_NUMBER;
+}
+
+/* What is at a path, as a shape code: walk_tokens, telling an absent member of a present object from a path whose
+ * ancestor is missing (another kind of event: says nothing) or a scalar (the shape changed). */
+static char view_shape_code(const view_t *v, char *const *segs, size_t n)
+{
+    const sy_json_t *json = &v->json;
+    int cur = 0;
+    size_t i = 0;
+    if (v->name_tok >= 0 && n != 0 && strcmp(segs[0], "properties") == 0) {
+        if (n == 1)
+            return SY_SHAPE_OBJECT;
+        if (!sy_json_str_eq(json, v->name_tok, segs[1]))
+            return SY_SHAPE_NA; /* the change of another property */
+        if ((cur = v->value_tok) == TOK_NULL)
+            return n == 2 ? SY_SHAPE_NULL : SY_SHAPE_NA;
+        i = 2;
+    }
+    for (; i != n; ++i) {
+        const char *seg = segs[i];
+        sy_json_type_t type = sy_json_type(json, cur);
+        int next = TOK_NONE;
+        if (type == SY_JSON_OBJECT) {
+            next = sy_json_get(json, cur, seg);
+        } else if (type == SY_JSON_ARRAY && seg[0] >= '0' && seg[0] <= '9') {
+            char *end;
+            unsigned long idx = strtoul(seg, &end, 10);
+            next = *end == '\0' && idx < (unsigned long)sy_json_size(json, cur) ? sy_json_at(json, cur, (int)idx) : TOK_NONE;
+        } else if (type == SY_JSON_ARRAY || token_code(json, cur) == SY_SHAPE_NULL) {
+            return SY_SHAPE_NA; /* a name into an array, or a null parent: nothing to say */
+        } else {
+            return SY_SHAPE_NOT_OBJECT;
+        }
+        if (next < 0)
+            return i + 1 == n ? SY_SHAPE_ABSENT : SY_SHAPE_NA;
+        cur = next;
+    }
+    return token_code(json, cur);
+}
+
+size_t sy_shape_paths(const sy_policy_t *p, size_t source, const char *type, const sy_policy_path_t **out, size_t max)
+{
+    const sy_policy_object_t *objs[MAX_OBJECTS_PER_EVENT];
+    size_t nobj = sy_policy_objects_for(p, source, type, objs, MAX_OBJECTS_PER_EVENT), n = 0;
+    for (size_t i = 0; i != nobj; ++i) {
+        const sy_policy_object_t *o = objs[i];
+        size_t total = 1 + o->num_fields + o->num_links;
+        for (size_t k = 0; k != total && n != max; ++k) {
+            const sy_policy_path_t *path = k == 0 ? &o->id : k <= o->num_fields ? &o->fields[k - 1].path
+                                                                                 : &o->links[k - 1 - o->num_fields].path;
+            size_t j = 0;
+            while (j != n && strcmp(out[j]->text, path->text) != 0)
+                ++j;
+            if (j == n)
+                out[n++] = path;
+        }
+    }
+    return n;
+}
+
+const char *sy_shape_code_name(char code)
+{
+    switch (code) {
+    case SY_SHAPE_STRING:
+        return "string";
+    case SY_SHAPE_NUMBER:
+        return "number";
+    case SY_SHAPE_BOOL:
+        return "boolean";
+    case SY_SHAPE_OBJECT:
+        return "object";
+    case SY_SHAPE_ARRAY:
+        return "array";
+    case SY_SHAPE_NULL:
+        return "null";
+    case SY_SHAPE_ABSENT:
+        return "absent";
+    case SY_SHAPE_NOT_OBJECT:
+        return "absent (a parent is a scalar)";
+    default:
+        return "n/a";
+    }
+}
+
+void sy_shape_dispose(sy_shape_t *shape)
+{
+    if (shape == NULL)
+        return;
+    free(shape->buf);
+    memset(shape, 0, sizeof(*shape));
+}
+
+/* One allocation: source, type, codes and api_version (may be NULL) one after the other. */
+static int shape_make(sy_shape_t *shape, const char *source, const char *type, const char *codes, size_t ncodes,
+                      const char *api, size_t api_len)
+{
+    size_t ls = strlen(source), lt = strlen(type);
+    char *b = malloc(ls + lt + ncodes + api_len + 4);
+    if (b == NULL)
+        return SY_ENOMEM;
+    shape->buf = b;
+    memcpy(b, source, ls + 1);
+    shape->source = b;
+    b += ls + 1;
+    memcpy(b, type, lt + 1);
+    shape->type = b;
+    b += lt + 1;
+    memcpy(b, codes, ncodes);
+    b[ncodes] = '\0';
+    shape->codes = b;
+    b += ncodes + 1;
+    shape->api_version = NULL;
+    if (api != NULL) {
+        memcpy(b, api, api_len);
+        b[api_len] = '\0';
+        shape->api_version = b;
+    }
+    return 0;
+}
+
+/* The shape of an event read through tokens (a jansson reading, of a body ingress would refuse now, has none). */
+static int view_shape(const sy_policy_t *p, size_t si, const char *source, const char *type, const view_t *v,
+                      sy_shape_t *shape)
+{
+    const sy_policy_path_t *paths[SY_SHAPE_MAX_PATHS];
+    char codes[SY_SHAPE_MAX_PATHS];
+    if (v->doc != NULL)
+        return 0;
+    size_t n = sy_shape_paths(p, si, type, paths, SY_SHAPE_MAX_PATHS);
+    for (size_t i = 0; i != n; ++i)
+        codes[i] = view_shape_code(v, paths[i]->segments, paths[i]->num_segments);
+    const char *api = NULL;
+    size_t api_len = 0;
+    if (sy_json_type(&v->json, 0) == SY_JSON_OBJECT) {
+        int t = sy_json_get(&v->json, 0, "api_version");
+        if (t >= 0 && sy_json_type(&v->json, t) == SY_JSON_STRING && !sy_json_has_escape(&v->json, t)) {
+            sy_slice_t text = sy_json_text(&v->json, t);
+            if (text.len < 64) {
+                api = text.base;
+                api_len = text.len;
+            }
+        }
+    }
+    return shape_make(shape, source, type, codes, n, api, api_len);
+}
+
 /* snprintf(out, cap, "%.*s", (int)v.len, v.base), which stops at a NUL too, without snprintf's cost per event. */
 static void slice_to_str(sy_slice_t v, char *out, size_t cap)
 {
@@ -340,6 +503,12 @@ static void slice_to_str(sy_slice_t v, char *out, size_t cap)
 
 int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why)
 {
+    return sy_observe_shape(p, ev, out, n, why, NULL);
+}
+
+int sy_observe_shape(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why,
+                     sy_shape_t *shape)
+{
     const char *ignored;
     if (why == NULL)
         why = &ignored;
@@ -349,14 +518,16 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
 
     *out = NULL;
     *n = 0;
+    if (shape != NULL)
+        memset(shape, 0, sizeof(*shape));
     slice_to_str(ev->source, source, sizeof(source));
     slice_to_str(ev->type, type, sizeof(type));
     size_t si = sy_policy_source_index(p, source);
     if (si == SY_POLICY_NONE)
         return 0;
     size_t nobj = sy_policy_objects_for(p, si, type, objs, MAX_OBJECTS_PER_EVENT);
-    if (nobj == 0)
-        return 0;
+    if (nobj == 0) /* a type the policy does not map: learnt as a type, without reading the body */
+        return shape != NULL ? shape_make(shape, source, type, "", 0, NULL, 0) : 0;
     /* Logs written before ingress checked these may hold such events: they are skipped, never guessed at. */
     if (ev->occurred_at_ms != 0 && !sy_event_time_plausible(ev->occurred_at_ms, ev->received_at_ms)) {
         *why = "the provider time is outside the accepted window (" SY_EVENT_TIME_WINDOW_TEXT ")";
@@ -377,6 +548,8 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
         rc = SY_ENOMEM;
         goto Exit;
     }
+    if (shape != NULL && (rc = view_shape(p, si, source, type, &doc, shape)) != 0)
+        goto Exit;
     int64_t version = event_version(ev);
     for (size_t i = 0; i != nobj; ++i) {
         int orc = observe_object(p, si, objs[i], type, &doc, hints, version, &obs[*n]);
@@ -397,8 +570,10 @@ int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **ou
 Exit:
     if (obs != NULL)
         sy_observations_free(obs, *n);
-    if (rc != 0)
+    if (rc != 0) {
         *n = 0;
+        sy_shape_dispose(shape);
+    }
     view_close(&doc);
     return rc;
 }

@@ -54,4 +54,36 @@ json_t *sy_event_body_json(const sy_event_t *ev, json_error_t *err);
 int sy_observe(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why);
 void sy_observations_free(sy_observation_t *obs, size_t n);
 
+/*
+ * The shape of one event, for schema drift (drift.h): the JSON type at each path the policy maps for its source and
+ * type (sy_shape_paths, in that order) as one code each, and the event's top-level "api_version" string where the
+ * tool sends one (Stripe). Codes: SY_SHAPE_* below.
+ */
+#define SY_SHAPE_MAX_PATHS 48
+#define SY_SHAPE_STRING 's'
+#define SY_SHAPE_NUMBER 'n'
+#define SY_SHAPE_BOOL 'b'
+#define SY_SHAPE_OBJECT 'o'
+#define SY_SHAPE_ARRAY 'a'
+#define SY_SHAPE_NULL 'z'
+#define SY_SHAPE_ABSENT '-'    /* its parent is there, the member is not */
+#define SY_SHAPE_NOT_OBJECT 'p' /* an ancestor is there but a scalar (an expandable object sent as its id) */
+#define SY_SHAPE_NA 'x'        /* an ancestor is absent, or another property's change (HubSpot): says nothing */
+
+typedef struct st_sy_shape_t {
+    char *buf;          /* owns the strings below; NULL: no shape (source not in the policy, unreadable body) */
+    const char *source, *type;
+    const char *codes;       /* one SY_SHAPE_* per path, NUL-terminated */
+    const char *api_version; /* NULL: none */
+} sy_shape_t;
+
+/* The distinct paths (ids, fields, links of every object matching type, in policy order), at most max. */
+size_t sy_shape_paths(const sy_policy_t *p, size_t source, const char *type, const sy_policy_path_t **out, size_t max);
+/* sy_observe, and the event's shape into *shape when shape is not NULL (released with sy_shape_dispose). */
+int sy_observe_shape(const sy_policy_t *p, const sy_event_t *ev, sy_observation_t **out, size_t *n, const char **why,
+                     sy_shape_t *shape);
+void sy_shape_dispose(sy_shape_t *shape);
+/* A code's name in messages: "string", "number", "absent", ... */
+const char *sy_shape_code_name(char code);
+
 #endif

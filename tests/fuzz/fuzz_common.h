@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "common.h"
 #include "connector.h"
+#include "drift.h"
 #include "event.h"
 #include "observe.h"
 #include "policy.h"
@@ -173,6 +174,7 @@ typedef struct st_sy_fuzz_world_t {
     sy_store_t *store;
     char dir[512];
     uint64_t seq;
+    sy_drift_t *drift; /* learnt shapes, as the applier keeps them (drift.h) */
 } sy_fuzz_world_t;
 
 /* Observes one event and applies the observations in one write transaction, committed or aborted. */
@@ -192,11 +194,22 @@ static inline int sy_fuzz_world_apply(sy_fuzz_world_t *w, const char *source, co
     sy_observation_t *obs = NULL;
     size_t n = 0;
     sy_txn_t *txn;
-    int rc = sy_observe(w->policy, &ev, &obs, &n, NULL);
+    sy_shape_t shape;
+    int rc = sy_observe_shape(w->policy, &ev, &obs, &n, NULL, &shape);
     if (rc != 0) {
-        SY_FUZZ_CHECK(rc == SY_EPARSE && obs == NULL && n == 0);
+        SY_FUZZ_CHECK(rc == SY_EPARSE && obs == NULL && n == 0 && shape.buf == NULL);
         return rc;
     }
+    if (shape.buf != NULL) { /* one known code per mapped path */
+        const sy_policy_path_t *paths[SY_SHAPE_MAX_PATHS];
+        size_t np = sy_shape_paths(w->policy, sy_policy_source_index(w->policy, source), type, paths, SY_SHAPE_MAX_PATHS);
+        SY_FUZZ_CHECK(strcmp(shape.source, source) == 0 && strcmp(shape.type, type) == 0);
+        SY_FUZZ_CHECK(strlen(shape.codes) == np);
+        for (const char *c = shape.codes; *c != '\0'; ++c)
+            SY_FUZZ_CHECK(strchr("snboaz-px", *c) != NULL);
+    }
+    if (w->drift == NULL)
+        SY_FUZZ_CHECK((w->drift = sy_drift_new()) != NULL);
     SY_FUZZ_CHECK(n <= 8 && (n == 0) == (obs == NULL));
     for (size_t i = 0; i != n; ++i) {
         const sy_observation_t *o = &obs[i];
@@ -213,8 +226,20 @@ static inline int sy_fuzz_world_apply(sy_fuzz_world_t *w, const char *source, co
     for (size_t i = 0; i != n && rc == 0; ++i)
         rc = sy_records_apply(&ctx, &obs[i]);
     sy_observations_free(obs, n);
-    if (rc == 0 && commit)
-        return sy_txn_commit(txn);
+    static sy_drift_step_t step; /* large: not on the stack */
+    sy_drift_step_begin(&step, w->drift, w->policy);
+    if (rc == 0)
+        rc = sy_drift_observe(&step, txn, w->policy, &shape, ev.seq, SY_FUZZ_NOW_MS);
+    if (rc == 0)
+        rc = sy_drift_step_flush(&step, txn, SY_FUZZ_NOW_MS);
+    sy_shape_dispose(&shape);
+    sy_drift_step_release(&step);
+    if (rc == 0 && commit) {
+        rc = sy_txn_commit(txn);
+        if (rc == 0)
+            sy_drift_step_commit(&step, SY_FUZZ_NOW_MS);
+        return rc;
+    }
     sy_txn_abort(txn);
     return rc;
 }
@@ -223,6 +248,7 @@ static inline void sy_fuzz_world_close(sy_fuzz_world_t *w)
 {
     sy_store_close(w->store);
     sy_policy_destroy(w->policy);
+    sy_drift_free(w->drift);
     if (w->dir[0] != '\0')
         sy_fuzz_rmdir(w->dir);
     memset(w, 0, sizeof(*w));

@@ -14,6 +14,8 @@
  *                   button.act-retry, button.act-drop (a drop asks once more: the first click arms it);
  *                   #pushes-status (data-result = "<action> <id> ok|failed"), #attempts-panel, #attempts-title
  *                   (data-push, data-state), #attempts-rows (one tr per attempt, newest first; td.status)
+ *   Alerts:         #alerts-rows (tr[data-alert][data-kind][data-state]; button.act-ack in open ones),
+ *                   #alerts-status (data-result = "ack <id> ok|failed")
  *   Replay:         #replay-form, #replay-mode, #replay-spoke, #replay-source, #replay-type, #replay-since,
  *                   #replay-until, #replay-from-seq, #replay-to-seq, #replay-preview, #replay-summary (data-state,
  *                   data-selected, data-changes), #replay-changes, #replay-confirm (enabled after a finished dry
@@ -148,22 +150,22 @@
 
     /* ---- queued pushes and dead letters ---- */
 
-    /* Drop buttons armed by a first click, kind + ':' + id -> when the arming ends: kept apart from the rows, so a
-     * redraw of the table (the page polls) keeps the question asked until it is answered or times out. */
-    var armed = {};
+    /* The drop buttons armed by a first click ("queue:<id>" → until ms): kept across the tables' re-renders, so a
+     * poll that redraws the rows does not swallow the first click. */
+    var armedDrops = {};
 
     function isArmed(kind, id) {
-        var until = armed[kind + ':' + id];
+        var until = armedDrops[kind + ':' + id];
         return until !== undefined && until > Date.now();
     }
 
     function actionButtons(kind, id) {
-        var drop = isArmed(kind, id);
+        var armed = isArmed(kind, id);
         return el('td', {class: 'actions'},
             el('button', {type: 'button', class: 'small act-attempts', 'data-push': id, text: 'Attempts'}),
             el('button', {type: 'button', class: 'small act-retry', 'data-push': id, text: 'Retry'}),
-            el('button', {type: 'button', class: 'small danger act-drop' + (drop ? ' armed' : ''), 'data-push': id,
-                          text: drop ? 'Confirm drop' : 'Drop'}));
+            el('button', {type: 'button', class: 'small danger act-drop' + (armed ? ' armed' : ''), 'data-push': id,
+                          text: armed ? 'Confirm drop' : 'Drop'}));
     }
 
     function fieldNames(doc) {
@@ -277,23 +279,88 @@
         } else if (b.classList.contains('act-retry')) {
             act(kind, id, 'retry', b);
         } else if (b.classList.contains('act-drop')) {
+            var key = kind + ':' + id;
             if (!isArmed(kind, id)) { /* destructive: a second click confirms */
-                armed[kind + ':' + id] = Date.now() + ARM_MS;
+                armedDrops[key] = Date.now() + ARM_MS;
                 b.classList.add('armed');
                 b.textContent = 'Confirm drop';
                 setTimeout(function () {
-                    delete armed[kind + ':' + id];
-                    var now = document.querySelector('#' + kind + '-rows button.act-drop[data-push="' + id + '"]');
-                    if (now) {
-                        now.classList.remove('armed');
-                        now.textContent = 'Drop';
-                    }
-                }, ARM_MS);
+                    if (isArmed(kind, id))
+                        return; /* armed again meanwhile */
+                    delete armedDrops[key];
+                    /* the row may have been redrawn since: disarm the button it has now */
+                    var rows = $(kind === 'dead' ? 'dead-rows' : 'queue-rows');
+                    Array.prototype.forEach.call(rows.querySelectorAll('button.act-drop.armed'), function (x) {
+                        if (x.getAttribute('data-push') === id) {
+                            x.classList.remove('armed');
+                            x.textContent = 'Drop';
+                        }
+                    });
+                }, ARM_MS + 50);
                 return;
             }
-            delete armed[kind + ':' + id];
+            delete armedDrops[key];
             act(kind, id, 'drop', b);
         }
+    }
+
+    /* ---- alerts ---- */
+
+    var alertsKey = '';
+
+    function subjectText(a) {
+        var parts = [];
+        if (a.record)
+            parts.push('record ' + a.record);
+        if (a.source)
+            parts.push('tool ' + a.source);
+        if (a.field)
+            parts.push(a.field);
+        return parts.length ? parts.join(', ') : '—';
+    }
+
+    function renderAlerts(list) {
+        var key = JSON.stringify(list);
+        if (key === alertsKey)
+            return;
+        alertsKey = key;
+        var rows = $('alerts-rows');
+        clear(rows);
+        list.forEach(function (a) {
+            rows.appendChild(el('tr', {'data-alert': a.id, 'data-kind': a.kind, 'data-state': a.state, class: 'alert-' + a.state},
+                el('td', {class: 'num', text: a.id}), el('td', {text: a.state}), el('td', {text: a.kind}),
+                el('td', {text: subjectText(a)}), el('td', {class: 'num', text: sy.fmtInt(a.count || 0)}),
+                el('td', {text: sy.fmtTime(a.last_seen_ms)}), el('td', {class: 'message', text: a.message || ''}),
+                el('td', {class: 'actions'}, a.state === 'open'
+                    ? el('button', {type: 'button', class: 'small act-ack', 'data-alert': a.id, text: 'Ack'})
+                    : el('span', {class: 'muted small', text: 'acknowledged'}))));
+        });
+        if (!list.length)
+            rows.appendChild(el('tr', null, el('td', {colspan: 8, class: 'muted', text: 'No open alerts.'})));
+        $('alerts-shown').textContent = list.length >= LIST_LIMIT ? '(newest ' + LIST_LIMIT + ')' : '';
+    }
+
+    function loadAlerts() {
+        return sy.api('/admin/api/alerts?limit=' + LIST_LIMIT).then(function (r) {
+            sy.showSectionError('alerts-error', null);
+            renderAlerts(r.alerts || []);
+        }, function (e) {
+            sy.showSectionError('alerts-error', e);
+        });
+    }
+
+    function ackAlert(id, button) {
+        var status = $('alerts-status');
+        button.disabled = true;
+        return sy.api('/admin/api/alerts/' + encodeURIComponent(id) + '/ack', false, {}).then(function () {
+            status.textContent = 'Alert ' + id + ' acknowledged: no more notifications about it.';
+            status.setAttribute('data-result', 'ack ' + id + ' ok');
+            return loadAlerts();
+        }, function (e) {
+            button.disabled = false;
+            status.textContent = 'Acknowledging alert ' + id + ' failed: ' + errText(e);
+            status.setAttribute('data-result', 'ack ' + id + ' failed');
+        });
     }
 
     /* ---- replay ---- */
@@ -423,6 +490,11 @@
             }
         });
         $('replay-confirm').addEventListener('click', runConfirmed);
+        $('alerts-rows').addEventListener('click', function (ev) {
+            var b = ev.target.closest('button.act-ack');
+            if (b)
+                ackAlert(b.getAttribute('data-alert'), b);
+        });
         sy.onPoll(function (status, health) {
             renderFounder(health);
             renderSources(status);
@@ -431,6 +503,7 @@
                 loadEvents(false);
             }
             loadPushes();
+            loadAlerts();
         });
     }
 

@@ -1,0 +1,252 @@
+/*
+ * The alert kinds no other test raised end to end (issue 13), each caused for real and each delivered to the local
+ * Slack-like receiver and the Standard Webhooks receiver (tests/fakes/sy_fake_spoke --api slack | webhook, which
+ * verifies every signature with its own code):
+ *
+ *   - event_skipped: a logged event the applier cannot apply (a provider time ten years ahead, as an older hub
+ *     logged it before ingress checked), one alert about its source;
+ *   - conflict: a tool that does not own a field whose policy says on_conflict: alert changes it;
+ *   - duplicate and double_billing: two Stripe customers with one email are one golden record (the health report
+ *     lists two objects of one tool), each with an active subscription (two on one customer);
+ *   - schema_drift: a mapped path changes JSON type, the alert naming the path and the policy field.
+ *
+ * applier_lag is not here: the applier cannot be held behind the log deterministically from outside the process.
+ */
+#include "harness_delivery.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#include "codec.h"
+#include "store.h"
+#include "../support/log_append.h"
+
+#define S0 1750000000LL
+#define HS0 1750000000000LL
+#define WAIT_S 45.0
+#define WH_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+static int teardown(void **state)
+{
+    sy_it_destroy(*state);
+    *state = NULL;
+    return 0;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v != NULL ? v : "";
+}
+
+/* GET /admin/api/alerts?all=1 → the array (owned by the harness). */
+static json_t *alerts(sy_it_t *h)
+{
+    sy_it_response_t res;
+    char auth[100];
+    snprintf(auth, sizeof(auth), "Bearer %s", h->admin_token);
+    sy_it_admin_get(h, "/admin/api/alerts?all=1", auth, &res);
+    if (res.status != 200 || res.json == NULL)
+        fail_msg("GET /admin/api/alerts: %ld %s", res.status, res.body);
+    json_t *list = sy_it_own_json(h, json_incref(json_object_get(res.json, "alerts")));
+    sy_it_response_dispose(&res);
+    return list;
+}
+
+/* The open alert of kind about tool source (source "" : none), or NULL. */
+static json_t *find(json_t *list, const char *kind, const char *source)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        if (strcmp(str(a, "kind"), kind) == 0 && strcmp(str(a, "source"), source) == 0 &&
+            strcmp(str(a, "state"), "open") == 0)
+            return a;
+    }
+    return NULL;
+}
+
+typedef struct st_want_t {
+    const char *kind, *source;
+    sy_itd_fake_t *webhook, *slack;
+} want_t;
+
+/* A verified (200) Standard Webhooks message {"type": "alert.raised", "data": alert of kind and source}. */
+static int webhook_has(sy_itd_fake_t *f, const want_t *w)
+{
+    json_t *reqs = sy_itd_fake_requests(f), *r;
+    size_t i;
+    int found = 0;
+    json_array_foreach(reqs, i, r)
+    {
+        if (json_integer_value(json_object_get(r, "status")) != 200)
+            continue;
+        json_t *body = json_loads(str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
+        found |= strcmp(str(body, "type"), "alert.raised") == 0 && strcmp(str(data, "kind"), w->kind) == 0 &&
+                 strcmp(str(data, "source"), w->source) == 0;
+        json_decref(body);
+    }
+    sy_it_release(f->h, reqs);
+    return found;
+}
+
+/* A Slack message that took (200) naming the kind in bold, as the Slack notifier writes it. */
+static int slack_has(sy_itd_fake_t *f, const want_t *w)
+{
+    json_t *reqs = sy_itd_fake_requests(f), *r;
+    size_t i;
+    int found = 0;
+    char needle[80];
+    snprintf(needle, sizeof(needle), "*%s*", w->kind);
+    json_array_foreach(reqs, i, r)
+    {
+        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(str(r, "body"), needle) != NULL)
+            found = 1;
+    }
+    sy_it_release(f->h, reqs);
+    return found;
+}
+
+static int alert_seen(sy_it_t *h, void *arg)
+{
+    const want_t *w = arg;
+    json_t *list = alerts(h);
+    int ok = find(list, w->kind, w->source) != NULL;
+    sy_it_release(h, list);
+    return ok && webhook_has(w->webhook, w) && slack_has(w->slack, w);
+}
+
+/* Waits until the alert is open and both receivers got it; returns it (owned by the harness). */
+static json_t *wait_alert(sy_it_t *h, want_t w)
+{
+    char what[200];
+    snprintf(what, sizeof(what), "an open %s alert about \"%s\", delivered to the webhook receiver and to Slack", w.kind,
+             w.source);
+    sy_itd_wait(h, WAIT_S, what, alert_seen, &w);
+    return find(alerts(h), w.kind, w.source);
+}
+
+static void assert_says(sy_it_t *h, json_t *a, const char *field, const char *needle)
+{
+    if (strstr(str(a, field), needle) == NULL)
+        fail_msg("alert %s: %s lacks \"%s\": %s", str(a, "kind"), field, needle, sy_itr_text(h, a));
+}
+
+/* Appends the alerts section (both notifiers) to the generated config. */
+static void add_alerts_config(sy_it_t *h, sy_itd_fake_t *slack, sy_itd_fake_t *webhook)
+{
+    size_t len;
+    char *conf = sy_it_slurp(h->config_path, &len), extra[1024];
+    assert_non_null(conf);
+    int n = snprintf(extra, sizeof(extra),
+                     "alerts:\n  check_interval: 200ms\n  notify:\n"
+                     "    slack: {url: \"%s/services/T000/B000/XXXX\"}\n"
+                     "    webhook: {url: \"%s/hooks/switchyard\", secret: {value: \"%s\"}}\n",
+                     slack->base_url, webhook->base_url, WH_SECRET);
+    char *all = sy_it_alloc(h, len + (size_t)n + 1);
+    memcpy(all, conf, len);
+    memcpy(all + len, extra, (size_t)n + 1);
+    free(conf);
+    sy_it_write_file(h, "switchyard.yaml", all, strlen(all));
+}
+
+/* A customer.updated an older hub logged without today's checks: its provider time is ten years ahead. */
+static void append_unappliable(sy_it_t *h)
+{
+    sy_store_t *store;
+    sy_error_t err = {0};
+    int64_t future_s = sy_now_ms() / 1000 + 10 * 365 * 86400LL;
+    char *body = sy_it_alloc(h, 512);
+    snprintf(body, 512,
+             "{\"id\":\"evt_future\",\"object\":\"event\",\"api_version\":\"2024-06-20\",\"created\":%lld,"
+             "\"livemode\":false,\"type\":\"customer.updated\",\"data\":{\"object\":{\"id\":\"cus_F\",\"object\":"
+             "\"customer\",\"email\":\"fut@x.test\",\"name\":\"Fu Ture\",\"metadata\":{}}}}",
+             (long long)future_s);
+    sy_event_t ev = {.received_at_ms = sy_now_ms(), .occurred_at_ms = future_s * 1000, .source = SY_SLICE_LIT("stripe"),
+                     .connector = SY_SLICE_LIT("stripe"), .event_id = SY_SLICE_LIT("evt_future"),
+                     .type = SY_SLICE_LIT("customer.updated"), .signature = SY_SLICE_LIT("stripe-v1"), .batch_size = 1,
+                     .body = sy_slice_cstr(body)};
+    assert_int_equal(sy_store_open(&store, h->data_dir, 64u << 20, 64u << 20, SY_STORE_CREATE, &err), 0);
+    assert_int_equal(sy_test_append_event(store, &ev), 0);
+    sy_store_close(store);
+}
+
+static void test_alert_kinds_raised_and_notified(void **state)
+{
+    sy_it_t *h = sy_it_create(state, NULL);
+    setenv("SY_FAKE_WEBHOOK_SECRET", WH_SECRET, 1);
+    sy_itd_fake_t *slack = sy_itd_fake_start(h, "slack", "", "100/1000", 1);
+    sy_itd_fake_t *webhook = sy_itd_fake_start(h, "webhook", "", NULL, 1);
+    /* the example policy, with phone (HubSpot's) alerting on a conflict instead of ignoring it */
+    char *text = sy_itr_replace(h, sy_itr_example_policy(h), "normalize: [phone_e164]\n    on_conflict: ignore",
+                                "normalize: [phone_e164]\n    on_conflict: alert");
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
+    add_alerts_config(h, slack, webhook);
+    append_unappliable(h);
+    sy_it_start(h);
+
+    /* event_skipped: the logged event nobody can apply, at start */
+    json_t *a = wait_alert(h, (want_t){"event_skipped", "stripe", webhook, slack});
+    assert_says(h, a, "message", "outside the accepted window");
+
+    /* conflict: HubSpot owns Kim's phone; Stripe changes it */
+    sy_itr_hs_change(h, 7001, 61, HS0 + 1000, "email", "kim@kinds.test");
+    sy_itr_hs_change(h, 7002, 61, HS0 + 2000, "phone", "+15550001");
+    sy_itr_stripe(h, "evt_k1", "customer.created", S0 + 3, sy_itr_customer("cus_K", "kim@kinds.test", "Kim Ko", "+15550001", "61"));
+    sy_itr_stripe(h, "evt_k2", "customer.updated", S0 + 4, sy_itr_customer("cus_K", "kim@kinds.test", "Kim Ko", "+15559999", "61"));
+    sy_itr_wait_applied(h);
+    a = wait_alert(h, (want_t){"conflict", "stripe", webhook, slack});
+    if (strcmp(str(a, "field"), "phone") != 0 || str(a, "record")[0] == '\0')
+        fail_msg("conflict alert: expected record and field phone: %s", sy_itr_text(h, a));
+    assert_string_equal(str(a, "record"), sy_itr_id(sy_itr_record(h, "stripe:cus_K")));
+
+    /* duplicate and double_billing: two Stripe customers of one email, each paying */
+    sy_itr_stripe(h, "evt_p1", "customer.created", S0 + 5, sy_itr_customer("cus_P1", "pat@kinds.test", "Pat Dee", NULL, NULL));
+    sy_itr_stripe(h, "evt_p2", "customer.created", S0 + 6, sy_itr_customer("cus_P2", "pat@kinds.test", "Pat Dee", NULL, NULL));
+    sy_itr_stripe(h, "evt_s1", "customer.subscription.created", S0 + 7,
+                  sy_itr_subscription("sub_1", "cus_P1", "active", "price_basic", 4900));
+    sy_itr_stripe(h, "evt_s2", "customer.subscription.created", S0 + 8,
+                  sy_itr_subscription("sub_2", "cus_P2", "active", "price_basic", 4900));
+    sy_itr_wait_applied(h);
+    const char *pat = sy_itr_id(sy_itr_record(h, "stripe:cus_P1"));
+    assert_string_equal(pat, sy_itr_id(sy_itr_record(h, "stripe:cus_P2")));
+    a = wait_alert(h, (want_t){"duplicate", "stripe", webhook, slack});
+    assert_string_equal(str(a, "record"), pat);
+    assert_says(h, a, "message", "cus_P1");
+    assert_says(h, a, "message", "cus_P2");
+    a = wait_alert(h, (want_t){"double_billing", "", webhook, slack});
+    assert_string_equal(str(a, "record"), pat);
+    assert_says(h, a, "message", "sub_1");
+    assert_says(h, a, "message", "sub_2");
+
+    /* schema_drift: customer.created's email, a string in every event so far, arrives as a number */
+    json_t *odd = sy_itr_customer("cus_Z", NULL, "Zed Zee", NULL, NULL);
+    json_object_set_new(odd, "email", json_integer(42));
+    json_int_t seq = sy_itr_stripe(h, "evt_z", "customer.created", S0 + 9, odd);
+    sy_itr_wait_applied(h);
+    a = wait_alert(h, (want_t){"schema_drift", "stripe", webhook, slack});
+    assert_string_equal(str(a, "field"), "customer.created data.object.email");
+    assert_int_equal(json_integer_value(json_object_get(a, "seq")), seq);
+    assert_says(h, a, "message", "expected string, seen number");
+    assert_says(h, a, "message", "policy fields: email");
+
+    /* every webhook message carried a valid Standard Webhooks signature (the receiver answers 401 otherwise) */
+    json_t *reqs = sy_itd_fake_requests(webhook);
+    assert_true(json_array_size(reqs) >= 5);
+    assert_int_equal(sy_itd_count(reqs, NULL, NULL, 401), 0);
+    sy_it_pass(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_alert_kinds_raised_and_notified, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
