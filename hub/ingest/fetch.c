@@ -90,8 +90,15 @@ static int source_fetches(const sy_source_conf_t *src)
 int sy_fetcher_wanted(const sy_config_t *conf)
 {
     int wanted = 0;
-    for (size_t i = 0; i != conf->num_sources; ++i)
-        wanted |= source_fetches(&conf->sources[i]) && conf->sources[i].api_base_url != NULL;
+    for (size_t i = 0; i != conf->num_sources; ++i) {
+        const sy_source_conf_t *src = &conf->sources[i];
+        if (!source_fetches(src))
+            continue;
+        if (src->api_base_url == NULL)
+            sy_log(SY_LOG_WARN, "fetch: source %s has no api: its notifications are logged but the objects they name "
+                                "are not fetched (set sources.%s.api)", src->name, src->name);
+        wanted |= src->api_base_url != NULL;
+    }
     return wanted;
 }
 
@@ -397,15 +404,8 @@ sy_fetcher_t *sy_fetcher_create(const sy_config_t *conf, sy_store_t *store, sy_w
     f->conf = conf;
     f->store = store;
     f->writer = writer;
-    for (size_t i = 0; i != conf->num_sources; ++i) {
-        const sy_source_conf_t *src = &conf->sources[i];
-        if (!source_fetches(src))
-            continue;
-        f->sources[i].active = src->api_base_url != NULL;
-        if (!f->sources[i].active)
-            sy_log(SY_LOG_WARN, "fetch: source %s has no api: its notifications are logged but their objects are not "
-                                "fetched (set sources.%s.api)", src->name, src->name);
-    }
+    for (size_t i = 0; i != conf->num_sources; ++i)
+        f->sources[i].active = source_fetches(&conf->sources[i]) && conf->sources[i].api_base_url != NULL;
     sy_txn_t *txn;
     uint64_t cursor = 0;
     if (sy_txn_begin(store, 0, &txn) == 0) {

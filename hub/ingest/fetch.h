@@ -32,7 +32,8 @@
 
 typedef struct st_sy_fetcher_t sy_fetcher_t;
 
-/* 1 when some source of conf has notifications to fetch and an api to fetch them from. */
+/* 1 when some source of conf has notifications to fetch and an api to fetch them from. Logs (a warning) each source
+ * whose notifications need fetches but that has no api: they are logged, their objects are not fetched. */
 int sy_fetcher_wanted(const sy_config_t *conf);
 /* Starts the thread. conf, store and writer outlive it. NULL: out of memory or no thread. */
 sy_fetcher_t *sy_fetcher_create(const sy_config_t *conf, sy_store_t *store, sy_writer_t *writer);
