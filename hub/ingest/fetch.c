@@ -388,6 +388,12 @@ static void *fetch_main(void *arg)
         }
     }
     round_clear(r);
+    /* Stopping (the writer still runs): keep how far the scans got, so the next start does not read it again. The
+     * cursor in memory never passes a notification that is not committed, fetched or skipped. */
+    r->last_seq = atomic_load(&f->cursor);
+    if (r->last_seq != f->durable && commit_round(f, r) != 0)
+        sy_log(SY_LOG_WARN, "fetch: the cursor was not kept at the stop: the next start reads from seq %llu again",
+               (unsigned long long)f->durable);
     free(r->outs);
     free(r->items);
     free(r);
