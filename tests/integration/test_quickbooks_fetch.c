@@ -5,6 +5,7 @@
  * own (signature "fetched") and the golden record gets its fields. A replay afterwards reads the log alone (the fake
  * sees no request). A kill -9 while the read is in flight: after the restart the fetch happens once, one Fetched
  * event. A tool that keeps failing: the notification is recorded as skipped with the reason, counted and alerted.
+ * A 429 with Retry-After: waited out, read again, nothing skipped.
  */
 #include "harness_delivery.h"
 
@@ -22,6 +23,7 @@
 #define QB_TOKEN "qbo-verifier-token-it"
 #define QB_ACCESS "qbo-access-token-it"
 #define REALM "9341455251541838"
+#define REALM2 "123146096291789"
 #define CDC "/v3/company/" REALM "/cdc?entities=Customer&changedSince="
 #define TIMEOUT_S 40.0
 
@@ -63,27 +65,34 @@ static sy_it_t *start(void **state, sy_itd_fake_t **qb, const char *mode)
     *qb = sy_itd_fake_start(h, "quickbooks", QB_ACCESS, NULL, 1);
     sy_itd_set_api(h, "quickbooks", *qb, NULL);
     sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy_yaml, strlen(policy_yaml)));
-    sy_itd_fake_seed(*qb, json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:s}}}", REALM ":58", "DisplayName", "Pat Quinn",
-                                    "SyncToken", "3", "PrimaryEmailAddr", "Address", "pat@acme.example",
-                                    "PrimaryPhone", "FreeFormNumber", "+14155550123"));
+    sy_itd_fake_seed(*qb, json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:{s:s, s:{s:s}}}", REALM ":58", "DisplayName",
+                                    "Pat Quinn", "SyncToken", "3", "PrimaryEmailAddr", "Address", "pat@acme.example",
+                                    "PrimaryPhone", "FreeFormNumber", "+14155550123", REALM2 ":7", "DisplayName",
+                                    "Lee Park", "PrimaryEmailAddr", "Address", "lee@other.example"));
     if (mode != NULL)
         sy_itd_fake_mode(*qb, mode, 0, 0, 0);
     sy_it_start(h);
     return h;
 }
 
-/* Posts Intuit's legacy notification for customer 58, signed; returns its seq. */
-static json_int_t notify(sy_it_t *h)
+/* Posts Intuit's legacy notification, signed: customer 58 of REALM changed (and customer 7 of REALM2 with both).
+ * Returns the first event's seq. */
+static json_int_t notify_realms(sy_it_t *h, int both)
 {
-    char when[40], body[512], sig[100], buf[128];
+    char when[40], entity[160], body[512], sig[100], buf[128];
     time_t now = time(NULL) - 60;
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(body, sizeof(body),
-             "{\"eventNotifications\":[{\"realmId\":\"" REALM "\",\"dataChangeEvent\":{\"entities\":[{\"name\":"
-             "\"Customer\",\"id\":\"58\",\"operation\":\"Update\",\"lastUpdated\":\"%s\"}]}}]}",
+    snprintf(entity, sizeof(entity), "{\"name\":\"Customer\",\"id\":\"%%s\",\"operation\":\"Update\",\"lastUpdated\":\"%s\"}",
              when);
+    char first[200], second[200];
+    snprintf(first, sizeof(first), entity, "58");
+    snprintf(second, sizeof(second), entity, "7");
+    snprintf(body, sizeof(body),
+             "{\"eventNotifications\":[{\"realmId\":\"" REALM "\",\"dataChangeEvent\":{\"entities\":[%s]}}%s%s%s]}",
+             first, both ? ",{\"realmId\":\"" REALM2 "\",\"dataChangeEvent\":{\"entities\":[" : "", both ? second : "",
+             both ? "]}}" : "");
     const sy_connector_t *c = sy_connector_find("quickbooks");
     sy_source_verify_t conf = {.num_secrets = 1};
     conf.secrets[0] = sy_slice_cstr(QB_TOKEN);
@@ -101,6 +110,11 @@ static json_int_t notify(sy_it_t *h)
     json_int_t seq = sy_it_assert_stored(&res, 0);
     sy_it_response_dispose(&res);
     return seq;
+}
+
+static json_int_t notify(sy_it_t *h)
+{
+    return notify_realms(h, 0);
 }
 
 /* How many events of type the log holds for the quickbooks source (`log stats --json`). */
@@ -246,12 +260,42 @@ static void test_failing_tool_skips_with_a_trace(void **state)
     sy_it_pass(h);
 }
 
+static int both_fetched(sy_it_t *h, void *arg)
+{
+    (void)arg;
+    return logged(h, "Customer.Fetched") >= 2;
+}
+
+static void test_rate_limited_read_waits_and_succeeds(void **state)
+{
+    sy_itd_fake_t *qb;
+    sy_it_t *h = start(state, &qb, NULL);
+    /* One accepted request per 5 s: the second realm's read, sent at the source's pace right after the first, is
+     * refused with 429 and Retry-After; the hub waits it out and reads again, without a skip. */
+    sy_itd_fake_rate(qb, 1, 5000, 1);
+    notify_realms(h, 1);
+    sy_itd_wait(h, TIMEOUT_S, "both realms' customers in the log", both_fetched, NULL);
+    assert_int_equal(logged(h, "Customer.Fetched"), 2);
+    assert_true(sy_itd_fake_counter(qb, "rate_limited") >= 1);
+    assert_true(sy_itd_fake_counter(qb, "max_in_window") <= 1);
+    assert_true(sy_itd_metric(h, "switchyard_fetches_total{source=\"quickbooks\",outcome=\"rate_limited\"}") >= 1);
+    assert_true(sy_itd_metric(h, "switchyard_fetches_total{source=\"quickbooks\",outcome=\"ok\"}") == 2);
+    assert_true(sy_itd_metric(h, "switchyard_fetches_total{source=\"quickbooks\",outcome=\"skipped\"}") == 0);
+    sy_itr_wait_applied(h);
+    json_t *rec = sy_itr_record(h, "quickbooks:" REALM2 ":7");
+    if (rec == NULL)
+        fail_msg("no golden record for the second realm's customer");
+    assert_string_equal(sy_itr_field(rec, "name", "value"), "Lee Park");
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_notification_fetched_into_the_log, teardown),
         cmocka_unit_test_teardown(test_kill9_before_the_fetch_answers, teardown),
         cmocka_unit_test_teardown(test_failing_tool_skips_with_a_trace, teardown),
+        cmocka_unit_test_teardown(test_rate_limited_read_waits_and_succeeds, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
