@@ -247,9 +247,11 @@ static int fetch_one(sy_fetcher_t *f, round_t *r, size_t si)
             break;
         }
         snprintf(reason, sizeof(reason), "not fetched: %s answered what is not a fetch (%s)", src->name, errmsg);
-        sy_log(SY_LOG_WARN, "fetch %s: %s; again in %d s", src->name, errmsg, 1 << attempt);
-        atomic_fetch_add(&s->counts[OUT_retried], 1);
-        sy_api_sleep_ms(1000LL << attempt, &f->cancel);
+        if (attempt + 1 != DECODE_ATTEMPTS) {
+            sy_log(SY_LOG_WARN, "fetch %s: %s; again in %d s", src->name, errmsg, 1 << attempt);
+            atomic_fetch_add(&s->counts[OUT_retried], 1);
+            sy_api_sleep_ms(1000LL << attempt, &f->cancel);
+        }
     }
     atomic_fetch_add(&s->counts[decoded ? OUT_ok : OUT_failed], 1);
     if (decoded)
