@@ -316,16 +316,17 @@ typedef struct st_sy_connector_t {
      * each (covered[0] always on success) and out->num_pushes to their number. events are the logged bodies (raw)
      * of events whose type needs_fetch. Returns 0, or SY_EINVAL when events[0] cannot be read (not one of the
      * tool's notifications, or an entity the connector cannot fetch): then nothing is covered. A read the tool
-     * refuses (QuickBooks CDC looks back 30 days at most) is classify's to judge. Hub side not yet wired: nothing
-     * calls the fetch members yet.
+     * refuses (QuickBooks CDC looks back 30 days at most) is the hub's to judge by its status. The hub's side:
+     * hub/ingest/fetch.h.
      */
     int (*encode_fetch)(const sy_source_verify_t *conf, const sy_slice_t *events, size_t n, unsigned char *covered,
                         sy_http_request_t *out);
     /*
-     * Reads a 2xx answer to encode_fetch's request req (classify first: the same outcomes as a push) into
-     * *num_fetched events to append (malloc'd array in *fetched, freed with sy_fetched_dispose; none is fine).
+     * Reads a 2xx answer to encode_fetch's request req into *num_fetched events to append (malloc'd array in *fetched, freed with sy_fetched_dispose; none is fine).
      * Returns 0, or SY_EPARSE with *errmsg a static sentence when the body is not the answer expected (the fetch is
-     * then retried like a 5xx).
+     * then retried like a 5xx, a few times). The hub reads other answers by their status alone, as reconcile does
+     * (429 and 5xx retried with backoff, any other refusal final: the events covered are recorded as skipped);
+     * classify is not asked (it judges push answers, and would take a CDC answer for an unconfirmed write).
      */
     int (*decode_fetch)(const sy_http_request_t *req, sy_slice_t body, sy_fetched_t **fetched, size_t *num_fetched,
                         const char **errmsg);

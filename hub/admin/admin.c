@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "admin_api.h"
 #include "cluster.h"
+#include "fetch.h"
 #include "crypto.h"
 #include "log.h"
 #include "queue.h"
@@ -138,6 +139,7 @@ static void render_metrics(sy_server_t *s, FILE *out)
             (unsigned long long)atomic_load(&s->metrics.commit_errors_full),
             (unsigned long long)atomic_load(&s->metrics.commit_errors_io));
     sy_cluster_render_metrics(s->cluster, out); /* nothing for a single hub */
+    sy_fetcher_render_metrics(s->fetcher, out);  /* nothing without fetches */
     int have_stats = sy_store_stats(s->store, &st) == 0;
     if (have_stats)
         fprintf(out,

@@ -26,7 +26,8 @@
  *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex,
  *   (one nesting, in this order only: delivery.c mutex is held across the recovery listener, which takes
  *   reconcile_jobs.c mutex to start a job: so clearing the listener guarantees no job starts after it),
- *   alert_watch.c mutex (stop flag and the wait between checks). LMDB's own locks (lock.mdb) are inside the library.
+ *   alert_watch.c mutex (stop flag and the wait between checks), fetch.c mutex (stop flag and the wait between
+ *   polls). LMDB's own locks (lock.mdb) are inside the library.
  *
  * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride; delivery's outcomes,
  * store.h sy_store_write) waits for the log writer's commit holding nothing (no transaction, no write_lock, no
@@ -34,7 +35,8 @@
  * write_lock held and takes nothing else, so a rider's fn must take nothing either. sy_applier_set_writer and
  * sy_store_set_ride(NULL) wait for the rides in progress to end, holding nothing. A reconcile job waits for the
  * writer's commit of its events (a log job, reconcile_jobs.c) holding nothing: it reads the dedupe index in short
- * read transactions, one per page, and has none open when it appends.
+ * read transactions, one per page, and has none open when it appends. The fetcher (fetch.c) likewise: one short
+ * read transaction per round, none open while it fetches or waits for the commit of its round (events and rider).
  * The applier's memory of learnt shapes (drift.h) has no lock: only its step uses it (on the writer's thread when
  * riding) and the applier thread after that ride's wait returned, one at a time, ordered by the ride's hand-off.
  *

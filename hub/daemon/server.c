@@ -20,6 +20,7 @@
 #include "health_cache.h"
 #include "queue.h"
 #include "reconcile_jobs.h"
+#include "fetch.h"
 #include "log.h"
 
 #define ACCEPT_BATCH 16
@@ -267,6 +268,20 @@ static int start_alerts(const sy_config_t *conf, sy_store_t *store)
     return rc;
 }
 
+/* The fetcher (fetch.h) appends through the writer, after it started; in a cluster the stream's consumer is the only
+ * appender, so none runs there (notifications are logged, their objects not fetched). */
+static int start_fetcher(sy_server_t *s)
+{
+    if (!sy_fetcher_wanted(s->conf))
+        return 0;
+    if (s->conf->cluster != NULL) {
+        sy_log(SY_LOG_WARN, "fetch: not run in a cluster: notifications that carry no values are logged, their "
+                            "objects are not fetched");
+        return 0;
+    }
+    return (s->fetcher = sy_fetcher_create(s->conf, s->store, s->writer)) != NULL ? 0 : SY_ENOMEM;
+}
+
 int sy_server_run(const sy_config_t *conf)
 {
     sy_server_t s = {.conf = conf};
@@ -336,6 +351,8 @@ int sy_server_run(const sy_config_t *conf)
     }
     /* Reconcile appends through the writer; in a cluster only the stream's consumer appends, so none runs there. */
     if (conf->cluster == NULL && (s.reconciles = sy_reconcile_jobs_create(conf, s.store, s.writer)) == NULL)
+        goto Exit;
+    if (start_fetcher(&s) != 0)
         goto Exit;
     if ((conf->ingress_tls_cert != NULL &&
          (s.ingress_tls = sy_tls_server_ctx(conf->ingress_tls_cert, conf->ingress_tls_key, conf->ingress_http2, msg,
@@ -435,6 +452,7 @@ Exit:
     if (s.delivery != NULL) /* no recovery may start a job once the jobs are gone */
         sy_delivery_set_recovery_listener(s.delivery, NULL, NULL);
     sy_reconcile_jobs_destroy(s.reconciles); /* its appends wait for the writer: stopped while the writer runs */
+    sy_fetcher_destroy(s.fetcher);           /* the same */
     sy_cluster_stop(s.cluster); /* the loops are gone: every job it took was answered; its consumer writes no more */
     sy_writer_stop(s.writer);
     sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */

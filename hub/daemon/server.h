@@ -56,6 +56,7 @@ struct st_sy_server_t {
     sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
     sy_replay_jobs_t *replays; /* admin API replay jobs; NULL without a policy */
     struct st_sy_reconcile_jobs_t *reconciles; /* reconcile_jobs.h; NULL in a cluster (the stream is the only appender) */
+    struct st_sy_fetcher_t *fetcher; /* fetch.h; NULL when no source needs fetches, and in a cluster */
     struct st_sy_health_cache_t *health; /* background data-health report (health_cache.h); NULL without a policy */
     sy_metrics_t metrics;
     h2o_globalconf_t ingress_gc, admin_gc;

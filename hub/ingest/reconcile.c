@@ -3,31 +3,20 @@
  */
 #include "reconcile.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "connectors_builtin.h"
+#include "api_read.h"
 #include "event.h"
 #include "json.h"
 #include "log.h"
 
-#define MAX_PAGE_BYTES (16u << 20) /* a page larger than this is not a listing page */
-#define MAX_RETRIES 8              /* per page: 429s (the tool says it is busy), then the run stops */
-#define MAX_FAILURES 4             /* per page: 5xx and transport errors (1 + 2 + 4 s apart), then it stops */
 #define MAX_PAGES 100000           /* 10M events at 100 a page: a loop guard, not a limit anyone meets */
 #define RECONCILED "reconciled"    /* the signature of an event reconcile appended */
 #define APPEND_CHUNK 256           /* events per commit when appending */
 /* Missing events are kept until the listing ends (to append them oldest first): a bound on that memory. */
 #define MAX_MISSING 200000
-
-typedef struct st_page_t {
-    char *base;
-    size_t len;
-    int too_big;
-} page_t;
 
 /* The events the log misses, copied out of their pages (a page's buffer is reused for the next). */
 typedef struct st_batch_t {
@@ -40,50 +29,6 @@ typedef struct st_batch_t {
     size_t n, cap;
     sy_reconcile_result_t *out;
 } batch_t;
-
-/* Sleeps ms, in slices of 100 ms so that a cancel (serve stopping) is not kept waiting. */
-static void sleep_ms(int64_t ms, const _Atomic int *cancel)
-{
-    while (ms > 0 && (cancel == NULL || !atomic_load(cancel))) {
-        int64_t slice = ms < 100 ? ms : 100;
-        struct timespec ts = {0, (long)slice * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= slice;
-    }
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    page_t *page = arg;
-    size_t len = size * n;
-    if (page->len + len > MAX_PAGE_BYTES) {
-        page->too_big = 1;
-        return 0;
-    }
-    char *grown = realloc(page->base, page->len + len + 1);
-    if (grown == NULL)
-        return 0;
-    page->base = grown;
-    memcpy(page->base + page->len, p, len);
-    page->len += len;
-    page->base[page->len] = '\0';
-    return len;
-}
-
-/* Retry-After, kept by the header callback (whole seconds or an HTTP date, as classify reads them). */
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    int64_t *retry_after_ms = arg;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-        sy_slice_t v = sy_connector_trim((sy_slice_t){p + sizeof(name) - 1, len - (sizeof(name) - 1)});
-        while (v.len != 0 && (v.base[v.len - 1] == '\r' || v.base[v.len - 1] == '\n'))
-            --v.len;
-        *retry_after_ms = sy_connector_retry_after_ms(v, sy_now_ms());
-    }
-    return len;
-}
 
 static void batch_clear(batch_t *b)
 {
@@ -197,79 +142,6 @@ static int append_missing(batch_t *b, int newest_first, sy_reconcile_append_fn a
     return 0;
 }
 
-/* GET (or the connector's method) of one page into page, retrying what a tool answers when it is busy. Returns the
- * HTTP status (2xx), or a negative code with out->error set. */
-static long fetch_page(CURL *curl, const sy_source_conf_t *src, const sy_http_request_t *req, int64_t min_gap_ms,
-                       int64_t *last_at, const _Atomic int *cancel, page_t *page, sy_reconcile_result_t *out)
-{
-    char url[1024], auth[1024], ctype[96];
-    struct curl_slist *hl = NULL;
-    long status = 0;
-    snprintf(url, sizeof(url), "%s%s", src->api_base_url, req->path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", src->api_token != NULL ? src->api_token : "");
-    hl = curl_slist_append(hl, auth);
-    if (req->body != NULL) {
-        snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
-        hl = curl_slist_append(hl, ctype);
-    }
-    hl = curl_slist_append(hl, "Expect:");
-    for (int attempt = 0, failures = 0;; ++attempt) {
-        int64_t retry_after_ms = -1, wait = *last_at + min_gap_ms - sy_now_ms();
-        sleep_ms(wait, cancel); /* the source's rate: one request per min_gap_ms */
-        *last_at = sy_now_ms();
-        page->len = 0;
-        page->too_big = 0;
-        curl_easy_reset(curl);
-        curl_easy_setopt(curl, CURLOPT_URL, url);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
-        if (req->body != NULL) {
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
-        }
-        curl_easy_setopt(curl, CURLOPT_USERAGENT, "switchyard-reconcile/" SY_VERSION);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(src->api_timeout_ms > 0 ? src->api_timeout_ms : 30000));
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, page);
-        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after_ms);
-        CURLcode cc = curl_easy_perform(curl);
-        status = 0;
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (cc == CURLE_OK && status >= 200 && status <= 299)
-            break;
-        int busy = cc != CURLE_OK || status == 429 || status >= 500;
-        failures += status != 429;
-        if (page->too_big || !busy || attempt + 1 == MAX_RETRIES || failures == MAX_FAILURES) {
-            if (page->too_big)
-                snprintf(out->error, sizeof(out->error), "%.200s answered a page over %u MiB", url, MAX_PAGE_BYTES >> 20);
-            else if (cc != CURLE_OK)
-                snprintf(out->error, sizeof(out->error), "%.200s: %s (after %d attempts)", url, curl_easy_strerror(cc),
-                         attempt + 1);
-            else
-                snprintf(out->error, sizeof(out->error), "%.200s answered HTTP %ld%s", url, status,
-                         busy ? " (after retries)" : "");
-            status = status == 401 || status == 403 ? SY_EINVAL : SY_EIO;
-            goto Exit;
-        }
-        /* 429: as long as the tool says (bounded), else a second; 5xx and transport errors: 1, 2, 4, ... s. */
-        int64_t backoff = status == 429 ? (retry_after_ms >= 0 ? retry_after_ms : 1000) : 1000LL << (failures - 1);
-        char what[96];
-        if (cc != CURLE_OK)
-            snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
-        else
-            snprintf(what, sizeof(what), "HTTP %ld", status);
-        sy_log(SY_LOG_WARN, "reconcile %s: %s: %s; again in %lld ms", src->name, url, what,
-               (long long)(backoff < 60000 ? backoff : 60000));
-        sleep_ms(backoff < 60000 ? backoff : 60000, cancel);
-    }
-Exit:
-    curl_slist_free_all(hl);
-    return status;
-}
-
 int sy_reconcile_check(const sy_config_t *conf, const sy_reconcile_spec_t *spec, char *err, size_t errlen)
 {
     const sy_source_conf_t *src = sy_config_find_source(conf, spec->source, strlen(spec->source));
@@ -294,24 +166,20 @@ int sy_reconcile_run(const sy_config_t *conf, sy_store_t *store, const sy_reconc
 {
     const sy_source_conf_t *src = sy_config_find_source(conf, spec->source, strlen(spec->source));
     batch_t b = {.src = src, .out = out};
-    page_t page = {NULL, 0, 0};
+    sy_api_page_t page = {NULL, 0, 0};
+    sy_api_reader_t reader = {0};
     char cursor[512] = "", next[512];
     sy_json_t json;
     int json_ready = 0, rc = SY_EINVAL;
-    CURL *curl = NULL;
 
     out->error[0] = '\0';
     if ((rc = sy_reconcile_check(conf, spec, out->error, sizeof(out->error))) != 0)
         return rc;
     const sy_connector_t *c = src->connector;
-    unsigned count = src->api_rate_count != 0 ? src->api_rate_count : c->default_rate_count;
-    int64_t window = src->api_rate_count != 0 ? src->api_rate_window_ms : c->default_rate_window_ms;
-    int64_t min_gap_ms = count != 0 ? window / count : 0, last_at = 0;
     int64_t since = spec->since_ms;
     if (since <= 0)
         since = c->changes_retention_ms > 0 ? sy_now_ms() - c->changes_retention_ms : 0;
-    if ((curl = curl_easy_init()) == NULL) {
-        rc = SY_ENOMEM;
+    if ((rc = sy_api_reader_init(&reader, src, "reconcile", cancel)) != 0) {
         goto Exit;
     }
     for (unsigned pages = 0; pages != MAX_PAGES; ++pages) {
@@ -325,7 +193,7 @@ int sy_reconcile_run(const sy_config_t *conf, sy_store_t *store, const sy_reconc
             snprintf(out->error, sizeof(out->error), "cannot build the listing request (cursor \"%.200s\")", cursor);
             goto Exit;
         }
-        long status = fetch_page(curl, src, &req, min_gap_ms, &last_at, cancel, &page, out);
+        long status = sy_api_read(&reader, &req, &page, out->error, sizeof(out->error));
         sy_http_request_dispose(&req);
         if (status < 0) {
             rc = (int)status;
@@ -370,8 +238,7 @@ int sy_reconcile_run(const sy_config_t *conf, sy_store_t *store, const sy_reconc
 Exit:
     if (json_ready)
         sy_json_dispose(&json);
-    if (curl != NULL)
-        curl_easy_cleanup(curl);
+    sy_api_reader_dispose(&reader);
     batch_dispose(&b);
     free(page.base);
     return rc;

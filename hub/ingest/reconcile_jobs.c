@@ -46,40 +46,11 @@ struct st_sy_reconcile_jobs_t {
 
 /* --- appending through the log writer --------------------------------------------------------------------------- */
 
-typedef struct st_wait_job_t {
-    sy_log_job_t super;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    int done;
-} wait_job_t;
-
-static void on_appended(sy_log_job_t *job)
-{
-    wait_job_t *w = (wait_job_t *)job;
-    pthread_mutex_lock(&w->mutex);
-    w->done = 1;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mutex);
-}
-
 /* sy_reconcile_append_fn: one writer job, waited for (this thread holds no lock nor transaction meanwhile). */
 static int append_via_writer(void *arg, sy_append_t *items, size_t n)
 {
     sy_reconcile_jobs_t *jobs = arg;
-    wait_job_t w = {.super = {.items = items, .num_items = n, .on_done = on_appended}};
-    pthread_mutex_init(&w.mutex, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    int rc = sy_writer_submit(jobs->writer, &w.super);
-    if (rc == 0) {
-        pthread_mutex_lock(&w.mutex);
-        while (!w.done)
-            pthread_cond_wait(&w.cond, &w.mutex);
-        pthread_mutex_unlock(&w.mutex);
-        rc = w.super.result;
-    }
-    pthread_cond_destroy(&w.cond);
-    pthread_mutex_destroy(&w.mutex);
-    return rc;
+    return sy_writer_append(jobs->writer, items, n, NULL);
 }
 
 /* --- jobs --------------------------------------------------------------------------------------------------------- */

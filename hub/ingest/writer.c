@@ -184,6 +184,40 @@ int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider)
     return rc;
 }
 
+typedef struct st_wait_job_t {
+    sy_log_job_t super;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int done;
+} wait_job_t;
+
+static void on_appended(sy_log_job_t *job)
+{
+    wait_job_t *w = (wait_job_t *)job;
+    pthread_mutex_lock(&w->mutex);
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+}
+
+int sy_writer_append(sy_writer_t *w, sy_append_t *items, size_t n, sy_rider_t *rider)
+{
+    wait_job_t j = {.super = {.items = items, .num_items = n, .rider = rider, .on_done = on_appended}};
+    pthread_mutex_init(&j.mutex, NULL);
+    pthread_cond_init(&j.cond, NULL);
+    int rc = sy_writer_submit(w, &j.super);
+    if (rc == 0) {
+        pthread_mutex_lock(&j.mutex);
+        while (!j.done)
+            pthread_cond_wait(&j.cond, &j.mutex);
+        pthread_mutex_unlock(&j.mutex);
+        rc = j.super.result;
+    }
+    pthread_cond_destroy(&j.cond);
+    pthread_mutex_destroy(&j.mutex);
+    return rc;
+}
+
 int sy_writer_ride_sink(void *writer, sy_rider_t *rider)
 {
     return sy_writer_ride(writer, rider);

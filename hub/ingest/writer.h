@@ -40,6 +40,13 @@ int sy_writer_submit(sy_writer_t *w, sy_log_job_t *job);
  * nor while holding a transaction or write_lock (locks.h).
  */
 int sy_writer_ride(sy_writer_t *w, sy_rider_t *rider);
+/*
+ * Appends items[0..n) (each item's seq and duplicate are set) and, when rider is not NULL, runs it in the same
+ * commit, after them; waits until that commit is over. Returns the commit's result (0, SY_EFULL, SY_EIO, ...);
+ * rider->result tells the rider's own. For threads that append besides ingress (reconcile, the fetcher); the same
+ * rules as sy_writer_ride: not from the writer's thread, no transaction nor lock held (locks.h).
+ */
+int sy_writer_append(sy_writer_t *w, sy_append_t *items, size_t n, sy_rider_t *rider);
 /* sy_writer_ride for sy_store_set_ride (writer: the sy_writer_t). */
 int sy_writer_ride_sink(void *writer, sy_rider_t *rider);
 /* The two halves of sy_writer_ride, to do something else meanwhile (what, see locks.h: no transaction may be open
