@@ -35,6 +35,9 @@ static void on_reconnected(natsConnection *nc, void *arg)
     sy_log(SY_LOG_INFO, "cluster: reconnected to NATS");
 }
 
+/* Only the servers in the config: a hub does not follow the NATS nodes the cluster gossips about, so an operator
+ * decides which nodes a hub may use, and a hub cut off from its listed nodes is partitioned (it answers 503) rather
+ * than quietly moving to a node it was not meant to reach. */
 int sy_cluster_connect(const sy_cluster_conf_t *conf, const char *name, sy_cluster_t *c, natsConnection **nc,
                        sy_error_t *err)
 {
@@ -47,6 +50,7 @@ int sy_cluster_connect(const sy_cluster_conf_t *conf, const char *name, sy_clust
     if ((s = natsOptions_Create(&o)) != NATS_OK || (s = natsOptions_SetServers(o, servers, (int)conf->num_servers)) ||
         (s = natsOptions_SetName(o, name)) != NATS_OK || (s = natsOptions_SetTimeout(o, 2000)) != NATS_OK ||
         (s = natsOptions_SetMaxReconnect(o, -1)) != NATS_OK || (s = natsOptions_SetReconnectWait(o, 250)) != NATS_OK ||
+        (s = natsOptions_SetIgnoreDiscoveredServers(o, true)) != NATS_OK ||
         (s = natsOptions_SetPingInterval(o, 1000)) != NATS_OK || (s = natsOptions_SetMaxPingsOut(o, 2)) != NATS_OK ||
         (c != NULL && ((s = natsOptions_SetDisconnectedCB(o, on_disconnected, c)) != NATS_OK ||
                        (s = natsOptions_SetReconnectedCB(o, on_reconnected, c)) != NATS_OK))) {

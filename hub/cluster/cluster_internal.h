@@ -66,7 +66,8 @@ struct st_sy_cluster_t {
     atomic_uint_fast64_t lease_revision;
 
     /* figures for /metrics */
-    atomic_uint_fast64_t published, publish_failures, duplicates_acked, consumed, stream_last_seq, lease_changes;
+    atomic_uint_fast64_t published, publish_failures, publish_retries, duplicates_acked, consumed, stream_last_seq,
+        lease_changes;
     atomic_int connected;
 };
 

@@ -5,8 +5,13 @@
  * 1. Events posted to any hub are answered after the stream's acknowledgement, and every hub's log holds them all,
  *    once, in the same order (the three `export events` outputs are byte-identical); a provider retry sent to
  *    another hub is a duplicate with the first seq.
- * 2. kill -9 of one NATS node: the two other hubs go on acknowledging (2 of 3 replicas); the partitioned hub answers
- *    503 instead of diverging; when its node is back it catches up and all logs are identical again.
+ * 2. kill -9 of one NATS node: the two other hubs go on acknowledging (2 of 3 replicas) once JetStream has a stream
+ *    leader again; the partitioned hub answers 503 instead of diverging (a hub uses only the NATS nodes listed in its
+ *    config); when its node is back it catches up and all logs are identical again.
+ * The 503s seen early were not the ping interval: they came from the kill of a NATS node. A publish while the stream
+ * elects a new leader fails at once ("no responders"), and the ordered consumer on the dead node stalled for the
+ * library's 5 s heartbeat; the publisher now retries within ack_timeout, the consumer beats every second, and this
+ * test retries (like a provider) the events it posts while a leader is being elected.
  * Skips (77) when nats-server is not installed; deploy/install-deps installs it.
  */
 #include "harness.h"
@@ -114,6 +119,32 @@ static void post(int hub, const char *id, long want_status, int want_dup, json_i
     sy_it_response_dispose(&res);
 }
 
+/* Posts id to hub until it is acknowledged (bounded: 40 s), as a provider retries a 503. While JetStream elects a
+ * stream leader (a fresh cluster, or after the leader's node died: up to ~10 s in nats-server 2.9) a publish is
+ * answered 503; a retry of one that was in fact stored is a duplicate, so dup is not asserted here: the exact counts
+ * of the logs afterwards are what says "once". */
+static void post_until_ok(int hub, const char *id)
+{
+    sy_it_t *h = C.hub[hub];
+    int64_t until = sy_now_ms() + 40000;
+    long status = 0;
+    while (status != 200 && sy_now_ms() < until) {
+        size_t len;
+        char *body = sy_it_stripe_event(h, id, "customer.updated", sy_now_ms() / 1000 - 30, 0, &len);
+        sy_it_response_t res;
+        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
+        status = res.status;
+        if (status != 200 && status != 503)
+            sy_it_dump_response("neither acknowledged nor 503", &res);
+        assert_true(status == 200 || status == 503);
+        sy_it_response_dispose(&res);
+        if (status != 200)
+            usleep(250 * 1000);
+    }
+    if (status != 200)
+        fail_msg("hub %d did not acknowledge %s within 40 s", hub, id);
+}
+
 /* Waits until hub's log holds n events (bounded), then asserts exactly n. */
 static void wait_count(int hub, json_int_t n)
 {
@@ -122,6 +153,25 @@ static void wait_count(int hub, json_int_t n)
         usleep(100 * 1000);
     if (got != n)
         fail_msg("hub %d holds %lld events, expected %lld", hub, (long long)got, (long long)n);
+}
+
+/* Waits until every hub's log holds the same number of events, at least min (bounded); returns it. */
+static json_int_t wait_same(json_int_t min)
+{
+    json_int_t n[NODES];
+    for (int t = 0; t != 300; ++t) {
+        int same = 1;
+        for (int i = 0; i != NODES; ++i) {
+            n[i] = sy_it_log_count(C.hub[i]);
+            same &= n[i] >= min && n[i] == n[0];
+        }
+        if (same)
+            return n[0];
+        usleep(100 * 1000);
+    }
+    fail_msg("hubs hold %lld, %lld and %lld events, expected the same count >= %lld", (long long)n[0], (long long)n[1],
+             (long long)n[2], (long long)min);
+    return -1;
 }
 
 static char *export_events(int hub)
@@ -159,7 +209,7 @@ static void test_cluster(void **state)
     for (int i = 0; i != NODES; ++i) {
         C.hub[i] = sy_it_create(state, NULL);
         char text[256];
-        snprintf(text, sizeof(text), "cluster:\n  node: hub-%d\n  nats: nats://127.0.0.1:%u\n  ack_timeout: 2s\n", i,
+        snprintf(text, sizeof(text), "cluster:\n  node: hub-%d\n  nats: nats://127.0.0.1:%u\n  ack_timeout: 5s\n", i,
                  C.client_port[i]);
         FILE *f = fopen(C.hub[i]->config_path, "a");
         assert_non_null(f);
@@ -172,23 +222,9 @@ static void test_cluster(void **state)
         sy_it_start(C.hub[i]);
     }
 
-    /* A freshly formed cluster elects the stream's leader: wait (bounded) until each hub gets an acknowledgement,
-     * as a provider's retries would. */
-    for (int i = 0; i != NODES; ++i) {
-        int ok = 0;
-        for (int t = 0; t != 40 && !ok; ++t) {
-            size_t len;
-            char *body = sy_it_stripe_event(C.hub[i], "evt_cluster_warmup", "customer.updated", sy_now_ms() / 1000 - 30,
-                                            0, &len);
-            sy_it_response_t res;
-            sy_it_post_stripe(C.hub[i], SY_IT_STRIPE_SECRET_A, body, len, &res);
-            ok = res.status == 200;
-            sy_it_response_dispose(&res);
-            if (!ok)
-                usleep(500 * 1000);
-        }
-        assert_true(ok);
-    }
+    /* A freshly formed cluster elects the stream's leader: each hub's first event is retried until acknowledged. */
+    for (int i = 0; i != NODES; ++i)
+        post_until_ok(i, "evt_cluster_warmup");
     for (int i = 0; i != NODES; ++i)
         wait_count(i, 1);
 
@@ -206,9 +242,9 @@ static void test_cluster(void **state)
 
     /* 2. kill -9 of NATS node 2: hubs 0 and 1 go on (2 of 3 replicas); hub 2 is cut off and refuses */
     nats_kill(2);
-    for (int k = 12; k != 20; ++k) {
+    for (int k = 12; k != 20; ++k) { /* the first ones wait for a new stream leader if n2 led the stream */
         snprintf(id, sizeof(id), "evt_cluster_%02d", k);
-        post(k % 2, id, 200, 0, 0);
+        post_until_ok(k % 2, id);
     }
     post(2, "evt_cluster_partitioned", 503, 0, 0);
     wait_count(0, 21);
@@ -217,15 +253,14 @@ static void test_cluster(void **state)
     assert_logs_equal(0, 1);
 
     /* its node back: hub 2 catches up from its cursor, and nothing acknowledged was lost anywhere. (Its refused
-     * event may still reach the stream from the client's reconnect buffer: a 503 promises nothing either way.) */
+     * event may still reach the stream if its publish was on the wire when the link broke: a 503 promises nothing
+     * either way, so the count is 21 or 22.) */
     nats_start(2);
-    wait_count(2, 21);
-    assert_logs_equal(0, 2);
+    json_int_t n = wait_same(21);
+    assert_true(n == 21 || n == 22);
     post(2, "evt_cluster_20", 200, 0, 0);
-    json_int_t n = sy_it_log_count(C.hub[2]);
+    n = wait_same(n + 1);
     assert_true(n == 22 || n == 23);
-    for (int i = 0; i != NODES; ++i)
-        wait_count(i, n);
     assert_logs_equal(0, 2);
     assert_logs_equal(1, 2);
 
