@@ -147,18 +147,28 @@ static void heartbeat(sy_cluster_t *c)
 static void *lease_main(void *arg)
 {
     sy_cluster_t *c = arg;
+    /* The lease is renewed every ttl/4: tick at least that often. */
+    int64_t tick_ms = c->conf->lease_ttl_ms / 4 < HEARTBEAT_MS ? c->conf->lease_ttl_ms / 4 : HEARTBEAT_MS;
+    int64_t next_beat = 0;
     pthread_mutex_lock(&c->mutex);
     while (!c->stopping) {
         pthread_mutex_unlock(&c->mutex);
-        heartbeat(c);
+        sy_cluster_lease_step(c);
+        if (sy_now_ms() >= next_beat) {
+            heartbeat(c);
+            next_beat = sy_now_ms() + HEARTBEAT_MS;
+        }
         pthread_mutex_lock(&c->mutex);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += HEARTBEAT_MS / 1000;
+        ts.tv_nsec += (long)(tick_ms % 1000) * 1000000L;
+        ts.tv_sec += tick_ms / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
         while (!c->stopping && pthread_cond_timedwait(&c->lease_cond, &c->mutex, &ts) == 0)
             ;
     }
     pthread_mutex_unlock(&c->mutex);
+    sy_cluster_lease_release(c); /* delivery stops before another hub may take over */
     return NULL;
 }
 
@@ -196,6 +206,7 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     }
     if (rc != 0 || (rc = ensure_bucket(c, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
         (rc = ensure_bucket(c, "lease", conf->lease_ttl_ms, &c->lease_kv, err)) != 0 ||
+        (rc = ensure_bucket(c, "meta", 0, &c->meta_kv, err)) != 0 || (rc = sy_cluster_instance_id_ensure(c, err)) != 0 ||
         (rc = sy_cluster_consumer_begin(c, err)) != 0)
         goto Fail;
     if (pthread_create(&c->consumer, NULL, sy_cluster_consumer_main, c) != 0)
@@ -239,6 +250,7 @@ void sy_cluster_stop(sy_cluster_t *c)
         natsSubscription_Destroy(c->sub);
     kvStore_Destroy(c->nodes_kv);
     kvStore_Destroy(c->lease_kv);
+    kvStore_Destroy(c->meta_kv);
     jsCtx_Destroy(c->js);
     if (c->nc != NULL) {
         natsConnection_Close(c->nc);

@@ -38,7 +38,7 @@ struct st_sy_cluster_t {
     sy_writer_t *writer;
     natsConnection *nc;
     jsCtx *js;
-    kvStore *nodes_kv, *lease_kv;
+    kvStore *nodes_kv, *lease_kv, *meta_kv;
     char subject[96];
 
     /* publish queue (mutex: leaf) */
@@ -59,9 +59,12 @@ struct st_sy_cluster_t {
     int consumer_started;
     atomic_int consumer_stop;
 
-    /* heartbeat and lease */
+    /* heartbeat and lease (cluster_lease.c) */
     pthread_t lease_thread;
     int lease_started;
+    sy_cluster_lease_cb_t lease_cb; /* under mutex */
+    int lease_wanted;               /* under mutex: sy_cluster_set_lease was called */
+    int64_t lease_sent_ms;          /* lease thread only: when our last acknowledged write of the lease was sent */
     atomic_int lease_held;
     atomic_uint_fast64_t lease_revision;
 
@@ -71,6 +74,11 @@ struct st_sy_cluster_t {
     atomic_int connected;
 };
 
+/* cluster_lease.c: the lease thread's step (take or renew; gives up in time), the graceful give-back, and the
+ * cluster-wide instance id (at start, before the consumer and the applier run). */
+void sy_cluster_lease_step(sy_cluster_t *c);
+void sy_cluster_lease_release(sy_cluster_t *c);
+int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err);
 /* cluster_publish.c */
 void *sy_cluster_publisher_main(void *arg);
 /* cluster_consume.c */

@@ -51,7 +51,10 @@ struct st_sy_server_t {
     sy_writer_t *writer;
     struct st_sy_cluster_t *cluster; /* cluster.h: ingress publishes there; NULL for a single hub */
     sy_applier_t *applier;   /* NULL when the config names no policy */
-    sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
+    /* NULL without a policy or without any source's api settings; in a cluster, set only while this hub holds the
+     * sync lease (server.c, lease callbacks; swapped under delivery_mutex, read atomically by admin) */
+    sy_delivery_t *_Atomic delivery;
+    pthread_mutex_t delivery_mutex;
     sy_replay_jobs_t *replays; /* admin API replay jobs; NULL without a policy */
     struct st_sy_health_cache_t *health; /* background data-health report (health_cache.h); NULL without a policy */
     sy_metrics_t metrics;
