@@ -14,16 +14,11 @@
  * test retries (like a provider) the events it posts while a leader is being elected.
  * Skips (77) when nats-server is not installed; deploy/install-deps installs it.
  */
-#include "harness.h"
+#include "harness_cluster.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,70 +27,21 @@
 #include <cmocka.h>
 
 #define NODES 3
-#define NATS_BIN "/usr/sbin/nats-server"
 
 typedef struct st_cluster_t {
     sy_it_t *hub[NODES];
-    pid_t nats[NODES];
-    unsigned short client_port[NODES], route_port[NODES];
-    char dir[SY_IT_PATH_MAX];
+    sy_itc_t nats;
 } cluster_t;
 
 static cluster_t C;
-
-static unsigned short any_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void nats_start(int i)
-{
-    char conf[SY_IT_PATH_MAX + 16], log[SY_IT_PATH_MAX + 16], text[2048];
-    snprintf(conf, sizeof(conf), "%s/n%d.conf", C.dir, i);
-    snprintf(log, sizeof(log), "%s/n%d.log", C.dir, i);
-    snprintf(text, sizeof(text),
-             "server_name: n%d\nlisten: 127.0.0.1:%u\njetstream { store_dir: \"%s/js%d\" }\n"
-             "cluster { name: sy-it, listen: 127.0.0.1:%u, routes: [nats-route://127.0.0.1:%u, "
-             "nats-route://127.0.0.1:%u, nats-route://127.0.0.1:%u] }\n",
-             i, C.client_port[i], C.dir, i, C.route_port[i], C.route_port[0], C.route_port[1], C.route_port[2]);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        freopen(log, "a", stdout);
-        freopen(log, "a", stderr);
-        execl(NATS_BIN, NATS_BIN, "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    C.nats[i] = pid;
-}
-
-static void nats_kill(int i)
-{
-    if (C.nats[i] > 0) {
-        kill(C.nats[i], SIGKILL);
-        waitpid(C.nats[i], NULL, 0);
-        C.nats[i] = 0;
-    }
-}
 
 static int teardown(void **state)
 {
     for (int i = 0; i != NODES; ++i) {
         sy_it_destroy(C.hub[i]);
         C.hub[i] = NULL;
-        nats_kill(i);
     }
+    sy_itc_stop(&C.nats);
     *state = NULL;
     return 0;
 }
@@ -198,23 +144,12 @@ static void assert_logs_equal(int a, int b)
 static void test_cluster(void **state)
 {
     char id[64];
-    snprintf(C.dir, sizeof(C.dir), "%s/sy-nats-XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(C.dir));
+    sy_itc_start(&C.nats, NODES);
     for (int i = 0; i != NODES; ++i) {
-        C.client_port[i] = any_port();
-        C.route_port[i] = any_port();
-    }
-    for (int i = 0; i != NODES; ++i)
-        nats_start(i);
-    for (int i = 0; i != NODES; ++i) {
+        char name[16];
         C.hub[i] = sy_it_create(state, NULL);
-        char text[256];
-        snprintf(text, sizeof(text), "cluster:\n  node: hub-%d\n  nats: nats://127.0.0.1:%u\n  ack_timeout: 5s\n", i,
-                 C.client_port[i]);
-        FILE *f = fopen(C.hub[i]->config_path, "a");
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
+        snprintf(name, sizeof(name), "hub-%d", i);
+        sy_itc_configure_hub(&C.nats, C.hub[i], (unsigned)i, name, "  ack_timeout: 5s\n");
     }
     *state = &C;
     for (int i = 0; i != NODES; ++i) {
@@ -241,7 +176,7 @@ static void test_cluster(void **state)
     assert_logs_equal(0, 2);
 
     /* 2. kill -9 of NATS node 2: hubs 0 and 1 go on (2 of 3 replicas); hub 2 is cut off and refuses */
-    nats_kill(2);
+    sy_itc_node_kill(&C.nats, 2);
     for (int k = 12; k != 20; ++k) { /* the first ones wait for a new stream leader if n2 led the stream */
         snprintf(id, sizeof(id), "evt_cluster_%02d", k);
         post_until_ok(k % 2, id);
@@ -255,7 +190,7 @@ static void test_cluster(void **state)
     /* its node back: hub 2 catches up from its cursor, and nothing acknowledged was lost anywhere. (Its refused
      * event may still reach the stream if its publish was on the wire when the link broke: a 503 promises nothing
      * either way, so the count is 21 or 22.) */
-    nats_start(2);
+    sy_itc_node_start(&C.nats, 2);
     json_int_t n = wait_same(21);
     assert_true(n == 21 || n == 22);
     post(2, "evt_cluster_20", 200, 0, 0);
@@ -266,15 +201,13 @@ static void test_cluster(void **state)
 
     for (int i = 0; i != NODES; ++i)
         sy_it_pass(C.hub[i]);
-    char cmd[SY_IT_PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", C.dir);
-    (void)!system(cmd);
+    sy_itc_pass(&C.nats);
 }
 
 int main(void)
 {
-    if (access(NATS_BIN, X_OK) != 0) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", NATS_BIN);
+    if (!sy_itc_available()) {
+        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
         return 77;
     }
     const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_cluster, teardown)};
