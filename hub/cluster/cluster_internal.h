@@ -38,13 +38,14 @@ struct st_sy_cluster_t {
     sy_writer_t *writer;
     natsConnection *nc;
     jsCtx *js;
+    jsCtx *lease_js; /* for the lease bucket: requests wait at most lease_ttl/4 */
     kvStore *nodes_kv, *lease_kv, *meta_kv;
     char subject[96];
 
     /* publish queue (mutex: leaf) */
     pthread_mutex_t mutex;
     pthread_cond_t cond;      /* publishers: jobs queued, or stopping */
-    pthread_cond_t lease_cond; /* lease thread: stopping */
+    pthread_cond_t lease_cond; /* lease and heartbeat threads: stopping */
     sy_log_job_t *head, **tail;
     int stopping;
     pthread_t publishers[SY_CLUSTER_PUBLISHERS];
@@ -60,8 +61,8 @@ struct st_sy_cluster_t {
     atomic_int consumer_stop;
 
     /* heartbeat and lease (cluster_lease.c) */
-    pthread_t lease_thread;
-    int lease_started;
+    pthread_t lease_thread, beat_thread;
+    int lease_started, beat_started;
     sy_cluster_lease_cb_t lease_cb; /* under mutex */
     int lease_wanted;               /* under mutex: sy_cluster_set_lease was called */
     int64_t lease_sent_ms;          /* lease thread only: when our last acknowledged write of the lease was sent */

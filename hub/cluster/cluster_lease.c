@@ -133,7 +133,7 @@ void sy_cluster_lease_step(sy_cluster_t *c)
     if (!wanted)
         return;
     if (!atomic_load(&c->lease_held)) {
-        if (!take(c, now))
+        if (!atomic_load(&c->connected) || !take(c, now))
             return;
         sy_log(SY_LOG_INFO, "cluster: this hub (%s) holds the sync lease (revision %llu): delivering",
                c->conf->node, (unsigned long long)atomic_load(&c->lease_revision));
@@ -147,7 +147,7 @@ void sy_cluster_lease_step(sy_cluster_t *c)
         }
         return;
     }
-    if (now - c->lease_sent_ms >= ttl / 4) {
+    if (now - c->lease_sent_ms >= ttl / 4 && atomic_load(&c->connected)) {
         uint64_t rev = 0;
         natsStatus s = kvStore_UpdateString(&rev, c->lease_kv, SY_CLUSTER_LEASE_KEY, c->conf->node,
                                             atomic_load(&c->lease_revision));

@@ -76,6 +76,22 @@ void sy_itc_start(sy_itc_t *c, unsigned num)
     }
     for (unsigned i = 0; i != num; ++i)
         sy_itc_node_start(c, i);
+    /* every node listening before a hub is started (bounded) */
+    for (unsigned i = 0; i != num; ++i) {
+        int up = 0;
+        for (int t = 0; t != 200 && !up; ++t) {
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(c->client_port[i]),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            assert_true(fd >= 0);
+            up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+            close(fd);
+            if (!up)
+                usleep(50 * 1000);
+        }
+        if (!up)
+            fail_msg("NATS node %u does not listen on 127.0.0.1:%u after 10 s (log in %s)", i, c->client_port[i], c->dir);
+    }
 }
 
 void sy_itc_node_kill(sy_itc_t *c, unsigned i)

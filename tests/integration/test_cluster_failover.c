@@ -9,7 +9,8 @@
  * Asserted: exactly one holder at a time, and a new one after the kill; every acknowledged event in every hub's
  * log once (identical exports); per idempotency key at most one write that ran for real, and each key in flight at
  * the kill was replayed; the fake holds the final values; the golden records of the three hubs equal each other and
- * those of a single hub (no cluster) that took the same events in the same order.
+ * those of a single hub (no cluster) that took the same events in the same order. Last, the holder's NATS node is
+ * killed: it gives the lease up (it cannot renew it) and another hub takes it, never two holders at once.
  */
 #include "harness_cluster.h"
 #include "harness_delivery.h"
@@ -343,6 +344,18 @@ static void test_lease_failover(void **state)
         send_event(C.single, k);
     sy_itr_wait_applied(C.single);
     assert_records_equal("cluster and single hub", C.hub[0], recs, records_of(C.single));
+
+    /* the holder cut off from NATS (its node killed): it stops delivering within lease_ttl/2 of its last renewal,
+     * before the lease can expire, and only then does another hub take it; never two holders at one poll */
+    sy_itc_node_kill(&C.nats, (unsigned)second);
+    int third = -1;
+    for (double until = sy_itd_now_s() + 30; third < 0 || third == second; sy_itd_nap(100)) {
+        if (sy_itd_now_s() > until)
+            fail_msg("the lease did not move off the partitioned hub %d within 30 s", second);
+        third = holder(-1);
+    }
+    print_message("hub %d, cut off from NATS, gave the lease up; hub %d took it\n", second, third);
+    assert_true(sy_itd_metric(C.hub[second], "switchyard_cluster_lease_held") == 0);
 
     for (int n = 0; n != NODES; ++n)
         sy_it_pass(C.hub[n]);
