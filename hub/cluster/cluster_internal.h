@@ -1,6 +1,6 @@
 /*
- * What the cluster's files share (cluster.c: lifecycle, heartbeat and lease; cluster_publish.c: ingress → stream;
- * cluster_consume.c: stream → local log). Only these files include nats.h.
+ * What the cluster's files share (cluster.c: lifecycle, heartbeat; cluster_lease.c: the sync lease and the instance
+ * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log). Only these files include nats.h.
  */
 #ifndef SY_CLUSTER_INTERNAL_H
 #define SY_CLUSTER_INTERNAL_H
