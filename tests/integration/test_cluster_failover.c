@@ -312,6 +312,16 @@ static void test_lease_failover(void **state)
     for (int n = 0; n != NODES; ++n)
         sy_itr_wait_applied(C.hub[n]);
     assert_int_equal(holder(-1), second);
+    {
+        /* `cluster status` (from NATS alone) names the same holder */
+        char want[16];
+        snprintf(want, sizeof(want), "hub-%d", second);
+        json_t *st = sy_it_cli_json(C.hub[first], "cluster", "status", "--json", NULL);
+        const char *got = json_string_value(json_object_get(json_object_get(st, "lease"), "holder"));
+        if (got == NULL || strcmp(got, want) != 0)
+            fail_msg("cluster status names lease holder %s, expected %s: %s", got != NULL ? got : "(none)", want,
+                     sy_itr_text(C.hub[first], st));
+    }
 
     reqs = sy_itd_fake_requests(stripe);
     sy_itd_assert_once_per_key(C.hub[0], reqs);
