@@ -65,7 +65,7 @@ struct st_sy_cluster_t {
     int lease_started, beat_started;
     sy_cluster_lease_cb_t lease_cb; /* under mutex */
     int lease_wanted;               /* under mutex: sy_cluster_set_lease was called */
-    int64_t lease_sent_ms;          /* lease thread only: when our last acknowledged write of the lease was sent */
+    int64_t lease_sent_ms;          /* lease thread only: when (monotonic) our last acknowledged write was sent */
     atomic_int lease_held;
     atomic_uint_fast64_t lease_revision;
 

@@ -80,6 +80,12 @@ int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err)
     return 0;
 }
 
+/* The lease's clock: monotonic, so a wall-clock step (NTP) can neither stretch nor cut a lease short here. */
+static int64_t mono_ms(void)
+{
+    return (int64_t)(sy_mono_ns() / 1000000u);
+}
+
 void sy_cluster_set_lease(sy_cluster_t *c, const sy_cluster_lease_cb_t *cb)
 {
     pthread_mutex_lock(&c->mutex);
@@ -124,7 +130,7 @@ void sy_cluster_lease_step(sy_cluster_t *c)
 {
     sy_cluster_lease_cb_t cb;
     int wanted;
-    int64_t ttl = c->conf->lease_ttl_ms, now = sy_now_ms();
+    int64_t ttl = c->conf->lease_ttl_ms, now = mono_ms();
 
     pthread_mutex_lock(&c->mutex);
     cb = c->lease_cb;
@@ -160,7 +166,7 @@ void sy_cluster_lease_step(sy_cluster_t *c)
             return;
         }
     }
-    if (sy_now_ms() - c->lease_sent_ms >= ttl / 2)
+    if (mono_ms() - c->lease_sent_ms >= ttl / 2)
         lose(c, &cb, "not renewed in time");
 }
 
