@@ -367,6 +367,16 @@ static void test_lease_failover(void **state)
     print_message("hub %d, cut off from NATS, gave the lease up; hub %d took it\n", second, third);
     assert_true(sy_itd_metric(C.hub[second], "switchyard_cluster_lease_held") == 0);
 
+    /* graceful stops (SIGTERM, exit 0, no leak under ASan): the holder gives the lease back and the last
+     * connected hub takes it; then that one and the partitioned hub stop cleanly too */
+    int last = 0 + 1 + 2 - second - third; /* the other hub still connected to NATS */
+    assert_int_equal(sy_it_stop(C.hub[third]), 0);
+    for (double until = sy_itd_now_s() + 30; holder(third) != last; sy_itd_nap(100))
+        if (sy_itd_now_s() > until)
+            fail_msg("hub %d did not take the lease hub %d gave back", last, third);
+    assert_int_equal(sy_it_stop(C.hub[last]), 0);
+    assert_int_equal(sy_it_stop(C.hub[second]), 0);
+
     for (int n = 0; n != NODES; ++n)
         sy_it_pass(C.hub[n]);
     sy_it_pass(C.single);
