@@ -45,8 +45,7 @@ static int new_revision(sy_txn_t *txn, json_t *doc)
 {
     char idem[128];
     json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
-    int rc = sy_records_idempotency_key(txn, json_string_value(json_object_get(doc, "id")), (long long)revision, idem,
-                                        sizeof(idem));
+    int rc = sy_records_idempotency_key(txn, doc, (long long)revision, idem, sizeof(idem));
     if (rc != 0)
         return rc;
     json_object_set_new(doc, "revision", json_integer(revision));

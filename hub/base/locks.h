@@ -24,10 +24,15 @@
  *   writer.c mutex (job queue, riders), applier.c mutex (notify, stop, listener, writer), store.c ride_mutex
  *   (sy_store_write's sink and count of rides), delivery.c mutex (stop flag), replay.c jobs mutex,
  *   reconcile_jobs.c mutex (the job table; the scheduler also sleeps on its cond), server.c ready_mutex,
- *   (one nesting, in this order only: delivery.c mutex is held across the recovery listener, which takes
- *   reconcile_jobs.c mutex to start a job: so clearing the listener guarantees no job starts after it),
  *   alert_watch.c mutex (stop flag and the wait between checks), fetch.c mutex (stop flag and the wait between
- *   polls). LMDB's own locks (lock.mdb) are inside the library.
+ *   polls); cluster.c mutex (publish queue, consumer cursor and waiters, lease callbacks), cluster_publish.c
+ *   publisher mutex (its pending acks, shared with the library's ack thread), cluster_consume.c consume job mutex.
+ *   LMDB's own locks (lock.mdb) are inside the library.
+ * One lock above a leaf only: server.c delivery_mutex (cluster nodes) is held while waking the running delivery
+ *   (sy_delivery_notify takes delivery.c's leaf mutex inside it) and while swapping the pointer; never across
+ *   sy_delivery_start/stop, which the cluster's lease thread runs holding nothing. And delivery.c mutex is held
+ *   across its recovery listener, which takes reconcile_jobs.c mutex to start a job (that order only), so clearing
+ *   the listener guarantees no job starts after it.
  *
  * Waits that are not locks: a rider (the applier's batch step, writer.h sy_writer_ride; delivery's outcomes,
  * store.h sy_store_write) waits for the log writer's commit holding nothing (no transaction, no write_lock, no

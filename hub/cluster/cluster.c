@@ -35,6 +35,9 @@ static void on_reconnected(natsConnection *nc, void *arg)
     sy_log(SY_LOG_INFO, "cluster: reconnected to NATS");
 }
 
+/* Only the servers in the config: a hub does not follow the NATS nodes the cluster gossips about, so an operator
+ * decides which nodes a hub may use, and a hub cut off from its listed nodes is partitioned (it answers 503) rather
+ * than quietly moving to a node it was not meant to reach. */
 int sy_cluster_connect(const sy_cluster_conf_t *conf, const char *name, sy_cluster_t *c, natsConnection **nc,
                        sy_error_t *err)
 {
@@ -47,6 +50,7 @@ int sy_cluster_connect(const sy_cluster_conf_t *conf, const char *name, sy_clust
     if ((s = natsOptions_Create(&o)) != NATS_OK || (s = natsOptions_SetServers(o, servers, (int)conf->num_servers)) ||
         (s = natsOptions_SetName(o, name)) != NATS_OK || (s = natsOptions_SetTimeout(o, 2000)) != NATS_OK ||
         (s = natsOptions_SetMaxReconnect(o, -1)) != NATS_OK || (s = natsOptions_SetReconnectWait(o, 250)) != NATS_OK ||
+        (s = natsOptions_SetIgnoreDiscoveredServers(o, true)) != NATS_OK ||
         (s = natsOptions_SetPingInterval(o, 1000)) != NATS_OK || (s = natsOptions_SetMaxPingsOut(o, 2)) != NATS_OK ||
         (c != NULL && ((s = natsOptions_SetDisconnectedCB(o, on_disconnected, c)) != NATS_OK ||
                        (s = natsOptions_SetReconnectedCB(o, on_reconnected, c)) != NATS_OK))) {
@@ -94,20 +98,20 @@ static int ensure_stream(sy_cluster_t *c, sy_error_t *err)
     return 0;
 }
 
-static int ensure_bucket(sy_cluster_t *c, const char *suffix, int64_t ttl_ms, kvStore **kv, sy_error_t *err)
+static int ensure_bucket(sy_cluster_t *c, jsCtx *js, const char *suffix, int64_t ttl_ms, kvStore **kv, sy_error_t *err)
 {
     char name[96];
     kvConfig kc;
     natsStatus s;
     snprintf(name, sizeof(name), "%s_%s", c->conf->stream, suffix);
-    if (js_KeyValue(kv, c->js, name) == NATS_OK)
+    if (js_KeyValue(kv, js, name) == NATS_OK)
         return 0;
     kvConfig_Init(&kc);
     kc.Bucket = name;
     kc.History = 1;
     kc.TTL = ttl_ms * 1000000; /* nanoseconds in libnats 3.4 (stream MaxAge) */
     kc.Replicas = (int)c->conf->replicas;
-    if ((s = js_CreateKeyValue(kv, c->js, &kc)) != NATS_OK)
+    if ((s = js_CreateKeyValue(kv, js, &kc)) != NATS_OK)
         return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot create key-value bucket %s: %s (%s)", name,
                             natsStatus_GetText(s), nats_GetLastError(NULL));
     return 0;
@@ -140,19 +144,47 @@ static void heartbeat(sy_cluster_t *c)
     }
 }
 
+/* Waits until stopping or ms have passed (c->mutex held). */
+static void nap_locked(sy_cluster_t *c, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    while (!c->stopping && pthread_cond_timedwait(&c->lease_cond, &c->mutex, &ts) == 0)
+        ;
+}
+
+/* The lease has a thread of its own: nothing else it does (the heartbeat's requests) may delay a renewal or the
+ * decision to give up in time. */
 static void *lease_main(void *arg)
+{
+    sy_cluster_t *c = arg;
+    /* The lease is renewed every ttl/4: tick at least that often. */
+    int64_t tick_ms = c->conf->lease_ttl_ms / 4 < HEARTBEAT_MS ? c->conf->lease_ttl_ms / 4 : HEARTBEAT_MS;
+    pthread_mutex_lock(&c->mutex);
+    while (!c->stopping) {
+        pthread_mutex_unlock(&c->mutex);
+        sy_cluster_lease_step(c);
+        pthread_mutex_lock(&c->mutex);
+        nap_locked(c, tick_ms);
+    }
+    pthread_mutex_unlock(&c->mutex);
+    sy_cluster_lease_release(c); /* delivery stops before another hub may take over */
+    return NULL;
+}
+
+static void *beat_main(void *arg)
 {
     sy_cluster_t *c = arg;
     pthread_mutex_lock(&c->mutex);
     while (!c->stopping) {
         pthread_mutex_unlock(&c->mutex);
-        heartbeat(c);
+        if (atomic_load(&c->connected))
+            heartbeat(c);
         pthread_mutex_lock(&c->mutex);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += HEARTBEAT_MS / 1000;
-        while (!c->stopping && pthread_cond_timedwait(&c->lease_cond, &c->mutex, &ts) == 0)
-            ;
+        nap_locked(c, HEARTBEAT_MS);
     }
     pthread_mutex_unlock(&c->mutex);
     return NULL;
@@ -178,8 +210,13 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     pthread_mutex_init(&c->mutex, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_cond_init(&c->lease_cond, NULL);
-    if ((rc = sy_cluster_connect(conf, conf->node, c, &c->nc, err)) != 0)
-        goto Fail;
+    /* A hub started together with its NATS node (systemd, a test) may be a moment early: retry for a while. */
+    for (int64_t until = sy_now_ms() + START_WAIT_MS; (rc = sy_cluster_connect(conf, conf->node, c, &c->nc, err)) != 0;) {
+        if (sy_now_ms() >= until)
+            goto Fail;
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     atomic_store(&c->connected, 1);
     if ((s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK) {
         rc = sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: JetStream: %s", natsStatus_GetText(s));
@@ -190,8 +227,19 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
         struct timespec ts = {0, 500 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (rc != 0 || (rc = ensure_bucket(c, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
-        (rc = ensure_bucket(c, "lease", conf->lease_ttl_ms, &c->lease_kv, err)) != 0 ||
+    /* The lease's requests wait at most lease_ttl/4 (the library's default is 5 s): a holder cut off from NATS must
+     * notice in time to stop delivering before its lease can expire and be taken elsewhere (cluster_lease.c). */
+    jsOptions lo;
+    jsOptions_Init(&lo);
+    lo.Wait = conf->lease_ttl_ms / 4;
+    if (rc == 0 && (s = natsConnection_JetStream(&c->lease_js, c->nc, &lo)) != NATS_OK) {
+        rc = sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: JetStream: %s", natsStatus_GetText(s));
+        goto Fail;
+    }
+    if (rc != 0 || (rc = ensure_bucket(c, c->js, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
+        (rc = ensure_bucket(c, c->lease_js, "lease", conf->lease_ttl_ms, &c->lease_kv, err)) != 0 ||
+        (rc = ensure_bucket(c, c->js, "meta", 0, &c->meta_kv, err)) != 0 ||
+        (rc = sy_cluster_instance_id_ensure(c, err)) != 0 ||
         (rc = sy_cluster_consumer_begin(c, err)) != 0)
         goto Fail;
     if (pthread_create(&c->consumer, NULL, sy_cluster_consumer_main, c) != 0)
@@ -203,6 +251,9 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     if (pthread_create(&c->lease_thread, NULL, lease_main, c) != 0)
         goto Threads;
     c->lease_started = 1;
+    if (pthread_create(&c->beat_thread, NULL, beat_main, c) != 0)
+        goto Threads;
+    c->beat_started = 1;
     sy_log(SY_LOG_INFO, "cluster: node %s on stream %s (%u replicas) via %s", conf->node, conf->stream,
            conf->replicas, conf->servers[0]);
     *out = c;
@@ -225,6 +276,8 @@ void sy_cluster_stop(sy_cluster_t *c)
     pthread_mutex_unlock(&c->mutex);
     if (c->lease_started)
         pthread_join(c->lease_thread, NULL);
+    if (c->beat_started)
+        pthread_join(c->beat_thread, NULL);
     for (unsigned i = 0; i != c->num_publishers; ++i)
         pthread_join(c->publishers[i], NULL); /* each drains the queue first */
     /* Publishers are gone: no waiter is added any more. The consumer answers those left, then stops. */
@@ -235,6 +288,8 @@ void sy_cluster_stop(sy_cluster_t *c)
         natsSubscription_Destroy(c->sub);
     kvStore_Destroy(c->nodes_kv);
     kvStore_Destroy(c->lease_kv);
+    kvStore_Destroy(c->meta_kv);
+    jsCtx_Destroy(c->lease_js);
     jsCtx_Destroy(c->js);
     if (c->nc != NULL) {
         natsConnection_Close(c->nc);
@@ -274,6 +329,13 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
                  "switchyard_cluster_events_total{outcome=\"consumed\"} %llu\n",
             (unsigned long long)atomic_load(&c->published), (unsigned long long)atomic_load(&c->duplicates_acked),
             (unsigned long long)atomic_load(&c->publish_failures), (unsigned long long)atomic_load(&c->consumed));
+    fprintf(out, "# HELP switchyard_cluster_publish_retries_total Events published again after JetStream refused them "
+                 "(a stream leader being elected)\n# TYPE switchyard_cluster_publish_retries_total counter\n"
+                 "switchyard_cluster_publish_retries_total %llu\n",
+            (unsigned long long)atomic_load(&c->publish_retries));
+    fprintf(out, "# HELP switchyard_cluster_lease_changes_total Times this hub took or lost the sync lease\n"
+                 "# TYPE switchyard_cluster_lease_changes_total counter\nswitchyard_cluster_lease_changes_total %llu\n",
+            (unsigned long long)atomic_load(&c->lease_changes));
     fprintf(out, "# HELP switchyard_cluster_lease_held 1 while this hub holds the applier/delivery lease\n"
                  "# TYPE switchyard_cluster_lease_held gauge\nswitchyard_cluster_lease_held %d\n",
             atomic_load(&c->lease_held));

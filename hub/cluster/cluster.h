@@ -15,8 +15,10 @@
  *             hub's log, at the same point of the stream, so no hub diverges.
  *   status    each hub writes a heartbeat (its stream cursor, log seq, lease) to the key-value bucket
  *             "<stream>_nodes"; `switchyard cluster status` and /metrics read them.
- *   lease     not yet: the bucket "<stream>_lease" is created, but the applier and delivery run on whichever hub
- *             has a policy in its config (README, "Running several hubs": give it to one hub only).
+ *   lease     every hub applies its log to its own golden records; delivery runs only on the hub holding the
+ *             sync lease, a revision-checked key in the bucket "<stream>_lease" that expires lease_ttl after its last
+ *             renewal (cluster_lease.c). Idempotency keys and the instance id are cluster-wide (records.h), so a
+ *             new holder resending what the old one pushed is replayed by the tool, not written twice.
  *
  * Threads and locks: locks.h (cluster.c mutex, a leaf).
  */
@@ -38,13 +40,24 @@ typedef struct st_sy_cluster_t sy_cluster_t;
  */
 int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store_t *store, sy_writer_t *writer,
                      sy_error_t *err);
+/* What the lease holder runs (server.c: delivery). acquired starts it (nonzero: it could not, the lease is given
+ * back); lost stops it and returns only once nothing more is sent. Both run on the cluster's lease thread. */
+typedef struct st_sy_cluster_lease_cb_t {
+    int (*acquired)(void *arg);
+    void (*lost)(void *arg);
+    void *arg;
+} sy_cluster_lease_cb_t;
+
+/* From now on this hub competes for the sync lease (a hub that never calls it never delivers). */
+void sy_cluster_set_lease(sy_cluster_t *c, const sy_cluster_lease_cb_t *cb);
+
 /* Takes an ingress job (writer.h): job->on_done runs on a cluster thread with result 0 (items' seq and duplicate
  * set, from the local log), SY_EIO (not acknowledged by the cluster in time: nothing is promised) or SY_ESHUTDOWN.
  * Returns 0, or SY_ESHUTDOWN (on_done is then not called). */
 int sy_cluster_submit(sy_cluster_t *c, sy_log_job_t *job);
 /* Prometheus lines: switchyard_cluster_*. */
 void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out);
-/* Stops the heartbeat, then the publishers (queued jobs answered SY_ESHUTDOWN), the consumer
+/* Gives the lease back (delivery stopped first), stops the heartbeat, then the publishers (queued jobs answered SY_ESHUTDOWN), the consumer
  * and the connection. NULL is a no-op. */
 void sy_cluster_stop(sy_cluster_t *c);
 

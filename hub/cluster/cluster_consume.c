@@ -61,6 +61,10 @@ int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err)
     jsSubOptions_Init(&so);
     so.Stream = c->conf->stream;
     so.Ordered = true;
+    /* The ordered consumer lives on one NATS node: when that node dies, the library notices the missing heartbeats
+     * and recreates it from the last seq it got. 1 s instead of the library's 5 s, so that the events acknowledged
+     * meanwhile reach this log (and their requests get their answer) well within the ingress wait. */
+    so.Config.Heartbeat = (int64_t)1000 * 1000 * 1000;
     if (c->cursor != 0) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
         so.Config.OptStartSeq = c->cursor + 1;

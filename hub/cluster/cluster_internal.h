@@ -1,6 +1,6 @@
 /*
- * What the cluster's files share (cluster.c: lifecycle, heartbeat and lease; cluster_publish.c: ingress → stream;
- * cluster_consume.c: stream → local log). Only these files include nats.h.
+ * What the cluster's files share (cluster.c: lifecycle, heartbeat; cluster_lease.c: the sync lease and the instance
+ * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log). Only these files include nats.h.
  */
 #ifndef SY_CLUSTER_INTERNAL_H
 #define SY_CLUSTER_INTERNAL_H
@@ -38,13 +38,14 @@ struct st_sy_cluster_t {
     sy_writer_t *writer;
     natsConnection *nc;
     jsCtx *js;
-    kvStore *nodes_kv, *lease_kv;
+    jsCtx *lease_js; /* for the lease bucket: requests wait at most lease_ttl/4 */
+    kvStore *nodes_kv, *lease_kv, *meta_kv;
     char subject[96];
 
     /* publish queue (mutex: leaf) */
     pthread_mutex_t mutex;
     pthread_cond_t cond;      /* publishers: jobs queued, or stopping */
-    pthread_cond_t lease_cond; /* lease thread: stopping */
+    pthread_cond_t lease_cond; /* lease and heartbeat threads: stopping */
     sy_log_job_t *head, **tail;
     int stopping;
     pthread_t publishers[SY_CLUSTER_PUBLISHERS];
@@ -59,17 +60,26 @@ struct st_sy_cluster_t {
     int consumer_started;
     atomic_int consumer_stop;
 
-    /* heartbeat and lease */
-    pthread_t lease_thread;
-    int lease_started;
+    /* heartbeat and lease (cluster_lease.c) */
+    pthread_t lease_thread, beat_thread;
+    int lease_started, beat_started;
+    sy_cluster_lease_cb_t lease_cb; /* under mutex */
+    int lease_wanted;               /* under mutex: sy_cluster_set_lease was called */
+    int64_t lease_sent_ms;          /* lease thread only: when (monotonic) our last acknowledged write was sent */
     atomic_int lease_held;
     atomic_uint_fast64_t lease_revision;
 
     /* figures for /metrics */
-    atomic_uint_fast64_t published, publish_failures, duplicates_acked, consumed, stream_last_seq, lease_changes;
+    atomic_uint_fast64_t published, publish_failures, publish_retries, duplicates_acked, consumed, stream_last_seq,
+        lease_changes;
     atomic_int connected;
 };
 
+/* cluster_lease.c: the lease thread's step (take or renew; gives up in time), the graceful give-back, and the
+ * cluster-wide instance id (at start, before the consumer and the applier run). */
+void sy_cluster_lease_step(sy_cluster_t *c);
+void sy_cluster_lease_release(sy_cluster_t *c);
+int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err);
 /* cluster_publish.c */
 void *sy_cluster_publisher_main(void *arg);
 /* cluster_consume.c */

@@ -14,12 +14,14 @@
 #include "log.h"
 
 #define BATCH_ITEMS 1024 /* events per publish round; above ingress.max_batch_events (1000) */
+#define RETRY_PAUSE_MS 200 /* between publish rounds of a batch's refused events */
 
 typedef struct st_pending_t {
     natsMsg *msg; /* freed by on_ack: compared, never dereferenced */
     sy_cluster_wait_t *w;
     size_t idx;
-    int state; /* 0 waiting, 1 acknowledged, -1 failed */
+    int state;   /* 0 waiting, 1 acknowledged, -1 failed (retried while the batch has time) */
+    int retried; /* published more than once: a "duplicate" acknowledgement may be our own earlier attempt */
 } pending_t;
 
 typedef struct st_publisher_t {
@@ -28,6 +30,8 @@ typedef struct st_publisher_t {
     pthread_mutex_t mutex; /* leaf: the ack callback (a library thread) and this publisher */
     pending_t pending[BATCH_ITEMS];
     size_t num_pending;
+    natsStatus last_err; /* the last refusal, for the log */
+    jsErrCode last_err_code;
 } publisher_t;
 
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -41,9 +45,11 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         if (pa != NULL && pae == NULL) {
             e->state = 1;
             e->w->stream_seq[e->idx] = pa->Sequence;
-            e->w->acked_dup[e->idx] = pa->Duplicate;
+            e->w->acked_dup[e->idx] = pa->Duplicate && !e->retried;
         } else {
             e->state = -1;
+            p->last_err = pae != NULL ? pae->Err : NATS_ERR;
+            p->last_err_code = pae != NULL ? pae->ErrCode : 0;
         }
         break;
     }
@@ -103,33 +109,39 @@ void sy_cluster_wait_free(sy_cluster_wait_t *w)
     free(w);
 }
 
-static void publish_one(publisher_t *p, sy_cluster_wait_t *w, size_t idx)
+/* Publishes entry e (again, on a retry) with what is left of the batch's deadline as its MaxWait. */
+static void publish_entry(publisher_t *p, pending_t *e, int retried, int64_t max_wait_ms)
 {
     sy_cluster_t *c = p->c;
-    const sy_append_t *it = &w->job->items[idx];
+    const sy_append_t *it = &e->w->job->items[e->idx];
     natsMsg *msg = NULL;
     char *id = msg_id(it);
     jsPubOptions po;
-    natsStatus s;
 
     jsPubOptions_Init(&po);
     po.MsgId = id;
-    po.MaxWait = c->conf->ack_timeout_ms;
+    po.MaxWait = max_wait_ms;
     po.ExpectStream = c->conf->stream;
-    pthread_mutex_lock(&p->mutex);
-    pending_t *e = &p->pending[p->num_pending++];
-    *e = (pending_t){.w = w, .idx = idx, .state = -1};
-    pthread_mutex_unlock(&p->mutex);
+    if (!atomic_load(&c->connected)) {
+        /* Not into the library's reconnect buffer: a 503 answered meanwhile should leave nothing behind that
+         * reaches the stream minutes later when the link is back. */
+        pthread_mutex_lock(&p->mutex);
+        p->last_err = NATS_CONNECTION_DISCONNECTED;
+        pthread_mutex_unlock(&p->mutex);
+        goto Exit;
+    }
     if (id == NULL || natsMsg_Create(&msg, c->subject, NULL, it->value.base, (int)it->value.len) != NATS_OK)
         goto Exit;
     pthread_mutex_lock(&p->mutex);
     e->msg = msg;
     e->state = 0;
+    e->retried = retried;
     pthread_mutex_unlock(&p->mutex);
-    if ((s = js_PublishMsgAsync(p->js, &msg, &po)) != NATS_OK) {
+    if (js_PublishMsgAsync(p->js, &msg, &po) != NATS_OK) {
         /* Not taken by the library: still ours. */
         pthread_mutex_lock(&p->mutex);
         e->state = -1;
+        e->msg = NULL;
         pthread_mutex_unlock(&p->mutex);
         natsMsg_Destroy(msg);
     }
@@ -152,6 +164,7 @@ static void publish_batch(publisher_t *p, sy_log_job_t *jobs)
     /* The wait records ride in the job list's order; a job whose record cannot be allocated fails alone. */
     sy_cluster_wait_t *waits[BATCH_ITEMS], *w;
     size_t nw = 0;
+    int64_t deadline = sy_now_ms() + c->conf->ack_timeout_ms;
     for (j = jobs; j != NULL; j = next) {
         next = j->next;
         if ((w = wait_create(j)) == NULL) {
@@ -159,12 +172,37 @@ static void publish_batch(publisher_t *p, sy_log_job_t *jobs)
             continue;
         }
         waits[nw++] = w;
+        pthread_mutex_lock(&p->mutex); /* a late callback of the last batch may still look */
         for (size_t i = 0; i != j->num_items; ++i)
-            publish_one(p, w, i);
+            p->pending[p->num_pending++] = (pending_t){.w = w, .idx = i, .state = -1};
+        pthread_mutex_unlock(&p->mutex);
     }
-    jsPubOptions_Init(&po);
-    po.MaxWait = c->conf->ack_timeout_ms + 1000; /* each publish has its own MaxWait: this is a safety net */
-    js_PublishAsyncComplete(p->js, &po);
+    /* Publish, wait for every acknowledgement, and publish again what JetStream refused while the deadline allows:
+     * while a stream leader is being elected (a NATS node died) a publish fails at once with "no responders" or
+     * times out, and a second try a moment later is acknowledged. The same Nats-Msg-Id makes a retry of a message
+     * that was in fact stored a duplicate with the first seq. */
+    for (int round = 0;; ++round) {
+        size_t failed = 0;
+        int64_t left = deadline - sy_now_ms();
+        for (size_t i = 0; i != p->num_pending; ++i) {
+            pending_t *e = &p->pending[i];
+            if (e->state != -1)
+                continue;
+            publish_entry(p, e, round != 0, left > 100 ? left : 100);
+        }
+        jsPubOptions_Init(&po);
+        po.MaxWait = (left > 100 ? left : 100) + 1000; /* each publish has its own MaxWait: this is a safety net */
+        js_PublishAsyncComplete(p->js, &po);
+        pthread_mutex_lock(&p->mutex);
+        for (size_t i = 0; i != p->num_pending; ++i)
+            failed += p->pending[i].state != 1;
+        pthread_mutex_unlock(&p->mutex);
+        if (failed == 0 || sy_now_ms() + RETRY_PAUSE_MS >= deadline)
+            break;
+        atomic_fetch_add(&c->publish_retries, failed);
+        struct timespec ts = {0, RETRY_PAUSE_MS * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 
     pthread_mutex_lock(&p->mutex);
     for (size_t i = 0; i != p->num_pending; ++i) {
@@ -182,8 +220,10 @@ static void publish_batch(publisher_t *p, sy_log_job_t *jobs)
         size_t n = w->job->num_items;
         if (w->max_seq == UINT64_MAX) {
             atomic_fetch_add(&c->publish_failures, n);
-            sy_log(SY_LOG_WARN, "cluster: %zu event(s) not acknowledged by JetStream within %lld ms: answered 503", n,
-                   (long long)c->conf->ack_timeout_ms);
+            sy_log(SY_LOG_WARN,
+                   "cluster: %zu event(s) not acknowledged by JetStream within %lld ms (last refusal: %s, JetStream "
+                   "error %d): answered 503",
+                   n, (long long)c->conf->ack_timeout_ms, natsStatus_GetText(p->last_err), (int)p->last_err_code);
             fail_job(w->job, SY_EIO);
             sy_cluster_wait_free(w);
             continue;

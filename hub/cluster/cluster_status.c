@@ -45,7 +45,9 @@ static json_t *read_lease(jsCtx *js, const char *stream)
     kvEntry *e = NULL;
     json_t *out = json_null();
     snprintf(bucket, sizeof(bucket), "%s_lease", stream);
-    if (js_KeyValue(&kv, js, bucket) == NATS_OK && kvStore_Get(&e, kv, SY_CLUSTER_LEASE_KEY) == NATS_OK) {
+    /* "" is a lease given back (cluster_lease.c): not held */
+    if (js_KeyValue(&kv, js, bucket) == NATS_OK && kvStore_Get(&e, kv, SY_CLUSTER_LEASE_KEY) == NATS_OK &&
+        kvEntry_ValueLen(e) > 0) {
         json_decref(out);
         out = json_pack("{s:s%, s:I}", "holder", kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), "revision",
                         (json_int_t)kvEntry_Revision(e));

@@ -34,3 +34,7 @@ int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out)
     fprintf(stderr, "switchyard: this build has no cluster support (libnats-dev was not found when it was built)\n");
     return 1;
 }
+
+void sy_cluster_set_lease(sy_cluster_t *c, const sy_cluster_lease_cb_t *cb)
+{
+}

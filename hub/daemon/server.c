@@ -237,6 +237,41 @@ static void wake_delivery(void *delivery)
     sy_delivery_notify(delivery);
 }
 
+/* A cluster node delivers only while it holds the sync lease (cluster.h): the lease thread starts and stops delivery
+ * through these two, and the applier wakes whichever delivery runs now through wake_lease_delivery, under
+ * delivery_mutex, so it never wakes one that is being stopped. */
+static void wake_lease_delivery(void *arg)
+{
+    sy_server_t *s = arg;
+    pthread_mutex_lock(&s->delivery_mutex);
+    sy_delivery_t *d = atomic_load(&s->delivery);
+    if (d != NULL)
+        sy_delivery_notify(d);
+    pthread_mutex_unlock(&s->delivery_mutex);
+}
+
+static int on_lease_acquired(void *arg)
+{
+    sy_server_t *s = arg;
+    sy_delivery_t *d;
+    if (sy_delivery_start(&d, s->conf, s->store, s->applier, &s->metrics) != 0)
+        return -1;
+    pthread_mutex_lock(&s->delivery_mutex);
+    atomic_store(&s->delivery, d);
+    pthread_mutex_unlock(&s->delivery_mutex);
+    sy_delivery_notify(d); /* what the outbox holds already is due */
+    return 0;
+}
+
+static void on_lease_lost(void *arg)
+{
+    sy_server_t *s = arg;
+    pthread_mutex_lock(&s->delivery_mutex);
+    sy_delivery_t *d = atomic_exchange(&s->delivery, NULL);
+    pthread_mutex_unlock(&s->delivery_mutex);
+    sy_delivery_stop(d); /* joins its threads: nothing more is sent once it returns */
+}
+
 static void setup_globalconf(h2o_globalconf_t *gc, const sy_config_t *conf, int ingress)
 {
     h2o_config_init(gc);
@@ -295,6 +330,7 @@ int sy_server_run(const sy_config_t *conf)
 
     s.started_at_ms = sy_now_ms();
     pthread_mutex_init(&s.ready_mutex, NULL);
+    pthread_mutex_init(&s.delivery_mutex, NULL);
     pthread_cond_init(&s.ready_cond, NULL);
     /* Signals are taken by sigwait in this thread only; every thread created below inherits the mask. */
     sigemptyset(&sigs);
@@ -384,13 +420,18 @@ int sy_server_run(const sy_config_t *conf)
         int spokes = 0;
         for (size_t i = 0; i != conf->num_sources; ++i)
             spokes += conf->sources[i].api_base_url != NULL;
-        if (spokes != 0 || conf->num_notifiers != 0) {
-            if (sy_delivery_start(&s.delivery, conf, s.store, s.applier, &s.metrics) != 0)
+        if ((spokes != 0 || conf->num_notifiers != 0) && s.cluster != NULL) {
+            sy_applier_set_listener(s.applier, wake_lease_delivery, &s);
+            sy_cluster_set_lease(s.cluster, &(sy_cluster_lease_cb_t){on_lease_acquired, on_lease_lost, &s});
+        } else if (spokes != 0 || conf->num_notifiers != 0) {
+            sy_delivery_t *d;
+            if (sy_delivery_start(&d, conf, s.store, s.applier, &s.metrics) != 0)
                 goto Exit;
+            atomic_store(&s.delivery, d);
             /* A tool back after a long outage: heal the webhooks it may have given up on (reconcile_jobs.h). */
             if (s.reconciles != NULL)
-                sy_delivery_set_recovery_listener(s.delivery, sy_reconcile_jobs_on_recovered, s.reconciles);
-            sy_applier_set_listener(s.applier, wake_delivery, s.delivery);
+                sy_delivery_set_recovery_listener(d, sy_reconcile_jobs_on_recovered, s.reconciles);
+            sy_applier_set_listener(s.applier, wake_delivery, d);
         } else {
             sy_log(SY_LOG_INFO, "no source has api settings: pushes stay queued (see `switchyard queue ls`)");
         }
@@ -449,17 +490,20 @@ Exit:
         sy_applier_set_writer(s.applier, NULL);
     if (s.store != NULL)
         sy_store_set_ride(s.store, NULL, NULL);
-    if (s.delivery != NULL) /* no recovery may start a job once the jobs are gone */
-        sy_delivery_set_recovery_listener(s.delivery, NULL, NULL);
+    sy_delivery_t *delivering = atomic_load(&s.delivery);
+    if (delivering != NULL) /* no recovery may start a job once the jobs are gone */
+        sy_delivery_set_recovery_listener(delivering, NULL, NULL);
     sy_reconcile_jobs_destroy(s.reconciles); /* its appends wait for the writer: stopped while the writer runs */
     sy_fetcher_destroy(s.fetcher);           /* the same */
-    sy_cluster_stop(s.cluster); /* the loops are gone: every job it took was answered; its consumer writes no more */
+    /* The loops are gone: every job it took was answered; its consumer writes no more. It stops this hub's delivery
+     * first if it holds the lease (on_lease_lost) and gives the lease back. */
+    sy_cluster_stop(s.cluster);
     sy_writer_stop(s.writer);
     sy_health_cache_destroy(s.health); /* before the applier: it holds a reference to the policy while it scans */
     sy_replay_jobs_destroy(s.replays); /* a running replay stops after its current batch */
     if (s.applier != NULL)
         sy_applier_set_listener(s.applier, NULL, NULL); /* delivery goes first */
-    sy_delivery_stop(s.delivery);
+    sy_delivery_stop(atomic_exchange(&s.delivery, NULL));
     sy_applier_stop(s.applier);
     free(s.loops);
     if (configured) {
@@ -468,6 +512,7 @@ Exit:
     }
     pthread_cond_destroy(&s.ready_cond);
     pthread_mutex_destroy(&s.ready_mutex);
+    pthread_mutex_destroy(&s.delivery_mutex);
     if (fds != NULL)
         for (unsigned i = 0; i != conf->ingress_threads; ++i)
             if (fds[i] >= 0)

@@ -53,7 +53,10 @@ struct st_sy_server_t {
     sy_writer_t *writer;
     struct st_sy_cluster_t *cluster; /* cluster.h: ingress publishes there; NULL for a single hub */
     sy_applier_t *applier;   /* NULL when the config names no policy */
-    sy_delivery_t *delivery; /* NULL without a policy or without any source's api settings */
+    /* NULL without a policy or without any source's api settings; in a cluster, set only while this hub holds the
+     * sync lease (server.c, lease callbacks; swapped under delivery_mutex, read atomically by admin) */
+    sy_delivery_t *_Atomic delivery;
+    pthread_mutex_t delivery_mutex;
     sy_replay_jobs_t *replays; /* admin API replay jobs; NULL without a policy */
     struct st_sy_reconcile_jobs_t *reconciles; /* reconcile_jobs.h; NULL in a cluster (the stream is the only appender) */
     struct st_sy_fetcher_t *fetcher; /* fetch.h; NULL when no source needs fetches, and in a cluster */

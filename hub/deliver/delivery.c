@@ -744,8 +744,7 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
         /* The next request is another one (a lookup, then maybe a create): another idempotency key. */
         char key[128];
         json_int_t revision = json_integer_value(json_object_get(doc, "revision")) + 1;
-        if ((rc = sy_records_idempotency_key(txn, json_string_value(json_object_get(doc, "id")), (long long)revision, key,
-                                             sizeof(key))) != 0) {
+        if ((rc = sy_records_idempotency_key(txn, doc, (long long)revision, key, sizeof(key))) != 0) {
             json_decref(doc);
             return rc;
         }

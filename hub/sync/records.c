@@ -149,15 +149,6 @@ int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1])
     return sy_txn_put(txn, SY_DB_META, SY_SLICE_LIT("instance_id"), (sy_slice_t){out, SY_INSTANCE_ID_LEN});
 }
 
-/* Appends s to out (snprintf's cut at len - 1); the new length. */
-static size_t append(char *out, size_t len, size_t n, const char *s)
-{
-    size_t m = strnlen(s, len - 1 - n);
-    memcpy(out + n, s, m);
-    out[n + m] = '\0';
-    return n + m;
-}
-
 /* The instance id through ctx: read once per ctx (one transaction), not at every push. */
 static int ctx_instance_id(sy_apply_ctx_t *ctx, char out[SY_INSTANCE_ID_LEN + 1])
 {
@@ -172,43 +163,60 @@ static int ctx_instance_id(sy_apply_ctx_t *ctx, char out[SY_INSTANCE_ID_LEN + 1]
     return 0;
 }
 
-static void format_idempotency_key(const char *inst, const char *push_id, long long revision, char *out, size_t len)
+/*
+ * "sy-<instance>-<digest>": the digest (24 hex digits of SHA-256) covers what the push sends and where: spoke,
+ * record, the log seq of the last event folded into it, its fields and the salt. Every input is the same on every
+ * hub of a cluster that applied the same log (its seqs are the stream's order, the instance id is the cluster's):
+ * so a push that a new lease holder makes again carries the key the old holder sent it with, and the tool replays
+ * instead of writing twice. It changes whenever what is sent changes (a provider refuses one key with other
+ * parameters); the salt (a revision) gives a push a new key where the contents stay but the request must be new.
+ */
+static int format_idempotency_key(const char *inst, const json_t *push, long long salt, char *out, size_t len)
 {
-    char digits[24], *d = digits + sizeof(digits);
-    if (len == 0)
-        return;
-    /* snprintf(out, len, "sy-%s-%s-%lld", ...), by hand: it runs for every coalesced push. */
-    unsigned long long u = revision < 0 ? 0ull - (unsigned long long)revision : (unsigned long long)revision;
-    *--d = '\0';
-    do
-        *--d = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (revision < 0)
-        *--d = '-';
-    size_t n = append(out, len, 0, "sy-");
-    n = append(out, len, n, inst);
-    n = append(out, len, n, "-");
-    n = append(out, len, n, push_id != NULL ? push_id : "(null)"); /* what glibc's %s printed */
-    n = append(out, len, n, "-");
-    append(out, len, n, d);
+    char seq[24], saltbuf[24];
+    unsigned char digest[SY_SHA256_LEN];
+    char hex[SY_SHA256_LEN * 2 + 1];
+    /* json_dumpb into our own memory: during a batch jansson allocates from the applier's arena (arena.h). */
+    char stack[4096], *fields = stack;
+    const json_t *fv = json_object_get(push, "fields");
+    const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+    size_t n = json_dumpb(fv, stack, sizeof(stack), flags);
+    if (n >= sizeof(stack)) {
+        if ((fields = malloc(n + 1)) == NULL)
+            return SY_ENOMEM;
+        n = json_dumpb(fv, fields, n, flags);
+    }
+    const char *spoke = json_string_value(json_object_get(push, "spoke"));
+    const char *record = json_string_value(json_object_get(push, "record"));
+    snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(json_object_get(push, "seq")));
+    snprintf(saltbuf, sizeof(saltbuf), "%lld", salt);
+    sy_slice_t parts[] = {sy_slice_cstr(spoke != NULL ? spoke : ""), SY_SLICE_LIT("\x1f"),
+                          sy_slice_cstr(record != NULL ? record : ""), SY_SLICE_LIT("\x1f"), sy_slice_cstr(seq),
+                          SY_SLICE_LIT("\x1f"), (sy_slice_t){fields, n}, SY_SLICE_LIT("\x1f"), sy_slice_cstr(saltbuf)};
+    int rc = sy_sha256(parts, SY_ARRAY_SIZE(parts), digest);
+    if (fields != stack)
+        free(fields);
+    if (rc != 0)
+        return SY_EIO;
+    sy_hex_encode(digest, 12, hex);
+    hex[24] = '\0';
+    if (len != 0)
+        snprintf(out, len, "sy-%s-%s", inst, hex);
+    return 0;
 }
 
-int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len)
+int sy_records_idempotency_key(sy_txn_t *txn, const json_t *push, long long salt, char *out, size_t len)
 {
     char inst[SY_INSTANCE_ID_LEN + 1];
     int rc = sy_records_instance_id(txn, inst);
-    if (rc == 0)
-        format_idempotency_key(inst, push_id, revision, out, len);
-    return rc;
+    return rc != 0 ? rc : format_idempotency_key(inst, push, salt, out, len);
 }
 
-static int ctx_idempotency_key(sy_apply_ctx_t *ctx, const char *push_id, long long revision, char *out, size_t len)
+static int ctx_idempotency_key(sy_apply_ctx_t *ctx, const json_t *push, char *out, size_t len)
 {
     char inst[SY_INSTANCE_ID_LEN + 1];
     int rc = ctx_instance_id(ctx, inst);
-    if (rc == 0)
-        format_idempotency_key(inst, push_id, revision, out, len);
-    return rc;
+    return rc != 0 ? rc : format_idempotency_key(inst, push, 0, out, len);
 }
 
 /* Appends a document to a be64-keyed log DB (audit). */
@@ -607,18 +615,17 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
         /* Coalesce: the newer value replaces the queued one; the revision changes the idempotency key, because
          * a provider refuses one key with other parameters. */
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
-        if ((rc = ctx_idempotency_key(ctx, json_string_value(json_object_get(push, "id")), (long long)revision, idem,
-                                  sizeof(idem))) != 0) {
-            json_decref(push);
-            return rc;
-        }
         json_object_set_new(json_object_get(push, "fields"), field, json_string(value));
         json_array_append_new(json_object_get(push, "reasons"), json_string(reason));
         json_object_set_new(push, "revision", json_integer(revision));
-        json_object_set_new(push, "idempotency_key", json_string(idem));
         json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
         json_object_set_new(push, "seq", json_integer((json_int_t)ctx->seq));
         json_object_set_new(push, "policy", json_string(ctx->policy->hash));
+        if ((rc = ctx_idempotency_key(ctx, push, idem, sizeof(idem))) != 0) {
+            json_decref(push);
+            return rc;
+        }
+        json_object_set_new(push, "idempotency_key", json_string(idem));
         rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push);
         ++ctx->stats->pushes_coalesced;
         json_decref(push);
@@ -631,12 +638,17 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
     if ((rc = next_counter(ctx->txn, "next_push", &id)) != 0)
         return rc;
     snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)id);
-    if ((rc = ctx_idempotency_key(ctx, idtext, 0, idem, sizeof(idem))) != 0)
-        return rc;
     sy_put_be64(kb, (uint64_t)ctx->now_ms);
     sy_put_be64(kb + 8, id);
-    push = new_push(idtext, spoke_name, rec_id(rec), field, value, reason, ctx->now_ms, idem, ctx->policy->hash,
+    push = new_push(idtext, spoke_name, rec_id(rec), field, value, reason, ctx->now_ms, "", ctx->policy->hash,
                     (int64_t)ctx->seq);
+    if (push == NULL)
+        return SY_ENOMEM;
+    if ((rc = ctx_idempotency_key(ctx, push, idem, sizeof(idem))) != 0) {
+        json_decref(push);
+        return rc;
+    }
+    json_object_set_new(push, "idempotency_key", json_string(idem));
     /* The document through the batch's cache, its index entries and counter now (queue.h). */
     if ((rc = ctx_doc_put(ctx, SY_DB_OUTBOX, (sy_slice_t){(const char *)kb, 16}, push)) == 0 &&
         (rc = sy_queue_index_add(ctx->txn, kb, spoke_name, (uint64_t)ctx->now_ms)) == 0)

@@ -97,10 +97,12 @@ json_t *sy_records_stats(sy_txn_t *txn);
 /* This data dir's random instance id (hex), made on first use and kept in meta "instance_id": part of every
  * idempotency key and of what marks a tool's event as our own write. */
 int sy_records_instance_id(sy_txn_t *txn, char out[SY_INSTANCE_ID_LEN + 1]);
-/* "sy-<instance>-<push id>-<revision>": unique per data dir, so neither a second hub nor a fresh data dir ever
- * reuses a key within a provider's idempotency window (Stripe keeps keys for 24 h). A push changes revision (and
- * key) whenever what it sends changes, because a provider refuses one key with other parameters. */
-int sy_records_idempotency_key(sy_txn_t *txn, const char *push_id, long long revision, char *out, size_t len);
+/* "sy-<instance>-<digest of spoke, record, seq, fields and salt>" (records.c): unique per data dir (per cluster:
+ * its instance id is the cluster's, cluster.c), so neither a second hub nor a fresh data dir reuses a key within a
+ * provider's idempotency window (Stripe keeps keys for 24 h), and the hubs of a cluster give the same push the same
+ * key. It changes whenever what the push sends changes, because a provider refuses one key with other parameters;
+ * salt (a revision) makes a new key for a new request with the same contents. push: an outbox document. */
+int sy_records_idempotency_key(sy_txn_t *txn, const json_t *push, long long salt, char *out, size_t len);
 
 /* A stored document (codec.h) at key of db: load (new reference, NULL if absent or unreadable) and store. */
 json_t *sy_doc_get(sy_txn_t *txn, sy_db_t db, sy_slice_t key);

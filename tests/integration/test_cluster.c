@@ -5,20 +5,20 @@
  * 1. Events posted to any hub are answered after the stream's acknowledgement, and every hub's log holds them all,
  *    once, in the same order (the three `export events` outputs are byte-identical); a provider retry sent to
  *    another hub is a duplicate with the first seq.
- * 2. kill -9 of one NATS node: the two other hubs go on acknowledging (2 of 3 replicas); the partitioned hub answers
- *    503 instead of diverging; when its node is back it catches up and all logs are identical again.
+ * 2. kill -9 of one NATS node: the two other hubs go on acknowledging (2 of 3 replicas) once JetStream has a stream
+ *    leader again; the partitioned hub answers 503 instead of diverging (a hub uses only the NATS nodes listed in its
+ *    config); when its node is back it catches up and all logs are identical again.
+ * The 503s seen early were not the ping interval: they came from the kill of a NATS node. A publish while the stream
+ * elects a new leader fails at once ("no responders"), and the ordered consumer on the dead node stalled for the
+ * library's 5 s heartbeat; the publisher now retries within ack_timeout, the consumer beats every second, and this
+ * test retries (like a provider) the events it posts while a leader is being elected.
  * Skips (77) when nats-server is not installed; deploy/install-deps installs it.
  */
-#include "harness.h"
+#include "harness_cluster.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,70 +27,21 @@
 #include <cmocka.h>
 
 #define NODES 3
-#define NATS_BIN "/usr/sbin/nats-server"
 
 typedef struct st_cluster_t {
     sy_it_t *hub[NODES];
-    pid_t nats[NODES];
-    unsigned short client_port[NODES], route_port[NODES];
-    char dir[SY_IT_PATH_MAX];
+    sy_itc_t nats;
 } cluster_t;
 
 static cluster_t C;
-
-static unsigned short any_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void nats_start(int i)
-{
-    char conf[SY_IT_PATH_MAX + 16], log[SY_IT_PATH_MAX + 16], text[2048];
-    snprintf(conf, sizeof(conf), "%s/n%d.conf", C.dir, i);
-    snprintf(log, sizeof(log), "%s/n%d.log", C.dir, i);
-    snprintf(text, sizeof(text),
-             "server_name: n%d\nlisten: 127.0.0.1:%u\njetstream { store_dir: \"%s/js%d\" }\n"
-             "cluster { name: sy-it, listen: 127.0.0.1:%u, routes: [nats-route://127.0.0.1:%u, "
-             "nats-route://127.0.0.1:%u, nats-route://127.0.0.1:%u] }\n",
-             i, C.client_port[i], C.dir, i, C.route_port[i], C.route_port[0], C.route_port[1], C.route_port[2]);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        freopen(log, "a", stdout);
-        freopen(log, "a", stderr);
-        execl(NATS_BIN, NATS_BIN, "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    C.nats[i] = pid;
-}
-
-static void nats_kill(int i)
-{
-    if (C.nats[i] > 0) {
-        kill(C.nats[i], SIGKILL);
-        waitpid(C.nats[i], NULL, 0);
-        C.nats[i] = 0;
-    }
-}
 
 static int teardown(void **state)
 {
     for (int i = 0; i != NODES; ++i) {
         sy_it_destroy(C.hub[i]);
         C.hub[i] = NULL;
-        nats_kill(i);
     }
+    sy_itc_stop(&C.nats);
     *state = NULL;
     return 0;
 }
@@ -114,6 +65,32 @@ static void post(int hub, const char *id, long want_status, int want_dup, json_i
     sy_it_response_dispose(&res);
 }
 
+/* Posts id to hub until it is acknowledged (bounded: 40 s), as a provider retries a 503. While JetStream elects a
+ * stream leader (a fresh cluster, or after the leader's node died: up to ~10 s in nats-server 2.9) a publish is
+ * answered 503; a retry of one that was in fact stored is a duplicate, so dup is not asserted here: the exact counts
+ * of the logs afterwards are what says "once". */
+static void post_until_ok(int hub, const char *id)
+{
+    sy_it_t *h = C.hub[hub];
+    int64_t until = sy_now_ms() + 40000;
+    long status = 0;
+    while (status != 200 && sy_now_ms() < until) {
+        size_t len;
+        char *body = sy_it_stripe_event(h, id, "customer.updated", sy_now_ms() / 1000 - 30, 0, &len);
+        sy_it_response_t res;
+        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
+        status = res.status;
+        if (status != 200 && status != 503)
+            sy_it_dump_response("neither acknowledged nor 503", &res);
+        assert_true(status == 200 || status == 503);
+        sy_it_response_dispose(&res);
+        if (status != 200)
+            usleep(250 * 1000);
+    }
+    if (status != 200)
+        fail_msg("hub %d did not acknowledge %s within 40 s", hub, id);
+}
+
 /* Waits until hub's log holds n events (bounded), then asserts exactly n. */
 static void wait_count(int hub, json_int_t n)
 {
@@ -122,6 +99,25 @@ static void wait_count(int hub, json_int_t n)
         usleep(100 * 1000);
     if (got != n)
         fail_msg("hub %d holds %lld events, expected %lld", hub, (long long)got, (long long)n);
+}
+
+/* Waits until every hub's log holds the same number of events, at least min (bounded); returns it. */
+static json_int_t wait_same(json_int_t min)
+{
+    json_int_t n[NODES];
+    for (int t = 0; t != 300; ++t) {
+        int same = 1;
+        for (int i = 0; i != NODES; ++i) {
+            n[i] = sy_it_log_count(C.hub[i]);
+            same &= n[i] >= min && n[i] == n[0];
+        }
+        if (same)
+            return n[0];
+        usleep(100 * 1000);
+    }
+    fail_msg("hubs hold %lld, %lld and %lld events, expected the same count >= %lld", (long long)n[0], (long long)n[1],
+             (long long)n[2], (long long)min);
+    return -1;
 }
 
 static char *export_events(int hub)
@@ -148,23 +144,12 @@ static void assert_logs_equal(int a, int b)
 static void test_cluster(void **state)
 {
     char id[64];
-    snprintf(C.dir, sizeof(C.dir), "%s/sy-nats-XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(C.dir));
+    sy_itc_start(&C.nats, NODES);
     for (int i = 0; i != NODES; ++i) {
-        C.client_port[i] = any_port();
-        C.route_port[i] = any_port();
-    }
-    for (int i = 0; i != NODES; ++i)
-        nats_start(i);
-    for (int i = 0; i != NODES; ++i) {
+        char name[16];
         C.hub[i] = sy_it_create(state, NULL);
-        char text[256];
-        snprintf(text, sizeof(text), "cluster:\n  node: hub-%d\n  nats: nats://127.0.0.1:%u\n  ack_timeout: 2s\n", i,
-                 C.client_port[i]);
-        FILE *f = fopen(C.hub[i]->config_path, "a");
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
+        snprintf(name, sizeof(name), "hub-%d", i);
+        sy_itc_configure_hub(&C.nats, C.hub[i], (unsigned)i, name, "  ack_timeout: 5s\n");
     }
     *state = &C;
     for (int i = 0; i != NODES; ++i) {
@@ -172,23 +157,9 @@ static void test_cluster(void **state)
         sy_it_start(C.hub[i]);
     }
 
-    /* A freshly formed cluster elects the stream's leader: wait (bounded) until each hub gets an acknowledgement,
-     * as a provider's retries would. */
-    for (int i = 0; i != NODES; ++i) {
-        int ok = 0;
-        for (int t = 0; t != 40 && !ok; ++t) {
-            size_t len;
-            char *body = sy_it_stripe_event(C.hub[i], "evt_cluster_warmup", "customer.updated", sy_now_ms() / 1000 - 30,
-                                            0, &len);
-            sy_it_response_t res;
-            sy_it_post_stripe(C.hub[i], SY_IT_STRIPE_SECRET_A, body, len, &res);
-            ok = res.status == 200;
-            sy_it_response_dispose(&res);
-            if (!ok)
-                usleep(500 * 1000);
-        }
-        assert_true(ok);
-    }
+    /* A freshly formed cluster elects the stream's leader: each hub's first event is retried until acknowledged. */
+    for (int i = 0; i != NODES; ++i)
+        post_until_ok(i, "evt_cluster_warmup");
     for (int i = 0; i != NODES; ++i)
         wait_count(i, 1);
 
@@ -205,10 +176,10 @@ static void test_cluster(void **state)
     assert_logs_equal(0, 2);
 
     /* 2. kill -9 of NATS node 2: hubs 0 and 1 go on (2 of 3 replicas); hub 2 is cut off and refuses */
-    nats_kill(2);
-    for (int k = 12; k != 20; ++k) {
+    sy_itc_node_kill(&C.nats, 2);
+    for (int k = 12; k != 20; ++k) { /* the first ones wait for a new stream leader if n2 led the stream */
         snprintf(id, sizeof(id), "evt_cluster_%02d", k);
-        post(k % 2, id, 200, 0, 0);
+        post_until_ok(k % 2, id);
     }
     post(2, "evt_cluster_partitioned", 503, 0, 0);
     wait_count(0, 21);
@@ -217,29 +188,28 @@ static void test_cluster(void **state)
     assert_logs_equal(0, 1);
 
     /* its node back: hub 2 catches up from its cursor, and nothing acknowledged was lost anywhere. (Its refused
-     * event may still reach the stream from the client's reconnect buffer: a 503 promises nothing either way.) */
-    nats_start(2);
-    wait_count(2, 21);
-    assert_logs_equal(0, 2);
+     * event may still reach the stream if its publish was on the wire when the link broke: a 503 promises nothing
+     * either way, so the count is 21 or 22.) */
+    sy_itc_node_start(&C.nats, 2);
+    json_int_t n = wait_same(21);
+    assert_true(n == 21 || n == 22);
     post(2, "evt_cluster_20", 200, 0, 0);
-    json_int_t n = sy_it_log_count(C.hub[2]);
+    n = wait_same(n + 1);
     assert_true(n == 22 || n == 23);
-    for (int i = 0; i != NODES; ++i)
-        wait_count(i, n);
     assert_logs_equal(0, 2);
     assert_logs_equal(1, 2);
 
+    for (int i = 0; i != NODES; ++i) /* SIGTERM: exit 0, nothing leaked (ASan) */
+        assert_int_equal(sy_it_stop(C.hub[i]), 0);
     for (int i = 0; i != NODES; ++i)
         sy_it_pass(C.hub[i]);
-    char cmd[SY_IT_PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", C.dir);
-    (void)!system(cmd);
+    sy_itc_pass(&C.nats);
 }
 
 int main(void)
 {
-    if (access(NATS_BIN, X_OK) != 0) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", NATS_BIN);
+    if (!sy_itc_available()) {
+        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
         return 77;
     }
     const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_cluster, teardown)};
