@@ -19,7 +19,8 @@
     X(github)                                                                                                       \
     X(shopify)                                                                                                      \
     X(google_sheets)                                                                                                \
-    X(quickbooks)
+    X(quickbooks)                                                                                                   \
+    /* a new connector: one X(kind) line above this one */
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;
 #define SY_CONNECTOR_ENTRY(kind) &sy_connector_##kind,
