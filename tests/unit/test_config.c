@@ -171,7 +171,7 @@ static void test_mistakes_point_at_line_and_column(void **state)
                  8, 16, "reconcile.every must be at least 1m");
     expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: stripe\n    secrets: [{value: x}]\n    reconcile: {every: 1h}\n",
                  7, 16, "reconcile needs the source's api");
-    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: hubspot\n    secrets: [{value: x}]\n"
+    expect_error(GOOD_ADMIN "sources:\n  s:\n    connector: intercom\n    secrets: [{value: x}]\n"
                             "    api: {base_url: http://127.0.0.1:1, token: {value: t}}\n    reconcile: {every: 1h}\n",
                  8, 16, "cannot list past events");
     expect_error("data_dir: a\ndata_dir: b\n", 2, 1, "given twice");
