@@ -20,6 +20,7 @@
     X(shopify)                                                                                                      \
     X(google_sheets)                                                                                                \
     X(quickbooks)                                                                                                   \
+    X(paddle)                                                                                                       \
     /* a new connector: one X(kind) line above this one */
 
 #define SY_CONNECTOR_DECLARE(kind) extern const sy_connector_t sy_connector_##kind;

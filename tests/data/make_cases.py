@@ -529,3 +529,43 @@ write("quickbooks", "answer_429", ["Over 500 requests a minute for the realm: re
       qb_fault("003001", "ThrottleExceeded", "SERVICE"))
 write("quickbooks", "answer_503", ["QuickBooks unavailable: retried with backoff.", ("outcome", "retry")],
       "503", [("Content-Type", "text/html")], "<html>Service Unavailable</html>")
+
+# --- Paddle Billing: Paddle-Signature ts=<unix>;h1=hex(HMAC-SHA256(secret, "<ts>:" + body)) --------------------
+PADDLE_SECRET = "pdl_ntfset_01hv6y1jedq4p1n0yqn5ba3ky4_testsecret"
+paddle_body = compact({"event_id": "evt_01hv8x2ak8bqpmbq2gnk2stbv5", "event_type": "subscription.updated",
+                       "occurred_at": "2024-12-06T15:46:40.000000Z", "notification_id": "ntf_01hv8x2an8dw7h33qyrqp5ksxx",
+                       "data": {"id": "sub_01hv8x29kz0t586xy6zn1a62ny", "status": "active",
+                                "customer_id": "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"}})
+
+
+def paddle_h1(secret, ts, body):
+    return hmac.new(secret.encode(), f"{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def paddle_case(name, why, body, header, now=T, secrets=(PADDLE_SECRET,), verify="ok", events=(), parse=None):
+    head = [why] + [("secret", s) for s in secrets] + [("now_ms", now * 1000), ("verify", verify)]
+    head += [("event", e) for e in events] + ([("parse", parse)] if parse else [])
+    write("paddle", name, head, "POST /hooks/paddle", [("Content-Type", "application/json")] +
+          ([("Paddle-Signature", header)] if header is not None else []), body)
+
+
+paddle_good = f"ts={T};h1={paddle_h1(PADDLE_SECRET, T, paddle_body)}"
+paddle_event = f"evt_01hv8x2ak8bqpmbq2gnk2stbv5 subscription.updated 1733500000000"
+paddle_case("subscription_updated", "A subscription.updated event as Paddle signs it (Python hmac).", paddle_body,
+            paddle_good, events=[paddle_event])
+paddle_case("rotated_secret", "Two h1 during a secret rotation: the one of the new secret matches.", paddle_body,
+            f"ts={T};h1={paddle_h1('old-secret', T, paddle_body)};h1={paddle_h1('new-secret', T, paddle_body)}",
+            secrets=("new-secret",), events=[paddle_event])
+paddle_case("tampered_body", "One byte of the body changed after signing.", paddle_body.replace("active", "paused"),
+            paddle_good, verify="mismatch")
+paddle_case("wrong_secret", "Signed with another destination's secret.", paddle_body,
+            f"ts={T};h1={paddle_h1('another-secret', T, paddle_body)}", verify="mismatch")
+paddle_case("stale_timestamp", "Signed 301 s before the hub's clock (tolerance 300 s): refused before any HMAC.",
+            paddle_body, paddle_good, now=T + 301, verify="timestamp_tolerance")
+paddle_case("missing_header", "No Paddle-Signature header.", paddle_body, None, verify="missing_header")
+paddle_case("no_h1", "A timestamp and no h1 signature.", paddle_body, f"ts={T}", verify="no_signature")
+paddle_case("no_timestamp", "An h1 without ts: unparsable.", paddle_body, f"h1={paddle_h1(PADDLE_SECRET, T, paddle_body)}",
+            verify="malformed_header")
+paddle_no_id = compact({"event_type": "subscription.updated", "occurred_at": "2024-12-06T15:46:40Z", "data": {}})
+paddle_case("no_event_id", "Correctly signed, no event_id: refused whole (400).", paddle_no_id,
+            f"ts={T};h1={paddle_h1(PADDLE_SECRET, T, paddle_no_id)}", parse="event has no string event_id")
