@@ -36,10 +36,10 @@ static const struct {
 static const char *const example_ports[SY_ITT_NUM_TOOLS] = {"8091", "8092", "8093", "8094", "8095"};
 
 /* The variables the example config reads its secrets and tokens from: unset, so that its demo defaults apply. */
-static const char *const secret_vars[] = {"STRIPE_WEBHOOK_SECRET",  "STRIPE_API_KEY",        "HUBSPOT_CLIENT_SECRET",
+static const char *const secret_vars[] = {"STRIPE_WEBHOOK_SECRET",     "STRIPE_API_KEY",         "HUBSPOT_CLIENT_SECRET",
                                           "HUBSPOT_PRIVATE_APP_TOKEN", "INTERCOM_CLIENT_SECRET", "INTERCOM_ACCESS_TOKEN",
-                                          "QBO_VERIFIER_TOKEN",     "QBO_ACCESS_TOKEN",      "SHEETS_WEBHOOK_SECRET",
-                                          "SHEETS_ACCESS_TOKEN",    "SWITCHYARD_ADMIN_TOKEN"};
+                                          "QBO_VERIFIER_TOKEN",        "QBO_ACCESS_TOKEN",       "SHEETS_WEBHOOK_SECRET",
+                                          "SHEETS_ACCESS_TOKEN",       "SWITCHYARD_ADMIN_TOKEN"};
 
 const char *sy_itt_source(sy_itt_tool_t tool)
 {
@@ -155,8 +155,8 @@ void sy_itt_count_writes(const sy_itt_stack_t *s, size_t out[SY_ITT_NUM_TOOLS])
         out[t] = s->fake[t] != NULL ? sy_itt_writes(s->fake[t]) : 0;
 }
 
-void sy_itt_assert_writes(const sy_itt_stack_t *s, const size_t before[SY_ITT_NUM_TOOLS],
-                          const size_t want[SY_ITT_NUM_TOOLS], const char *what)
+void sy_itt_assert_writes(const sy_itt_stack_t *s, const size_t before[SY_ITT_NUM_TOOLS], const size_t want[SY_ITT_NUM_TOOLS],
+                          const char *what)
 {
     size_t now[SY_ITT_NUM_TOOLS];
     sy_itt_count_writes(s, now);
@@ -194,10 +194,9 @@ void sy_itt_hubspot(sy_it_t *h, json_t *events)
 
 void sy_itt_intercom(sy_it_t *h, const char *notification_id, const char *topic, int64_t created_s, json_t *item)
 {
-    json_t *ev = sy_it_own_json(h, json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:o}, s:i}", "type", "notification_event",
-                                             "app_id", "abc123de", "id", notification_id, "topic", topic, "created_at",
-                                             (json_int_t)created_s, "data", "type", "notification_event_data", "item",
-                                             item, "delivery_attempts", 1));
+    json_t *ev = sy_it_own_json(h, json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:o}, s:i}", "type", "notification_event", "app_id",
+                                             "abc123de", "id", notification_id, "topic", topic, "created_at", (json_int_t)created_s,
+                                             "data", "type", "notification_event_data", "item", item, "delivery_attempts", 1));
     char *body = sy_it_own(h, json_dumps(ev, JSON_COMPACT), free);
     unsigned char mac[SY_SHA1_LEN];
     char sig[5 + 2 * SY_SHA1_LEN + 1] = "sha1=";
@@ -218,9 +217,9 @@ void sy_itt_sheets_row(sy_it_t *h, int row, json_t *values)
 {
     char when[32];
     sy_rfc3339_format(sy_now_ms(), when);
-    json_t *ev = sy_it_own_json(h, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:o}}", "type", "row.updated", "timestamp", when,
-                                             "data", "spreadsheet_id", SY_ITT_SPREADSHEET, "sheet", "Customers", "row",
-                                             row, "values", values));
+    json_t *ev =
+        sy_it_own_json(h, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:o}}", "type", "row.updated", "timestamp", when, "data",
+                                    "spreadsheet_id", SY_ITT_SPREADSHEET, "sheet", "Customers", "row", row, "values", values));
     char *body = sy_it_own(h, json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER), free);
     const sy_connector_t *c = sy_connector_find("google_sheets");
     sy_source_verify_t conf = {.num_secrets = 1, .tolerance_ms = -1};

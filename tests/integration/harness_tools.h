@@ -56,8 +56,8 @@ size_t sy_itt_writes(sy_itd_fake_t *f);
 void sy_itt_count_writes(const sy_itt_stack_t *s, size_t out[SY_ITT_NUM_TOOLS]);
 /* Asserts the writes of every tool grew by exactly want[tool] since before (messages name the tool and list its
  * requests). */
-void sy_itt_assert_writes(const sy_itt_stack_t *s, const size_t before[SY_ITT_NUM_TOOLS],
-                          const size_t want[SY_ITT_NUM_TOOLS], const char *what);
+void sy_itt_assert_writes(const sy_itt_stack_t *s, const size_t before[SY_ITT_NUM_TOOLS], const size_t want[SY_ITT_NUM_TOOLS],
+                          const char *what);
 
 /* ---- signed webhooks, as each tool sends them (the posting functions take the JSON over, assert 200 fresh) ---- */
 /* A Stripe event {id, type, created, data.object} signed with the demo secret. */

@@ -123,8 +123,7 @@ static void test_five_tools(void **state)
     assert_pushed_to_hubspot(&s, rec, "mrr", "mrr");
     assert_pushed_to_hubspot(&s, rec, "payment_state", "payment_state");
     json_t *contact = sy_itd_fake_object(s.fake[SY_ITT_HUBSPOT], SY_ITT_HUBSPOT_CONTACT);
-    sy_itt_assert_str("HubSpot intercom_last_conversation_state", str_at(contact, "intercom_last_conversation_state"),
-                      "open");
+    sy_itt_assert_str("HubSpot intercom_last_conversation_state", str_at(contact, "intercom_last_conversation_state"), "open");
     sy_itt_assert_str("HubSpot implementation_owner", str_at(contact, "implementation_owner"), "Ana");
     sy_itt_assert_str("HubSpot implementation_stage", str_at(contact, "implementation_stage"), "customer");
     sy_itt_assert_str("HubSpot subscription_status", str_at(contact, "subscription_status"), "active");

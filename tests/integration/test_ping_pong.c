@@ -128,9 +128,8 @@ static size_t hubspot_echo(sy_itt_stack_t *s, const char *secret, size_t from, l
             if (json_object_get(seen, key) != NULL)
                 continue;
             json_object_set_new(seen, key, json_true());
-            json_array_append_new(events,
-                                  sy_itr_hs_event((*event_id)++, "contact.propertyChange", atoll(id), t_ms, prop,
-                                                  str_at(sy_itd_fake_object(f, id), prop)));
+            json_array_append_new(events, sy_itr_hs_event((*event_id)++, "contact.propertyChange", atoll(id), t_ms, prop,
+                                                          str_at(sy_itd_fake_object(f, id), prop)));
         }
         json_decref(doc);
     }
@@ -156,35 +155,34 @@ static size_t num_requests(sy_itd_fake_t *f)
 #define CUS3 "cus_PingPong3"
 #define HS3 61
 
-static const char policy3[] =
-    "entity: customer\n"
-    "fields:\n"
-    "  email: {owner: hubspot, push: [stripe, intercom], normalize: [email], on_conflict: revert}\n"
-    "  name: {owner: hubspot, push: [stripe, intercom], normalize: [trim], on_conflict: revert}\n"
-    "identity:\n"
-    "  strong: [email]\n"
-    "loop_guard: {revert_budget: 3, window: 1h}\n"
-    "sources:\n"
-    "  hubspot:\n"
-    "    objects:\n"
-    "      - events: [contact.creation, contact.propertyChange]\n"
-    "        id: objectId\n"
-    "        fields: {email: properties.email, name: properties.name}\n"
-    "  stripe:\n"
-    "    create: never\n"
-    "    objects:\n"
-    "      - events: [customer.created, customer.updated]\n"
-    "        id: data.object.id\n"
-    "        fields: {email: data.object.email, name: data.object.name}\n"
-    "        links: {hubspot: data.object.metadata.hubspot_contact_id}\n"
-    "    push_as: {email: email, name: name}\n"
-    "  intercom:\n"
-    "    create: never\n"
-    "    objects:\n"
-    "      - events: [contact.user.created, contact.user.updated]\n"
-    "        id: data.item.id\n"
-    "        fields: {email: data.item.email, name: data.item.name}\n"
-    "    push_as: {email: email, name: name}\n";
+static const char policy3[] = "entity: customer\n"
+                              "fields:\n"
+                              "  email: {owner: hubspot, push: [stripe, intercom], normalize: [email], on_conflict: revert}\n"
+                              "  name: {owner: hubspot, push: [stripe, intercom], normalize: [trim], on_conflict: revert}\n"
+                              "identity:\n"
+                              "  strong: [email]\n"
+                              "loop_guard: {revert_budget: 3, window: 1h}\n"
+                              "sources:\n"
+                              "  hubspot:\n"
+                              "    objects:\n"
+                              "      - events: [contact.creation, contact.propertyChange]\n"
+                              "        id: objectId\n"
+                              "        fields: {email: properties.email, name: properties.name}\n"
+                              "  stripe:\n"
+                              "    create: never\n"
+                              "    objects:\n"
+                              "      - events: [customer.created, customer.updated]\n"
+                              "        id: data.object.id\n"
+                              "        fields: {email: data.object.email, name: data.object.name}\n"
+                              "        links: {hubspot: data.object.metadata.hubspot_contact_id}\n"
+                              "    push_as: {email: email, name: name}\n"
+                              "  intercom:\n"
+                              "    create: never\n"
+                              "    objects:\n"
+                              "      - events: [contact.user.created, contact.user.updated]\n"
+                              "        id: data.item.id\n"
+                              "        fields: {email: data.item.email, name: data.item.name}\n"
+                              "    push_as: {email: email, name: name}\n";
 
 /* Every tool holds email and name as the golden record has them. */
 static void assert_three_agree(sy_itt_stack_t *s, const char *email, const char *name)
@@ -222,15 +220,16 @@ static void test_three_tools(void **state)
     sy_itd_set_api(h, "hubspot", s.fake[SY_ITT_HUBSPOT], &api);
     sy_itd_set_api(h, "intercom", s.fake[SY_ITT_INTERCOM], &api);
     sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy3, strlen(policy3)));
-    sy_itd_fake_seed(s.fake[SY_ITT_STRIPE], json_pack("{s:{s:s, s:s, s:{s:s}}}", CUS3, "email", "ann@acme.test", "name",
-                                                       "Ann Lee", "metadata", "hubspot_contact_id", "61"));
+    sy_itd_fake_seed(s.fake[SY_ITT_STRIPE], json_pack("{s:{s:s, s:s, s:{s:s}}}", CUS3, "email", "ann@acme.test", "name", "Ann Lee",
+                                                      "metadata", "hubspot_contact_id", "61"));
     sy_itd_fake_seed(s.fake[SY_ITT_HUBSPOT], json_pack("{s:{s:s, s:s}}", "61", "email", "ann@acme.test", "name", "Ann Lee"));
     sy_itd_fake_seed(s.fake[SY_ITT_INTERCOM], json_pack("{s:{s:s, s:s}}", CID, "email", "ann@acme.test", "name", "Ann Lee"));
     sy_it_start(h);
 
     /* 0. the three tools introduce the customer they share: one record, linked everywhere */
     sy_itr_hubspot_post(h, "hubspot", SY_IT_HUBSPOT_SECRET,
-                        json_pack("[o, o]", sy_itr_hs_event(hs_event, "contact.propertyChange", HS3, t0 * 1000, "email", "ann@acme.test"),
+                        json_pack("[o, o]",
+                                  sy_itr_hs_event(hs_event, "contact.propertyChange", HS3, t0 * 1000, "email", "ann@acme.test"),
                                   sy_itr_hs_event(hs_event + 1, "contact.propertyChange", HS3, t0 * 1000, "name", "Ann Lee")));
     hs_event += 2;
     stripe_echo(&s, SY_IT_STRIPE_SECRET_A, "evt_pp3_0", t0 + 1, CUS3);
@@ -238,7 +237,8 @@ static void test_three_tools(void **state)
     sy_itt_settle(h);
     json_t *rec = sy_itr_record(h, "hubspot:61");
     json_t *xrefs = json_object_get(rec, "xrefs");
-    if (sy_itr_count_str(json_object_get(xrefs, "stripe"), CUS3) != 1 || sy_itr_count_str(json_object_get(xrefs, "intercom"), CID) != 1)
+    if (sy_itr_count_str(json_object_get(xrefs, "stripe"), CUS3) != 1 ||
+        sy_itr_count_str(json_object_get(xrefs, "intercom"), CID) != 1)
         fail_msg("the tools' objects are not linked to one record: %s", sy_itr_text(h, rec));
     assert_three_agree(&s, "ann@acme.test", "Ann Lee");
     sy_itt_count_writes(&s, base);
@@ -334,10 +334,9 @@ static void sheet_echo(sy_itt_stack_t *s)
 
 static json_t *conversation(const char *state_name, int64_t t_s)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:s, s:[{s:s, s:s}]}}", "type", "conversation", "id", "147",
-                     "state", state_name, "open", strcmp(state_name, "open") == 0, "created_at", (json_int_t)(t_s - 7200),
-                     "updated_at", (json_int_t)t_s, "contacts", "type", "contact.list", "contacts", "type", "contact",
-                     "id", CID);
+    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:s, s:[{s:s, s:s}]}}", "type", "conversation", "id", "147", "state",
+                     state_name, "open", strcmp(state_name, "open") == 0, "created_at", (json_int_t)(t_s - 7200), "updated_at",
+                     (json_int_t)t_s, "contacts", "type", "contact.list", "contacts", "type", "contact", "id", CID);
 }
 
 /* Every tool holds what the golden record says for the fields it has. */
@@ -385,14 +384,15 @@ static void test_five_tools_ping_pong(void **state)
     /* 0. deploy/run's demo customer shows up in every tool (like the trigger samples, at known times) */
     json_t *cus0 = sy_itr_customer(CUS, "billing@acme.example", "Acme Corp", NULL, "51");
     sy_itt_stripe(h, "evt_pp5_0", "customer.updated", t0, cus0);
-    sy_itt_hubspot(h, json_pack("[o, o]", sy_itr_hs_event(hs_event, "contact.propertyChange", 51, t0 * 1000, "email", "ana@acme.example"),
+    sy_itt_hubspot(h, json_pack("[o, o]",
+                                sy_itr_hs_event(hs_event, "contact.propertyChange", 51, t0 * 1000, "email", "ana@acme.example"),
                                 sy_itr_hs_event(hs_event + 1, "contact.propertyChange", 51, t0 * 1000, "name", "Acme Corp")));
     hs_event += 2;
     edit_hubspot(s.fake[SY_ITT_HUBSPOT], "51", "name", "Acme Corp");
     sy_itt_settle(h);
-    json_t *contact = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "type", "contact", "id", CID, "role", "user",
-                                "email", "ana@acme.example", "name", "Ana Silva", "updated_at", (json_int_t)(t0 + 1),
-                                "last_replied_at", (json_int_t)(t0 - 3600), "last_contacted_at", (json_int_t)(t0 - 1800));
+    json_t *contact = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "type", "contact", "id", CID, "role", "user", "email",
+                                "ana@acme.example", "name", "Ana Silva", "updated_at", (json_int_t)(t0 + 1), "last_replied_at",
+                                (json_int_t)(t0 - 3600), "last_contacted_at", (json_int_t)(t0 - 1800));
     sy_itt_intercom(h, "notif_pp5_0", "contact.user.created", t0 + 1, contact);
     sy_itt_intercom(h, "notif_pp5_1", "conversation.user.created", t0 + 2, conversation("open", t0 + 2));
     sheet_echo(&s);
@@ -401,7 +401,8 @@ static void test_five_tools_ping_pong(void **state)
     sy_itt_settle(h);
     json_t *rec = sy_itr_record(h, "hubspot:51");
     json_t *xrefs = json_object_get(rec, "xrefs");
-    if (sy_itr_count_str(json_object_get(xrefs, "stripe"), CUS) != 1 || sy_itr_count_str(json_object_get(xrefs, "intercom"), CID) != 1 ||
+    if (sy_itr_count_str(json_object_get(xrefs, "stripe"), CUS) != 1 ||
+        sy_itr_count_str(json_object_get(xrefs, "intercom"), CID) != 1 ||
         sy_itr_count_str(json_object_get(xrefs, "sheets"), "2") != 1)
         fail_msg("the tools' objects are not linked to one record: %s", sy_itr_text(h, rec));
     assert_five_agree(&s);
@@ -463,7 +464,8 @@ static void test_five_tools_ping_pong(void **state)
      * it), and the onboarding team types another email into the row (HubSpot owns email; the sheet receives none,
      * so it is a conflict with nothing to revert: the sheet keeps its own cell) */
     edit_hubspot(s.fake[SY_ITT_HUBSPOT], "51", "subscription_status", "canceled");
-    sy_itt_hubspot(h, sy_itr_hs_event(hs_event++, "contact.propertyChange", 51, (t0 + 30) * 1000, "subscription_status", "canceled"));
+    sy_itt_hubspot(h,
+                   sy_itr_hs_event(hs_event++, "contact.propertyChange", 51, (t0 + 30) * 1000, "subscription_status", "canceled"));
     edit_stripe(s.fake[SY_ITT_STRIPE], CUS, "name", "ACME Corp GmbH");
     stripe_echo(&s, NULL, "evt_pp5_3", t0 + 30, CUS);
     edit_sheet(s.fake[SY_ITT_SHEETS], "B2", "ops@acme.example");
