@@ -500,6 +500,18 @@ static void test_five_tools_ping_pong(void **state)
     sy_itt_settle(h);
     want[SY_ITT_HUBSPOT] = 3;
     sy_itt_assert_writes(&s, base, want, "the sheet's stage");
+    /* ... and HubSpot the lifecycle stage (→ Stripe metadata) and the phone (→ Stripe, E.164 as normalised) */
+    edit_hubspot(s.fake[SY_ITT_HUBSPOT], "51", "lifecyclestage", "Customer");
+    sy_itt_hubspot(h, sy_itr_hs_event(hs_event++, "contact.propertyChange", 51, (t0 + 13) * 1000, "lifecyclestage", "Customer"));
+    sy_itt_settle(h);
+    edit_hubspot(s.fake[SY_ITT_HUBSPOT], "51", "phone", "+49 (30) 123-456");
+    sy_itt_hubspot(h, sy_itr_hs_event(hs_event++, "contact.propertyChange", 51, (t0 + 14) * 1000, "phone", "+49 (30) 123-456"));
+    sy_itt_settle(h);
+    want[SY_ITT_STRIPE] = 3;
+    sy_itt_assert_writes(&s, base, want, "HubSpot's lifecycle stage and phone");
+    json_t *cus = sy_itd_fake_object(s.fake[SY_ITT_STRIPE], CUS);
+    sy_itt_assert_str("Stripe metadata.lifecycle_stage", str_at(json_object_get(cus, "metadata"), "lifecycle_stage"), "customer");
+    sy_itt_assert_str("Stripe phone", str_at(cus, "phone"), "+4930123456");
     assert_five_agree(&s);
 
     /* the echoes of those writes: Stripe's customer.updated, HubSpot's property changes; nothing moves */
@@ -524,7 +536,7 @@ static void test_five_tools_ping_pong(void **state)
     sy_itt_settle(h);
     sy_itt_assert_writes(&s, base, want, "a stale Stripe event");
     json_t *c2 = sy_itr_health(h);
-    assert_delta(c1, c2, "stale", 3, "a stale Stripe event (email, name and phone: counted per mapped field)");
+    assert_delta(c1, c2, "stale", 4, "a stale Stripe event (email, name, phone, lifecycle_stage: counted per mapped field)");
     assert_delta(c1, c2, "reverts", 0, "a stale Stripe event");
 
     /* a sales rep sets HubSpot's subscription_status (Stripe owns it), Stripe renames the customer (HubSpot owns
@@ -538,7 +550,7 @@ static void test_five_tools_ping_pong(void **state)
     edit_sheet(s.fake[SY_ITT_SHEETS], "B2", "ops@acme.example");
     sheet_echo(&s);
     sy_itt_settle(h);
-    want[SY_ITT_STRIPE] = 2, want[SY_ITT_HUBSPOT] = 4;
+    want[SY_ITT_STRIPE] = 4, want[SY_ITT_HUBSPOT] = 4;
     sy_itt_assert_writes(&s, base, want, "the reverts of two conflicting writes");
     json_t *c3 = sy_itr_health(h);
     assert_delta(c2, c3, "conflicts", 3, "HubSpot's subscription_status, Stripe's name, the sheet's email");
