@@ -144,6 +144,16 @@ static void test_five_tools(void **state)
     sy_itt_assert_str("Intercom contact email (untouched)", str_at(ic, "email"), "ana@acme.example");
     sy_itt_assert_str("Intercom contact name (untouched)", str_at(ic, "name"), "Ana Silva");
 
+    /* deploy/run's last suggestion: who owns what across the five tools */
+    char *map = sy_itr_cli_ok(h, 0, "map", "--format", "mermaid", NULL);
+    static const char *const owners[] = {"stripe[\"stripe<br/>owns: subscription_status", "hubspot[\"hubspot<br/>owns: email, name",
+                                         "intercom[\"intercom<br/>owns: last_replied_at",
+                                         "quickbooks[\"quickbooks<br/>owns: open_balance",
+                                         "sheets[\"sheets<br/>owns: implementation_owner"};
+    for (size_t i = 0; i != sizeof(owners) / sizeof(owners[0]); ++i)
+        if (strstr(map, owners[i]) == NULL)
+            fail_msg("switchyard map does not show %s:\n%s", owners[i], map);
+
     /* the queue drained (sy_itt_settle) and nothing is dead or failed, in the health report too */
     json_t *health = sy_itr_health(h);
     assert_int_equal(json_integer_value(json_object_get(health, "dead_letters")), 0);

@@ -8,12 +8,14 @@
  * that comes late is still counted.
  *
  *   1. three tools, a small policy: HubSpot owns email and name and pushes them to Stripe and Intercom;
- *   2. five tools, deploy/run's stack (the example config and policies/): HubSpot, Stripe, Intercom and the sheet
+ *   2. the same, with the echoes of two owner changes arriving late (the older first) after a restart of the hub;
+ *   3. five tools, deploy/run's stack (the example config and policies/): HubSpot, Stripe, Intercom and the sheet
  *      each change a field they own; HubSpot and Stripe then write fields they do not own; the sheet sends an email
- *      it cannot receive (a conflict with nothing to push).
+ *      it cannot receive (a conflict with nothing to push);
+ *   4. the five tools' owners all at once: pushes to one tool may coalesce, but none loses a field.
  *
- * Deterministic: one owner change at a time (so no two pushes to one tool can coalesce or not depending on timing),
- * every wait polls with a bound, nothing asserts speed.
+ * Deterministic: in 1-3 one owner change at a time (so no two pushes to one tool can coalesce or not depending on
+ * timing); 4 asserts bounds where timing decides; every wait polls with a bound, nothing asserts speed.
  */
 #include "harness_tools.h"
 
@@ -68,7 +70,8 @@ static void edit_intercom(sy_itd_fake_t *f, const char *id, const char *field, c
     sy_itd_fake_seed(f, json_pack("{s:{s:s}}", id, field, value));
 }
 
-/* Stripe's customer.updated for what its fake holds now (the webhook Stripe sends after any write). */
+/* Stripe's customer.updated for what its fake holds now (the webhook Stripe sends after any write), signed with
+ * secret (NULL: the example config's demo secret). */
 static void stripe_echo(sy_itt_stack_t *s, const char *secret, const char *event_id, int64_t created_s, const char *cus)
 {
     json_t *obj = json_deep_copy(sy_itd_fake_object(s->fake[SY_ITT_STRIPE], cus));
@@ -109,7 +112,9 @@ static void intercom_echo(sy_itt_stack_t *s, const char *notification_id, int64_
 static size_t hubspot_echo(sy_itt_stack_t *s, const char *secret, size_t from, long long *event_id, int64_t t_ms)
 {
     sy_itd_fake_t *f = s->fake[SY_ITT_HUBSPOT];
-    json_t *reqs = sy_itd_fake_requests(f), *r, *events = json_array(), *seen = json_object();
+    /* owned by the harness until posted, so that a failed assertion inside the loop leaks nothing */
+    json_t *reqs = sy_itd_fake_requests(f), *r, *events = sy_it_own_json(s->h, json_array());
+    json_t *seen = sy_it_own_json(s->h, json_object());
     size_t i;
     json_array_foreach(reqs, i, r)
     {
@@ -120,6 +125,9 @@ static size_t hubspot_echo(sy_itt_stack_t *s, const char *secret, size_t from, l
             continue;
         const char *path = str_at(r, "path"), *id = strrchr(path, '/') + 1;
         json_t *doc = json_loads(body, 0, &jerr), *v;
+        if (doc == NULL)
+            fail_msg("HubSpot got a PATCH that is not JSON (%s): %s", jerr.text, body);
+        sy_it_own_json(s->h, doc);
         const char *prop;
         json_object_foreach(json_object_get(doc, "properties"), prop, v)
         {
@@ -131,14 +139,12 @@ static size_t hubspot_echo(sy_itt_stack_t *s, const char *secret, size_t from, l
             json_array_append_new(events, sy_itr_hs_event((*event_id)++, "contact.propertyChange", atoll(id), t_ms, prop,
                                                           str_at(sy_itd_fake_object(f, id), prop)));
         }
-        json_decref(doc);
+        sy_it_release(s->h, doc);
     }
-    json_decref(seen);
+    sy_it_release(s->h, seen);
     size_t n = json_array_size(events);
-    if (n == 0)
-        json_decref(events);
-    else
-        (void)sy_itr_hubspot_post(s->h, "hubspot", secret, events);
+    if (n != 0)
+        (void)sy_itr_hubspot_post(s->h, "hubspot", secret, json_incref(events)); /* a reference of its own */
     return n;
 }
 
@@ -220,8 +226,8 @@ static sy_it_t *three_tools_start(void **state, sy_itt_stack_t *s, int64_t t0, l
     sy_itd_set_api(h, "hubspot", s->fake[SY_ITT_HUBSPOT], &api);
     sy_itd_set_api(h, "intercom", s->fake[SY_ITT_INTERCOM], &api);
     sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy3, strlen(policy3)));
-    sy_itd_fake_seed(s->fake[SY_ITT_STRIPE], json_pack("{s:{s:s, s:s, s:{s:s}}}", CUS3, "email", "ann@acme.test", "name",
-                                                       "Ann Lee", "metadata", "hubspot_contact_id", "61"));
+    sy_itd_fake_seed(s->fake[SY_ITT_STRIPE], json_pack("{s:{s:s, s:s, s:{s:s}}}", CUS3, "email", "ann@acme.test", "name", "Ann Lee",
+                                                       "metadata", "hubspot_contact_id", "61"));
     sy_itd_fake_seed(s->fake[SY_ITT_HUBSPOT], json_pack("{s:{s:s, s:s}}", "61", "email", "ann@acme.test", "name", "Ann Lee"));
     sy_itd_fake_seed(s->fake[SY_ITT_INTERCOM], json_pack("{s:{s:s, s:s}}", CID, "email", "ann@acme.test", "name", "Ann Lee"));
     sy_it_start(h);
