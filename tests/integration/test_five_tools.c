@@ -77,14 +77,23 @@ static void test_five_tools(void **state)
     for (size_t i = 0; i != num_triggers; ++i)
         sy_itt_trigger(h, triggers[i][0], triggers[i][1]);
     sy_itt_settle(h);
-    assert_int_equal(sy_it_log_count(h), (json_int_t)num_triggers);
+    /* every sample is logged (at least: once the QuickBooks fetch is wired, its Customer.Fetched events add to them) */
+    if (sy_it_log_count(h) < (json_int_t)num_triggers)
+        fail_msg("expected %zu logged events, got %lld", num_triggers, (long long)sy_it_log_count(h));
 
-    /* one record, found from every tool's id */
-    json_t *records = sy_itr_records(h);
-    if (json_array_size(records) != 1)
-        fail_msg("expected one golden record for the demo customer, got %s", sy_itr_text(h, records));
+    /* one record for the demo customer, found from every tool's id; any other record can only be a QuickBooks
+     * customer of the fetch (the seeded one has no email to link it by) */
     json_t *rec = sy_itr_record(h, "hubspot:" SY_ITT_HUBSPOT_CONTACT);
     assert_non_null(rec);
+    json_t *records = sy_itr_records(h), *other_rec;
+    size_t r;
+    json_array_foreach(records, r, other_rec)
+    {
+        json_t *x = json_object_get(other_rec, "xrefs");
+        if (strcmp(sy_itr_id(other_rec), sy_itr_id(rec)) != 0 &&
+            (json_object_size(x) != 1 || json_object_get(x, "quickbooks") == NULL))
+            fail_msg("a second golden record besides the demo customer's: %s", sy_itr_text(h, records));
+    }
     json_t *xrefs = json_object_get(rec, "xrefs");
     static const char *const links[][2] = {{"stripe", SY_ITT_STRIPE_CUSTOMER},
                                            {"hubspot", SY_ITT_HUBSPOT_CONTACT},
@@ -100,7 +109,8 @@ static void test_five_tools(void **state)
         if (other == NULL || strcmp(sy_itr_id(other), sy_itr_id(rec)) != 0)
             fail_msg("records get %s is not the demo customer's record", query);
     }
-    /* not linked: the QuickBooks customer arrives with the fetch (Customer.Fetched), which is not wired yet */
+    /* not linked: the QuickBooks customer arrives with the fetch (Customer.Fetched), and nothing links it to the demo
+     * customer (no email, no metadata.qbo_customer_id in Stripe's sample) */
     if (json_object_get(xrefs, "quickbooks") != NULL)
         fail_msg("unexpected QuickBooks link: %s", sy_itr_text(h, xrefs));
 
