@@ -2,6 +2,7 @@
 #ifndef SY_CLI_H
 #define SY_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -67,6 +68,11 @@ int sy_cli_drift(sy_cli_t *cli);
  * each mapped path that no learnt event of its types carried. Never fails. */
 void sy_cli_drift_policy_check(const sy_cli_t *cli);
 
+
+/* Text helpers of the listings (cli_text.c): ms as "2026-12-07T01:02:03Z" (UTC); o's string member key, "" when
+ * absent (borrowed from o). */
+void sy_cli_format_time(int64_t ms, char *out, size_t len);
+const char *sy_cli_str(json_t *o, const char *key);
 
 /* The example configuration compiled into the binary (generated from deploy/switchyard.example.yaml). */
 extern const unsigned char sy_embedded_config[];

@@ -14,33 +14,19 @@
 #include "cli_remote.h"
 #include "cli_target.h"
 
-static void format_time(int64_t ms, char *out, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "";
-}
-
 static void print_alert(json_t *a)
 {
     char last[32], subject[300];
     size_t o = 0;
     subject[0] = '\0';
-    const char *parts[][2] = {{"record", str(a, "record")}, {"tool", str(a, "source")}, {"field", str(a, "field")}};
+    const char *parts[][2] = {{"record", sy_cli_str(a, "record")}, {"tool", sy_cli_str(a, "source")}, {"field", sy_cli_str(a, "field")}};
     for (size_t i = 0; i != 3; ++i)
         if (parts[i][1][0] != '\0' && o < sizeof(subject))
             o += (size_t)snprintf(subject + o, sizeof(subject) - o, "%s%s %s", o != 0 ? ", " : "", parts[i][0], parts[i][1]);
-    format_time((int64_t)json_integer_value(json_object_get(a, "last_seen_ms")), last, sizeof(last));
+    sy_cli_format_time((int64_t)json_integer_value(json_object_get(a, "last_seen_ms")), last, sizeof(last));
     printf("%-5lld %-12s %-18s %-40s %5lld  %s  %s\n", (long long)json_integer_value(json_object_get(a, "id")),
-           str(a, "state"), str(a, "kind"), subject[0] != '\0' ? subject : "-",
-           (long long)json_integer_value(json_object_get(a, "count")), last, str(a, "message"));
+           sy_cli_str(a, "state"), sy_cli_str(a, "kind"), subject[0] != '\0' ? subject : "-",
+           (long long)json_integer_value(json_object_get(a, "count")), last, sy_cli_str(a, "message"));
 }
 
 static int list(sy_cli_t *cli, sy_config_t *conf)

@@ -13,20 +13,6 @@
 #include "policy.h"
 #include "store.h"
 
-static void format_time(int64_t ms, char *out, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "";
-}
-
 static long long num(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
@@ -37,9 +23,9 @@ static void print_type(json_t *t)
     char first[32], last[32];
     const char *path;
     json_t *e;
-    format_time(num(t, "first_seen_ms"), first, sizeof(first));
-    format_time(num(t, "last_seen_ms"), last, sizeof(last));
-    printf("  %-34s %8lld events  first %s (seq %lld)  last %s (seq %lld)\n", str(t, "type"), num(t, "count"), first,
+    sy_cli_format_time(num(t, "first_seen_ms"), first, sizeof(first));
+    sy_cli_format_time(num(t, "last_seen_ms"), last, sizeof(last));
+    printf("  %-34s %8lld events  first %s (seq %lld)  last %s (seq %lld)\n", sy_cli_str(t, "type"), num(t, "count"), first,
            num(t, "first_seq"), last, num(t, "last_seq"));
     json_object_foreach(json_object_get(t, "paths"), path, e)
     {
@@ -65,14 +51,14 @@ static void print_source(json_t *s, json_t *types)
     const char *v;
     json_t *seq, *t, *c;
     size_t i;
-    format_time(num(s, "first_seen_ms"), first, sizeof(first));
-    printf("%s: %lld events since %s", str(s, "source"), num(s, "events"), first);
+    sy_cli_format_time(num(s, "first_seen_ms"), first, sizeof(first));
+    printf("%s: %lld events since %s", sy_cli_str(s, "source"), num(s, "events"), first);
     json_object_foreach(json_object_get(s, "api_versions"), v, seq)
     printf(", api_version %s (from seq %lld)", v, (long long)json_integer_value(seq));
     printf("\n");
     json_array_foreach(types, i, t)
     {
-        if (strcmp(str(t, "source"), str(s, "source")) == 0)
+        if (strcmp(sy_cli_str(t, "source"), sy_cli_str(s, "source")) == 0)
             print_type(t);
     }
     json_t *changes = json_object_get(s, "changes");
@@ -82,18 +68,18 @@ static void print_source(json_t *s, json_t *types)
     json_array_foreach(changes, i, c)
     {
         char at[32];
-        format_time(num(c, "at_ms"), at, sizeof(at));
-        const char *kind = str(c, "kind");
+        sy_cli_format_time(num(c, "at_ms"), at, sizeof(at));
+        const char *kind = sy_cli_str(c, "kind");
         if (strcmp(kind, "new_type") == 0)
-            printf("    %s seq %-8lld new event type %s (policy fields: %s)\n", at, num(c, "seq"), str(c, "type"),
-                   str(c, "fields")[0] != '\0' ? str(c, "fields") : "none mapped");
+            printf("    %s seq %-8lld new event type %s (policy fields: %s)\n", at, num(c, "seq"), sy_cli_str(c, "type"),
+                   sy_cli_str(c, "fields")[0] != '\0' ? sy_cli_str(c, "fields") : "none mapped");
         else if (strcmp(kind, "new_api_version") == 0)
-            printf("    %s seq %-8lld new api_version %s (before: %s)\n", at, num(c, "seq"), str(c, "seen"),
-                   str(c, "expected"));
+            printf("    %s seq %-8lld new api_version %s (before: %s)\n", at, num(c, "seq"), sy_cli_str(c, "seen"),
+                   sy_cli_str(c, "expected"));
         else
             printf("    %s seq %-8lld %s %s %s: expected %s, seen %s (policy fields: %s)\n", at, num(c, "seq"),
-                   str(c, "type"), str(c, "path"), strcmp(kind, "disappeared") == 0 ? "disappeared" : "changed type",
-                   str(c, "expected"), str(c, "seen"), str(c, "fields")[0] != '\0' ? str(c, "fields") : "none");
+                   sy_cli_str(c, "type"), sy_cli_str(c, "path"), strcmp(kind, "disappeared") == 0 ? "disappeared" : "changed type",
+                   sy_cli_str(c, "expected"), sy_cli_str(c, "seen"), sy_cli_str(c, "fields")[0] != '\0' ? sy_cli_str(c, "fields") : "none");
     }
 }
 

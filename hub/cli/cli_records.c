@@ -99,28 +99,20 @@ static void print_json(json_t *doc, int pretty)
     free(s);
 }
 
-static void format_time(int64_t ms, char *out, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void print_record(json_t *rec)
 {
     const char *name, *source;
     json_t *f, *ids, *id;
     size_t i;
     char when[32];
-    format_time(json_integer_value(json_object_get(rec, "created_at_ms")), when, sizeof(when));
+    sy_cli_format_time(json_integer_value(json_object_get(rec, "created_at_ms")), when, sizeof(when));
     printf("%s  (created %s)\n  tool objects:", json_string_value(json_object_get(rec, "id")), when);
     json_object_foreach(json_object_get(rec, "xrefs"), source, ids) json_array_foreach(ids, i, id)
         printf(" %s:%s", source, json_string_value(id));
     printf("\n\n  %-20s %-32s %-10s %-21s %8s  %s\n", "field", "value", "owner", "version", "seq", "policy");
     json_object_foreach(json_object_get(rec, "fields"), name, f)
     {
-        format_time(json_integer_value(json_object_get(f, "version_ms")), when, sizeof(when));
+        sy_cli_format_time(json_integer_value(json_object_get(f, "version_ms")), when, sizeof(when));
         printf("  %-20s %-32s %-10s %-21s %8lld  %s\n", name, json_string_value(json_object_get(f, "value")),
                json_string_value(json_object_get(f, "source")), when,
                (long long)json_integer_value(json_object_get(f, "seq")),
@@ -257,7 +249,7 @@ static int on_push(void *arg, sy_slice_t key, sy_slice_t val)
         print_json(push, 0);
     } else {
         char when[32];
-        format_time(json_integer_value(json_object_get(push, "due_at_ms")), when, sizeof(when));
+        sy_cli_format_time(json_integer_value(json_object_get(push, "due_at_ms")), when, sizeof(when));
         char *fields = json_dumps(json_object_get(push, "fields"), JSON_COMPACT);
         printf("%-6s %-10s %-12s %-21s %2lld  %s\n", json_string_value(json_object_get(push, "id")),
                json_string_value(json_object_get(push, "spoke")), json_string_value(json_object_get(push, "record")),
