@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "log") == 0 || strcmp(cmd, "config") == 0 || strcmp(cmd, "records") == 0 ||
         strcmp(cmd, "queue") == 0 || strcmp(cmd, "policy") == 0 || strcmp(cmd, "dead") == 0 ||
-        strcmp(cmd, "export") == 0 || strcmp(cmd, "cluster") == 0) {
+        strcmp(cmd, "export") == 0 || strcmp(cmd, "cluster") == 0 || strcmp(cmd, "applier") == 0) {
         if (argc < 3) {
             fprintf(stderr, "switchyard: %s needs a verb\n\n", cmd);
             sy_cli_usage_of(stderr, cmd, NULL);
@@ -212,6 +212,8 @@ int main(int argc, char **argv)
         return sy_cli_trigger(&cli);
     if (strcmp(cmd, "reconcile") == 0)
         return sy_cli_reconcile(&cli);
+    if (strcmp(cmd, "applier") == 0)
+        return sy_cli_applier(&cli, verb);
     if (strcmp(cmd, "policy") == 0) {
         rc = sy_cli_policy(&cli, verb);
         if (rc == SY_EXIT_OK && strcmp(verb, "check") == 0)

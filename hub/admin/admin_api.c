@@ -189,7 +189,8 @@ static json_t *status_doc(sy_server_t *s)
                                 json_integer((json_int_t)atomic_load(&m->pushes[SY_PUSH_IDX_rate_limited])));
         }
     }
-    json_t *applier = json_pack("{s:b, s:I, s:I, s:o}", "enabled", s->applier != NULL, "cursor", (json_int_t)cursor,
+    json_t *applier = json_pack("{s:b, s:b, s:I, s:I, s:o}", "enabled", s->applier != NULL, "paused",
+                                s->applier != NULL && sy_applier_paused(s->applier), "cursor", (json_int_t)cursor,
                                 "lag", (json_int_t)(last - cursor), "stats", stats != NULL ? stats : json_object());
     return json_pack("{s:s, s:I, s:{s:I, s:I}, s:o, s:o, s:{s:o}, s:{s:o}}", "version", SY_VERSION, "uptime_s",
                      (json_int_t)((sy_now_ms() - s->started_at_ms) / 1000), "log", "last_seq", (json_int_t)last, "events",
@@ -706,6 +707,15 @@ int sy_admin_api(sy_server_t *s, h2o_req_t *req)
     }
     if (s->applier == NULL) {
         fail(req, 409, "Conflict", "no_policy", "the config names no policy: no records, health or map");
+        return 0;
+    }
+    if (path_is(path, "/admin/api/applier/pause") || path_is(path, "/admin/api/applier/resume")) {
+        if (!post) {
+            fail(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+        } else {
+            sy_applier_pause(s->applier, path_is(path, "/admin/api/applier/pause"));
+            sy_admin_send_doc(req, 200, "OK", json_pack("{s:b}", "paused", sy_applier_paused(s->applier)));
+        }
         return 0;
     }
     if (path_is(path, "/admin/api/replay")) {

@@ -58,6 +58,8 @@ int sy_cli_records(sy_cli_t *cli, const char *group, const char *verb);
 int sy_cli_replay(sy_cli_t *cli);
 /* reconcile (cli_reconcile.c). */
 int sy_cli_reconcile(sy_cli_t *cli);
+/* applier pause|resume (cli_applier.c). */
+int sy_cli_applier(sy_cli_t *cli, const char *verb);
 int sy_cli_export(sy_cli_t *cli, const char *what);
 int sy_cli_map(sy_cli_t *cli);
 /* alerts [--all] [--json], alerts ack ID (cli_alerts.c). */

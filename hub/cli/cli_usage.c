@@ -66,6 +66,9 @@ static const usage_t commands[] = {
      "         [--mode reapply|repush --spoke NAME] [--dry-run]\n"
      "                               re-apply logged events (idempotent), or re-send current values to a tool\n",
      "switchyard replay --since 2026-12-01T00:00:00Z --source stripe --dry-run"},
+    {"applier", "pause",
+     "  applier pause|resume         stop or restart applying the log to the records (the hub keeps logging)\n",
+     "switchyard applier pause"},
     {"reconcile", NULL,
      "  reconcile SOURCE [--since T] [--dry-run] [--json]\n"
      "                               heal a gap: append the events the tool lists that the log misses\n",

@@ -41,6 +41,7 @@ struct st_sy_applier_t {
     pthread_cond_t cond;
     int notified;
     int stopping;
+    int paused; /* sy_applier_pause: no batch starts while set */
     sy_writer_t *writer; /* the log writer whose commits the batches ride on (NULL: commits of our own) */
     int riding;          /* a batch is riding on `writer` (sy_applier_set_writer waits for it to end) */
     pthread_cond_t ridden;
@@ -317,12 +318,34 @@ static void wait_ms(sy_applier_t *a, int ms)
     pthread_mutex_unlock(&a->mutex);
 }
 
+/* Whether to stop; while paused (and not stopping), waits for a resume first. */
 static int stopping(sy_applier_t *a)
 {
     pthread_mutex_lock(&a->mutex);
+    while (a->paused && !a->stopping)
+        pthread_cond_wait(&a->cond, &a->mutex);
     int stop = a->stopping;
     pthread_mutex_unlock(&a->mutex);
     return stop;
+}
+
+void sy_applier_pause(sy_applier_t *a, int paused)
+{
+    pthread_mutex_lock(&a->mutex);
+    if (a->paused != (paused != 0))
+        sy_log(SY_LOG_INFO, "applier %s", paused ? "paused: events are logged, not applied, until resumed" : "resumed");
+    a->paused = paused != 0;
+    a->notified = 1;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mutex);
+}
+
+int sy_applier_paused(sy_applier_t *a)
+{
+    pthread_mutex_lock(&a->mutex);
+    int paused = a->paused;
+    pthread_mutex_unlock(&a->mutex);
+    return paused;
 }
 
 /* The applier's last write: the shape counts kept in memory (drift.h), so a stop loses none. */

@@ -30,6 +30,13 @@ void sy_applier_set_listener(sy_applier_t *a, void (*fn)(void *arg), void *arg);
 void sy_applier_set_writer(sy_applier_t *a, struct st_sy_writer_t *w);
 /* Wakes the applier: new events were committed. Thread-safe, never blocks for long. */
 void sy_applier_notify(sy_applier_t *a);
+/*
+ * Pauses (paused 1) or resumes (0) applying: the batch in progress ends, then nothing more is applied until a resume;
+ * the log goes on taking events (nothing is lost, the lag grows and the applier_lag alert says so). For an operator
+ * who fixes a policy or a tool's data before the records follow. Not kept across a restart. Thread-safe.
+ */
+void sy_applier_pause(sy_applier_t *a, int paused);
+int sy_applier_paused(sy_applier_t *a);
 /* Finishes the batch in progress, stops the thread, frees the applier and its policy. */
 void sy_applier_stop(sy_applier_t *a);
 

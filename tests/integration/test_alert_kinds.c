@@ -8,9 +8,9 @@
  *   - conflict: a tool that does not own a field whose policy says on_conflict: alert changes it;
  *   - duplicate and double_billing: two Stripe customers with one email are one golden record (the health report
  *     lists two objects of one tool), each with an active subscription (two on one customer);
- *   - schema_drift: a mapped path changes JSON type, the alert naming the path and the policy field.
- *
- * applier_lag is not here: the applier cannot be held behind the log deterministically from outside the process.
+ *   - schema_drift: a mapped path changes JSON type, the alert naming the path and the policy field;
+ *   - applier_lag: the applier paused by an operator (`switchyard applier pause`) while events keep coming, resolved
+ *     once it is resumed and has caught up.
  */
 #include "harness_delivery.h"
 
@@ -138,17 +138,17 @@ static void assert_says(sy_it_t *h, json_t *a, const char *field, const char *ne
         fail_msg("alert %s: %s lacks \"%s\": %s", str(a, "kind"), field, needle, sy_itr_text(h, a));
 }
 
-/* Appends the alerts section (both notifiers) to the generated config. */
-static void add_alerts_config(sy_it_t *h, sy_itd_fake_t *slack, sy_itd_fake_t *webhook)
+/* Appends the alerts section (both notifiers, and more keys: "" or "  key: value\n" lines) to the generated config. */
+static void add_alerts_config(sy_it_t *h, sy_itd_fake_t *slack, sy_itd_fake_t *webhook, const char *more)
 {
     size_t len;
     char *conf = sy_it_slurp(h->config_path, &len), extra[1024];
     assert_non_null(conf);
     int n = snprintf(extra, sizeof(extra),
-                     "alerts:\n  check_interval: 200ms\n  notify:\n"
+                     "alerts:\n  check_interval: 200ms\n%s  notify:\n"
                      "    slack: {url: \"%s/services/T000/B000/XXXX\"}\n"
                      "    webhook: {url: \"%s/hooks/switchyard\", secret: {value: \"%s\"}}\n",
-                     slack->base_url, webhook->base_url, WH_SECRET);
+                     more, slack->base_url, webhook->base_url, WH_SECRET);
     char *all = sy_it_alloc(h, len + (size_t)n + 1);
     memcpy(all, conf, len);
     memcpy(all + len, extra, (size_t)n + 1);
@@ -187,7 +187,7 @@ static void test_alert_kinds_raised_and_notified(void **state)
     char *text = sy_itr_replace(h, sy_itr_example_policy(h), "normalize: [phone_e164]\n    on_conflict: ignore",
                                 "normalize: [phone_e164]\n    on_conflict: alert");
     sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", text, strlen(text)));
-    add_alerts_config(h, slack, webhook);
+    add_alerts_config(h, slack, webhook, "");
     append_unappliable(h);
     sy_it_start(h);
 
@@ -243,10 +243,62 @@ static void test_alert_kinds_raised_and_notified(void **state)
     sy_it_pass(h);
 }
 
+/* The alert of kind in state (any subject), or NULL. */
+static json_t *find_state(json_t *list, const char *kind, const char *state)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        if (strcmp(str(a, "kind"), kind) == 0 && strcmp(str(a, "state"), state) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+static int lag_resolved(sy_it_t *h, void *arg)
+{
+    return find_state(alerts(h), "applier_lag", "resolved") != NULL;
+}
+
+static void test_applier_lag(void **state)
+{
+    sy_it_t *h = sy_it_create(state, NULL);
+    setenv("SY_FAKE_WEBHOOK_SECRET", WH_SECRET, 1);
+    sy_itd_fake_t *slack = sy_itd_fake_start(h, "slack", "", "100/1000", 1);
+    sy_itd_fake_t *webhook = sy_itd_fake_start(h, "webhook", "", NULL, 1);
+    sy_itd_use_example_policy(h);
+    add_alerts_config(h, slack, webhook, "  applier_lag: 3\n");
+    sy_it_start(h);
+    char *out = sy_itr_cli_ok(h, 0, "applier", "pause", NULL);
+    assert_non_null(strstr(out, "paused"));
+    json_t *st = sy_itr_status(h);
+    assert_true(json_is_true(json_object_get(json_object_get(st, "applier"), "paused")));
+    /* Webhooks are still taken and logged while the records stand still. */
+    for (int i = 0; i != 5; ++i) {
+        char id[32], cus[32], email[48];
+        snprintf(id, sizeof(id), "evt_lag%d", i);
+        snprintf(cus, sizeof(cus), "cus_Lag%d", i);
+        snprintf(email, sizeof(email), "lag%d@kinds.test", i);
+        sy_itr_stripe(h, id, "customer.created", S0 + i, sy_itr_customer(cus, email, "Lag", NULL, NULL));
+    }
+    assert_int_equal(sy_it_log_count(h), 5);
+    json_t *a = wait_alert(h, (want_t){"applier_lag", "", webhook, slack});
+    assert_says(h, a, "message", "5 events behind the log");
+    /* Resumed, it catches up from its cursor and the alert resolves itself. */
+    out = sy_itr_cli_ok(h, 0, "applier", "resume", NULL);
+    assert_non_null(strstr(out, "running"));
+    sy_itr_wait_applied(h);
+    sy_itd_wait(h, WAIT_S, "the applier_lag alert to resolve once the applier caught up", lag_resolved, NULL);
+    assert_non_null(sy_itr_record(h, "stripe:cus_Lag4"));
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_alert_kinds_raised_and_notified, teardown),
+        cmocka_unit_test_teardown(test_applier_lag, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
