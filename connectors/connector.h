@@ -265,13 +265,14 @@ typedef struct st_sy_connector_t {
      */
     int (*encode_changes)(const sy_source_verify_t *conf, int64_t since_ms, const char *cursor, sy_http_request_t *out);
     /*
-     * Reads one page of that listing (a 2xx body): calls emit once per event, each as a webhook of this tool would
-     * carry it (id, type, time; raw = the bytes to log, which observe reads like a webhook's), and sets next_cursor
-     * ("" after the last page; at most cursor_size - 1 characters). json is caller-owned scratch. Returns 0,
-     * SY_EPARSE (not such a page) or what emit returned.
+     * Reads one page of that listing (a 2xx body answering req, which encode_changes made under conf): calls emit
+     * once per event, each as a webhook (or a fetch) of this tool would log it (id, type, time; raw = the bytes to
+     * log, which observe reads like a webhook's), and sets next_cursor ("" after the last page; at most
+     * cursor_size - 1 characters). json is caller-owned scratch. Returns 0, SY_EPARSE (not such a page) or what emit
+     * returned.
      */
-    int (*decode_changes)(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg, char *next_cursor,
-                          size_t cursor_size);
+    int (*decode_changes)(const sy_source_verify_t *conf, const sy_http_request_t *req, sy_json_t *json,
+                          sy_slice_t body, sy_change_sink_fn emit, void *arg, char *next_cursor, size_t cursor_size);
     /* How far back the tool keeps what encode_changes lists (Stripe: 30 days of events); 0 = not said. */
     int64_t changes_retention_ms;
     /* The listing is newest first (Stripe): reconcile appends what is missing oldest first all the same, so the log

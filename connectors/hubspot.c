@@ -614,7 +614,8 @@ static int emit_property(const char *id, const char *name, json_t *value, int64_
 
 /* A search page: each contact's properties (but the ones HubSpot keeps itself) as property changes at the contact's
  * last change: the current values, which no older change can outrank. */
-static int hubspot_decode_changes(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg,
+static int hubspot_decode_changes(const sy_source_verify_t *conf, const sy_http_request_t *req, sy_json_t *json,
+                                  sy_slice_t body, sy_change_sink_fn emit, void *arg,
                                   char *next_cursor, size_t cursor_size)
 {
     static const char *const own[] = {"hs_object_id", "createdate", "lastmodifieddate"};

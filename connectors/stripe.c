@@ -211,7 +211,8 @@ static int stripe_encode_changes(const sy_source_verify_t *conf, int64_t since_m
     return 0;
 }
 
-static int stripe_decode_changes(sy_json_t *json, sy_slice_t body, sy_change_sink_fn emit, void *arg,
+static int stripe_decode_changes(const sy_source_verify_t *conf, const sy_http_request_t *req, sy_json_t *json,
+                                 sy_slice_t body, sy_change_sink_fn emit, void *arg,
                                  char *next_cursor, size_t cursor_size)
 {
     const char *errmsg;

@@ -158,6 +158,19 @@ int sy_reconcile_check(const sy_config_t *conf, const sy_reconcile_spec_t *spec,
         snprintf(err, errlen, "source \"%s\" has no api (base_url, token) to read its events from", src->name);
         return SY_EINVAL;
     }
+    /* What the listing needs may be an option of the connector's (QuickBooks: the realms to read). */
+    sy_http_request_t probe;
+    int rc = src->connector->encode_changes(&src->verify, 0, "", &probe);
+    sy_http_request_dispose(&probe);
+    if (rc != 0) {
+        const sy_connector_t *c = src->connector;
+        snprintf(err, errlen, "source \"%s\" cannot list its past events as configured%s%s%s%s", src->name,
+                 c->num_options != 0 ? ": see its options (" : "", c->num_options != 0 ? c->options[0].key : "",
+                 c->num_options != 0 ? ": " : "", c->num_options != 0 ? c->options[0].doc : "");
+        if (c->num_options != 0)
+            snprintf(err + strlen(err), errlen - strlen(err), ")");
+        return SY_EINVAL;
+    }
     return 0;
 }
 
@@ -194,8 +207,8 @@ int sy_reconcile_run(const sy_config_t *conf, sy_store_t *store, const sy_reconc
             goto Exit;
         }
         long status = sy_api_read(&reader, &req, &page, out->error, sizeof(out->error));
-        sy_http_request_dispose(&req);
         if (status < 0) {
+            sy_http_request_dispose(&req);
             rc = (int)status;
             goto Exit;
         }
@@ -206,11 +219,13 @@ int sy_reconcile_run(const sy_config_t *conf, sy_store_t *store, const sy_reconc
         json_ready = 1;
         b.now_ms = sy_now_ms();
         if ((rc = sy_store_read_begin(store, &b.rd)) != 0) {
+            sy_http_request_dispose(&req);
             snprintf(out->error, sizeof(out->error), "cannot read the log");
             goto Exit;
         }
-        rc = c->decode_changes(&json, (sy_slice_t){page.base != NULL ? page.base : "", page.len}, on_change, &b, next,
-                               sizeof(next));
+        rc = c->decode_changes(&src->verify, &req, &json, (sy_slice_t){page.base != NULL ? page.base : "", page.len},
+                               on_change, &b, next, sizeof(next));
+        sy_http_request_dispose(&req);
         sy_store_read_end(b.rd);
         b.rd = NULL;
         if (rc != 0) {

@@ -289,6 +289,40 @@ static void test_rate_limited_read_waits_and_succeeds(void **state)
     sy_it_pass(h);
 }
 
+/* Reconcile from Change Data Capture: no notification ever came; the configured realms are read since a time and
+ * their objects logged as the fetcher would have (same ids: reconcile and fetches never log a version twice). */
+static void test_reconcile_reads_the_realms(void **state)
+{
+    static const char source[] = "  quickbooks:\n"
+                                 "    connector: quickbooks\n"
+                                 "    realms: \"" REALM "," REALM2 "\"\n"
+                                 "    secrets: [{value: " QB_TOKEN "}]\n";
+    sy_it_options_t opts = {.extra_sources = source};
+    sy_it_t *h = sy_it_create(state, &opts);
+    sy_itd_fake_t *qb = sy_itd_fake_start(h, "quickbooks", QB_ACCESS, NULL, 1);
+    sy_itd_set_api(h, "quickbooks", qb, NULL);
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy_yaml, strlen(policy_yaml)));
+    sy_itd_fake_seed(qb, json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:{s:s, s:{s:s}}}", REALM ":58", "DisplayName",
+                                   "Pat Quinn", "SyncToken", "3", "PrimaryEmailAddr", "Address", "pat@acme.example",
+                                   "PrimaryPhone", "FreeFormNumber", "+14155550123", REALM2 ":7", "DisplayName",
+                                   "Lee Park", "PrimaryEmailAddr", "Address", "lee@other.example"));
+    sy_it_start(h);
+    char since[32];
+    time_t t = (time_t)(sy_now_ms() / 1000 - 10 * 86400);
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    json_t *run = sy_it_cli_json(h, "reconcile", "quickbooks", "--since", since, "--json", NULL);
+    assert_int_equal(json_integer_value(json_object_get(run, "pages")), 2); /* one CDC read per realm */
+    assert_int_equal(json_integer_value(json_object_get(run, "appended")), 2);
+    assert_golden(h);
+    json_t *ev = sy_it_log_show(h, 1);
+    assert_string_equal(json_string_value(json_object_get(ev, "signature")), "reconciled");
+    assert_non_null(sy_itr_record(h, "quickbooks:" REALM2 ":7"));
+    json_t *again = sy_it_cli_json(h, "reconcile", "quickbooks", "--since", since, "--json", NULL);
+    assert_int_equal(json_integer_value(json_object_get(again, "missing")), 0);
+    assert_int_equal(json_integer_value(json_object_get(again, "in_log")), 2);
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +330,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kill9_before_the_fetch_answers, teardown),
         cmocka_unit_test_teardown(test_failing_tool_skips_with_a_trace, teardown),
         cmocka_unit_test_teardown(test_rate_limited_read_waits_and_succeeds, teardown),
+        cmocka_unit_test_teardown(test_reconcile_reads_the_realms, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

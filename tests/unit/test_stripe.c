@@ -394,17 +394,17 @@ static void test_changes(void **state)
     seen_t seen = {0};
     char next[64];
     sy_json_init(&j, 256, 64);
-    assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(page), on_change, &seen, next, sizeof(next)), 0);
+    assert_int_equal(stripe->decode_changes(NULL, NULL, &j, sy_slice_cstr(page), on_change, &seen, next, sizeof(next)), 0);
     assert_int_equal(seen.n, 2);
     assert_string_equal(seen.ids[0], "evt_2");
     assert_int_equal(seen.times[1], 1733500001000LL);
     assert_string_equal(next, "evt_1"); /* has_more: page on after the last (oldest) one */
     static const char last[] = "{\"object\":\"list\",\"data\":[],\"has_more\":false}";
-    assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(last), on_change, &seen, next, sizeof(next)), 0);
+    assert_int_equal(stripe->decode_changes(NULL, NULL, &j, sy_slice_cstr(last), on_change, &seen, next, sizeof(next)), 0);
     assert_string_equal(next, "");
     static const char *const bad[] = {"[]", "{\"data\":{}}", "{\"data\":[{\"type\":\"x\"}]}", "not json"};
     for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i)
-        assert_int_equal(stripe->decode_changes(&j, sy_slice_cstr(bad[i]), on_change, &seen, next, sizeof(next)),
+        assert_int_equal(stripe->decode_changes(NULL, NULL, &j, sy_slice_cstr(bad[i]), on_change, &seen, next, sizeof(next)),
                          SY_EPARSE);
     sy_json_dispose(&j);
 }
