@@ -169,6 +169,11 @@ typedef struct st_sy_connector_observe_t {
     const char *const *subscription_id;
     const char *const *subscription_status;
     const char *subscription_ended;
+    /* Invoices, for the health report (unmatched invoices, a customer billed by two tools): events whose type starts
+     * with invoice_prefix carry one, its id and status at these paths (status "open" counts as unpaid). */
+    const char *invoice_prefix;
+    const char *const *invoice_id;
+    const char *const *invoice_status;
     /* Where an event names the idempotency key of the API write that caused it (Stripe request.idempotency_key):
      * a key of ours marks the echo of our own push. NULL: the tool does not say. */
     const char *const *write_key;

@@ -472,6 +472,17 @@ static int fetched_of(const char *realm, const char *entity, json_t *obj, sy_fet
     free(xref);
     if (ev == NULL)
         abort();
+    /* An invoice names its customer within the realm: "customer" is that customer's id as the hub knows it
+     * ("realm:Id"), "invoice_status" open (a balance is due) or paid, for the health report. */
+    const char *customer = json_string_value(json_object_get(json_object_get(obj, "CustomerRef"), "value"));
+    if (strcmp(entity, "Invoice") == 0 && customer != NULL && customer[0] != '\0' && strlen(customer) <= QB_NUMERIC_ID_MAX) {
+        char *cref = dup_printf("%s:%s%s%s", realm, customer, "", "");
+        json_t *balance = json_object_get(obj, "Balance");
+        int open = json_is_number(balance) ? json_number_value(balance) > 0.0 : !deleted;
+        json_object_set_new(ev, "customer", json_string(cref));
+        json_object_set_new(ev, "invoice_status", json_string(deleted ? "void" : open ? "open" : "paid"));
+        free(cref);
+    }
     f->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     if (f->body == NULL)
@@ -769,6 +780,9 @@ static void qb_classify(long status, const sy_header_t *headers, size_t num_head
 
 /* --- reconcile: Change Data Capture of each configured realm ------------------------------------------------- */
 
+static const char *const qb_invoice_id[] = {"id", NULL};
+static const char *const qb_invoice_status[] = {"invoice_status", NULL};
+
 static const sy_connector_option_t qb_options[] = {
     {"realms", "the company (realm) ids reconcile reads, comma-separated, e.g. \"9341455251541838\""},
 };
@@ -876,6 +890,7 @@ const sy_connector_t sy_connector_quickbooks = {
     .needs_fetch = qb_needs_fetch,
     .encode_fetch = qb_encode_fetch,
     .decode_fetch = qb_decode_fetch,
+    .observe = {.invoice_prefix = "Invoice.", .invoice_id = qb_invoice_id, .invoice_status = qb_invoice_status},
     .options = qb_options,
     .num_options = SY_ARRAY_SIZE(qb_options),
     .configure = qb_configure,

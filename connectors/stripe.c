@@ -491,6 +491,7 @@ static const char *stripe_scheme(const sy_source_verify_t *conf)
 static const char *const subscription_id_path[] = {"data", "object", "id", NULL};
 static const char *const subscription_status_path[] = {"data", "object", "status", NULL};
 static const char *const write_key_path[] = {"request", "idempotency_key", NULL};
+static const char *const invoice_status_path[] = {"data", "object", "status", NULL};
 
 const sy_connector_t sy_connector_stripe = {
     .name = "stripe",
@@ -506,6 +507,9 @@ const sy_connector_t sy_connector_stripe = {
             .subscription_id = subscription_id_path,
             .subscription_status = subscription_status_path,
             .subscription_ended = "customer.subscription.deleted",
+            .invoice_prefix = "invoice.",
+            .invoice_id = subscription_id_path, /* data.object.id */
+            .invoice_status = invoice_status_path,
             /* Stripe names the idempotency key of the API call that caused the event: ours marks our own write. */
             .write_key = write_key_path,
         },

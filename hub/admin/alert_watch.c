@@ -114,7 +114,13 @@ static void plan_health(plan_t *p, sy_txn_t *txn, json_t *report, const char *ke
             snprintf(c->message, sizeof(c->message),
                      "record %s has %s objects %s in %s: a duplicate (switchyard health; merge them in the tool)",
                      c->record, "several", ids != NULL ? ids : "", c->source);
-        else if (c != NULL)
+        else if (c != NULL && json_object_get(e, "invoices") != NULL) {
+            char *invs = json_dumps(json_object_get(e, "invoices"), JSON_COMPACT);
+            snprintf(c->message, sizeof(c->message),
+                     "record %s pays subscription %s and has open invoices %s in another tool: possible double billing",
+                     c->record, ids != NULL ? ids : "", invs != NULL ? invs : "");
+            free(invs);
+        } else if (c != NULL)
             snprintf(c->message, sizeof(c->message),
                      "record %s has more than one active subscription %s: possible double billing", c->record,
                      ids != NULL ? ids : "");

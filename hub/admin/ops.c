@@ -290,7 +290,7 @@ json_t *sy_ops_list(sy_txn_t *txn, sy_db_t db, size_t limit)
 typedef struct st_health_t {
     const sy_policy_t *policy;
     const sy_config_t *conf; /* the tools' roles (connector->role), by source name */
-    json_t *duplicates, *double_billing, *suggestions, *missing;
+    json_t *duplicates, *double_billing, *suggestions, *missing, *unmatched_invoices;
     uint64_t records, complete, connected, complete_and_connected, unmatched_billing;
     /* The founder's figures (revenue_doc): accounts whose golden subscription_status is paying, and the sum of their
      * golden mrr; SY_POLICY_NONE when the policy has no such field. */
@@ -327,8 +327,32 @@ static int on_health_record(void *arg, sy_slice_t key, sy_slice_t val)
         if (is_billing(json_string_value(json_array_get(st, 0))))
             json_array_append_new(billing, json_string(sub));
     }
+    /* Open invoices of an accounting tool (QuickBooks): on a record no billing tool knows, they are unmatched; on a
+     * record that also pays a subscription, the customer is billed by two tools. */
+    json_t *open_invoices = json_array(), *inv;
+    const char *ikey;
+    int has_billing_tool = 0;
+    json_object_foreach(json_object_get(rec, "xrefs"), source, ids)
+        has_billing_tool |= json_array_size(ids) != 0 && sy_config_source_role(h->conf, source) == SY_ROLE_BILLING;
+    json_object_foreach(json_object_get(rec, "invoices"), ikey, inv)
+    {
+        const char *colon = strchr(ikey, ':');
+        char tool[80];
+        snprintf(tool, sizeof(tool), "%.*s", colon != NULL ? (int)(colon - ikey) : 0, ikey);
+        if (strcmp(json_string_value(json_array_get(inv, 0)) != NULL ? json_string_value(json_array_get(inv, 0)) : "",
+                   "open") == 0 && sy_config_source_role(h->conf, tool) == SY_ROLE_ACCOUNTING)
+            json_array_append_new(open_invoices, json_string(ikey));
+    }
     if (json_array_size(billing) > 1)
-        json_array_append_new(h->double_billing, json_pack("{s:s, s:O}", "record", id, "subscriptions", billing));
+        json_array_append_new(h->double_billing, json_pack("{s:s, s:O, s:s}", "record", id, "subscriptions", billing,
+                                                           "reason", "two active subscriptions"));
+    else if (json_array_size(billing) == 1 && json_array_size(open_invoices) != 0)
+        json_array_append_new(h->double_billing, json_pack("{s:s, s:O, s:O, s:s}", "record", id, "subscriptions", billing,
+                                                           "invoices", open_invoices, "reason",
+                                                           "a subscription and open invoices of another tool"));
+    if (json_array_size(open_invoices) != 0 && !has_billing_tool)
+        json_array_append_new(h->unmatched_invoices, json_pack("{s:s, s:O}", "record", id, "invoices", open_invoices));
+    json_decref(open_invoices);
     json_decref(billing);
     int complete = 1;
     for (size_t i = 0; h->policy != NULL && i != h->policy->num_fields; ++i) {
@@ -431,6 +455,7 @@ static void health_dispose(health_t *h)
 {
     json_decref(h->duplicates);
     json_decref(h->double_billing);
+    json_decref(h->unmatched_invoices);
     json_decref(h->suggestions);
     json_decref(h->missing);
     json_decref(h->group);
@@ -470,12 +495,13 @@ static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
     sy_txn_count(txn, SY_DB_DEAD, &dead);
     json_decref(h->group);
     double score = h->records != 0 ? (double)h->complete_and_connected / (double)h->records : 1.0;
-    json_t *doc = json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
+    json_t *doc = json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:{s:I, s:I}, s:I, s:I}",
                      "records", (json_int_t)h->records, "complete_records", (json_int_t)h->complete, "connected_records",
                      (json_int_t)h->connected, "complete_share",
                      h->records != 0 ? (double)h->complete / (double)h->records : 1.0, "score", score, "target", 0.95,
                      "duplicates", h->duplicates, "double_billing", h->double_billing, "merge_suggestions",
                      h->suggestions, "missing_fields", h->missing, "unmatched_billing", (json_int_t)h->unmatched_billing,
+                     "unmatched_invoices", h->unmatched_invoices,
                      "counters", sy_records_stats(txn), "per_field", per_field(txn, p), "applier", "cursor",
                      (json_int_t)cursor, "lag", (json_int_t)(last - cursor), "queued_pushes", (json_int_t)queued,
                      "dead_letters", (json_int_t)dead);
@@ -486,7 +512,7 @@ static json_t *health_doc(sy_txn_t *txn, const sy_policy_t *p, health_t *h)
 
 json_t *sy_health_report(sy_txn_t *txn, const sy_policy_t *p, const sy_config_t *conf)
 {
-    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .unmatched_invoices = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
     health_fields(&h, p);
     int rc = sy_txn_scan(txn, SY_DB_RECORDS, (sy_slice_t){"", 0}, (sy_slice_t){"", 0}, on_health_record, &h);
@@ -528,7 +554,7 @@ static int on_chunk(void *arg, sy_slice_t key, sy_slice_t val)
 
 json_t *sy_health_report_chunked(sy_store_t *store, const sy_policy_t *p, const sy_config_t *conf)
 {
-    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .suggestions = json_array(),
+    health_t h = {.policy = p, .conf = conf, .duplicates = json_array(), .double_billing = json_array(), .unmatched_invoices = json_array(), .suggestions = json_array(),
                   .missing = json_object(), .group = json_array()};
     health_fields(&h, p);
     static const sy_db_t dbs[] = {SY_DB_RECORDS, SY_DB_SUGGEST};

@@ -22,6 +22,8 @@ static void observation_dispose(sy_observation_t *o)
         free(o->links[k].id);
     free(o->subscription_id);
     free(o->subscription_status);
+    free(o->invoice_id);
+    free(o->invoice_status);
     free(o->write_key);
     memset(o, 0, sizeof(*o));
 }
@@ -279,6 +281,15 @@ static void observe_subscription(const sy_connector_observe_t *hints, const char
     }
 }
 
+/* An invoice the event carries, where the tool's connector says (Stripe invoice.*, QuickBooks Invoice.Fetched). */
+static void observe_invoice(const sy_connector_observe_t *hints, const char *type, const view_t *v, sy_observation_t *o)
+{
+    if (hints->invoice_prefix == NULL || strncmp(type, hints->invoice_prefix, strlen(hints->invoice_prefix)) != 0)
+        return;
+    o->invoice_id = view_hint_text(v, hints->invoice_id, 0);
+    o->invoice_status = view_hint_text(v, hints->invoice_status, 0);
+}
+
 static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_object_t *obj, const char *type,
                           const view_t *doc, const sy_connector_observe_t *hints, int64_t version,
                           sy_observation_t *o)
@@ -324,6 +335,7 @@ static int observe_object(const sy_policy_t *p, size_t si, const sy_policy_objec
     if (hints == NULL)
         return 0;
     observe_subscription(hints, type, doc, o);
+    observe_invoice(hints, type, doc, o);
     /* The idempotency key of the API call that caused the event, where the tool names it: ours marks our write. */
     if (hints->write_key != NULL)
         o->write_key = view_hint_text(doc, hints->write_key, 1);

@@ -34,6 +34,9 @@ typedef struct st_sy_observation_t {
     /* Stripe subscriptions, kept per customer for the double-billing alarm. */
     char *subscription_id;
     char *subscription_status;
+    /* Invoices (connector observe hints), kept per customer for unmatched invoices and two-tool billing. */
+    char *invoice_id;
+    char *invoice_status;
     /* The idempotency key of the write that caused the event, when the tool says (Stripe request.idempotency_key). */
     char *write_key;
 } sy_observation_t;

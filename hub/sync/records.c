@@ -1048,6 +1048,18 @@ int sy_records_apply(sy_apply_ctx_t *ctx, const sy_observation_t *obs)
             json_object_set_new(subs, obs->subscription_id,
                                 obs_entry(obs->subscription_status, obs->version_ms, (int64_t)ctx->seq));
     }
+    if (rc == 0 && obs->invoice_id != NULL && obs->invoice_status != NULL && obs->invoice_id[0] != '\0') {
+        /* Created on first use: records written before invoices were kept have none. */
+        json_t *invs = json_object_get(rec, "invoices"), *prev;
+        char inv[320];
+        if (invs == NULL)
+            json_object_set_new(rec, "invoices", invs = json_object());
+        join(inv, sizeof(inv), source, ':', obs->invoice_id);
+        prev = json_object_get(invs, inv);
+        if (prev == NULL || version_cmp(obs->version_ms, (int64_t)ctx->seq, json_integer_value(json_array_get(prev, 1)),
+                                        json_integer_value(json_array_get(prev, 2))) > 0)
+            json_object_set_new(invs, inv, obs_entry(obs->invoice_status, obs->version_ms, (int64_t)ctx->seq));
+    }
     if (rc == 0 && obs->deleted) {
         ++ctx->stats->deletions;
         rc = detach_xref(ctx->txn, rec, source, obs->external_id);
@@ -1237,6 +1249,12 @@ static int merge_into(sy_txn_t *txn, const sy_policy_t *p, json_t *keep, json_t 
     json_object_foreach(json_object_get(drop, "observed"), key, v) json_object_set(json_object_get(keep, "observed"), key, v);
     json_object_foreach(json_object_get(drop, "subscriptions"), key, v)
         json_object_set(json_object_get(keep, "subscriptions"), key, v);
+    if (json_object_size(json_object_get(drop, "invoices")) != 0) {
+        if (json_object_get(keep, "invoices") == NULL)
+            json_object_set_new(keep, "invoices", json_object());
+        json_object_foreach(json_object_get(drop, "invoices"), key, v)
+            json_object_set(json_object_get(keep, "invoices"), key, v);
+    }
     json_object_foreach(json_object_get(drop, "frozen"), key, v)
     {
         json_t *list = json_object_get(json_object_get(keep, "frozen"), key);

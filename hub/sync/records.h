@@ -6,7 +6,8 @@
  * Storage (values are documents, see codec.h):
  *   records  record id ("cust_<n>") → {id, created_at_ms, fields: {F: {value, source, xref, version_ms,
  *            updated_at_ms, seq, policy}}, observed: {"S:ext": {F: [value, version_ms, seq]}}, xrefs: {S: [ext...]},
- *            subscriptions: {sub: [status, version_ms, seq]}, frozen: {S: [F...]}, reverts: {"S|F": [n, since_ms]},
+ *            subscriptions: {sub: [status, version_ms, seq]}, invoices?: {"S:invoice": [status, version_ms, seq]},
+ *            frozen: {S: [F...]}, reverts: {"S|F": [n, since_ms]},
  *            tombstones: {S: {id, version_ms, seq}} (the record's object at S was deleted: nothing pushed there),
  *            sent: {"S|F": [value...]} (queued for tool S since it last showed the golden value: late echoes),
  *            merged_into?: id}

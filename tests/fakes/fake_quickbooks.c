@@ -203,20 +203,30 @@ static void cdc(fake_state_t *st, const char *realm, const fake_http_t *req, fak
     if (entities == NULL || since == NULL) {
         fake_quickbooks_error(out, 400, "2020", "Required param missing: entities and changedSince", "ValidationFault");
     } else {
-        json_t *list = xjson(json_array()), *obj;
+        /* Objects are customers unless seeded with "_entity": "Invoice"; each entity asked for is one list. */
+        json_t *lists = xjson(json_object()), *obj, *answer = xjson(json_array());
         const char *key;
         snprintf(prefix, sizeof(prefix), "%s:", realm);
         json_object_foreach(st->objects, key, obj)
         {
-            if (strncmp(key, prefix, strlen(prefix)) == 0 && strstr(entities, "Customer") != NULL) {
-                json_t *copy = xjson(json_deep_copy(obj));
-                json_object_del(copy, "_concurrent_edits");
-                json_array_append_new(list, copy);
-            }
+            const char *entity = json_string_value(json_object_get(obj, "_entity"));
+            if (entity == NULL)
+                entity = "Customer";
+            if (strncmp(key, prefix, strlen(prefix)) != 0 || strstr(entities, entity) == NULL)
+                continue;
+            json_t *copy = xjson(json_deep_copy(obj)), *list = json_object_get(lists, entity);
+            json_object_del(copy, "_concurrent_edits");
+            json_object_del(copy, "_entity");
+            if (list == NULL)
+                json_object_set_new(lists, entity, list = xjson(json_array()));
+            json_array_append_new(list, copy);
         }
-        fake_reply_json(out, 200,
-                        xjson(json_pack("{s:[{s:[{s:o, s:i, s:i}]}], s:s}", "CDCResponse", "QueryResponse", "Customer",
-                                        list, "startPosition", 1, "maxResults", (int)json_array_size(list), "time", now)));
+        json_t *list;
+        json_object_foreach(lists, key, list)
+            json_array_append_new(answer, xjson(json_pack("{s:O, s:i, s:i}", key, list, "startPosition", 1, "maxResults",
+                                                          (int)json_array_size(list))));
+        json_decref(lists);
+        fake_reply_json(out, 200, xjson(json_pack("{s:[{s:o}], s:s}", "CDCResponse", "QueryResponse", answer, "time", now)));
     }
     free(entities);
     free(since);

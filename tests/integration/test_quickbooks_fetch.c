@@ -26,6 +26,7 @@
 #define REALM2 "123146096291789"
 #define CDC "/v3/company/" REALM "/cdc?entities=Customer&changedSince="
 #define TIMEOUT_S 40.0
+#define S0_FETCH 1796000000LL /* a Stripe event time in the past of the hub's clock */
 
 static const char qb_source[] = "  quickbooks:\n"
                                 "    connector: quickbooks\n"
@@ -323,6 +324,91 @@ static void test_reconcile_reads_the_realms(void **state)
     sy_it_pass(h);
 }
 
+/* A record's open invoices (the health report) named by the record's id; 0 if none. */
+static size_t invoices_listed(json_t *list, const char *record)
+{
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "record")), record) == 0)
+            n += json_array_size(json_object_get(e, "invoices"));
+    }
+    return n;
+}
+
+/*
+ * Invoices in the health report: QuickBooks' open invoice on a customer no billing tool knows is unmatched; once
+ * Stripe bills the same customer (one email, so one golden record) with an active subscription, the customer is
+ * billed by two tools (double billing) and the invoice is no longer unmatched. A paid invoice counts for neither.
+ */
+static void test_invoices_in_the_health_report(void **state)
+{
+    static const char source[] = "  quickbooks:\n"
+                                 "    connector: quickbooks\n"
+                                 "    realms: \"" REALM "\"\n"
+                                 "    secrets: [{value: " QB_TOKEN "}]\n";
+    static const char policy_qb_stripe[] = "entity: customer\n"
+                                           "fields:\n"
+                                           "  email: {owner: quickbooks, normalize: [email]}\n"
+                                           "  name: {owner: quickbooks}\n"
+                                           "  subscription_status: {owner: stripe}\n"
+                                           "identity:\n"
+                                           "  strong: [email]\n"
+                                           "sources:\n"
+                                           "  quickbooks:\n"
+                                           "    objects:\n"
+                                           "      - events: [Customer.Fetched]\n"
+                                           "        id: id\n"
+                                           "        fields: {email: object.PrimaryEmailAddr.Address, name: object.DisplayName}\n"
+                                           "      - events: [Invoice.Fetched]\n"
+                                           "        id: customer\n"
+                                           "  stripe:\n"
+                                           "    objects:\n"
+                                           "      - events: [customer.created]\n"
+                                           "        id: data.object.id\n"
+                                           "        fields: {email: data.object.email}\n"
+                                           "      - events: [\"customer.subscription.*\"]\n"
+                                           "        id: data.object.customer\n"
+                                           "        fields: {subscription_status: data.object.status}\n";
+    sy_it_options_t opts = {.extra_sources = source};
+    sy_it_t *h = sy_it_create(state, &opts);
+    sy_itd_fake_t *qb = sy_itd_fake_start(h, "quickbooks", QB_ACCESS, NULL, 1);
+    sy_itd_set_api(h, "quickbooks", qb, NULL);
+    sy_itr_set_policy(h, sy_it_write_file(h, "policy.yaml", policy_qb_stripe, strlen(policy_qb_stripe)));
+    sy_itd_fake_seed(qb, json_pack("{s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s, s:{s:s}, s:f}, s:{s:s, s:s, s:{s:s}, s:f}}",
+                                   REALM ":58", "DisplayName", "Pat Quinn", "SyncToken", "3", "PrimaryEmailAddr",
+                                   "Address", "pat@acme.example", REALM ":1001", "_entity", "Invoice", "SyncToken", "1",
+                                   "CustomerRef", "value", "58", "Balance", 120.0, REALM ":1002", "_entity", "Invoice",
+                                   "SyncToken", "0", "CustomerRef", "value", "58", "Balance", 0.0));
+    sy_it_start(h);
+    char since[32];
+    time_t t = (time_t)(sy_now_ms() / 1000 - 10 * 86400);
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    json_t *run = sy_it_cli_json(h, "reconcile", "quickbooks", "--since", since, "--json", NULL);
+    assert_int_equal(json_integer_value(json_object_get(run, "appended")), 3); /* the customer and two invoices */
+    sy_itr_wait_applied(h);
+    const char *pat = sy_itr_id(sy_itr_record(h, "quickbooks:" REALM ":58"));
+    json_t *health = sy_itr_health(h);
+    assert_int_equal(invoices_listed(json_object_get(health, "unmatched_invoices"), pat), 1); /* the open one */
+    assert_int_equal(json_array_size(json_object_get(health, "double_billing")), 0);
+
+    /* Stripe bills Pat too: one record (the email), an active subscription and an open QuickBooks invoice. */
+    sy_itr_stripe(h, "evt_pat1", "customer.created", S0_FETCH, sy_itr_customer("cus_Pat", "pat@acme.example", "Pat", NULL, NULL));
+    sy_itr_stripe(h, "evt_pat2", "customer.subscription.created", S0_FETCH + 1,
+                  sy_itr_subscription("sub_pat", "cus_Pat", "active", "price_growth", 4900));
+    sy_itr_wait_applied(h);
+    assert_string_equal(sy_itr_id(sy_itr_record(h, "stripe:cus_Pat")), pat);
+    health = sy_itr_health(h);
+    assert_int_equal(invoices_listed(json_object_get(health, "unmatched_invoices"), pat), 0);
+    json_t *billed = json_array_get(json_object_get(health, "double_billing"), 0);
+    assert_non_null(billed);
+    assert_string_equal(json_string_value(json_object_get(billed, "record")), pat);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(billed, "invoices"), 0)),
+                        "quickbooks:" REALM ":1001");
+    sy_it_pass(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +417,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failing_tool_skips_with_a_trace, teardown),
         cmocka_unit_test_teardown(test_rate_limited_read_waits_and_succeeds, teardown),
         cmocka_unit_test_teardown(test_reconcile_reads_the_realms, teardown),
+        cmocka_unit_test_teardown(test_invoices_in_the_health_report, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
