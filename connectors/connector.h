@@ -314,8 +314,12 @@ typedef struct st_sy_connector_t {
 
     /* --- fetch: notifications without values (all optional; NULL: the tool's events carry their objects) ------- */
 
-    /* 1 if events of this type name objects without their values (the hub must fetch them), else 0. */
-    int (*needs_fetch)(sy_slice_t type);
+    /* 1 if events of this type name objects without their values (the hub must fetch them) under the source's
+     * settings conf (a connector may make it an option: HubSpot's fetch_created), else 0. */
+    int (*needs_fetch)(const sy_source_verify_t *conf, sy_slice_t type);
+    /* Optional: whether a source fetches at all under conf (HubSpot only when fetch_created is set); NULL: every source
+     * of a connector with needs_fetch does. */
+    int (*fetches)(const sy_source_verify_t *conf);
     /*
      * Builds one read (a GET, no body) for events[0] and every other event of events[0..n) the same request can
      * read (QuickBooks: one Change Data Capture call per realm reads every entity named), setting covered[i] = 1 for

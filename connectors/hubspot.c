@@ -542,7 +542,9 @@ static const char *hubspot_scheme(const sy_source_verify_t *conf)
 
 static const sy_connector_option_t hubspot_options[] = {
     {"signature_version", "1, 2 or 3 (default 3: HMAC over method, URI, body and timestamp)"},
-    {"reconcile_properties", "the contact properties reconcile reads, comma-separated (default: " "the example policy's)"},
+    {"reconcile_properties", "the contact properties reconcile and fetches read, comma-separated (default: the "
+                             "example policy's)"},
+    {"fetch_created", "true: read each created contact back (contact.creation carries no properties); default false"},
 };
 
 /* --- reconcile: contacts changed since a time (CRM search), as property-change events -------------------------- */
@@ -586,28 +588,46 @@ static int hubspot_encode_changes(const sy_source_verify_t *conf, int64_t since_
     return rc;
 }
 
-/* One synthesized property change: {"eventId":"reconcile-ID-PROP-MS", "subscriptionType":"contact.propertyChange",
- * "objectId", "propertyName", "propertyValue", "occurredAt", "changeSource":"RECONCILE"}, read like a webhook's. */
+/*
+ * One property of a contact read from the API (reconcile's search, a fetch of a created contact) as the property
+ * change a webhook would carry: {"eventId":"hs-ID-PROP-MS", "subscriptionType":"contact.propertyChange",
+ * "objectId", "propertyName", "propertyValue", "occurredAt", "changeSource":"READ"}, at the contact's last change.
+ * Reconcile and fetches name one version of a property alike, so the log never holds it twice. Fills event_id;
+ * returns the malloc'd body, or NULL (an id that is not decimal, a name too long for an event id, no memory).
+ */
+static char *property_event(const char *id, const char *name, json_t *value, int64_t at_ms, char *event_id,
+                            size_t cap)
+{
+    int n = snprintf(event_id, cap, "hs-%s-%s-%lld", id, name, (long long)at_ms);
+    char *end;
+    long long object_id = strtoll(id, &end, 10);
+    if (n < 0 || (size_t)n >= cap || *end != '\0' || end == id)
+        return NULL;
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:O, s:I, s:s}", "eventId", event_id, "subscriptionType",
+                           "contact.propertyChange", "objectId", (json_int_t)object_id, "propertyName", name,
+                           "propertyValue", value != NULL ? value : json_null(), "occurredAt", (json_int_t)at_ms,
+                           "changeSource", "READ");
+    char *raw = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    return raw;
+}
+
+/* HubSpot's own bookkeeping properties: not the customer's. */
+static int own_property(const char *name)
+{
+    return strcmp(name, "hs_object_id") == 0 || strcmp(name, "createdate") == 0 || strcmp(name, "lastmodifieddate") == 0;
+}
+
 static int emit_property(const char *id, const char *name, json_t *value, int64_t at_ms, sy_change_sink_fn emit,
                          void *arg)
 {
     char event_id[SY_EVENT_ID_MAX + 1];
-    int n = snprintf(event_id, sizeof(event_id), "reconcile-%s-%s-%lld", id, name, (long long)at_ms);
-    if (n < 0 || (size_t)n >= sizeof(event_id))
-        return 0; /* a property name too long for an event id: HubSpot has none */
-    char *end;
-    long long object_id = strtoll(id, &end, 10);
-    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:O, s:I, s:s}", "eventId", event_id, "subscriptionType",
-                           "contact.propertyChange", "objectId", (json_int_t)object_id, "propertyName", name,
-                           "propertyValue", value != NULL ? value : json_null(), "occurredAt", (json_int_t)at_ms,
-                           "changeSource", "RECONCILE");
-    char *raw = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
+    char *raw = property_event(id, name, value, at_ms, event_id, sizeof(event_id));
     if (raw == NULL)
-        return SY_ENOMEM;
+        return 0; /* not a contact property the hub can name */
     sy_event_ref_t ref = {.raw = sy_slice_cstr(raw), .id = sy_slice_cstr(event_id),
                           .type = SY_SLICE_LIT("contact.propertyChange"), .occurred_at_ms = at_ms};
-    int rc = *end == '\0' && end != id ? emit(arg, &ref) : 0; /* contact ids are decimal */
+    int rc = emit(arg, &ref);
     free(raw);
     return rc;
 }
@@ -618,7 +638,6 @@ static int hubspot_decode_changes(const sy_source_verify_t *conf, const sy_http_
                                   sy_slice_t body, sy_change_sink_fn emit, void *arg,
                                   char *next_cursor, size_t cursor_size)
 {
-    static const char *const own[] = {"hs_object_id", "createdate", "lastmodifieddate"};
     json_t *root = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, NULL), *results, *r;
     size_t i;
     int rc = SY_EPARSE;
@@ -635,12 +654,7 @@ static int hubspot_decode_changes(const sy_source_verify_t *conf, const sy_http_
             goto Exit;
         json_object_foreach(props, name, v)
         {
-            size_t k = 0;
-            while (k != SY_ARRAY_SIZE(own) && strcmp(own[k], name) != 0)
-                ++k;
-            if (k != SY_ARRAY_SIZE(own))
-                continue; /* HubSpot's own bookkeeping, not a property of the customer */
-            if ((rc = emit_property(id, name, v, at_ms, emit, arg)) != 0)
+            if (!own_property(name) && (rc = emit_property(id, name, v, at_ms, emit, arg)) != 0)
                 goto Exit;
         }
     }
@@ -659,8 +673,13 @@ Exit:
 /* sources.NAME.signature_version: the app's signature version, chosen by the config, never by a request. */
 static int hubspot_configure(sy_source_verify_t *conf, size_t *bad_option, char *msg, size_t msgsize)
 {
-    const char *v = conf->options[0];
+    const char *v = conf->options[0], *fetch = conf->options[2];
     conf->signature_version = HUBSPOT_DEFAULT_VERSION;
+    if (fetch != NULL && strcmp(fetch, "true") != 0 && strcmp(fetch, "false") != 0) {
+        *bad_option = 2;
+        snprintf(msg, msgsize, "fetch_created must be true or false");
+        return SY_EINVAL;
+    }
     if (v == NULL)
         return 0;
     if ((v[0] != '1' && v[0] != '2' && v[0] != '3') || v[1] != '\0') {
@@ -669,6 +688,88 @@ static int hubspot_configure(sy_source_verify_t *conf, size_t *bad_option, char 
         return SY_EINVAL;
     }
     conf->signature_version = v[0] - '0';
+    return 0;
+}
+
+/* --- fetch: a created contact read back (option fetch_created) ------------------------------------------- */
+
+static int fetch_created(const sy_source_verify_t *conf)
+{
+    return conf != NULL && conf->options[2] != NULL && strcmp(conf->options[2], "true") == 0;
+}
+
+static int hubspot_needs_fetch(const sy_source_verify_t *conf, sy_slice_t type)
+{
+    return fetch_created(conf) && sy_slice_eq_cstr(type, "contact.creation");
+}
+
+/* GET /crm/v3/objects/contacts/{objectId}?properties=… for events[0] (one contact a request). */
+static int hubspot_encode_fetch(const sy_source_verify_t *conf, const sy_slice_t *events, size_t n,
+                                unsigned char *covered, sy_http_request_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return SY_EINVAL;
+    memset(covered, 0, n);
+    json_t *ev = json_loadb(events[0].base, events[0].len, 0, NULL), *oid = json_object_get(ev, "objectId");
+    char id[32];
+    int ok = json_is_integer(oid) && json_integer_value(oid) > 0;
+    if (ok)
+        snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(oid));
+    json_decref(ev);
+    if (!ok)
+        return SY_EINVAL;
+    const char *list = conf != NULL && conf->options[1] != NULL ? conf->options[1] : RECONCILE_PROPERTIES;
+    sy_connector_buf_t q = {.max = 2048};
+    if (sy_connector_buf_append_pct(&q, list, strlen(list)) != 0) {
+        sy_connector_buf_dispose(&q);
+        return SY_EINVAL;
+    }
+    int len = snprintf(out->path, sizeof(out->path), "/crm/v3/objects/contacts/%s?properties=%.*s", id, (int)q.len,
+                       q.base);
+    sy_connector_buf_dispose(&q);
+    if (len <= 0 || (size_t)len >= sizeof(out->path))
+        return SY_EINVAL;
+    memcpy(out->method, "GET", 4);
+    covered[0] = 1;
+    out->num_pushes = 1;
+    return 0;
+}
+
+/* The contact as property changes at its last change (property_event: the ids reconcile gives them too). */
+static int hubspot_decode_fetch(const sy_http_request_t *req, sy_slice_t body, sy_fetched_t **fetched,
+                                size_t *num_fetched, const char **errmsg)
+{
+    json_t *root = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, NULL), *props, *v;
+    const char *id = json_string_value(json_object_get(root, "id")), *updated = json_string_value(json_object_get(root, "updatedAt")), *name;
+    sy_fetched_t *out = NULL;
+    size_t n = 0;
+    int64_t at_ms;
+    *fetched = NULL;
+    *num_fetched = 0;
+    if (id == NULL || !json_is_object(props = json_object_get(root, "properties")) || updated == NULL ||
+        sy_rfc3339_ms(sy_slice_cstr(updated), &at_ms) != 0) {
+        json_decref(root);
+        *errmsg = "the answer is not a contact";
+        return SY_EPARSE;
+    }
+    if ((out = calloc(json_object_size(props) + 1, sizeof(*out))) == NULL)
+        abort();
+    json_object_foreach(props, name, v)
+    {
+        char event_id[SY_EVENT_ID_MAX + 1];
+        char *raw = own_property(name) ? NULL : property_event(id, name, v, at_ms, event_id, sizeof(event_id));
+        if (raw == NULL)
+            continue;
+        out[n] = (sy_fetched_t){.id = strdup(event_id), .type = strdup("contact.propertyChange"),
+                                .occurred_at_ms = at_ms, .body = raw, .body_len = strlen(raw)};
+        if (out[n].id == NULL || out[n].type == NULL)
+            abort();
+        ++n;
+    }
+    json_decref(root);
+    *fetched = out;
+    *num_fetched = n;
     return 0;
 }
 
@@ -689,6 +790,10 @@ const sy_connector_t sy_connector_hubspot = {
     .sample = sy_hubspot_sample,
     .encode_changes = hubspot_encode_changes,
     .decode_changes = hubspot_decode_changes,
+    .needs_fetch = hubspot_needs_fetch,
+    .fetches = fetch_created,
+    .encode_fetch = hubspot_encode_fetch,
+    .decode_fetch = hubspot_decode_fetch,
     .encode_push = hubspot_encode_push,
     .classify = hubspot_classify,
     .classify_each = hubspot_classify_each,

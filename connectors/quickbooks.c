@@ -329,7 +329,7 @@ static const char *entity_named(const char *name, size_t len, int any_case)
 
 /* Every notification type: legacy "<Entity>.<Operation>" and CloudEvents "qbo.<entity>.<change>.v1"; not our own
  * "<Entity>.Fetched" (that is a fetched object). */
-static int qb_needs_fetch(sy_slice_t type)
+static int qb_needs_fetch(const sy_source_verify_t *conf, sy_slice_t type)
 {
     if (type.len > 4 && memcmp(type.base, "qbo.", 4) == 0)
         return 1;

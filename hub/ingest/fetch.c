@@ -84,7 +84,8 @@ struct st_sy_fetcher_t {
 static int source_fetches(const sy_source_conf_t *src)
 {
     const sy_connector_t *c = src->connector;
-    return c != NULL && c->needs_fetch != NULL && c->encode_fetch != NULL && c->decode_fetch != NULL;
+    return c != NULL && c->needs_fetch != NULL && c->encode_fetch != NULL && c->decode_fetch != NULL &&
+           (c->fetches == NULL || c->fetches(&src->verify));
 }
 
 int sy_fetcher_wanted(const sy_config_t *conf)
@@ -143,7 +144,7 @@ static int scan(sy_fetcher_t *f, round_t *r)
             break;
         r->last_seq = ev.seq;
         const sy_source_conf_t *src = sy_config_find_source(f->conf, ev.source.base, ev.source.len);
-        if (src == NULL || !f->sources[src - f->conf->sources].active || !src->connector->needs_fetch(ev.type))
+        if (src == NULL || !f->sources[src - f->conf->sources].active || !src->connector->needs_fetch(&src->verify, ev.type))
             continue;
         note_t *n = &r->notes[r->num_notes++];
         *n = (note_t){.seq = ev.seq, .src = (size_t)(src - f->conf->sources), .event_id = dup_slice(ev.event_id),

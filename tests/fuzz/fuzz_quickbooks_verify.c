@@ -94,7 +94,7 @@ static void quickbooks_verify_one(const uint8_t *data, size_t size)
             SY_FUZZ_CHECK(doc != NULL && json_is_object(doc));
             json_decref(doc);
             /* Of an entity the connector cannot read (not in its list) no fetch is asked, and none could be built. */
-            int needs = c->needs_fetch(e->type);
+            int needs = c->needs_fetch(NULL, e->type);
             unsigned char covered[1];
             sy_http_request_t fr;
             if (c->encode_fetch(NULL, &e->raw, 1, covered, &fr) == 0) {
@@ -119,7 +119,7 @@ static void quickbooks_verify_one(const uint8_t *data, size_t size)
     if (c->decode_fetch(&cdc, body, &fetched, &nf, &errmsg) == 0) {
         for (size_t i = 0; i != nf; ++i) {
             json_t *doc = json_loadb(fetched[i].body, fetched[i].body_len, JSON_REJECT_DUPLICATES, NULL);
-            SY_FUZZ_CHECK(doc != NULL && fetched[i].id[0] != '\0' && !c->needs_fetch(sy_slice_cstr(fetched[i].type)));
+            SY_FUZZ_CHECK(doc != NULL && fetched[i].id[0] != '\0' && !c->needs_fetch(NULL, sy_slice_cstr(fetched[i].type)));
             json_decref(doc);
         }
     } else {

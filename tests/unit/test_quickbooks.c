@@ -281,7 +281,7 @@ static void test_samples(void **state)
         assert_int_equal(n, 1);
         assert_true(sy_slice_eq_cstr(ev[0].type, *t));
         assert_int_equal(ev[0].occurred_at_ms, now);
-        assert_true(qb->needs_fetch(ev[0].type));
+        assert_true(qb->needs_fetch(NULL, ev[0].type));
         free(body);
     }
     assert_null(qb->sample("Customer.Explode", now));
@@ -290,13 +290,13 @@ static void test_samples(void **state)
 static void test_needs_fetch(void **state)
 {
     (void)state;
-    assert_true(qb->needs_fetch(SY_SLICE_LIT("Customer.Update")));
-    assert_true(qb->needs_fetch(SY_SLICE_LIT("Invoice.Create")));
-    assert_true(qb->needs_fetch(SY_SLICE_LIT("qbo.invoice.voided.v1")));
+    assert_true(qb->needs_fetch(NULL, SY_SLICE_LIT("Customer.Update")));
+    assert_true(qb->needs_fetch(NULL, SY_SLICE_LIT("Invoice.Create")));
+    assert_true(qb->needs_fetch(NULL, SY_SLICE_LIT("qbo.invoice.voided.v1")));
     /* A fetched object is the values: fetching it again would loop. */
-    assert_false(qb->needs_fetch(SY_SLICE_LIT("Customer.Fetched")));
-    assert_false(qb->needs_fetch(SY_SLICE_LIT("Spaceship.Update")));
-    assert_false(qb->needs_fetch(SY_SLICE_LIT("Customer")));
+    assert_false(qb->needs_fetch(NULL, SY_SLICE_LIT("Customer.Fetched")));
+    assert_false(qb->needs_fetch(NULL, SY_SLICE_LIT("Spaceship.Update")));
+    assert_false(qb->needs_fetch(NULL, SY_SLICE_LIT("Customer")));
     assert_int_equal(qb->role, SY_ROLE_ACCOUNTING);
 }
 

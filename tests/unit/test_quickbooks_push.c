@@ -277,7 +277,7 @@ static void test_decode_fetch(void **state)
                                    "\"PrimaryEmailAddr\":{\"Address\":\"ap@acme.example\"},\"MetaData\":"
                                    "{\"LastUpdatedTime\":\"2024-12-06T07:46:40-08:00\"}}}");
     assert_int_equal(f[0].body_len, strlen(f[0].body));
-    assert_false(qb->needs_fetch(sy_slice_cstr(f[0].type))); /* a fetched object is never fetched again */
+    assert_false(qb->needs_fetch(NULL, sy_slice_cstr(f[0].type))); /* a fetched object is never fetched again */
     assert_string_equal(f[1].id, REALM ":Invoice:130:deleted:2024-12-06T07:47:00-08:00");
     assert_string_equal(f[1].type, "Invoice.Fetched");
     sy_fetched_dispose(f, n);
