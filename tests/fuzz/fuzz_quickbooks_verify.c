@@ -14,37 +14,37 @@
 
 #include <jansson.h>
 
-static const sy_connector_t *qb_connector;
-static sy_json_t qb_json;
-static sy_event_ref_t qb_events[SY_FUZZ_MAX_BATCH_EVENTS];
-static char qb_scratch[SY_FUZZ_MAX_BATCH_EVENTS * SY_EVENT_SCRATCH_PER_EVENT];
+static const sy_connector_t *quickbooks_verify_connector;
+static sy_json_t quickbooks_verify_json;
+static sy_event_ref_t quickbooks_verify_events[SY_FUZZ_MAX_BATCH_EVENTS];
+static char quickbooks_verify_scratch[SY_FUZZ_MAX_BATCH_EVENTS * SY_EVENT_SCRATCH_PER_EVENT];
 
 static int quickbooks_verify_init(const char *root)
 {
     (void)root;
-    qb_connector = sy_connector_find("quickbooks");
-    sy_json_init(&qb_json, SY_FUZZ_MAX_BODY / 2 + 16, SY_FUZZ_JSON_MAX_DEPTH);
-    return qb_connector != NULL ? 0 : SY_ENOTFOUND;
+    quickbooks_verify_connector = sy_connector_find("quickbooks");
+    sy_json_init(&quickbooks_verify_json, SY_FUZZ_MAX_BODY / 2 + 16, SY_FUZZ_JSON_MAX_DEPTH);
+    return quickbooks_verify_connector != NULL ? 0 : SY_ENOTFOUND;
 }
 
 static void quickbooks_verify_fini(void)
 {
-    sy_json_dispose(&qb_json);
+    sy_json_dispose(&quickbooks_verify_json);
 }
 
-static int in_scratch(sy_slice_t s, size_t size)
+static int quickbooks_verify_in_scratch(sy_slice_t s, size_t size)
 {
-    return s.base >= qb_scratch && s.len <= size && (size_t)(s.base - qb_scratch) <= size - s.len;
+    return s.base >= quickbooks_verify_scratch && s.len <= size && (size_t)(s.base - quickbooks_verify_scratch) <= size - s.len;
 }
 
 static void quickbooks_verify_one(const uint8_t *data, size_t size)
 {
-    const sy_connector_t *c = qb_connector;
+    const sy_connector_t *c = quickbooks_verify_connector;
     sy_fuzz_in_t in = sy_fuzz_in(data, size);
     uint8_t flags = sy_fuzz_byte(&in);
     sy_slice_t sig = sy_fuzz_until(&in, '\n'), body = sy_fuzz_rest(&in);
     size_t max_events = (flags & 1) != 0 ? 3 : SY_FUZZ_MAX_BATCH_EVENTS;
-    size_t scratch_size = (flags & 2) != 0 ? 200 : sizeof(qb_scratch);
+    size_t scratch_size = (flags & 2) != 0 ? 200 : sizeof(quickbooks_verify_scratch);
 
     sy_source_verify_t conf = {.num_secrets = 2, .tolerance_ms = -1};
     conf.secrets[0] = SY_SLICE_LIT("qbo-verifier-token-0123");
@@ -59,7 +59,7 @@ static void quickbooks_verify_one(const uint8_t *data, size_t size)
                              .num_headers = num_headers,
                              .body = body,
                              .now_ms = SY_FUZZ_NOW_MS,
-                             .scratch = qb_scratch,
+                             .scratch = quickbooks_verify_scratch,
                              .scratch_size = scratch_size};
     sy_verify_result_t vr = c->verify(&conf, &req);
     SY_FUZZ_CHECK((unsigned)vr <= SY_VERIFY_NO_SECRET);
@@ -76,17 +76,17 @@ static void quickbooks_verify_one(const uint8_t *data, size_t size)
 
     size_t n = 0;
     const char *errmsg = NULL;
-    int rc = c->parse(&qb_json, &req, qb_events, max_events, &n, &errmsg);
+    int rc = c->parse(&quickbooks_verify_json, &req, quickbooks_verify_events, max_events, &n, &errmsg);
     if (rc == 0) {
         SY_FUZZ_CHECK(n >= 1 && n <= max_events);
         for (size_t i = 0; i != n; ++i) {
-            const sy_event_ref_t *e = &qb_events[i];
+            const sy_event_ref_t *e = &quickbooks_verify_events[i];
             SY_FUZZ_CHECK(e->id.len != 0 && e->id.len <= SY_EVENT_ID_MAX);
             SY_FUZZ_CHECK(e->type.len != 0 && e->type.len <= SY_EVENT_TYPE_MAX);
-            int composed = in_scratch(e->raw, scratch_size);
+            int composed = quickbooks_verify_in_scratch(e->raw, scratch_size);
             SY_FUZZ_CHECK(composed || sy_fuzz_within(body, e->raw));
-            SY_FUZZ_CHECK(in_scratch(e->id, scratch_size) || sy_fuzz_within(body, e->id));
-            SY_FUZZ_CHECK(in_scratch(e->type, scratch_size) || sy_fuzz_within(body, e->type));
+            SY_FUZZ_CHECK(quickbooks_verify_in_scratch(e->id, scratch_size) || sy_fuzz_within(body, e->id));
+            SY_FUZZ_CHECK(quickbooks_verify_in_scratch(e->type, scratch_size) || sy_fuzz_within(body, e->type));
             /* CloudEvents types start with "qbo.", so only a legacy one could read as "<Entity>.Fetched". */
             SY_FUZZ_CHECK((e->type.len > 4 && memcmp(e->type.base, "qbo.", 4) == 0) || e->type.len < 8 ||
                           memcmp(e->type.base + e->type.len - 8, ".Fetched", 8) != 0);
@@ -107,7 +107,7 @@ static void quickbooks_verify_one(const uint8_t *data, size_t size)
                 SY_FUZZ_CHECK(covered[0] == 0);
             }
         }
-        sy_fuzz_store_events("quickbooks", "quickbooks", body, qb_events, 0);
+        sy_fuzz_store_events("quickbooks", "quickbooks", body, quickbooks_verify_events, 0);
     } else {
         SY_FUZZ_CHECK(errmsg != NULL && n == 0);
     }

@@ -22,6 +22,7 @@
 #include "../fuzz/fuzz_observe.c"
 #include "../fuzz/fuzz_policy.c"
 #include "../fuzz/fuzz_push.c"
+#include "../fuzz/fuzz_quickbooks_verify.c"
 #include "../fuzz/fuzz_stripe_verify.c"
 
 #include "../support/log_append.h"
@@ -36,7 +37,7 @@ typedef struct st_target_t {
 
 #define TARGET(name) {#name, name##_init, name##_one, name##_fini}
 static const target_t targets[] = {TARGET(admin_query), TARGET(connectors), TARGET(hubspot_verify), TARGET(json),         TARGET(observe),
-                                   TARGET(policy),      TARGET(push),           TARGET(stripe_verify)};
+                                   TARGET(policy),      TARGET(push), TARGET(quickbooks_verify),           TARGET(stripe_verify)};
 
 static char root[1024];
 
