@@ -25,7 +25,7 @@ static const struct {
     [SY_ITT_INTERCOM] = {"intercom", "intercom", "intercom-local-demo",
                          "{\"6657a1b2c3d4e5f6a7b8c9d0\":{\"email\":\"ana@acme.example\",\"name\":\"Ana Silva\"}}"},
     [SY_ITT_QUICKBOOKS] = {"quickbooks", "quickbooks", "qbo-local-demo",
-                           "{\"9341455251541838:58\":{\"DisplayName\":\"Acme Corp\",\"SyncToken\":\"0\"}}"},
+                           "{\"9341455251541838:58\":{\"DisplayName\":\"Acme Corp\",\"SyncToken\":\"0\",\"PrimaryEmailAddr\":{\"Address\":\"billing@acme.example\"}}}"},
     [SY_ITT_SHEETS] = {"google_sheets", "sheets", "sheets-local-demo",
                        "{\"1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms\":{\"Customers\":{\"A1\":\"record_id\",\"B1\":"
                        "\"email\",\"C1\":\"name\",\"D1\":\"owner\",\"E1\":\"stage\",\"A2\":\"cus_SyDemoAcme01\",\"B2\":"
