@@ -23,7 +23,36 @@ struct st_sy_alert_watch_t {
     pthread_mutex_t mutex; /* leaf: stop flag */
     pthread_cond_t cond;
     int stopping;
+    int64_t pruned_at_ms; /* the last pruning of resolved alerts (only the watcher's thread touches it) */
 };
+
+#define PRUNE_EVERY_MS (10 * 60 * 1000) /* resolved alerts are looked at for pruning this often */
+#define PRUNE_MAX 256                    /* and at most this many forgotten at a time */
+
+typedef struct st_prune_arg_t {
+    int64_t before_ms;
+    size_t pruned;
+} prune_arg_t;
+
+static int prune_resolved(void *arg, sy_txn_t *txn)
+{
+    prune_arg_t *a = arg;
+    return sy_alerts_prune(txn, a->before_ms, PRUNE_MAX, &a->pruned);
+}
+
+/* Forgets resolved alerts older than alerts.keep_resolved, now and then: the list stays what a person reads. */
+static void prune(sy_alert_watch_t *w, int64_t now)
+{
+    if (w->conf->alerts_keep_resolved_ms <= 0 || now - w->pruned_at_ms < PRUNE_EVERY_MS)
+        return;
+    w->pruned_at_ms = now;
+    prune_arg_t a = {.before_ms = now - w->conf->alerts_keep_resolved_ms};
+    int rc = sy_store_write(w->store, prune_resolved, &a);
+    if (rc != 0)
+        sy_log(SY_LOG_WARN, "alerts: resolved alerts not pruned (%s); tried again later", sy_strerror(rc));
+    else if (a.pruned != 0)
+        sy_log(SY_LOG_INFO, "alerts: %zu resolved alert(s) older than alerts.keep_resolved forgotten", a.pruned);
+}
 
 /* One change to make: raise (message set) or resolve (message NULL). */
 typedef struct st_change_t {
@@ -217,6 +246,7 @@ static void check(sy_alert_watch_t *w)
                    p.c[i].raise ? "raised" : "resolved", p.c[i].record[0] ? ": record " : "", p.c[i].record,
                    p.c[i].source[0] ? ", " : "", p.c[i].source);
     }
+    prune(w, p.now);
     free(p.c);
 }
 

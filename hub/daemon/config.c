@@ -625,6 +625,7 @@ static const sy_yaml_key_t alerts_keys[] = {
     {"check_interval", sy_yaml_read_duration, offsetof(sy_config_t, alerts_check_ms)},
     {"applier_lag", read_lag, offsetof(sy_config_t, alerts_applier_lag)},
     {"storage_near_full", read_storage_pct, offsetof(sy_config_t, alerts_storage_pct)},
+    {"keep_resolved", sy_yaml_read_duration, offsetof(sy_config_t, alerts_keep_resolved_ms)},
 };
 
 static int read_alerts(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t *err)
@@ -665,6 +666,7 @@ static void set_defaults(sy_config_t *conf)
     conf->alerts_check_ms = 5000;
     conf->alerts_applier_lag = 10000;
     conf->alerts_storage_pct = 90;
+    conf->alerts_keep_resolved_ms = 30LL * 86400 * 1000;
 }
 
 static int load(sy_config_t *conf, const char *path, const char *text, size_t len, const char *base,

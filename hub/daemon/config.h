@@ -79,6 +79,7 @@ typedef struct st_sy_config_t {
     int64_t alerts_check_ms;        /* how often storage, applier lag, dead letters and health are looked at (5 s) */
     uint64_t alerts_applier_lag;    /* events behind the log that raise applier_lag (10000; 0: never) */
     unsigned alerts_storage_pct;    /* storage_near_full at this % of storage.map_size_max (90; 0: never) */
+    int64_t alerts_keep_resolved_ms; /* resolved alerts older than this are forgotten by the watcher (30d; 0: kept) */
 } sy_config_t;
 
 /* Command-line values that override the file (NULL = keep). */

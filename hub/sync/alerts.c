@@ -225,6 +225,46 @@ json_t *sy_alerts_unresolved(sy_txn_t *txn, const char *kind)
     return scan(txn, 0, kind);
 }
 
+typedef struct st_prune_t {
+    int64_t before_ms;
+    size_t max;
+    uint64_t ids[256];
+    size_t n;
+} prune_t;
+
+static int on_prunable(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    prune_t *p = arg;
+    if (key.len != 9)
+        return 0;
+    json_t *doc = sy_codec_doc_decode(val.base, val.len);
+    const char *state = json_string_value(json_object_get(doc, "state"));
+    json_int_t resolved = json_integer_value(json_object_get(doc, "resolved_at_ms"));
+    if (state != NULL && strcmp(state, "resolved") == 0 && resolved != 0 && resolved < p->before_ms)
+        p->ids[p->n++] = sy_get_be64((const unsigned char *)key.base + 1);
+    json_decref(doc);
+    return p->n == p->max || p->n == SY_ARRAY_SIZE(p->ids); /* 1 stops the scan */
+}
+
+int sy_alerts_prune(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned)
+{
+    prune_t p = {.before_ms = before_ms, .max = max};
+    *pruned = 0;
+    if (max == 0)
+        return 0;
+    int rc = sy_txn_scan(txn, SY_DB_ALERTS, SY_SLICE_LIT("a"), SY_SLICE_LIT("a"), on_prunable, &p);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i != p.n; ++i) {
+        unsigned char k[9];
+        /* a resolved alert has no 'k' entry any more (sy_alert_resolve removed it): its 'a' entry is all there is */
+        if ((rc = sy_txn_del(txn, SY_DB_ALERTS, id_key(k, p.ids[i]))) != 0 && rc != SY_ENOTFOUND)
+            return rc;
+    }
+    *pruned = p.n;
+    return 0;
+}
+
 /* --- setup and migration of the pre-issue-13 log ------------------------------------------------------------ */
 
 typedef struct st_legacy_t {

@@ -58,6 +58,11 @@ json_t *sy_alerts_unresolved(sy_txn_t *txn, const char *kind);
  * pre-issue-13 log entries into alerts (grouped by kind and subject, open, counted). *migrated: entries migrated.
  * Returns 0 or a storage error.
  */
+/*
+ * Forgets resolved alerts resolved before before_ms, oldest alerts first, at most max of them (bounded work per
+ * call); *pruned: how many. Open and acknowledged alerts are never pruned. Returns 0 or a storage error.
+ */
+int sy_alerts_prune(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned);
 int sy_alerts_setup(sy_store_t *store, const char *const *notifiers, size_t n, size_t *migrated);
 
 #endif

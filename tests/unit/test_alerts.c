@@ -109,6 +109,38 @@ static void test_dedup_states_and_notifications(void **state)
     assert_int_equal(sy_txn_commit(txn), 0);
 }
 
+/* Resolved alerts older than the cut are forgotten, oldest first and bounded; open ones never are. */
+static void test_resolved_alerts_pruned(void **state)
+{
+    fixture_t *f = *state;
+    sy_txn_t *txn;
+    size_t pruned;
+    assert_int_equal(sy_alerts_setup(f->store, NULL, 0, NULL), 0);
+    assert_int_equal(sy_txn_begin(f->store, 1, &txn), 0);
+    sy_alert_subject_t a = {"cust_1", "stripe", ""}, b = {"cust_2", "stripe", ""}, c = {"cust_3", "stripe", ""};
+    assert_int_equal(sy_alert_raise(txn, "dead_letter", &a, "old", 0, 1, NOW, NULL), 0);
+    assert_int_equal(sy_alert_resolve(txn, "dead_letter", &a, NOW + 10), 0);
+    assert_int_equal(sy_alert_raise(txn, "dead_letter", &b, "recent", 0, 1, NOW, NULL), 0);
+    assert_int_equal(sy_alert_resolve(txn, "dead_letter", &b, NOW + 1000), 0);
+    assert_int_equal(sy_alert_raise(txn, "dead_letter", &c, "open", 0, 1, NOW, NULL), 0);
+    assert_int_equal(sy_alerts_prune(txn, NOW + 500, 10, &pruned), 0);
+    assert_int_equal(pruned, 1); /* only a's resolution is before the cut */
+    json_t *list = sy_alerts_list(txn, 1, 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    assert_int_equal(sy_alerts_prune(txn, NOW + 10000, 10, &pruned), 0);
+    assert_int_equal(pruned, 1); /* b; c is open */
+    list = sy_alerts_list(txn, 1, 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "state")), "open");
+    json_decref(list);
+    /* a new occurrence of a pruned alert's subject opens a new alert as usual */
+    int opened;
+    assert_int_equal(sy_alert_raise(txn, "dead_letter", &a, "again", 0, 1, NOW + 20000, &opened), 0);
+    assert_int_equal(opened, 1);
+    assert_int_equal(sy_txn_commit(txn), 0);
+}
+
 static void test_old_log_migrated_once(void **state)
 {
     fixture_t *f = *state;
@@ -235,6 +267,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup_states_and_notifications, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_log_migrated_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolved_alerts_pruned, setup, teardown),
         cmocka_unit_test(test_slack_burst_summarised),
         cmocka_unit_test(test_webhook_signed_per_standard_webhooks),
         cmocka_unit_test(test_receiver_answers),
