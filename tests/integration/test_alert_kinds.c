@@ -12,6 +12,7 @@
  *   - applier_lag: the applier paused by an operator (`switchyard applier pause`) while events keep coming, resolved
  *     once it is resumed and has caught up.
  */
+#include "harness_alerts.h"
 #include "harness_delivery.h"
 
 #include <stdio.h>
@@ -38,40 +39,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "";
-}
-
-/* GET /admin/api/alerts?all=1 → the array (owned by the harness). */
-static json_t *alerts(sy_it_t *h)
-{
-    sy_it_response_t res;
-    char auth[100];
-    snprintf(auth, sizeof(auth), "Bearer %s", h->admin_token);
-    sy_it_admin_get(h, "/admin/api/alerts?all=1", auth, &res);
-    if (res.status != 200 || res.json == NULL)
-        fail_msg("GET /admin/api/alerts: %ld %s", res.status, res.body);
-    json_t *list = sy_it_own_json(h, json_incref(json_object_get(res.json, "alerts")));
-    sy_it_response_dispose(&res);
-    return list;
-}
-
-/* The open alert of kind about tool source (source "" : none), or NULL. */
-static json_t *find(json_t *list, const char *kind, const char *source)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(list, i, a)
-    {
-        if (strcmp(str(a, "kind"), kind) == 0 && strcmp(str(a, "source"), source) == 0 &&
-            strcmp(str(a, "state"), "open") == 0)
-            return a;
-    }
-    return NULL;
-}
-
 typedef struct st_want_t {
     const char *kind, *source;
     sy_itd_fake_t *webhook, *slack;
@@ -87,9 +54,9 @@ static int webhook_has(sy_itd_fake_t *f, const want_t *w)
     {
         if (json_integer_value(json_object_get(r, "status")) != 200)
             continue;
-        json_t *body = json_loads(str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
-        found |= strcmp(str(body, "type"), "alert.raised") == 0 && strcmp(str(data, "kind"), w->kind) == 0 &&
-                 strcmp(str(data, "source"), w->source) == 0;
+        json_t *body = json_loads(sy_ita_str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
+        found |= strcmp(sy_ita_str(body, "type"), "alert.raised") == 0 && strcmp(sy_ita_str(data, "kind"), w->kind) == 0 &&
+                 strcmp(sy_ita_str(data, "source"), w->source) == 0;
         json_decref(body);
     }
     sy_it_release(f->h, reqs);
@@ -106,7 +73,7 @@ static int slack_has(sy_itd_fake_t *f, const want_t *w)
     snprintf(needle, sizeof(needle), "*%s*", w->kind);
     json_array_foreach(reqs, i, r)
     {
-        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(str(r, "body"), needle) != NULL)
+        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(sy_ita_str(r, "body"), needle) != NULL)
             found = 1;
     }
     sy_it_release(f->h, reqs);
@@ -116,8 +83,8 @@ static int slack_has(sy_itd_fake_t *f, const want_t *w)
 static int alert_seen(sy_it_t *h, void *arg)
 {
     const want_t *w = arg;
-    json_t *list = alerts(h);
-    int ok = find(list, w->kind, w->source) != NULL;
+    json_t *list = sy_ita_alerts(h);
+    int ok = sy_ita_find(list, w->kind, w->source, "open") != NULL;
     sy_it_release(h, list);
     return ok && webhook_has(w->webhook, w) && slack_has(w->slack, w);
 }
@@ -129,13 +96,13 @@ static json_t *wait_alert(sy_it_t *h, want_t w)
     snprintf(what, sizeof(what), "an open %s alert about \"%s\", delivered to the webhook receiver and to Slack", w.kind,
              w.source);
     sy_itd_wait(h, WAIT_S, what, alert_seen, &w);
-    return find(alerts(h), w.kind, w.source);
+    return sy_ita_find(sy_ita_alerts(h), w.kind, w.source, "open");
 }
 
 static void assert_says(sy_it_t *h, json_t *a, const char *field, const char *needle)
 {
-    if (strstr(str(a, field), needle) == NULL)
-        fail_msg("alert %s: %s lacks \"%s\": %s", str(a, "kind"), field, needle, sy_itr_text(h, a));
+    if (strstr(sy_ita_str(a, field), needle) == NULL)
+        fail_msg("alert %s: %s lacks \"%s\": %s", sy_ita_str(a, "kind"), field, needle, sy_itr_text(h, a));
 }
 
 /* Appends the alerts section (both notifiers, and more keys: "" or "  key: value\n" lines) to the generated config. */
@@ -202,9 +169,9 @@ static void test_alert_kinds_raised_and_notified(void **state)
     sy_itr_stripe(h, "evt_k2", "customer.updated", S0 + 4, sy_itr_customer("cus_K", "kim@kinds.test", "Kim Ko", "+15559999", "61"));
     sy_itr_wait_applied(h);
     a = wait_alert(h, (want_t){"conflict", "stripe", webhook, slack});
-    if (strcmp(str(a, "field"), "phone") != 0 || str(a, "record")[0] == '\0')
+    if (strcmp(sy_ita_str(a, "field"), "phone") != 0 || sy_ita_str(a, "record")[0] == '\0')
         fail_msg("conflict alert: expected record and field phone: %s", sy_itr_text(h, a));
-    assert_string_equal(str(a, "record"), sy_itr_id(sy_itr_record(h, "stripe:cus_K")));
+    assert_string_equal(sy_ita_str(a, "record"), sy_itr_id(sy_itr_record(h, "stripe:cus_K")));
 
     /* duplicate and double_billing: two Stripe customers of one email, each paying */
     sy_itr_stripe(h, "evt_p1", "customer.created", S0 + 5, sy_itr_customer("cus_P1", "pat@kinds.test", "Pat Dee", NULL, NULL));
@@ -217,11 +184,11 @@ static void test_alert_kinds_raised_and_notified(void **state)
     const char *pat = sy_itr_id(sy_itr_record(h, "stripe:cus_P1"));
     assert_string_equal(pat, sy_itr_id(sy_itr_record(h, "stripe:cus_P2")));
     a = wait_alert(h, (want_t){"duplicate", "stripe", webhook, slack});
-    assert_string_equal(str(a, "record"), pat);
+    assert_string_equal(sy_ita_str(a, "record"), pat);
     assert_says(h, a, "message", "cus_P1");
     assert_says(h, a, "message", "cus_P2");
     a = wait_alert(h, (want_t){"double_billing", "", webhook, slack});
-    assert_string_equal(str(a, "record"), pat);
+    assert_string_equal(sy_ita_str(a, "record"), pat);
     assert_says(h, a, "message", "sub_1");
     assert_says(h, a, "message", "sub_2");
 
@@ -231,7 +198,7 @@ static void test_alert_kinds_raised_and_notified(void **state)
     json_int_t seq = sy_itr_stripe(h, "evt_z", "customer.created", S0 + 9, odd);
     sy_itr_wait_applied(h);
     a = wait_alert(h, (want_t){"schema_drift", "stripe", webhook, slack});
-    assert_string_equal(str(a, "field"), "customer.created data.object.email");
+    assert_string_equal(sy_ita_str(a, "field"), "customer.created data.object.email");
     assert_int_equal(json_integer_value(json_object_get(a, "seq")), seq);
     assert_says(h, a, "message", "expected string, seen number");
     assert_says(h, a, "message", "policy fields: email");
@@ -243,22 +210,9 @@ static void test_alert_kinds_raised_and_notified(void **state)
     sy_it_pass(h);
 }
 
-/* The alert of kind in state (any subject), or NULL. */
-static json_t *find_state(json_t *list, const char *kind, const char *state)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(list, i, a)
-    {
-        if (strcmp(str(a, "kind"), kind) == 0 && strcmp(str(a, "state"), state) == 0)
-            return a;
-    }
-    return NULL;
-}
-
 static int lag_resolved(sy_it_t *h, void *arg)
 {
-    return find_state(alerts(h), "applier_lag", "resolved") != NULL;
+    return sy_ita_find(sy_ita_alerts(h), "applier_lag", NULL, "resolved") != NULL;
 }
 
 static void test_applier_lag(void **state)

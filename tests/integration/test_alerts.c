@@ -6,6 +6,7 @@
  * alert of its own, which the other notifier delivers. The applier's kinds (frozen_field, conflict) are checked in
  * test_golden_records.
  */
+#include "harness_alerts.h"
 #include "harness_delivery.h"
 
 #include <stdio.h>
@@ -28,40 +29,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "";
-}
-
-/* GET /admin/api/alerts?all=1 → the array (owned by the harness). */
-static json_t *alerts(sy_it_t *h)
-{
-    sy_it_response_t res;
-    char auth[100];
-    snprintf(auth, sizeof(auth), "Bearer %s", h->admin_token);
-    sy_it_admin_get(h, "/admin/api/alerts?all=1", auth, &res);
-    if (res.status != 200 || res.json == NULL)
-        fail_msg("GET /admin/api/alerts: %ld %s", res.status, res.body);
-    json_t *list = sy_it_own_json(h, json_incref(json_object_get(res.json, "alerts")));
-    sy_it_response_dispose(&res);
-    return list;
-}
-
-/* The alert of kind about tool source in state (NULL: any state), or NULL. */
-static json_t *find(json_t *list, const char *kind, const char *source, const char *state)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(list, i, a)
-    {
-        if (strcmp(str(a, "kind"), kind) == 0 && strcmp(str(a, "source"), source) == 0 &&
-            (state == NULL || strcmp(str(a, "state"), state) == 0))
-            return a;
-    }
-    return NULL;
-}
-
 typedef struct st_want_t {
     const char *kind, *source, *state;
     sy_itd_fake_t *webhook, *slack; /* receivers that must have it (NULL: not checked) */
@@ -77,9 +44,9 @@ static int webhook_has(sy_itd_fake_t *f, const want_t *w)
     {
         if (json_integer_value(json_object_get(r, "status")) != 200)
             continue;
-        json_t *body = json_loads(str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
-        found |= strcmp(str(body, "type"), w->event) == 0 && strcmp(str(data, "kind"), w->kind) == 0 &&
-                 strcmp(str(data, "source"), w->source) == 0;
+        json_t *body = json_loads(sy_ita_str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
+        found |= strcmp(sy_ita_str(body, "type"), w->event) == 0 && strcmp(sy_ita_str(data, "kind"), w->kind) == 0 &&
+                 strcmp(sy_ita_str(data, "source"), w->source) == 0;
         json_decref(body);
     }
     sy_it_release(f->h, reqs);
@@ -95,8 +62,8 @@ static int slack_has(sy_itd_fake_t *f, const want_t *w)
     snprintf(needle, sizeof(needle), "*%s*", w->kind);
     json_array_foreach(reqs, i, r)
     {
-        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(str(r, "body"), needle) != NULL &&
-            (strcmp(w->event, "alert.resolved") != 0 || strstr(str(r, "body"), "resolved") != NULL))
+        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(sy_ita_str(r, "body"), needle) != NULL &&
+            (strcmp(w->event, "alert.resolved") != 0 || strstr(sy_ita_str(r, "body"), "resolved") != NULL))
             found = 1;
     }
     sy_it_release(f->h, reqs);
@@ -106,8 +73,8 @@ static int slack_has(sy_itd_fake_t *f, const want_t *w)
 static int alert_seen(sy_it_t *h, void *arg)
 {
     const want_t *w = arg;
-    json_t *list = alerts(h);
-    int ok = find(list, w->kind, w->source, w->state) != NULL;
+    json_t *list = sy_ita_alerts(h);
+    int ok = sy_ita_find(list, w->kind, w->source, w->state) != NULL;
     sy_it_release(h, list);
     return ok && (w->webhook == NULL || webhook_has(w->webhook, w)) && (w->slack == NULL || slack_has(w->slack, w));
 }
@@ -171,14 +138,14 @@ static void test_alerts_raised_resolved_notified(void **state)
     push_email(h, &eid, "ann@one.test");
     wait_alert(h, (want_t){"auth_failure", "stripe", "open", webhook, slack, NULL});
     wait_alert(h, (want_t){"storage_near_full", "", "open", webhook, NULL, NULL});
-    json_t *list = alerts(h), *a = find(list, "auth_failure", "stripe", NULL);
+    json_t *list = sy_ita_alerts(h), *a = sy_ita_find(list, "auth_failure", "stripe", NULL);
     if (json_integer_value(json_object_get(a, "count")) < 1 || json_integer_value(json_object_get(a, "first_seen_ms")) == 0 ||
-        strstr(str(a, "message"), "401") == NULL)
+        strstr(sy_ita_str(a, "message"), "401") == NULL)
         fail_msg("auth_failure alert: %s", sy_itr_text(h, a));
     /* deduplicated: one alert per kind and subject, however often the cause repeats */
     size_t i, n = 0;
     json_t *e;
-    json_array_foreach(list, i, e) n += strcmp(str(e, "kind"), "auth_failure") == 0;
+    json_array_foreach(list, i, e) n += strcmp(sy_ita_str(e, "kind"), "auth_failure") == 0;
     assert_int_equal(n, 1);
 
     /* the CLI lists it; an acknowledgement goes through the running hub */
@@ -188,7 +155,7 @@ static void test_alerts_raised_resolved_notified(void **state)
         fail_msg("switchyard alerts: %d %s %s", o.status, o.out, o.err);
     sy_it_output_dispose(&o);
     char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(find(list, "storage_near_full", "", NULL), "id")));
+    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(sy_ita_find(list, "storage_near_full", "", NULL), "id")));
     sy_it_cli(h, &o, "alerts", "ack", id, NULL);
     if (o.status != 0 || strstr(o.out, "acknowledged") == NULL)
         fail_msg("switchyard alerts ack %s: %d %s %s", id, o.status, o.out, o.err);

@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "harness_alerts.h"
+
 #define S0 1750000000LL
 #define HS0 1750000000000LL
 
@@ -23,12 +25,6 @@ static int teardown(void **state)
     sy_it_destroy(*state);
     *state = NULL;
     return 0;
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "";
 }
 
 /* A signed Stripe event whose api_version is given (the harness's builder always says 2024-06-20). */
@@ -58,7 +54,7 @@ static json_t *drift_alerts(sy_it_t *h)
     size_t i;
     json_array_foreach(json_object_get(res.json, "alerts"), i, a)
     {
-        if (strcmp(str(a, "kind"), "schema_drift") == 0)
+        if (strcmp(sy_ita_str(a, "kind"), "schema_drift") == 0)
             json_array_append(out, a);
     }
     sy_it_response_dispose(&res);
@@ -72,7 +68,7 @@ static json_t *find(json_t *list, const char *source, const char *field)
     json_t *a;
     json_array_foreach(list, i, a)
     {
-        if (strcmp(str(a, "source"), source) == 0 && strcmp(str(a, "field"), field) == 0)
+        if (strcmp(sy_ita_str(a, "source"), source) == 0 && strcmp(sy_ita_str(a, "field"), field) == 0)
             return a;
     }
     return NULL;
@@ -84,11 +80,11 @@ static void assert_alert(sy_it_t *h, const char *source, const char *field, json
     json_t *list = drift_alerts(h), *a = find(list, source, field);
     if (a == NULL)
         fail_msg("no schema_drift alert about %s \"%s\" in %s", source, field, sy_itr_text(h, list));
-    if (json_integer_value(json_object_get(a, "seq")) != seq || strcmp(str(a, "state"), "open") != 0)
+    if (json_integer_value(json_object_get(a, "seq")) != seq || strcmp(sy_ita_str(a, "state"), "open") != 0)
         fail_msg("schema_drift %s: expected open at seq %lld: %s", field, (long long)seq, sy_itr_text(h, a));
     for (; *says != NULL; ++says)
-        if (strstr(str(a, "message"), *says) == NULL)
-            fail_msg("schema_drift %s: message lacks \"%s\": %s", field, *says, str(a, "message"));
+        if (strstr(sy_ita_str(a, "message"), *says) == NULL)
+            fail_msg("schema_drift %s: message lacks \"%s\": %s", field, *says, sy_ita_str(a, "message"));
     sy_it_release(h, list);
 }
 
@@ -177,7 +173,7 @@ static void test_drift_alerts_and_cli(void **state)
     int found = 0;
     json_array_foreach(json_object_get(all, "types"), i, t)
     {
-        if (strcmp(str(t, "source"), "stripe") == 0 && strcmp(str(t, "type"), "customer.updated") == 0) {
+        if (strcmp(sy_ita_str(t, "source"), "stripe") == 0 && strcmp(sy_ita_str(t, "type"), "customer.updated") == 0) {
             found = 1;
             /* every customer.updated counted: 22 learning, 4 odd ones, 1 after the restart (the counts kept in
              * memory between writes were written when the hub stopped) */
@@ -192,7 +188,7 @@ static void test_drift_alerts_and_cli(void **state)
     assert_true(found);
     json_array_foreach(json_object_get(all, "sources"), i, s)
     {
-        if (strcmp(str(s, "source"), "stripe") == 0 && json_array_size(json_object_get(s, "changes")) != 4)
+        if (strcmp(sy_ita_str(s, "source"), "stripe") == 0 && json_array_size(json_object_get(s, "changes")) != 4)
             fail_msg("stripe changes: %s", sy_itr_text(h, s));
     }
 
