@@ -41,3 +41,39 @@ json_t *sy_ita_find(json_t *list, const char *kind, const char *source, const ch
     }
     return NULL;
 }
+
+int sy_ita_webhook_has(sy_itd_fake_t *f, const char *event, const char *kind, const char *source)
+{
+    json_t *reqs = sy_itd_fake_requests(f), *r;
+    size_t i;
+    int found = 0;
+    json_array_foreach(reqs, i, r)
+    {
+        if (json_integer_value(json_object_get(r, "status")) != 200)
+            continue;
+        json_t *body = json_loads(sy_ita_str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
+        found |= strcmp(sy_ita_str(body, "type"), event) == 0 && strcmp(sy_ita_str(data, "kind"), kind) == 0 &&
+                 strcmp(sy_ita_str(data, "source"), source) == 0;
+        json_decref(body);
+    }
+    sy_it_release(f->h, reqs);
+    return found;
+}
+
+int sy_ita_slack_has(sy_itd_fake_t *f, const char *kind, int resolved)
+{
+    json_t *reqs = sy_itd_fake_requests(f), *r;
+    size_t i;
+    int found = 0;
+    char needle[80];
+    snprintf(needle, sizeof(needle), "*%s*", kind);
+    json_array_foreach(reqs, i, r)
+    {
+        const char *body = sy_ita_str(r, "body");
+        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(body, needle) != NULL &&
+            (!resolved || strstr(body, "resolved") != NULL))
+            found = 1;
+    }
+    sy_it_release(f->h, reqs);
+    return found;
+}

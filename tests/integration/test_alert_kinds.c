@@ -44,49 +44,13 @@ typedef struct st_want_t {
     sy_itd_fake_t *webhook, *slack;
 } want_t;
 
-/* A verified (200) Standard Webhooks message {"type": "alert.raised", "data": alert of kind and source}. */
-static int webhook_has(sy_itd_fake_t *f, const want_t *w)
-{
-    json_t *reqs = sy_itd_fake_requests(f), *r;
-    size_t i;
-    int found = 0;
-    json_array_foreach(reqs, i, r)
-    {
-        if (json_integer_value(json_object_get(r, "status")) != 200)
-            continue;
-        json_t *body = json_loads(sy_ita_str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
-        found |= strcmp(sy_ita_str(body, "type"), "alert.raised") == 0 && strcmp(sy_ita_str(data, "kind"), w->kind) == 0 &&
-                 strcmp(sy_ita_str(data, "source"), w->source) == 0;
-        json_decref(body);
-    }
-    sy_it_release(f->h, reqs);
-    return found;
-}
-
-/* A Slack message that took (200) naming the kind in bold, as the Slack notifier writes it. */
-static int slack_has(sy_itd_fake_t *f, const want_t *w)
-{
-    json_t *reqs = sy_itd_fake_requests(f), *r;
-    size_t i;
-    int found = 0;
-    char needle[80];
-    snprintf(needle, sizeof(needle), "*%s*", w->kind);
-    json_array_foreach(reqs, i, r)
-    {
-        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(sy_ita_str(r, "body"), needle) != NULL)
-            found = 1;
-    }
-    sy_it_release(f->h, reqs);
-    return found;
-}
-
 static int alert_seen(sy_it_t *h, void *arg)
 {
     const want_t *w = arg;
     json_t *list = sy_ita_alerts(h);
     int ok = sy_ita_find(list, w->kind, w->source, "open") != NULL;
     sy_it_release(h, list);
-    return ok && webhook_has(w->webhook, w) && slack_has(w->slack, w);
+    return ok && sy_ita_webhook_has(w->webhook, "alert.raised", w->kind, w->source) && sy_ita_slack_has(w->slack, w->kind, 0);
 }
 
 /* Waits until the alert is open and both receivers got it; returns it (owned by the harness). */

@@ -35,48 +35,13 @@ typedef struct st_want_t {
     const char *event;              /* "alert.raised" or "alert.resolved" */
 } want_t;
 
-static int webhook_has(sy_itd_fake_t *f, const want_t *w)
-{
-    json_t *reqs = sy_itd_fake_requests(f), *r;
-    size_t i;
-    int found = 0;
-    json_array_foreach(reqs, i, r)
-    {
-        if (json_integer_value(json_object_get(r, "status")) != 200)
-            continue;
-        json_t *body = json_loads(sy_ita_str(r, "body"), 0, NULL), *data = json_object_get(body, "data");
-        found |= strcmp(sy_ita_str(body, "type"), w->event) == 0 && strcmp(sy_ita_str(data, "kind"), w->kind) == 0 &&
-                 strcmp(sy_ita_str(data, "source"), w->source) == 0;
-        json_decref(body);
-    }
-    sy_it_release(f->h, reqs);
-    return found;
-}
-
-static int slack_has(sy_itd_fake_t *f, const want_t *w)
-{
-    json_t *reqs = sy_itd_fake_requests(f), *r;
-    size_t i;
-    int found = 0;
-    char needle[80];
-    snprintf(needle, sizeof(needle), "*%s*", w->kind);
-    json_array_foreach(reqs, i, r)
-    {
-        if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(sy_ita_str(r, "body"), needle) != NULL &&
-            (strcmp(w->event, "alert.resolved") != 0 || strstr(sy_ita_str(r, "body"), "resolved") != NULL))
-            found = 1;
-    }
-    sy_it_release(f->h, reqs);
-    return found;
-}
-
 static int alert_seen(sy_it_t *h, void *arg)
 {
     const want_t *w = arg;
     json_t *list = sy_ita_alerts(h);
     int ok = sy_ita_find(list, w->kind, w->source, w->state) != NULL;
     sy_it_release(h, list);
-    return ok && (w->webhook == NULL || webhook_has(w->webhook, w)) && (w->slack == NULL || slack_has(w->slack, w));
+    return ok && (w->webhook == NULL || sy_ita_webhook_has(w->webhook, w->event, w->kind, w->source)) && (w->slack == NULL || sy_ita_slack_has(w->slack, w->kind, strcmp(w->event, "alert.resolved") == 0));
 }
 
 static void wait_alert(sy_it_t *h, want_t w)
