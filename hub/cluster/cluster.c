@@ -117,6 +117,19 @@ static int ensure_bucket(sy_cluster_t *c, jsCtx *js, const char *suffix, int64_t
     return 0;
 }
 
+/* ensure_bucket, again every half second until `until`: a cluster that is forming (or a connection that was just
+ * lost and is being re-established) answers bucket requests with timeouts for a few seconds. */
+static int ensure_bucket_until(sy_cluster_t *c, jsCtx *js, const char *suffix, int64_t ttl_ms, kvStore **kv,
+                               int64_t until, sy_error_t *err)
+{
+    int rc;
+    while ((rc = ensure_bucket(c, js, suffix, ttl_ms, kv, err)) != 0 && sy_now_ms() < until) {
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
 static void heartbeat(sy_cluster_t *c)
 {
     sy_store_stats_t st;
@@ -236,9 +249,10 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
         rc = sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: JetStream: %s", natsStatus_GetText(s));
         goto Fail;
     }
-    if (rc != 0 || (rc = ensure_bucket(c, c->js, "nodes", NODES_TTL_MS, &c->nodes_kv, err)) != 0 ||
-        (rc = ensure_bucket(c, c->lease_js, "lease", conf->lease_ttl_ms, &c->lease_kv, err)) != 0 ||
-        (rc = ensure_bucket(c, c->js, "meta", 0, &c->meta_kv, err)) != 0 ||
+    int64_t buckets_until = sy_now_ms() + START_WAIT_MS;
+    if (rc != 0 || (rc = ensure_bucket_until(c, c->js, "nodes", NODES_TTL_MS, &c->nodes_kv, buckets_until, err)) != 0 ||
+        (rc = ensure_bucket_until(c, c->lease_js, "lease", conf->lease_ttl_ms, &c->lease_kv, buckets_until, err)) != 0 ||
+        (rc = ensure_bucket_until(c, c->js, "meta", 0, &c->meta_kv, buckets_until, err)) != 0 ||
         (rc = sy_cluster_instance_id_ensure(c, err)) != 0 ||
         (rc = sy_cluster_consumer_begin(c, err)) != 0)
         goto Fail;
