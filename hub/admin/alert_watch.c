@@ -252,6 +252,7 @@ static void check(sy_alert_watch_t *w)
 
 static void *watch_main(void *arg)
 {
+    sy_thread_name("sy-alerts");
     sy_alert_watch_t *w = arg;
     pthread_mutex_lock(&w->mutex);
     while (!w->stopping) {

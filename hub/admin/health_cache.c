@@ -49,6 +49,7 @@ struct st_sy_health_cache_t {
 
 static void *health_main(void *arg)
 {
+    sy_thread_name("sy-health");
     sy_health_cache_t *c = arg;
     pthread_mutex_lock(&c->mutex);
     for (;;) {

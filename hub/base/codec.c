@@ -427,6 +427,59 @@ static json_t *unpack_doc(const msgpack_object *o, int depth)
     }
 }
 
+#define PATHS_MAX 8 /* paths per sy_codec_doc_decode_paths call */
+
+/* The member k of a map on the paths still alive at depth (alive: bitmask over paths): which paths go on through it
+ * (returned), and whether one ends at it (*whole: decode the member entirely). */
+static unsigned paths_through(const msgpack_object *k, const char *const *const *paths, unsigned alive, int depth,
+                              int *whole)
+{
+    unsigned through = 0;
+    *whole = 0;
+    for (unsigned i = 0; i != PATHS_MAX; ++i) {
+        if (!(alive & (1u << i)))
+            continue;
+        const char *name = paths[i][depth];
+        size_t n = strlen(name);
+        if (k->via.str.size != n || memcmp(k->via.str.ptr, name, n) != 0)
+            continue;
+        if (paths[i][depth + 1] == NULL)
+            *whole = 1;
+        else
+            through |= 1u << i;
+    }
+    return through;
+}
+
+static json_t *unpack_paths(const msgpack_object *o, const char *const *const *paths, unsigned alive, int depth)
+{
+    if (depth > DOC_MAX_DEPTH)
+        return NULL;
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return json_null(); /* a path through something that is not an object: nothing is there */
+    json_t *obj = json_object();
+    for (uint32_t i = 0; i != o->via.map.size; ++i) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        int whole;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            json_decref(obj);
+            return NULL;
+        }
+        unsigned through = paths_through(k, paths, alive, depth, &whole);
+        if (!whole && through == 0)
+            continue;
+        json_t *val = whole ? unpack_doc(&o->via.map.ptr[i].val, depth + 1)
+                            : unpack_paths(&o->via.map.ptr[i].val, paths, through, depth + 1);
+        if (val == NULL) {
+            json_decref(obj);
+            return NULL;
+        }
+        /* Path members are C strings: a stored key with a NUL in it never matches one. */
+        json_object_setn_new(obj, k->via.str.ptr, k->via.str.size, val);
+    }
+    return obj;
+}
+
 /*
  * Decoding runs for every record an event touches: keep one msgpack zone per thread and clear it between documents
  * instead of allocating (and freeing) a fresh 8 KiB zone each time. The key's destructor frees it at thread exit.
@@ -464,6 +517,24 @@ json_t *sy_codec_doc_decode(const void *data, size_t len)
     /* msgpack_unpack reports EXTRA_BYTES for trailing data: only one whole value is a document. */
     if (msgpack_unpack(data, len, &off, zone, &obj) == MSGPACK_UNPACK_SUCCESS && off == len)
         doc = unpack_doc(&obj, 0);
+    msgpack_zone_clear(zone);
+    return doc;
+}
+
+json_t *sy_codec_doc_decode_paths(const void *data, size_t len, const char *const *const *paths, size_t num_paths)
+{
+    msgpack_zone *zone = thread_zone();
+    msgpack_object obj;
+    size_t off = 0;
+    json_t *doc = NULL;
+    unsigned alive = 0;
+    if (zone == NULL || num_paths > PATHS_MAX)
+        return NULL;
+    for (size_t i = 0; i != num_paths; ++i)
+        if (paths[i][0] != NULL)
+            alive |= 1u << i;
+    if (msgpack_unpack(data, len, &off, zone, &obj) == MSGPACK_UNPACK_SUCCESS && off == len)
+        doc = obj.type == MSGPACK_OBJECT_MAP ? unpack_paths(&obj, paths, alive, 0) : NULL;
     msgpack_zone_clear(zone);
     return doc;
 }

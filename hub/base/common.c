@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,4 +81,11 @@ uint64_t sy_mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void sy_thread_name(const char *name)
+{
+    char shortened[16];
+    snprintf(shortened, sizeof(shortened), "%s", name); /* the kernel refuses longer names (ERANGE) */
+    pthread_setname_np(pthread_self(), shortened);
 }

@@ -54,6 +54,9 @@ void sy_error_format(const sy_error_t *err, char *out, size_t outlen);
 /* Wall clock in milliseconds since the Unix epoch; monotonic clock in nanoseconds. */
 int64_t sy_now_ms(void);
 uint64_t sy_mono_ns(void);
+/* Names the calling thread ("sy-writer"; at most 15 characters are kept), so that top -H, perf and gdb tell the
+ * stages apart. Called first thing in every thread's main. */
+void sy_thread_name(const char *name);
 
 #define SY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

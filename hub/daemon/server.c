@@ -179,6 +179,7 @@ static void loop_teardown(sy_loop_t *l)
 static void *loop_main(void *arg)
 {
     sy_loop_t *l = arg;
+    sy_thread_name(l->is_ingress ? "sy-ingress" : "sy-admin");
     sy_server_t *s = l->server;
     int rounds = 0;
 

@@ -348,6 +348,7 @@ static int pause_ms(sy_fetcher_t *f, int64_t ms)
 
 static void *fetch_main(void *arg)
 {
+    sy_thread_name("sy-fetch");
     sy_fetcher_t *f = arg;
     round_t *r = calloc(1, sizeof(*r));
     if (r == NULL)

@@ -65,6 +65,7 @@ static void job_free(job_t *j)
 
 static void *run_job(void *arg)
 {
+    sy_thread_name("sy-reconcile");
     sy_reconcile_jobs_t *jobs = arg;
     pthread_mutex_lock(&jobs->mutex);
     job_t *j = jobs->running;
@@ -215,6 +216,7 @@ json_t *sy_reconcile_jobs_list(sy_reconcile_jobs_t *jobs)
  */
 static void *schedule_main(void *arg)
 {
+    sy_thread_name("sy-reconcile-at");
     sy_reconcile_jobs_t *jobs = arg;
     int64_t started = sy_now_ms();
     pthread_mutex_lock(&jobs->mutex);

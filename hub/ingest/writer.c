@@ -124,6 +124,7 @@ static void commit_batch(sy_writer_t *w, sy_log_job_t *jobs, size_t num_items, s
 
 static void *writer_main(void *arg)
 {
+    sy_thread_name("sy-writer");
     sy_writer_t *w = arg;
     pthread_mutex_lock(&w->mutex);
     for (;;) {

@@ -357,6 +357,7 @@ static int flush_drift(void *arg, sy_txn_t *txn)
 
 static void *applier_main(void *arg)
 {
+    sy_thread_name("sy-applier");
     sy_applier_t *a = arg;
     /* On stop the batch in progress commits; the rest is applied at the next start (the cursor says where). */
     while (!stopping(a)) {

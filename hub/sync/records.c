@@ -270,6 +270,30 @@ json_t *sy_records_load(sy_txn_t *txn, const char *id)
     return ctx_load_record(&ctx, id);
 }
 
+json_t *sy_records_load_paths(sy_txn_t *txn, const char *id, const char *const *const *paths, size_t num_paths)
+{
+    static const char *const merged[] = {"merged_into", NULL};
+    const char *const *all[8];
+    char cur[128];
+    sy_slice_t v;
+    if (num_paths + 1 > SY_ARRAY_SIZE(all))
+        return NULL;
+    memcpy(all, paths, num_paths * sizeof(*paths));
+    all[num_paths] = merged;
+    copy_str(cur, sizeof(cur), id);
+    for (int hops = 0; hops != 16; ++hops) { /* as ctx_load_record */
+        if (sy_txn_get(txn, SY_DB_RECORDS, sy_slice_cstr(cur), &v) != 0)
+            return NULL;
+        json_t *rec = sy_codec_doc_decode_paths(v.base, v.len, all, num_paths + 1);
+        const char *next = json_string_value(json_object_get(rec, "merged_into"));
+        if (next == NULL)
+            return rec;
+        copy_str(cur, sizeof(cur), next);
+        json_decref(rec);
+    }
+    return NULL;
+}
+
 static json_t *new_record(sy_apply_ctx_t *ctx, int *rc)
 {
     uint64_t n;

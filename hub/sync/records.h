@@ -115,6 +115,9 @@ int sy_meta_put_u64(sy_txn_t *txn, const char *name, uint64_t v);
 
 /* Loads a record by id, following merged_into; NULL if absent. New reference. */
 json_t *sy_records_load(sy_txn_t *txn, const char *id);
+/* The same record with only the members on paths decoded (codec.h: sy_codec_doc_decode_paths, at most 7 paths):
+ * for readers of a few values, such as delivery's look at a record's link, email and tombstone for each push. */
+json_t *sy_records_load_paths(sy_txn_t *txn, const char *id, const char *const *const *paths, size_t num_paths);
 /* Finds a record id by "cust_<n>", "source:external_id" or an email (matched like the email key). Malloc'd. */
 char *sy_records_find(sy_txn_t *txn, const sy_policy_t *p, const char *query);
 

@@ -280,6 +280,7 @@ struct st_sy_replay_jobs_t {
 
 static void *job_main(void *arg)
 {
+    sy_thread_name("sy-replay");
     job_t *j = arg;
     sy_policy_t *p = NULL;
     sy_error_t err = {0};

@@ -160,6 +160,12 @@ commit_stats() {
 }
 # VmRSS and RssAnon (heap, without LMDB's file-backed map pages) in KiB
 rss_kib() { awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{print r+0, a+0}' "/proc/$1/status" 2>/dev/null || echo 0 0; }
+# CPU time a process used so far (user + system, all threads), in clock ticks (fields 14 and 15 of /proc/PID/stat,
+# counted after the command name, which may hold spaces)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
+tick_hz=$(getconf CLK_TCK)
+# bytes a process had the kernel write to storage so far (write_bytes of /proc/PID/io: page writes and their fsync)
+io_bytes() { awk '/^write_bytes/{print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 
 start_fake stripe "$STRIPE_KEY"; stripe_port=$fake_port
 start_fake hubspot "$HS_TOKEN"; hubspot_port=$fake_port
@@ -179,7 +185,12 @@ if [ $use_node = 1 ]; then
 fi
 
 # run_gen PORT CONNS N OUT: one bench_ingest run (pipeline mix), RESULT line in OUT.
+# run_gen PORT CONNS N OUT [TIMES]: TIMES gets the generator's own user and system CPU seconds.
 run_gen() {
+    local TIMEFORMAT='%U %S'
+    { time gen_once "$1" "$2" "$3" "$4"; } 2>"${5:-/dev/null}"
+}
+gen_once() {
     "$gen" --port "$1" --connections "$2" --requests "$3" --warmup "$WARMUP" --secret "$SECRET" \
         --hubspot-secret "$HS_SECRET" --mix pipeline --customers "$CUSTOMERS" --timeout "$RUN_TIMEOUT" >"$4" 2>&1
 }
@@ -206,12 +217,14 @@ measure() {
         read -r lag q ok0 obs0 < <(parse_metrics <"$tmp/m0")
         read -r cn0 cev0 ct0 < <(commit_stats <"$tmp/m0")
     fi
-    run_gen "$port" "$c" "$n" "$out" &
+    local cpu0 io0
+    cpu0=$(cpu_ticks "$pid"); io0=$(io_bytes "$pid")
+    run_gen "$port" "$c" "$n" "$out" "$tmp/gen-cpu-$kind-c$c.txt" &
     gpid=$!
     if [ "${PERF:-0}" = 1 ] && [ "$kind" = pol ] && [ "$c" = "$(set -- $CONNS; echo "$1")" ]; then
         # wait for the timed phase (after warm-up) before recording
         while kill -0 "$gpid" 2>/dev/null && ! grep -q 'warm-up' "$out" 2>/dev/null; do sleep 0.1; done
-        perf record -g -o "$build/pipeline-perf.data" -p "$pid" >"$tmp/perf.log" 2>&1 &
+        perf record ${PERF_RECORD_OPTS:--g} -o "$build/pipeline-perf.data" -p "$pid" >"$tmp/perf.log" 2>&1 &
         perf_pid=$!
     fi
     local maxlag=0 maxq=0 maxrss=0 maxanon=0 rss anon t0
@@ -238,7 +251,7 @@ measure() {
     if [ -z "$res" ]; then
         say "!! $label, $c connections: bench_ingest failed (exit $rc):"; tail -n 20 "$out" >&2
         failed=1
-        rows="$rows| $label | $c | failed | | | | | | | |"$'\n'
+        rows="$rows| $label | $c | failed | | | | | | | | | |"$'\n'
         return
     fi
     [ "${PERF:-0}" = 1 ] && [ -n "$perf_pid" ] && label="$label (under perf record)"
@@ -280,11 +293,18 @@ measure() {
             lagcell="– (off)"
         fi
     fi
+    # CPU per event: the receiver's from the start of the run to the end of the drain (the applier's and delivery's
+    # work included), the generator's for signing and sending; every event sent counts (onboarding and warm-up too)
+    local sent=$((n + WARMUP + CUSTOMERS)) cpucell
+    cpucell=$(awk -v a="$cpu0" -v b="$(cpu_ticks "$pid")" -v hz="$tick_hz" -v n=$sent -v g="$(cat "$tmp/gen-cpu-$kind-c$c.txt" 2>/dev/null)" \
+        'BEGIN{split(g, t, " "); printf "%.0f / %.0f", (b - a) / hz * 1e6 / n, (t[1] + t[2]) * 1e6 / n}')
+    local iocell
+    iocell=$(awk -v a="$io0" -v b="$(io_bytes "$pid")" -v n=$sent 'BEGIN{printf "%.1f", (b - a) / 1024 / n}')
     local endcell=–
     [ -n "$admin" ] && [ "$kind" = pol ] && endcell="$(fmt_int "$endlag") / $drain"
     say "   $label, $c conns: $rps ev/s, p50 $p50, p99 $p99 ms, errors $errors, max lag $maxlag, max queue $maxq," \
         "max RSS $((maxrss / 1024)) MiB (anon $((maxanon / 1024))), end lag $endlag, drain $drain$pushes"
-    rows="$rows| $label | $c | $(fmt_int "$rps") | $p50 / $p99 | $lagcell | $endcell | $qcell | $((maxrss / 1024)) / $((maxanon / 1024)) MiB | @RATIO-$kind-$c@ | $errors |"$'\n'
+    rows="$rows| $label | $c | $(fmt_int "$rps") | $p50 / $p99 | $lagcell | $endcell | $qcell | $((maxrss / 1024)) / $((maxanon / 1024)) MiB | $cpucell | $iocell | @RATIO-$kind-$c@ | $errors |"$'\n'
 }
 
 for c in $CONNS; do
@@ -322,10 +342,14 @@ each; the mix over $(fmt_int "$CUSTOMERS") customers: 2/5 Stripe \`customer.upda
 \`customer.subscription.updated\`, 2/5 HubSpot \`contact.propertyChange\` (signature v3), one event per request,
 keep-alive, one request in flight per connection, generator on the same machine. events/s counts 200 answers only.
 Lag and queue depth sampled from /metrics every $SAMPLE_S s, RSS: VmRSS (with LMDB's mapped file pages) / RssAnon (heap only).
+CPU µs per event: the receiver's CPU time (all threads, user + system) from the start of the run to the end of the drain,
+and the generator's, each divided by every event sent (onboarding and warm-up included); both share the $(nproc) cores,
+so $(nproc) s / (receiver + generator µs) is the most this machine can answer per second. KiB written per event: what
+the receiver had the kernel write to the disk (write_bytes of /proc/PID/io) over the same span, per event sent.
 API rate of the spokes: $API_RATE, concurrency $API_CONCURRENCY.
 
-| receiver | conns | events/s | p50 / p99 ms | max applier lag | lag at end / time to drain | max queue depth | max RSS / anon | ratio to Node | errors |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| receiver | conns | events/s | p50 / p99 ms | max applier lag | lag at end / time to drain | max queue depth | max RSS / anon | CPU µs/event receiver / generator | KiB written/event | ratio to Node | errors |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows%$'\n'}
 
 Group commits of the ingress writer during each hub run (from /metrics: switchyard_commit_batch_events,

@@ -111,6 +111,44 @@ static void test_depth_limit_is_the_same(void **state)
     }
 }
 
+/* Decoding along paths gives what the whole decode gives on those paths, and nothing else. */
+static void test_decode_paths_is_the_whole_decode_pruned(void **state)
+{
+    (void)state;
+    json_t *rec = json_pack("{s:s, s:{s:[s,s], s:[s]}, s:{s:{s:s, s:s}, s:{s:s}}, s:{s:I}, s:[i]}", "id", "cust_1",
+                            "xrefs", "stripe", "cus_A", "cus_B", "hubspot", "51", "fields", "email", "value",
+                            "ana@acme.example", "owner", "hubspot", "name", "value", "Ana", "tombstones", "hubspot",
+                            (json_int_t)7, "list", 1);
+    char *bytes;
+    size_t len;
+    assert_int_equal(sy_codec_doc_encode(rec, &bytes, &len), 0);
+    const char *const xref[] = {"xrefs", "stripe", NULL}, *const email[] = {"fields", "email", NULL},
+                      *const tomb[] = {"tombstones", "stripe", NULL}, *const through_array[] = {"list", "x", NULL};
+    const char *const *const paths[] = {xref, email, tomb, through_array};
+    json_t *some = sy_codec_doc_decode_paths(bytes, len, paths, 4);
+    json_t *want = json_pack("{s:{s:[s,s]}, s:{s:{s:s, s:s}}, s:{}, s:n}", "xrefs", "stripe", "cus_A", "cus_B",
+                             "fields", "email", "value", "ana@acme.example", "owner", "hubspot", "tombstones", "list");
+    assert_non_null(some);
+    assert_non_null(want);
+    assert_true(json_equal(some, want));
+    /* no path at all: an empty object; a document that is not a map, or bytes that are not one value: NULL */
+    json_t *none = sy_codec_doc_decode_paths(bytes, len, paths, 0);
+    assert_true(json_is_object(none) && json_object_size(none) == 0);
+    assert_null(sy_codec_doc_decode_paths(bytes, len - 1, paths, 4));
+    char *arr;
+    size_t arr_len;
+    json_t *array = json_pack("[s]", "xrefs");
+    assert_int_equal(sy_codec_doc_encode(array, &arr, &arr_len), 0);
+    assert_null(sy_codec_doc_decode_paths(arr, arr_len, paths, 4));
+    json_decref(array);
+    free(arr);
+    json_decref(none);
+    json_decref(want);
+    json_decref(some);
+    json_decref(rec);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_strings_arrays_maps_at_every_length),
         cmocka_unit_test(test_other_scalars_and_a_record),
         cmocka_unit_test(test_depth_limit_is_the_same),
+        cmocka_unit_test(test_decode_paths_is_the_whole_decode_pruned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
