@@ -61,6 +61,16 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out);
  * and the connection. NULL is a no-op. */
 void sy_cluster_stop(sy_cluster_t *c);
 
+/* The admin API's URL (config.h sy_config_admin_url), said in this hub's heartbeat so that a follower can tell an
+ * operator where admin writes go. */
+void sy_cluster_set_admin_url(sy_cluster_t *c, const char *url);
+/*
+ * Whether this hub holds the sync lease (1). When it does not (0), node gets the holder's name ("" when none holds
+ * it now) and admin its admin URL from its heartbeat ("" unknown): two key-value reads, at most lease_ttl/4 each, on
+ * the calling thread. Admin writes are refused on a follower with these (admin_api.c).
+ */
+int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *admin, size_t admin_len);
+
 /* `switchyard cluster status [--json]`: reads the stream and the buckets (no hub needed); exit code. */
 int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out);
 
