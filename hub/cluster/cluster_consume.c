@@ -5,6 +5,9 @@
  * duplicate that got past JetStream's window into a duplicate, identically on every hub), and a restart resumes at
  * cursor + 1.
  *
+ * The stream also carries delivery outcomes ("<stream>.outcomes", outcome.h): they are not log events; each is
+ * applied to this hub's outbox in the commit of its batch, before the cursor moves past it.
+ *
  * It also answers the ingress jobs the publishers acknowledged (sy_cluster_wait_add): once the cursor has passed a
  * job's stream seqs, each item gets the local seq and duplicate flag its message got here.
  */

@@ -1,6 +1,7 @@
 /*
  * What the cluster's files share (cluster.c: lifecycle, heartbeat; cluster_lease.c: the sync lease and the instance
- * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log). Only these files include nats.h.
+ * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log, and delivery outcomes → this hub's
+ * outbox; cluster_outcome.c: the outcomes this hub settled → stream). Only these files include nats.h.
  */
 #ifndef SY_CLUSTER_INTERNAL_H
 #define SY_CLUSTER_INTERNAL_H

@@ -59,6 +59,8 @@ int sy_outcome_queue(sy_txn_t *txn, const char *node, const char *kind, const ch
     char id[200], key[KEY_MAX];
     unsigned char nb[8];
     int rc;
+    if (spoke == NULL || record == NULL || record[0] == '\0' || !json_is_object(fields))
+        return 0; /* not a push to a tool for a record (a notifier's message): nothing another hub settles */
     if ((rc = sy_meta_get_u64(txn, QUEUE_NEXT, &n)) != 0 || (rc = sy_meta_put_u64(txn, QUEUE_NEXT, n + 1)) != 0)
         return rc;
     ++n;
@@ -84,7 +86,6 @@ int sy_outcome_queue(sy_txn_t *txn, const char *node, const char *kind, const ch
 typedef struct st_peek_t {
     json_t *list;
     size_t max;
-    uint64_t upto; /* wait entries: the largest seq wanted */
     int bad;
 } peek_t;
 
@@ -304,8 +305,7 @@ int sy_outcome_consume(sy_txn_t *txn, const json_t *oc, uint64_t stream_seq, int
 
 typedef struct st_due_t {
     uint64_t upto;
-    json_t *list; /* [key (hex-free binary as a JSON string is not safe: stored as the pair of seqs), outcome] */
-    int rc;
+    json_t *list; /* [seq, stream seq, outcome]: the key's two halves, and what waited under it */
 } due_t;
 
 static int on_waiting(void *arg, sy_slice_t key, sy_slice_t val)
