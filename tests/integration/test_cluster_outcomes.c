@@ -10,7 +10,7 @@
  * on the wire at the kill are resent under the keys they had (replayed by the fake); later changes are delivered
  * once; the killed hub, back as a follower, ends with an empty queue and the dead letter too; the golden records of
  * the three hubs are equal. And admin writes: a follower refuses them with 409 naming the holder and its admin
- * URL (the CLI's message too); the holder takes them.
+ * URL (the CLI's message too); the holder takes them; the CLI refuses them on a stopped node's data dir.
  */
 #include "harness_cluster.h"
 #include "harness_delivery.h"
@@ -400,6 +400,15 @@ static void test_outcomes(void **state)
 
     for (int n = 0; n != NODES; ++n)
         assert_int_equal(sy_it_stop(C.hub[n]), 0);
+    {
+        /* with no hub running, the CLI does not write a node's records behind the stream's back either */
+        sy_it_output_t o;
+        sy_it_cli(C.hub[0], &o, "records", "merge", "cust_1", "cust_2", NULL);
+        if (o.status == 0 || strstr(o.err, "cluster node hub-0") == NULL)
+            fail_msg("records merge on a stopped node's data dir: exit %d, stderr %s; expected a refusal", o.status,
+                     o.err);
+        sy_it_output_dispose(&o);
+    }
     for (int n = 0; n != NODES; ++n)
         sy_it_pass(C.hub[n]);
     sy_itc_pass(&C.nats);
