@@ -13,6 +13,7 @@
 #include "admin_api.h"
 #include "admin_alerts.h"
 #include "change.h"
+#include "cluster.h"
 #include "codec.h"
 #include "compact.h"
 #include "health_cache.h"
@@ -612,12 +613,50 @@ void sy_admin_change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
 
 /* --- routing ----------------------------------------------------------------------------------------------------- */
 
+/*
+ * A cluster node's admin writes (merge, split, queue and dead-letter actions, replays) change that hub's records and
+ * outbox only: the other hubs never hear of them. Delivery outcomes travel between hubs (outcome.h), these do not
+ * yet, so they are taken only where delivery runs, on the sync lease holder, and a follower answers 409 naming it
+ * (and its admin URL, from its heartbeat) so that the operator, or the CLI's message, says where to send them.
+ */
+static int is_cluster_write(h2o_iovec_t path, int post)
+{
+    char tail[256];
+    return post && (path_is(path, "/admin/api/records/merge") || path_is(path, "/admin/api/records/split") ||
+                    path_is(path, "/admin/api/dead/retry") || path_is(path, "/admin/api/replay") ||
+                    path_tail(path, "/admin/api/queue/", "/retry", tail, sizeof(tail)) ||
+                    path_tail(path, "/admin/api/queue/", "/drop", tail, sizeof(tail)) ||
+                    path_tail(path, "/admin/api/dead/", "/retry", tail, sizeof(tail)) ||
+                    path_tail(path, "/admin/api/dead/", "/drop", tail, sizeof(tail)));
+}
+
+static int refused_on_follower(sy_server_t *s, h2o_req_t *req)
+{
+    char node[128], admin[256], msg[700];
+    if (sy_cluster_lease_holder(s->cluster, node, sizeof(node), admin, sizeof(admin)))
+        return 0;
+    if (node[0] == '\0')
+        snprintf(msg, sizeof(msg), "this hub (%s) does not hold the sync lease, and no hub holds it now: admin writes "
+                                   "go to the lease holder (switchyard cluster status names it); try again shortly",
+                 s->conf->cluster->node);
+    else
+        snprintf(msg, sizeof(msg), "this hub (%s) does not hold the sync lease: admin writes go to the lease holder, "
+                                   "%s%s%s%s", s->conf->cluster->node, node, admin[0] != '\0' ? " (admin API " : "",
+                 admin, admin[0] != '\0' ? ")" : "");
+    sy_admin_send_doc(req, 409, "Conflict",
+                      json_pack("{s:s, s:s, s:s?, s:s?}", "error", "not_lease_holder", "message", msg, "holder",
+                                node[0] != '\0' ? node : NULL, "holder_admin", admin[0] != '\0' ? admin : NULL));
+    return 1;
+}
+
 int sy_admin_api(sy_server_t *s, h2o_req_t *req)
 {
     h2o_iovec_t path = req->path_normalized;
     int post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     char tail[256];
 
+    if (s->cluster != NULL && is_cluster_write(path, post) && refused_on_follower(s, req))
+        return 0;
     if (sy_admin_browse(s, req) == 0) /* the dashboard's routes (admin_browse.c) */
         return 0;
 

@@ -42,6 +42,9 @@
  * writer's commit of its events (a log job, reconcile_jobs.c) holding nothing: it reads the dedupe index in short
  * read transactions, one per page, and has none open when it appends. The fetcher (fetch.c) likewise: one short
  * read transaction per round, none open while it fetches or waits for the commit of its round (events and rider).
+ * The cluster's outcome publisher (cluster_outcome.c) reads its queue in a short read transaction, publishes with
+ * none open, and deletes what was acknowledged with sy_store_write holding nothing; the consumer applies outcomes in
+ * its batch's rider (outcome.c), which takes nothing, like every rider.
  * The applier's memory of learnt shapes (drift.h) has no lock: only its step uses it (on the writer's thread when
  * riding) and the applier thread after that ride's wait returned, one at a time, ordered by the ride's hand-off.
  *

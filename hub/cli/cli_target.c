@@ -7,10 +7,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster_config.h"
 #include "datadir.h"
 #include "policy_stamp.h"
 
 #define HOLDER_WAIT_TRIES 40 /* x 25 ms: a holder writes its pid right after locking */
+
+/* The write commands that change a node's records, outbox or dead letters (not log compaction, applier pause, ...). */
+static int changes_records(const char *what)
+{
+    return strncmp(what, "records ", 8) == 0 || strncmp(what, "queue ", 6) == 0 || strncmp(what, "dead ", 5) == 0 ||
+           strcmp(what, "replay") == 0;
+}
 
 int sy_cli_target_open(const sy_cli_t *cli, const sy_config_t *conf, const char *what, sy_cli_target_t *t)
 {
@@ -29,6 +37,18 @@ int sy_cli_target_open(const sy_cli_t *cli, const sy_config_t *conf, const char 
         return SY_EXIT_OK;
     for (int tries = 0;; ++tries) {
         int rc = sy_datadir_lock(conf->data_dir, 0, what, NULL, &t->lock_fd, &h, &err);
+        if (rc == 0 && conf->cluster != NULL && changes_records(what)) {
+            /* The stream's log is every node's; records, outbox and dead letters must stay what the stream made them
+             * (admin writes go to the lease holder: admin_api.c). */
+            fprintf(stderr,
+                    "switchyard: %s is the data dir of cluster node %s and no hub runs on it: %s would change this "
+                    "node's records or outbox alone; start the hub and send it to the lease holder (switchyard "
+                    "cluster status names it)\n",
+                    conf->data_dir, conf->cluster->node, what);
+            sy_datadir_unlock(t->lock_fd);
+            t->lock_fd = -1;
+            return SY_EXIT_FAIL;
+        }
         if (rc == 0)
             return SY_EXIT_OK; /* no hub: we write, holding the lock */
         if (rc == SY_ENOTFOUND)

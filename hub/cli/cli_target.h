@@ -2,7 +2,9 @@
  * Where a CLI write command (replay, records merge/split, queue retry/drop, dead retry, log compact) runs
  * (cli_target.c): through the running hub's admin API when a hub holds the data dir's lock (datadir.h), otherwise
  * directly on the data dir, holding that lock while it writes so that a `serve` started meanwhile refuses. Never
- * directly while a hub runs: when its admin API cannot be reached the command fails.
+ * directly while a hub runs: when its admin API cannot be reached the command fails. On a cluster node's data dir
+ * (a `cluster:` section) the commands that change records, outbox or dead letters never run directly: they are
+ * refused with the reason (the stream's log must stay what every node's records are made of).
  */
 #ifndef SY_CLI_TARGET_H
 #define SY_CLI_TARGET_H

@@ -9,6 +9,7 @@
 
 #include "cluster_internal.h"
 #include "log.h"
+#include "outcome.h"
 
 #define NODES_TTL_MS 30000    /* a node that stopped beating leaves `cluster status` after this */
 #define HEARTBEAT_MS 1000
@@ -71,20 +72,49 @@ static int ensure_stream(sy_cluster_t *c, sy_error_t *err)
     jsStreamConfig sc;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    const char *subjects[] = {c->subject};
+    const char *subjects[] = {c->subject, c->outcome_subject};
     natsStatus s;
 
     if (js_GetStreamInfo(&si, c->js, c->conf->stream, NULL, &jerr) == NATS_OK) {
         if (si->Config->Replicas != (int64_t)c->conf->replicas)
             sy_log(SY_LOG_WARN, "cluster: stream %s has %lld replicas, the config says %u: the stream's stays",
                    c->conf->stream, (long long)si->Config->Replicas, c->conf->replicas);
+        int has = 0;
+        for (int i = 0; i != si->Config->SubjectsLen; ++i)
+            has |= strcmp(si->Config->Subjects[i], c->outcome_subject) == 0;
+        if (!has) {
+            /* A stream made before delivery outcomes were shared: their subject is added (the events' stays). */
+            const char **was = si->Config->Subjects;
+            int was_len = si->Config->SubjectsLen;
+            const char **now = calloc((size_t)was_len + 1, sizeof(*now));
+            jsStreamInfo *updated = NULL;
+            if (now == NULL) {
+                jsStreamInfo_Destroy(si);
+                return sy_error_set(err, SY_ENOMEM, NULL, 0, 0, "cluster: out of memory");
+            }
+            memcpy(now, was, (size_t)was_len * sizeof(*now));
+            now[was_len] = c->outcome_subject;
+            si->Config->Subjects = now;
+            si->Config->SubjectsLen = was_len + 1;
+            s = js_UpdateStream(&updated, c->js, si->Config, NULL, &jerr);
+            si->Config->Subjects = was; /* the library frees its own array */
+            si->Config->SubjectsLen = was_len;
+            free(now);
+            jsStreamInfo_Destroy(updated);
+            if (s != NATS_OK) {
+                jsStreamInfo_Destroy(si);
+                return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot add subject %s to stream %s: %s (%d)",
+                                    c->outcome_subject, c->conf->stream, natsStatus_GetText(s), (int)jerr);
+            }
+            sy_log(SY_LOG_INFO, "cluster: stream %s takes delivery outcomes on %s", c->conf->stream, c->outcome_subject);
+        }
         jsStreamInfo_Destroy(si);
         return 0;
     }
     jsStreamConfig_Init(&sc);
     sc.Name = c->conf->stream;
     sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
+    sc.SubjectsLen = 2;
     sc.Storage = js_FileStorage;
     sc.Replicas = c->conf->replicas;
     sc.Duplicates = (int64_t)120 * 1000 * 1000 * 1000; /* JetStream's default window, said out loud */
@@ -134,15 +164,17 @@ static void heartbeat(sy_cluster_t *c)
 {
     sy_store_stats_t st;
     uint64_t cursor;
+    char admin[sizeof(c->admin_url)];
     pthread_mutex_lock(&c->mutex);
     cursor = c->cursor;
+    memcpy(admin, c->admin_url, sizeof(admin));
     pthread_mutex_unlock(&c->mutex);
     if (sy_store_stats(c->store, &st) != 0)
         st.events = 0;
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:I}", "node", c->conf->node, "stream_seq",
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:s}", "node", c->conf->node, "stream_seq",
                             (json_int_t)cursor, "events", (json_int_t)st.events, "at_ms", (json_int_t)sy_now_ms(),
                             "sync", atomic_load(&c->lease_held), "published", (json_int_t)atomic_load(&c->published),
-                            "publish_failures", (json_int_t)atomic_load(&c->publish_failures));
+                            "publish_failures", (json_int_t)atomic_load(&c->publish_failures), "admin", admin);
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text != NULL) {
         uint64_t rev;
@@ -220,6 +252,9 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     c->writer = writer;
     c->tail = &c->head;
     snprintf(c->subject, sizeof(c->subject), "%s.events", conf->stream);
+    snprintf(c->outcome_subject, sizeof(c->outcome_subject), "%s.outcomes", conf->stream);
+    snprintf(c->consume_subject, sizeof(c->consume_subject), "%s.*", conf->stream);
+    atomic_store(&sy_outcome_enabled, 1); /* the applier looks for outcomes waiting for it (outcome.h) */
     pthread_mutex_init(&c->mutex, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_cond_init(&c->lease_cond, NULL);
@@ -262,6 +297,9 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     for (; c->num_publishers != SY_CLUSTER_PUBLISHERS; ++c->num_publishers)
         if (pthread_create(&c->publishers[c->num_publishers], NULL, sy_cluster_publisher_main, c) != 0)
             goto Threads;
+    if (pthread_create(&c->outcome_thread, NULL, sy_cluster_outcome_main, c) != 0)
+        goto Threads;
+    c->outcome_started = 1;
     if (pthread_create(&c->lease_thread, NULL, lease_main, c) != 0)
         goto Threads;
     c->lease_started = 1;
@@ -292,6 +330,8 @@ void sy_cluster_stop(sy_cluster_t *c)
         pthread_join(c->lease_thread, NULL);
     if (c->beat_started)
         pthread_join(c->beat_thread, NULL);
+    if (c->outcome_started)
+        pthread_join(c->outcome_thread, NULL); /* after delivery stopped: what is left stays queued for the restart */
     for (unsigned i = 0; i != c->num_publishers; ++i)
         pthread_join(c->publishers[i], NULL); /* each drains the queue first */
     /* Publishers are gone: no waiter is added any more. The consumer answers those left, then stops. */
@@ -315,6 +355,38 @@ void sy_cluster_stop(sy_cluster_t *c)
     pthread_mutex_destroy(&c->mutex);
     free(c->ring);
     free(c);
+}
+
+void sy_cluster_set_admin_url(sy_cluster_t *c, const char *url)
+{
+    pthread_mutex_lock(&c->mutex);
+    snprintf(c->admin_url, sizeof(c->admin_url), "%s", url);
+    pthread_mutex_unlock(&c->mutex);
+}
+
+int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *admin, size_t admin_len)
+{
+    kvEntry *e = NULL;
+    if (node_len != 0)
+        node[0] = '\0';
+    if (admin_len != 0)
+        admin[0] = '\0';
+    if (atomic_load(&c->lease_held))
+        return 1;
+    if (kvStore_Get(&e, c->lease_kv, SY_CLUSTER_LEASE_KEY) == NATS_OK) {
+        if (kvEntry_Operation(e) == kvOp_Put && kvEntry_ValueString(e) != NULL)
+            snprintf(node, node_len, "%s", kvEntry_ValueString(e));
+        kvEntry_Destroy(e);
+    }
+    if (node[0] != '\0' && kvStore_Get(&e, c->nodes_kv, node) == NATS_OK) {
+        json_t *beat = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
+        const char *url = json_string_value(json_object_get(beat, "admin"));
+        if (url != NULL)
+            snprintf(admin, admin_len, "%s", url);
+        json_decref(beat);
+        kvEntry_Destroy(e);
+    }
+    return 0;
 }
 
 void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
@@ -350,6 +422,13 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
     fprintf(out, "# HELP switchyard_cluster_lease_changes_total Times this hub took or lost the sync lease\n"
                  "# TYPE switchyard_cluster_lease_changes_total counter\nswitchyard_cluster_lease_changes_total %llu\n",
             (unsigned long long)atomic_load(&c->lease_changes));
+    fprintf(out, "# HELP switchyard_cluster_outcomes_total Delivery outcomes this hub published (settled here) or "
+                 "read from the stream (outcome.h)\n# TYPE switchyard_cluster_outcomes_total counter\n"
+                 "switchyard_cluster_outcomes_total{outcome=\"published\"} %llu\n"
+                 "switchyard_cluster_outcomes_total{outcome=\"not_acknowledged\"} %llu\n"
+                 "switchyard_cluster_outcomes_total{outcome=\"consumed\"} %llu\n",
+            (unsigned long long)atomic_load(&c->outcomes_published), (unsigned long long)atomic_load(&c->outcome_failures),
+            (unsigned long long)atomic_load(&c->outcomes_consumed));
     fprintf(out, "# HELP switchyard_cluster_lease_held 1 while this hub holds the applier/delivery lease\n"
                  "# TYPE switchyard_cluster_lease_held gauge\nswitchyard_cluster_lease_held %d\n",
             atomic_load(&c->lease_held));

@@ -13,12 +13,20 @@
  *   dedupe    JetStream's duplicate window (2 minutes) catches quick retries; the local event_ids index catches
  *             every later one, exactly, for ever: a duplicate that got into the stream is a duplicate in every
  *             hub's log, at the same point of the stream, so no hub diverges.
- *   status    each hub writes a heartbeat (its stream cursor, log seq, lease) to the key-value bucket
+ *   status    each hub writes a heartbeat (its stream cursor, log seq, lease, admin URL) to the key-value bucket
  *             "<stream>_nodes"; `switchyard cluster status` and /metrics read them.
  *   lease     every hub applies its log to its own golden records; delivery runs only on the hub holding the
  *             sync lease, a revision-checked key in the bucket "<stream>_lease" that expires lease_ttl after its last
  *             renewal (cluster_lease.c). Idempotency keys and the instance id are cluster-wide (records.h), so a
- *             new holder resending what the old one pushed is replayed by the tool, not written twice.
+ *             new holder resending what the old one had on the wire is replayed by the tool, not written twice.
+ *   outcomes  what the holder's delivery settles (done, dead letter) is queued in its data dir in the settling
+ *             transaction and published to "<stream>.outcomes" by a thread of every hub (cluster_outcome.c); every
+ *             hub's consumer applies the outcomes it reads in the commit that moves its stream cursor (outcome.h):
+ *             its queued push loses the fields delivered, the dead letter appears there too. So followers' outboxes
+ *             and dead letters follow the holder's, and a new holder does not send again what was delivered.
+ *   admin     admin writes (merge, split, queue and dead-letter actions, replays) are taken on the lease holder
+ *             only; a follower answers 409 naming it and its admin URL (sy_cluster_lease_holder, from the
+ *             heartbeats). They change the holder alone: they do not travel to the other hubs.
  *
  * Threads and locks: locks.h (cluster.c mutex, a leaf).
  */
@@ -60,6 +68,16 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out);
 /* Gives the lease back (delivery stopped first), stops the heartbeat, then the publishers (queued jobs answered SY_ESHUTDOWN), the consumer
  * and the connection. NULL is a no-op. */
 void sy_cluster_stop(sy_cluster_t *c);
+
+/* The admin API's URL (config.h sy_config_admin_url), said in this hub's heartbeat so that a follower can tell an
+ * operator where admin writes go. */
+void sy_cluster_set_admin_url(sy_cluster_t *c, const char *url);
+/*
+ * Whether this hub holds the sync lease (1). When it does not (0), node gets the holder's name ("" when none holds
+ * it now) and admin its admin URL from its heartbeat ("" unknown): two key-value reads, at most lease_ttl/4 each, on
+ * the calling thread. Admin writes are refused on a follower with these (admin_api.c).
+ */
+int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *admin, size_t admin_len);
 
 /* `switchyard cluster status [--json]`: reads the stream and the buckets (no hub needed); exit code. */
 int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out);

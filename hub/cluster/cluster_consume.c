@@ -5,6 +5,9 @@
  * duplicate that got past JetStream's window into a duplicate, identically on every hub), and a restart resumes at
  * cursor + 1.
  *
+ * The stream also carries delivery outcomes ("<stream>.outcomes", outcome.h): they are not log events; each is
+ * applied to this hub's outbox in the commit of its batch, before the cursor moves past it.
+ *
  * It also answers the ingress jobs the publishers acknowledged (sy_cluster_wait_add): once the cursor has passed a
  * job's stream seqs, each item gets the local seq and duplicate flag its message got here.
  */
@@ -14,6 +17,7 @@
 
 #include "cluster_internal.h"
 #include "log.h"
+#include "outcome.h"
 
 #define CONSUME_BATCH 256
 
@@ -21,6 +25,10 @@ typedef struct st_consume_job_t {
     sy_log_job_t super;
     sy_rider_t rider;
     unsigned char cursor_be[8];
+    json_t *outcomes[CONSUME_BATCH]; /* delivery outcomes among the batch's messages (outcome.h), in stream order */
+    uint64_t outcome_seq[CONSUME_BATCH];
+    size_t num_outcomes;
+    int64_t now_ms;
     pthread_mutex_t mutex; /* leaf: the writer's on_done and this thread */
     pthread_cond_t cond;
     int done;
@@ -69,7 +77,7 @@ int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err)
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
         so.Config.OptStartSeq = c->cursor + 1;
     }
-    natsStatus s = js_SubscribeSync(&c->sub, c->js, c->subject, NULL, &so, &jerr);
+    natsStatus s = js_SubscribeSync(&c->sub, c->js, c->consume_subject, NULL, &so, &jerr);
     if (s != NATS_OK)
         return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot subscribe to stream %s: %s (%d)",
                             c->conf->stream, natsStatus_GetText(s), (int)jerr);
@@ -78,9 +86,16 @@ int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err)
     return 0;
 }
 
+/* In the commit of the batch's events: its outcomes applied (they need only what the applier did, never the
+ * events of this batch: outcome.c waits for the applier when they do), then the stream cursor past them all. */
 static int put_cursor(void *arg, sy_txn_t *txn)
 {
     consume_job_t *cj = arg;
+    for (size_t i = 0; i != cj->num_outcomes; ++i) {
+        int rc = sy_outcome_consume(txn, cj->outcomes[i], cj->outcome_seq[i], cj->now_ms);
+        if (rc != 0)
+            return rc;
+    }
     return sy_txn_put(txn, SY_DB_META, sy_slice_cstr(SY_CLUSTER_CURSOR_KEY),
                       (sy_slice_t){(const char *)cj->cursor_be, 8});
 }
@@ -185,11 +200,28 @@ static void settle_waiters(sy_cluster_t *c)
 static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t n)
 {
     sy_append_t items[CONSUME_BATCH];
-    size_t k = 0;
+    unsigned char is_event[CONSUME_BATCH];
+    json_t *outcomes[CONSUME_BATCH];
+    uint64_t outcome_seq[CONSUME_BATCH];
+    size_t k = 0, num_outcomes = 0;
     for (size_t i = 0; i != n; ++i) {
         sy_event_t ev;
         const char *data = natsMsg_GetData(msgs[i]);
         int len = natsMsg_GetDataLength(msgs[i]);
+        const char *subject = natsMsg_GetSubject(msgs[i]);
+        is_event[i] = 0;
+        if (subject != NULL && strcmp(subject, c->outcome_subject) == 0) {
+            json_t *oc = data != NULL ? json_loadb(data, (size_t)len, 0, NULL) : NULL;
+            if (!json_is_object(oc)) {
+                sy_log(SY_LOG_ERROR, "cluster: stream seq %llu is not a delivery outcome: skipped",
+                       (unsigned long long)sseq[i]);
+                json_decref(oc);
+                continue;
+            }
+            outcome_seq[num_outcomes] = sseq[i];
+            outcomes[num_outcomes++] = oc;
+            continue;
+        }
         if (data == NULL || sy_codec_event_decode(data, (size_t)len, &ev) != 0) {
             /* Not ours (another publisher on the subject): skipped the same way on every hub. */
             sy_log(SY_LOG_ERROR, "cluster: stream seq %llu is not a Switchyard event: skipped",
@@ -197,10 +229,13 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
             sseq[i] = 0;
             continue;
         }
+        is_event[i] = 1;
         items[k++] = (sy_append_t){.source = ev.source, .event_id = ev.event_id, .value = {data, (size_t)len}};
     }
     consume_job_t cj = {.super = {.items = items, .num_items = k, .on_done = on_consumed, .rider = &cj.rider},
-                        .rider = {.fn = put_cursor, .arg = &cj}};
+                        .rider = {.fn = put_cursor, .arg = &cj}, .num_outcomes = num_outcomes, .now_ms = sy_now_ms()};
+    memcpy(cj.outcomes, outcomes, num_outcomes * sizeof(*outcomes));
+    memcpy(cj.outcome_seq, outcome_seq, num_outcomes * sizeof(*outcome_seq));
     pthread_mutex_init(&cj.mutex, NULL);
     pthread_cond_init(&cj.cond, NULL);
     uint64_t last = 0;
@@ -231,7 +266,7 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
         pthread_mutex_lock(&c->mutex);
         k = 0;
         for (size_t i = 0; i != n; ++i) {
-            if (sseq[i] == 0)
+            if (!is_event[i])
                 continue;
             c->ring[sseq[i] % SY_CLUSTER_RING] =
                 (sy_cluster_result_t){.stream_seq = sseq[i], .seq = items[k].seq, .duplicate = items[k].duplicate};
@@ -239,8 +274,11 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
         }
         c->cursor = last;
         pthread_mutex_unlock(&c->mutex);
-        atomic_fetch_add(&c->consumed, n);
+        atomic_fetch_add(&c->consumed, n - num_outcomes);
+        atomic_fetch_add(&c->outcomes_consumed, num_outcomes);
     }
+    for (size_t i = 0; i != num_outcomes; ++i)
+        json_decref(outcomes[i]);
     pthread_cond_destroy(&cj.cond);
     pthread_mutex_destroy(&cj.mutex);
 }

@@ -1,6 +1,7 @@
 /*
  * What the cluster's files share (cluster.c: lifecycle, heartbeat; cluster_lease.c: the sync lease and the instance
- * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log). Only these files include nats.h.
+ * id; cluster_publish.c: ingress → stream; cluster_consume.c: stream → local log, and delivery outcomes → this hub's
+ * outbox; cluster_outcome.c: the outcomes this hub settled → stream). Only these files include nats.h.
  */
 #ifndef SY_CLUSTER_INTERNAL_H
 #define SY_CLUSTER_INTERNAL_H
@@ -40,7 +41,9 @@ struct st_sy_cluster_t {
     jsCtx *js;
     jsCtx *lease_js; /* for the lease bucket: requests wait at most lease_ttl/4 */
     kvStore *nodes_kv, *lease_kv, *meta_kv;
-    char subject[96];
+    char subject[96];         /* "<stream>.events": what ingress publishes */
+    char outcome_subject[96]; /* "<stream>.outcomes": what the lease holder's delivery settled (outcome.h) */
+    char consume_subject[96]; /* "<stream>.*": both, in stream order */
 
     /* publish queue (mutex: leaf) */
     pthread_mutex_t mutex;
@@ -61,8 +64,8 @@ struct st_sy_cluster_t {
     atomic_int consumer_stop;
 
     /* heartbeat and lease (cluster_lease.c) */
-    pthread_t lease_thread, beat_thread;
-    int lease_started, beat_started;
+    pthread_t lease_thread, beat_thread, outcome_thread;
+    int lease_started, beat_started, outcome_started;
     sy_cluster_lease_cb_t lease_cb; /* under mutex */
     int lease_wanted;               /* under mutex: sy_cluster_set_lease was called */
     int64_t lease_sent_ms;          /* lease thread only: when (monotonic) our last acknowledged write was sent */
@@ -71,8 +74,9 @@ struct st_sy_cluster_t {
 
     /* figures for /metrics */
     atomic_uint_fast64_t published, publish_failures, publish_retries, duplicates_acked, consumed, stream_last_seq,
-        lease_changes;
+        lease_changes, outcomes_published, outcome_failures, outcomes_consumed;
     atomic_int connected;
+    char admin_url[256]; /* under mutex: sy_cluster_set_admin_url, said in the heartbeat */
 };
 
 /* cluster_lease.c: the lease thread's step (take or renew; gives up in time), the graceful give-back, and the
@@ -82,6 +86,8 @@ void sy_cluster_lease_release(sy_cluster_t *c);
 int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err);
 /* cluster_publish.c */
 void *sy_cluster_publisher_main(void *arg);
+/* cluster_outcome.c: publishes the queue of settled outcomes (outcome.h) */
+void *sy_cluster_outcome_main(void *arg);
 /* cluster_consume.c */
 int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err);
 void *sy_cluster_consumer_main(void *arg);

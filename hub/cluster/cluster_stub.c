@@ -38,3 +38,12 @@ int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out)
 void sy_cluster_set_lease(sy_cluster_t *c, const sy_cluster_lease_cb_t *cb)
 {
 }
+
+void sy_cluster_set_admin_url(sy_cluster_t *c, const char *url)
+{
+}
+
+int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *admin, size_t admin_len)
+{
+    return 1;
+}

@@ -386,6 +386,11 @@ int sy_server_run(const sy_config_t *conf)
         sy_log(SY_LOG_ERROR, "%s", msg);
         goto Exit;
     }
+    if (s.cluster != NULL) {
+        char url[256]; /* in the heartbeat: where a follower sends an operator's admin writes (admin_api.c) */
+        sy_config_admin_url(conf, url, sizeof(url));
+        sy_cluster_set_admin_url(s.cluster, url);
+    }
     /* Reconcile appends through the writer; in a cluster only the stream's consumer appends, so none runs there. */
     if (conf->cluster == NULL && (s.reconciles = sy_reconcile_jobs_create(conf, s.store, s.writer)) == NULL)
         goto Exit;

@@ -19,9 +19,11 @@
 #include "codec.h"
 #include "crypto.h"
 #include "alerts.h"
+#include "cluster_config.h"
 #include "log.h"
 #include "notify.h"
 #include "queue.h"
+#include "outcome.h"
 #include "records.h"
 
 #define MAX_BATCH 100
@@ -66,6 +68,8 @@ typedef struct st_item_t {
     int was_create; /* the request created the object */
     char record[64];
     char object_id[128]; /* the tool's object the request named ("" for a lookup or a create) */
+    json_t *sent;        /* a cluster node only: the fields as sent, for the outcome the other hubs apply (outcome.h) */
+    json_int_t seq;      /* the push's seq when sent */
 } item_t;
 
 typedef struct st_transfer_t {
@@ -329,6 +333,8 @@ static void transfer_free(transfer_t *t)
     if (t->easy != NULL)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
+    for (size_t i = 0; i != t->n; ++i)
+        json_decref(t->items[i].sent);
     sy_http_request_dispose(&t->req);
     clear_headers(t);
     free(t->body);
@@ -498,6 +504,8 @@ static void start_transfer(sy_delivery_t *d, spoke_t *s, candidate_t **cs, size_
         t->items[i].had_object = c->object_id != NULL;
         snprintf(t->items[i].object_id, sizeof(t->items[i].object_id), "%s", c->object_id != NULL ? c->object_id : "");
         t->items[i].was_create = c->object_id == NULL && (c->create || c->email == NULL);
+        t->items[i].sent = d->conf->cluster != NULL ? json_deep_copy(json_object_get(c->doc, "fields")) : NULL;
+        t->items[i].seq = json_integer_value(json_object_get(c->doc, "seq"));
     }
     t->n = n;
     t->spoke = s;
@@ -685,6 +693,29 @@ static void keep_version(json_t *doc, const sy_push_result_t *r)
         json_object_set_new(doc, "object_version", json_string(r->version));
 }
 
+/* A cluster node (the lease holder): what it settled goes to the other hubs (outcome.h), from this transaction. */
+static int share_done(sy_delivery_t *d, sy_txn_t *txn, const item_t *it, json_t *doc, int64_t now)
+{
+    if (d->conf->cluster == NULL || it->sent == NULL)
+        return 0;
+    const char *object_id = json_string_value(json_object_get(doc, "object_id"));
+    return sy_outcome_queue(txn, d->conf->cluster->node, "done", json_string_value(json_object_get(doc, "spoke")),
+                            it->record, it->sent, it->seq, object_id != NULL ? object_id : it->object_id, NULL, now);
+}
+
+static int share_dead(sy_delivery_t *d, sy_txn_t *txn, const unsigned char *key, json_t *doc, int64_t now)
+{
+    if (d->conf->cluster == NULL)
+        return 0;
+    json_t *dead = sy_doc_get(txn, SY_DB_DEAD, (sy_slice_t){(const char *)key + 8, 8});
+    int rc = sy_outcome_queue(txn, d->conf->cluster->node, "dead", json_string_value(json_object_get(doc, "spoke")),
+                              json_string_value(json_object_get(doc, "record")), json_object_get(doc, "fields"),
+                              json_integer_value(json_object_get(doc, "seq")),
+                              json_string_value(json_object_get(doc, "object_id")), dead, now);
+    json_decref(dead);
+    return rc;
+}
+
 /* Applies one push's outcome inside txn. Returns 0 or a storage error (the caller aborts txn). *log says what
  * becomes of the push's attempt log: 1 add this attempt, -1 drop the log (the push is done), 0 nothing (gone). */
 static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const item_t *it, const sy_push_result_t *r,
@@ -722,6 +753,8 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
                          r->created_id, r->outcome == SY_PUSH_FOUND ? "found" : "returned");
                 count(d, s, SY_PUSH_IDX_dead, 1);
                 rc = bury(txn, it->key, doc, why, response_doc(t, status, curl_error), now);
+                if (rc == 0)
+                    rc = share_dead(d, txn, it->key, doc, now);
                 json_decref(doc);
                 return rc;
             }
@@ -771,6 +804,8 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
         /* A newer value coalesced in while this one was on the wire: keep it queued (it is due) and send again. */
         rc = coalesced ? put_in_place(txn, it->key, doc) : remove_push(txn, it->key, doc);
         *log = coalesced ? 1 : -1;
+        if (rc == 0)
+            rc = share_done(d, txn, it, doc, now);
         break;
     case SY_PUSH_FOUND:
         rc = put_in_place(txn, it->key, doc);
@@ -794,6 +829,8 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
             count(d, s, SY_PUSH_IDX_dead, 1);
             rc = bury(txn, it->key, doc, (unsigned)attempts >= s->conf->api_max_attempts ? "too many attempts" : "too old",
                       response_doc(t, status, curl_error), now);
+            if (rc == 0)
+                rc = share_dead(d, txn, it->key, doc, now);
         } else {
             int64_t wait = r->retry_after_ms >= 0 ? (r->retry_after_ms < BACKOFF_CAP_MS ? r->retry_after_ms : BACKOFF_CAP_MS)
                                                   : sy_backoff_ms((unsigned)attempts - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
@@ -805,6 +842,8 @@ static int settle_push(sy_delivery_t *d, sy_txn_t *txn, transfer_t *t, const ite
     case SY_PUSH_PERMANENT:
         count(d, s, SY_PUSH_IDX_dead, 1);
         rc = bury(txn, it->key, doc, "the tool refused it", response_doc(t, status, curl_error), now);
+        if (rc == 0)
+            rc = share_dead(d, txn, it->key, doc, now);
         break;
     }
     json_decref(doc);
@@ -940,6 +979,7 @@ static void storage_failed(sy_delivery_t *d, const char *what, int rc)
 
 /* The candidates of a round that are not sent, written in one write. */
 typedef struct st_unsendable_t {
+    sy_delivery_t *d;
     candidate_t *c;
     size_t n;
     int64_t now;
@@ -951,8 +991,8 @@ static int write_unsendable(void *arg, sy_txn_t *txn)
     candidate_t *c = u->c;
     int rc = 0;
     for (size_t i = 0; i != u->n && rc == 0; ++i) {
-        if (c[i].problem != NULL)
-            rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, u->now);
+        if (c[i].problem != NULL && (rc = bury(txn, c[i].item.key, c[i].doc, c[i].problem, NULL, u->now)) == 0)
+            rc = share_dead(u->d, txn, c[i].item.key, c[i].doc, u->now);
         else if (c[i].drop != NULL && (rc = remove_push(txn, c[i].item.key, c[i].doc)) == 0)
             rc = sy_attempts_drop(txn, sy_get_be64(c[i].item.key + 8));
     }
@@ -969,7 +1009,7 @@ static int bury_unsendable(sy_delivery_t *d, candidate_t *c, size_t n, int64_t n
         any |= c[i].problem != NULL || c[i].drop != NULL;
     if (!any)
         return 0;
-    unsendable_t u = {c, n, now};
+    unsendable_t u = {d, c, n, now};
     if ((rc = sy_store_write(d->store, write_unsendable, &u)) != 0)
         return rc;
     for (size_t i = 0; i != n; ++i) {

@@ -10,6 +10,7 @@
 #include "drift.h"
 #include "log.h"
 #include "observe.h"
+#include "outcome.h"
 #include "policy_stamp.h"
 #include "records.h"
 #include "writer.h"
@@ -195,7 +196,11 @@ static int apply_events(apply_step_t *st, sy_txn_t *txn, sy_doc_cache_t *cache)
             return rc;
         cursor = d->ev.seq;
     }
-    if ((rc = sy_records_flush(&ctx)) != 0 || (rc = sy_drift_step_flush(&st->drift, txn, ctx.now_ms)) != 0 ||
+    /* A cluster's delivery outcomes that waited for these events (outcome.h): after the flush, in this commit. */
+    if ((rc = sy_records_flush(&ctx)) != 0 ||
+        (atomic_load_explicit(&sy_outcome_enabled, memory_order_relaxed) &&
+         (rc = sy_outcome_apply_due(txn, cursor, ctx.now_ms)) != 0) ||
+        (rc = sy_drift_step_flush(&st->drift, txn, ctx.now_ms)) != 0 ||
         (rc = sy_meta_put_u64(txn, "applier_cursor", cursor)) != 0 ||
         (rc = sy_records_add_stats(txn, &st->stats)) != 0)
         return rc;

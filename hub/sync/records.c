@@ -615,6 +615,18 @@ static json_t *new_push(const char *id, const char *spoke, const char *record, c
     return o;
 }
 
+/* The log seq each field of a push was last folded in at ("fseq"): a cluster's delivery outcome (outcome.h) settles
+ * only the fields queued at or before the seq of what was sent, never a value queued again since. */
+static void set_fseq(json_t *push, const char *field, uint64_t seq)
+{
+    json_t *fseq = json_object_get(push, "fseq");
+    if (fseq == NULL) {
+        fseq = json_object();
+        json_object_set_new_nocheck(push, "fseq", fseq);
+    }
+    json_object_set_new(fseq, field, json_integer((json_int_t)seq));
+}
+
 /* Queues field=value for spoke on record, coalescing with a push already waiting for the same spoke and record. */
 static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *field, const char *value,
                    const char *reason)
@@ -640,6 +652,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
          * a provider refuses one key with other parameters. */
         json_int_t revision = json_integer_value(json_object_get(push, "revision")) + 1;
         json_object_set_new(json_object_get(push, "fields"), field, json_string(value));
+        set_fseq(push, field, ctx->seq);
         json_array_append_new(json_object_get(push, "reasons"), json_string(reason));
         json_object_set_new(push, "revision", json_integer(revision));
         json_object_set_new(push, "updated_at_ms", json_integer(ctx->now_ms));
@@ -668,6 +681,7 @@ static int enqueue(sy_apply_ctx_t *ctx, json_t *rec, size_t spoke, const char *f
                     (int64_t)ctx->seq);
     if (push == NULL)
         return SY_ENOMEM;
+    set_fseq(push, field, ctx->seq);
     if ((rc = ctx_idempotency_key(ctx, push, idem, sizeof(idem))) != 0) {
         json_decref(push);
         return rc;

@@ -15,7 +15,7 @@
  *   match    K \x1f normalised value → record id           (strong identity keys, e.g. email)
  *   suggest  K \x1f value \x1f record id → ""             (weak keys: records sharing a value are suggestions)
  *   outbox   due_ms (be64) push id (be64) → {id, spoke, record, fields: {F: value}, reasons: [...], revision,
- *            attempts, enqueued_at_ms, updated_at_ms, idempotency_key, policy, seq}
+ *            attempts, enqueued_at_ms, updated_at_ms, idempotency_key, policy, seq, fseq: {F: seq}}
  *   pending  spoke \x1f record id → outbox key             (coalescing: one queued push per spoke and record)
  *   queue    per-spoke due and age indexes of the outbox, and meta queued:/dead:<spoke> counters (queue.h): every
  *            add or removal of an outbox key goes through sy_queue_add/remove/move
