@@ -33,7 +33,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 quick=0
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
-build=${1:-$root/build-bench}
+build=$(realpath -m "${1:-$root/build-bench}")   # absolute: the hubs run in their own dirs
 
 CONNS=${CONNS:-"64 256"}
 if [ $quick = 1 ]; then
