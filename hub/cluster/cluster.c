@@ -189,8 +189,7 @@ static void heartbeat(sy_cluster_t *c)
     }
 }
 
-/* Waits until stopping or ms have passed (c->mutex held). */
-static void nap_locked(sy_cluster_t *c, int64_t ms)
+void sy_cluster_nap_locked(sy_cluster_t *c, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -213,7 +212,7 @@ static void *lease_main(void *arg)
         pthread_mutex_unlock(&c->mutex);
         sy_cluster_lease_step(c);
         pthread_mutex_lock(&c->mutex);
-        nap_locked(c, tick_ms);
+        sy_cluster_nap_locked(c, tick_ms);
     }
     pthread_mutex_unlock(&c->mutex);
     sy_cluster_lease_release(c); /* delivery stops before another hub may take over */
@@ -229,7 +228,7 @@ static void *beat_main(void *arg)
         if (atomic_load(&c->connected))
             heartbeat(c);
         pthread_mutex_lock(&c->mutex);
-        nap_locked(c, HEARTBEAT_MS);
+        sy_cluster_nap_locked(c, HEARTBEAT_MS);
     }
     pthread_mutex_unlock(&c->mutex);
     return NULL;

@@ -92,6 +92,9 @@ void *sy_cluster_outcome_main(void *arg);
 int sy_cluster_consumer_begin(sy_cluster_t *c, sy_error_t *err);
 void *sy_cluster_consumer_main(void *arg);
 /* Registers w; resolves it at once if the log already holds its events. Called without the mutex. */
+/* Waits until the cluster is stopping or ms have passed, with c->mutex held (the stop broadcasts lease_cond, so
+ * every background thread leaves its nap at once). */
+void sy_cluster_nap_locked(sy_cluster_t *c, int64_t ms);
 void sy_cluster_wait_add(sy_cluster_t *c, sy_cluster_wait_t *w);
 void sy_cluster_wait_free(sy_cluster_wait_t *w);
 

@@ -32,14 +32,8 @@ static int delete_published(void *arg, sy_txn_t *txn)
 
 static void nap(sy_cluster_t *c, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&c->mutex);
-    while (!c->stopping && pthread_cond_timedwait(&c->lease_cond, &c->mutex, &ts) == 0)
-        ;
+    sy_cluster_nap_locked(c, ms);
     pthread_mutex_unlock(&c->mutex);
 }
 
