@@ -281,7 +281,9 @@ static void records_find(sy_server_t *s, h2o_req_t *req, const sy_policy_t *p)
 }
 
 /* A change (change.c, the same code the CLI runs when no hub does) in one write transaction. The log line names
- * the client (the CLI sends "switchyard-cli/VERSION (pid N)"): an audit trail of who changed what through the API. */
+ * the client (the CLI sends "switchyard-cli/VERSION (pid N)"): an audit trail of who changed what through the API.
+ * On a cluster's lease holder a merge or split goes through the stream instead, to be made at the same log position
+ * on every hub (sy_cluster_change, change_shared.h); this thread waits for it, with the same answers. */
 static void change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
 {
     char err[512] = "";
@@ -295,7 +297,9 @@ static void change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
             client[i] = isprint((unsigned char)v.base[i]) ? v.base[i] : '?';
         client[n] = '\0';
     }
-    int rc = sy_change_run(s->store, c, &result, err, sizeof(err));
+    int shared = s->cluster != NULL && (c->kind == SY_CHANGE_MERGE || c->kind == SY_CHANGE_SPLIT);
+    int rc = shared ? sy_cluster_change(s->cluster, c, &result, err, sizeof(err))
+                    : sy_change_run(s->store, c, &result, err, sizeof(err));
     sy_log(SY_LOG_INFO, "admin: POST %.*s from %s: %s", (int)req->path_normalized.len, req->path_normalized.base,
            client, rc == 0 ? "done" : err[0] != '\0' ? err : sy_strerror(rc));
     if (rc == 0) {
@@ -306,7 +310,11 @@ static void change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
         fail(req, 404, "Not Found", "not_found", err[0] != '\0' ? err : "no such item");
     else if (rc == SY_EINVAL)
         fail(req, 409, "Conflict", "refused", err[0] != '\0' ? err : "refused");
-    else
+    else if (shared && rc == SY_EIO) {
+        /* Like an event's 503: the change may still be made, on every hub alike. */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
+        fail(req, 503, "Service Unavailable", "cluster_unavailable", err);
+    } else
         fail(req, 503, "Service Unavailable", "storage_error", sy_strerror(rc));
 }
 
@@ -614,10 +622,10 @@ void sy_admin_change(sy_server_t *s, h2o_req_t *req, const sy_change_t *c)
 /* --- routing ----------------------------------------------------------------------------------------------------- */
 
 /*
- * A cluster node's admin writes (merge, split, queue and dead-letter actions, replays) change that hub's records and
- * outbox only: the other hubs never hear of them. Delivery outcomes travel between hubs (outcome.h), these do not
- * yet, so they are taken only where delivery runs, on the sync lease holder, and a follower answers 409 naming it
- * (and its admin URL, from its heartbeat) so that the operator, or the CLI's message, says where to send them.
+ * A cluster node's admin writes are taken only where delivery runs, on the sync lease holder, and a follower answers
+ * 409 naming it (and its admin URL, from its heartbeat) so that the operator, or the CLI's message, says where to
+ * send them. Merges and splits travel from there to every hub through the stream (change_shared.h); queue and
+ * dead-letter actions and replays change the holder's outbox alone (push and dead-letter ids are each hub's own).
  */
 static int is_cluster_write(h2o_iovec_t path, int post)
 {

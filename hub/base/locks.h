@@ -44,7 +44,12 @@
  * read transaction per round, none open while it fetches or waits for the commit of its round (events and rider).
  * The cluster's outcome publisher (cluster_outcome.c) reads its queue in a short read transaction, publishes with
  * none open, and deletes what was acknowledged with sy_store_write holding nothing; the consumer applies outcomes in
- * its batch's rider (outcome.c), which takes nothing, like every rider.
+ * its batch's rider (outcome.c), which takes nothing, like every rider. A cluster's merge or split on the lease
+ * holder (cluster_admin.c) waits on the admin thread for JetStream's acknowledgement, then for its own applier to
+ * make it, holding nothing but a policy reference (admin_api.c; the applier takes references too, so neither waits
+ * for the other): it polls with short read transactions and removes the answer with sy_store_write. The consumer
+ * records the change's marker in its batch's rider and the applier makes it inside its step (change_shared.c),
+ * which take nothing either. No new lock, and the order above is unchanged.
  * The applier's memory of learnt shapes (drift.h) has no lock: only its step uses it (on the writer's thread when
  * riding) and the applier thread after that ride's wait returned, one at a time, ordered by the ride's hand-off.
  *

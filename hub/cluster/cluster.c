@@ -9,6 +9,7 @@
 
 #include "cluster_internal.h"
 #include "log.h"
+#include "change_shared.h"
 #include "outcome.h"
 
 #define NODES_TTL_MS 30000    /* a node that stopped beating leaves `cluster status` after this */
@@ -72,30 +73,37 @@ static int ensure_stream(sy_cluster_t *c, sy_error_t *err)
     jsStreamConfig sc;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    const char *subjects[] = {c->subject, c->outcome_subject};
+    const char *subjects[] = {c->subject, c->outcome_subject, c->admin_subject};
     natsStatus s;
 
     if (js_GetStreamInfo(&si, c->js, c->conf->stream, NULL, &jerr) == NATS_OK) {
         if (si->Config->Replicas != (int64_t)c->conf->replicas)
             sy_log(SY_LOG_WARN, "cluster: stream %s has %lld replicas, the config says %u: the stream's stays",
                    c->conf->stream, (long long)si->Config->Replicas, c->conf->replicas);
-        int has = 0;
-        for (int i = 0; i != si->Config->SubjectsLen; ++i)
-            has |= strcmp(si->Config->Subjects[i], c->outcome_subject) == 0;
-        if (!has) {
-            /* A stream made before delivery outcomes were shared: their subject is added (the events' stays). */
+        const char *missing[SY_ARRAY_SIZE(subjects)];
+        int num_missing = 0;
+        for (size_t k = 1; k != SY_ARRAY_SIZE(subjects); ++k) {
+            int has = 0;
+            for (int i = 0; i != si->Config->SubjectsLen; ++i)
+                has |= strcmp(si->Config->Subjects[i], subjects[k]) == 0;
+            if (!has)
+                missing[num_missing++] = subjects[k];
+        }
+        if (num_missing != 0) {
+            /* A stream made before delivery outcomes or admin changes were shared: their subjects are added (the
+             * events' stays). */
             const char **was = si->Config->Subjects;
             int was_len = si->Config->SubjectsLen;
-            const char **now = calloc((size_t)was_len + 1, sizeof(*now));
+            const char **now = calloc((size_t)was_len + (size_t)num_missing, sizeof(*now));
             jsStreamInfo *updated = NULL;
             if (now == NULL) {
                 jsStreamInfo_Destroy(si);
                 return sy_error_set(err, SY_ENOMEM, NULL, 0, 0, "cluster: out of memory");
             }
             memcpy(now, was, (size_t)was_len * sizeof(*now));
-            now[was_len] = c->outcome_subject;
+            memcpy(now + was_len, missing, (size_t)num_missing * sizeof(*now));
             si->Config->Subjects = now;
-            si->Config->SubjectsLen = was_len + 1;
+            si->Config->SubjectsLen = was_len + num_missing;
             s = js_UpdateStream(&updated, c->js, si->Config, NULL, &jerr);
             si->Config->Subjects = was; /* the library frees its own array */
             si->Config->SubjectsLen = was_len;
@@ -104,9 +112,10 @@ static int ensure_stream(sy_cluster_t *c, sy_error_t *err)
             if (s != NATS_OK) {
                 jsStreamInfo_Destroy(si);
                 return sy_error_set(err, SY_EIO, NULL, 0, 0, "cluster: cannot add subject %s to stream %s: %s (%d)",
-                                    c->outcome_subject, c->conf->stream, natsStatus_GetText(s), (int)jerr);
+                                    missing[0], c->conf->stream, natsStatus_GetText(s), (int)jerr);
             }
-            sy_log(SY_LOG_INFO, "cluster: stream %s takes delivery outcomes on %s", c->conf->stream, c->outcome_subject);
+            for (int k = 0; k != num_missing; ++k)
+                sy_log(SY_LOG_INFO, "cluster: stream %s takes %s now", c->conf->stream, missing[k]);
         }
         jsStreamInfo_Destroy(si);
         return 0;
@@ -114,7 +123,7 @@ static int ensure_stream(sy_cluster_t *c, sy_error_t *err)
     jsStreamConfig_Init(&sc);
     sc.Name = c->conf->stream;
     sc.Subjects = subjects;
-    sc.SubjectsLen = 2;
+    sc.SubjectsLen = (int)SY_ARRAY_SIZE(subjects);
     sc.Storage = js_FileStorage;
     sc.Replicas = c->conf->replicas;
     sc.Duplicates = (int64_t)120 * 1000 * 1000 * 1000; /* JetStream's default window, said out loud */
@@ -252,8 +261,10 @@ int sy_cluster_start(sy_cluster_t **out, const sy_cluster_conf_t *conf, sy_store
     c->tail = &c->head;
     snprintf(c->subject, sizeof(c->subject), "%s.events", conf->stream);
     snprintf(c->outcome_subject, sizeof(c->outcome_subject), "%s.outcomes", conf->stream);
+    snprintf(c->admin_subject, sizeof(c->admin_subject), "%s.admin", conf->stream);
     snprintf(c->consume_subject, sizeof(c->consume_subject), "%s.*", conf->stream);
     atomic_store(&sy_outcome_enabled, 1); /* the applier looks for outcomes waiting for it (outcome.h) */
+    atomic_store(&sy_change_shared_enabled, 1); /* and for admin changes (change_shared.h) */
     pthread_mutex_init(&c->mutex, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_cond_init(&c->lease_cond, NULL);
@@ -428,6 +439,13 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
                  "switchyard_cluster_outcomes_total{outcome=\"consumed\"} %llu\n",
             (unsigned long long)atomic_load(&c->outcomes_published), (unsigned long long)atomic_load(&c->outcome_failures),
             (unsigned long long)atomic_load(&c->outcomes_consumed));
+    fprintf(out, "# HELP switchyard_cluster_admin_changes_total Merges and splits this hub's admin API published, "
+                 "or read from the stream (change_shared.h)\n# TYPE switchyard_cluster_admin_changes_total counter\n"
+                 "switchyard_cluster_admin_changes_total{outcome=\"published\"} %llu\n"
+                 "switchyard_cluster_admin_changes_total{outcome=\"not_acknowledged\"} %llu\n"
+                 "switchyard_cluster_admin_changes_total{outcome=\"consumed\"} %llu\n",
+            (unsigned long long)atomic_load(&c->changes_published),
+            (unsigned long long)atomic_load(&c->change_failures), (unsigned long long)atomic_load(&c->changes_consumed));
     fprintf(out, "# HELP switchyard_cluster_lease_held 1 while this hub holds the applier/delivery lease\n"
                  "# TYPE switchyard_cluster_lease_held gauge\nswitchyard_cluster_lease_held %d\n",
             atomic_load(&c->lease_held));

@@ -26,7 +26,9 @@
  *             and dead letters follow the holder's, and a new holder does not send again what was delivered.
  *   admin     admin writes (merge, split, queue and dead-letter actions, replays) are taken on the lease holder
  *             only; a follower answers 409 naming it and its admin URL (sy_cluster_lease_holder, from the
- *             heartbeats). They change the holder alone: they do not travel to the other hubs.
+ *             heartbeats). Merges and splits travel: the holder publishes them to "<stream>.admin" and every hub
+ *             makes them at the same log position (sy_cluster_change, change_shared.h). The other writes (queue
+ *             and dead-letter actions, replays) change the holder alone.
  *
  * Threads and locks: locks.h (cluster.c mutex, a leaf).
  */
@@ -35,6 +37,7 @@
 
 #include <stdio.h>
 
+#include "change.h"
 #include "cluster_config.h"
 #include "store.h"
 #include "writer.h"
@@ -78,6 +81,16 @@ void sy_cluster_set_admin_url(sy_cluster_t *c, const char *url);
  * the calling thread. Admin writes are refused on a follower with these (admin_api.c).
  */
 int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *admin, size_t admin_len);
+
+/*
+ * The holder's admin API, for a merge or split (change.h): publishes it to "<stream>.admin" instead of making it
+ * here, then waits until this hub's applier has made it at its log position (change_shared.h), at most
+ * ack_timeout + 5 s on the calling thread. Returns what sy_change_run would (0 with *result, SY_ENOTFOUND or
+ * SY_EINVAL with err: refused, alike on every hub), or SY_EIO with err saying which wait ran out: not acknowledged
+ * by the stream (it may still be there) or not made here in time (it will be, on every hub, when the applier gets
+ * there). Like a 503 for an event, SY_EIO promises nothing either way.
+ */
+int sy_cluster_change(sy_cluster_t *c, const sy_change_t *change, json_t **result, char *err, size_t len);
 
 /* `switchyard cluster status [--json]`: reads the stream and the buckets (no hub needed); exit code. */
 int sy_cluster_status_print(const sy_cluster_conf_t *conf, int json, FILE *out);

@@ -6,7 +6,9 @@
  * cursor + 1.
  *
  * The stream also carries delivery outcomes ("<stream>.outcomes", outcome.h): they are not log events; each is
- * applied to this hub's outbox in the commit of its batch, before the cursor moves past it.
+ * applied to this hub's outbox in the commit of its batch, before the cursor moves past it. And admin changes
+ * ("<stream>.admin", change_shared.h): a batch ends at each one, so that the marker its commit leaves is keyed by the
+ * last log seq appended before it, the same on every hub, and no event after it is in the log before the marker.
  *
  * It also answers the ingress jobs the publishers acknowledged (sy_cluster_wait_add): once the cursor has passed a
  * job's stream seqs, each item gets the local seq and duplicate flag its message got here.
@@ -16,6 +18,7 @@
 #include <time.h>
 
 #include "cluster_internal.h"
+#include "change_shared.h"
 #include "log.h"
 #include "outcome.h"
 
@@ -28,6 +31,9 @@ typedef struct st_consume_job_t {
     json_t *outcomes[CONSUME_BATCH]; /* delivery outcomes among the batch's messages (outcome.h), in stream order */
     uint64_t outcome_seq[CONSUME_BATCH];
     size_t num_outcomes;
+    json_t *change; /* an admin change: the batch's last message (change_shared.h), or NULL */
+    uint64_t change_seq;
+    int change_mine; /* published by this hub's admin API: its answer is kept for the request */
     int64_t now_ms;
     pthread_mutex_t mutex; /* leaf: the writer's on_done and this thread */
     pthread_cond_t cond;
@@ -96,6 +102,9 @@ static int put_cursor(void *arg, sy_txn_t *txn)
         if (rc != 0)
             return rc;
     }
+    int rc = cj->change != NULL ? sy_change_shared_consume(txn, cj->change, cj->change_seq, cj->change_mine) : 0;
+    if (rc != 0)
+        return rc;
     return sy_txn_put(txn, SY_DB_META, sy_slice_cstr(SY_CLUSTER_CURSOR_KEY),
                       (sy_slice_t){(const char *)cj->cursor_be, 8});
 }
@@ -204,6 +213,9 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
     json_t *outcomes[CONSUME_BATCH];
     uint64_t outcome_seq[CONSUME_BATCH];
     size_t k = 0, num_outcomes = 0;
+    json_t *change = NULL;
+    uint64_t change_seq = 0;
+    int change_mine = 0;
     for (size_t i = 0; i != n; ++i) {
         sy_event_t ev;
         const char *data = natsMsg_GetData(msgs[i]);
@@ -222,6 +234,20 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
             outcomes[num_outcomes++] = oc;
             continue;
         }
+        if (subject != NULL && strcmp(subject, c->admin_subject) == 0) {
+            json_t *ch = data != NULL ? json_loadb(data, (size_t)len, 0, NULL) : NULL;
+            if (!json_is_object(ch) || i + 1 != n) { /* the consumer ends a batch at one */
+                sy_log(SY_LOG_ERROR, "cluster: stream seq %llu is not an admin change: skipped",
+                       (unsigned long long)sseq[i]);
+                json_decref(ch);
+                continue;
+            }
+            const char *node = json_string_value(json_object_get(ch, "node"));
+            change = ch;
+            change_seq = sseq[i];
+            change_mine = node != NULL && strcmp(node, c->conf->node) == 0;
+            continue;
+        }
         if (data == NULL || sy_codec_event_decode(data, (size_t)len, &ev) != 0) {
             /* Not ours (another publisher on the subject): skipped the same way on every hub. */
             sy_log(SY_LOG_ERROR, "cluster: stream seq %llu is not a Switchyard event: skipped",
@@ -233,7 +259,8 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
         items[k++] = (sy_append_t){.source = ev.source, .event_id = ev.event_id, .value = {data, (size_t)len}};
     }
     consume_job_t cj = {.super = {.items = items, .num_items = k, .on_done = on_consumed, .rider = &cj.rider},
-                        .rider = {.fn = put_cursor, .arg = &cj}, .num_outcomes = num_outcomes, .now_ms = sy_now_ms()};
+                        .rider = {.fn = put_cursor, .arg = &cj}, .num_outcomes = num_outcomes, .change = change,
+                        .change_seq = change_seq, .change_mine = change_mine, .now_ms = sy_now_ms()};
     memcpy(cj.outcomes, outcomes, num_outcomes * sizeof(*outcomes));
     memcpy(cj.outcome_seq, outcome_seq, num_outcomes * sizeof(*outcome_seq));
     pthread_mutex_init(&cj.mutex, NULL);
@@ -253,6 +280,11 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
         while (!cj.done)
             pthread_cond_wait(&cj.cond, &cj.mutex);
         pthread_mutex_unlock(&cj.mutex);
+        /* The rider (outcomes, admin change marker, cursor) is rolled back alone when it fails: the events are in
+         * the log then, but the cursor is not past them. Taken again: the events are duplicates now, and the
+         * marker's log seq is the same, since this consumer is the log's only appender. */
+        if (cj.super.result == 0 && cj.rider.result != 0)
+            cj.super.result = cj.rider.result;
         if (cj.super.result == 0)
             break;
         sy_log(SY_LOG_ERROR, "cluster: the local log refused stream events (%s); retrying in 1 s",
@@ -274,11 +306,13 @@ static void append_batch(sy_cluster_t *c, natsMsg **msgs, uint64_t *sseq, size_t
         }
         c->cursor = last;
         pthread_mutex_unlock(&c->mutex);
-        atomic_fetch_add(&c->consumed, n - num_outcomes);
+        atomic_fetch_add(&c->consumed, n - num_outcomes - (change != NULL));
         atomic_fetch_add(&c->outcomes_consumed, num_outcomes);
+        atomic_fetch_add(&c->changes_consumed, change != NULL);
     }
     for (size_t i = 0; i != num_outcomes; ++i)
         json_decref(outcomes[i]);
+    json_decref(change);
     pthread_cond_destroy(&cj.cond);
     pthread_mutex_destroy(&cj.mutex);
 }
@@ -295,14 +329,17 @@ void *sy_cluster_consumer_main(void *arg)
         natsStatus s = natsSubscription_NextMsg(&m, c->sub, 100);
         while (s == NATS_OK) {
             jsMsgMetaData *meta = NULL;
+            int ends_batch = 0;
             if (natsMsg_GetMetaData(&meta, m) == NATS_OK && meta->Sequence.Stream > c->cursor) {
+                const char *subject = natsMsg_GetSubject(m);
+                ends_batch = subject != NULL && strcmp(subject, c->admin_subject) == 0; /* change_shared.h */
                 sseq[n] = meta->Sequence.Stream;
                 msgs[n++] = m;
             } else {
                 natsMsg_Destroy(m); /* seen already (the ordered consumer restarted behind us) */
             }
             jsMsgMetaData_Destroy(meta);
-            if (n == CONSUME_BATCH)
+            if (n == CONSUME_BATCH || ends_batch)
                 break;
             m = NULL;
             s = natsSubscription_NextMsg(&m, c->sub, 1);

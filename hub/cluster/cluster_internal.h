@@ -6,6 +6,7 @@
 #ifndef SY_CLUSTER_INTERNAL_H
 #define SY_CLUSTER_INTERNAL_H
 
+#include <jansson.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +44,8 @@ struct st_sy_cluster_t {
     kvStore *nodes_kv, *lease_kv, *meta_kv;
     char subject[96];         /* "<stream>.events": what ingress publishes */
     char outcome_subject[96]; /* "<stream>.outcomes": what the lease holder's delivery settled (outcome.h) */
-    char consume_subject[96]; /* "<stream>.*": both, in stream order */
+    char admin_subject[96];   /* "<stream>.admin": merges and splits taken by the holder (change_shared.h) */
+    char consume_subject[96]; /* "<stream>.*": all three, in stream order */
 
     /* publish queue (mutex: leaf) */
     pthread_mutex_t mutex;
@@ -74,7 +76,8 @@ struct st_sy_cluster_t {
 
     /* figures for /metrics */
     atomic_uint_fast64_t published, publish_failures, publish_retries, duplicates_acked, consumed, stream_last_seq,
-        lease_changes, outcomes_published, outcome_failures, outcomes_consumed;
+        lease_changes, outcomes_published, outcome_failures, outcomes_consumed, changes_published, change_failures,
+        changes_consumed;
     atomic_int connected;
     char admin_url[256]; /* under mutex: sy_cluster_set_admin_url, said in the heartbeat */
 };
@@ -86,6 +89,10 @@ void sy_cluster_lease_release(sy_cluster_t *c);
 int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err);
 /* cluster_publish.c */
 void *sy_cluster_publisher_main(void *arg);
+/* Publishes doc (compact JSON) to subject with Nats-Msg-Id = id and waits for JetStream's acknowledgement, at most
+ * ack_timeout: NATS_OK, or why not (jerr: JetStream's error code, 0 if none). The outcome and admin publishers. */
+natsStatus sy_cluster_publish_json(sy_cluster_t *c, const char *subject, const char *id, const json_t *doc,
+                                   jsErrCode *jerr);
 /* cluster_outcome.c: publishes the queue of settled outcomes (outcome.h) */
 void *sy_cluster_outcome_main(void *arg);
 /* cluster_consume.c */

@@ -52,21 +52,8 @@ static int publish_one(sy_cluster_t *c, json_t *e)
     json_t *oc = json_object_get(e, "outcome");
     if (id == NULL || !json_is_object(oc))
         return 0; /* unreadable (outcome.c logged it): deleted like a published one, never retried for ever */
-    char *text = json_dumps(oc, JSON_COMPACT);
-    natsMsg *m = NULL;
-    jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
-    jsPubOptions po;
-    natsStatus s = text != NULL ? natsMsg_Create(&m, c->outcome_subject, NULL, text, (int)strlen(text)) : NATS_NO_MEMORY;
-    free(text);
-    if (s == NATS_OK) {
-        jsPubOptions_Init(&po);
-        po.MsgId = id;
-        po.MaxWait = c->conf->ack_timeout_ms;
-        s = js_PublishMsg(&ack, c->js, m, &po, &jerr);
-    }
-    natsMsg_Destroy(m);
-    jsPubAck_Destroy(ack);
+    natsStatus s = sy_cluster_publish_json(c, c->outcome_subject, id, oc, &jerr);
     if (s != NATS_OK) {
         atomic_fetch_add(&c->outcome_failures, 1);
         sy_log(SY_LOG_WARN, "cluster: outcome %s not acknowledged (%s, %d): kept queued, published again in %d ms", id,

@@ -284,6 +284,27 @@ void *sy_cluster_publisher_main(void *arg)
     return NULL;
 }
 
+natsStatus sy_cluster_publish_json(sy_cluster_t *c, const char *subject, const char *id, const json_t *doc,
+                                   jsErrCode *jerr)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    natsMsg *m = NULL;
+    jsPubAck *ack = NULL;
+    jsPubOptions po;
+    *jerr = 0;
+    natsStatus s = text != NULL ? natsMsg_Create(&m, subject, NULL, text, (int)strlen(text)) : NATS_NO_MEMORY;
+    free(text);
+    if (s == NATS_OK) {
+        jsPubOptions_Init(&po);
+        po.MsgId = id;
+        po.MaxWait = c->conf->ack_timeout_ms;
+        s = js_PublishMsg(&ack, c->js, m, &po, jerr);
+    }
+    natsMsg_Destroy(m);
+    jsPubAck_Destroy(ack);
+    return s;
+}
+
 int sy_cluster_submit(sy_cluster_t *c, sy_log_job_t *job)
 {
     int wake;

@@ -47,3 +47,10 @@ int sy_cluster_lease_holder(sy_cluster_t *c, char *node, size_t node_len, char *
 {
     return 1;
 }
+
+int sy_cluster_change(sy_cluster_t *c, const sy_change_t *change, json_t **result, char *err, size_t len)
+{
+    *result = NULL;
+    snprintf(err, len, "this build has no cluster support");
+    return SY_EINVAL;
+}

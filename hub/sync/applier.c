@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "change_shared.h"
 #include "drift.h"
 #include "log.h"
 #include "observe.h"
@@ -23,6 +24,7 @@
 #define LAG_FULL 8192
 #define IDLE_WAIT_MS 500 /* a missed notification costs at most this */
 #define FULL_WAIT_MS 1000
+#define CHANGES_PER_STEP 64 /* a cluster's admin changes made at the start of one step at most */
 
 struct st_sy_applier_t {
     sy_store_t *store;
@@ -94,6 +96,7 @@ typedef struct st_batch_t {
     size_t n;
     uint64_t after;    /* the cursor before ev[0] */
     uint64_t last_seq; /* the log's end when it was decoded (the applier's lag is last_seq - cursor) */
+    int changes_due;   /* no event, but a cluster's admin change waits at the cursor (change_shared.h) */
 } batch_t;
 
 /*
@@ -114,6 +117,7 @@ static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, int from_cur
     if ((rc = sy_store_last_seq(rd, &b->last_seq)) != 0)
         goto Exit;
     b->after = after;
+    b->changes_due = 0;
     uint64_t started = sy_mono_ns();
     while (b->n != BATCH_EVENTS && sy_mono_ns() - started < BATCH_NS && (rc = sy_store_event_next(rd, after, &ev)) == 0) {
         decoded_t *d = &b->ev[b->n];
@@ -137,6 +141,8 @@ static int decode_batch(sy_applier_t *a, const sy_policy_t *policy, int from_cur
     }
     if (rc == SY_ENOTFOUND)
         rc = 0;
+    if (rc == 0 && b->n == 0 && atomic_load_explicit(&sy_change_shared_enabled, memory_order_relaxed))
+        b->changes_due = sy_change_shared_due(rd, after);
 Exit:
     sy_store_read_end(rd);
     return rc;
@@ -157,6 +163,7 @@ typedef struct st_apply_step_t {
     uint64_t cursor; /* applier_cursor expected before decoded[from] */
     uint64_t budget_ns; /* 0: no limit */
     size_t upto;        /* out: decoded[from..upto) applied */
+    size_t changes;     /* out: a cluster's admin changes made before decoded[from] (change_shared.h) */
     sy_apply_stats_t stats;
     sy_drift_step_t drift; /* what the step learnt of payload shapes, kept once it committed */
 } apply_step_t;
@@ -168,16 +175,27 @@ static int apply_events(apply_step_t *st, sy_txn_t *txn, sy_doc_cache_t *cache)
     uint64_t now_cursor, cursor = st->cursor, started = sy_mono_ns();
     int rc;
 
+    uint64_t stop = UINT64_MAX; /* no event after this seq in this step */
+
     memset(&st->stats, 0, sizeof(st->stats));
     sy_drift_step_begin(&st->drift, st->a->drift, st->policy);
     st->upto = st->from;
+    st->changes = 0;
     if ((rc = sy_meta_get_u64(txn, "applier_cursor", &now_cursor)) != 0)
         return rc;
     if (now_cursor != cursor)
         return STALE_CURSOR;
+    /* A cluster's merges and splits at their log position (change_shared.h): those waiting before the next event
+     * are made first, while no record of this step is cached yet; the step then ends at the next one's position,
+     * so that the following step makes it before the event after it. */
+    if (atomic_load_explicit(&sy_change_shared_enabled, memory_order_relaxed) &&
+        (rc = sy_change_shared_apply_due(txn, st->policy, st->from != st->n ? st->decoded[st->from].ev.seq : cursor + 1,
+                                         CHANGES_PER_STEP, &st->changes, &stop)) != 0)
+        return rc;
     sy_apply_ctx_t ctx = {.txn = txn, .policy = st->policy, .now_ms = sy_now_ms(), .stats = &st->stats, .cache = cache};
     size_t i;
-    for (i = st->from; i != st->n && (i == st->from || st->budget_ns == 0 || sy_mono_ns() - started < st->budget_ns);
+    for (i = st->from; i != st->n && st->decoded[i].ev.seq <= stop &&
+                       (i == st->from || st->budget_ns == 0 || sy_mono_ns() - started < st->budget_ns);
          ++i) {
         decoded_t *d = &st->decoded[i];
         ctx.seq = d->ev.seq;
@@ -255,8 +273,19 @@ static int apply_batches(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t
     int rc, applied = 0;
 
     next->n = 0;
-    if ((rc = decode_batch(a, policy, 1, 0, cur)) != 0 || cur->n == 0)
+    if ((rc = decode_batch(a, policy, 1, 0, cur)) != 0)
         goto Exit;
+    if (cur->n == 0) {
+        /* Caught up, with a cluster's admin change waiting at the cursor: a step of its own makes it. */
+        apply_step_t st = {.a = a, .policy = policy, .decoded = cur->ev, .cursor = cur->after};
+        if (cur->changes_due && (rc = sy_store_write(a->store, apply_step, &st)) == 0) {
+            sy_drift_step_commit(&st.drift, sy_now_ms());
+            rc = st.changes != 0;
+            if (st.changes != 0) /* a merge folds queued pushes: delivery looks again */
+                tell_listener(a);
+        }
+        goto Exit;
+    }
     for (unsigned round = 0; cur->n != 0; ++round) {
         apply_step_t st = {.a = a, .policy = policy, .decoded = cur->ev, .n = cur->n, .cursor = cur->after};
         int decoded_next = round + 1 == MAX_BATCHES, decode_rc = 0;
@@ -281,9 +310,16 @@ static int apply_batches(sy_applier_t *a, const sy_policy_t *policy, sy_writer_t
             if (rc != 0)
                 goto Exit;
             sy_drift_step_commit(&st.drift, sy_now_ms());
+            if (st.upto == st.from && st.changes == 0) {
+                /* Cannot happen: a step that ends before its first event has made a change. */
+                sy_log(SY_LOG_ERROR, "applier: a step applied nothing at log seq %llu", (unsigned long long)st.cursor);
+                rc = SY_EIO;
+                goto Exit;
+            }
             st.from = st.upto;
-            st.cursor = cur->ev[st.upto - 1].ev.seq;
-            if (st.stats.pushes_enqueued + st.stats.pushes_coalesced != 0)
+            if (st.upto != 0)
+                st.cursor = cur->ev[st.upto - 1].ev.seq;
+            if (st.stats.pushes_enqueued + st.stats.pushes_coalesced + st.changes != 0)
                 tell_listener(a);
         }
         applied += (int)cur->n;

@@ -14,7 +14,8 @@ static int merge(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err
     if (keep == NULL || drop == NULL) {
         snprintf(err, len, "no golden record for \"%s\"", keep == NULL ? c->a : c->b);
         rc = SY_ENOTFOUND;
-    } else if ((rc = sy_records_merge(txn, c->policy, keep, drop, sy_now_ms(), c->why, err, len)) == 0) {
+    } else if ((rc = sy_records_merge(txn, c->policy, keep, drop, c->now_ms != 0 ? c->now_ms : sy_now_ms(), c->why,
+                                      err, len)) == 0) {
         *result = json_pack("{s:s, s:s}", "kept", keep, "merged", drop);
     }
     free(keep);
@@ -34,7 +35,8 @@ static int split(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err
         return rc;
     }
     snprintf(source, sizeof(source), "%.*s", (int)(colon - c->b), c->b);
-    if ((rc = sy_records_split(txn, c->policy, id, source, colon + 1, sy_now_ms(), &fresh, err, len)) == 0)
+    if ((rc = sy_records_split(txn, c->policy, id, source, colon + 1, c->now_ms != 0 ? c->now_ms : sy_now_ms(), &fresh,
+                                 err, len)) == 0)
         *result = json_pack("{s:s, s:s, s:s}", "record", id, "object", c->b, "new_record", fresh);
     free(id);
     free(fresh);
@@ -67,6 +69,20 @@ static int push(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err,
     return rc;
 }
 
+int sy_change_run_txn(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err, size_t len)
+{
+    *result = NULL;
+    err[0] = '\0';
+    int rc = c->kind == SY_CHANGE_MERGE ? merge(txn, c, result, err, len)
+             : c->kind == SY_CHANGE_SPLIT ? split(txn, c, result, err, len)
+                                          : push(txn, c, result, err, len);
+    if (rc != 0) {
+        json_decref(*result);
+        *result = NULL;
+    }
+    return rc;
+}
+
 int sy_change_run(sy_store_t *store, const sy_change_t *c, json_t **result, char *err, size_t len)
 {
     sy_txn_t *txn;
@@ -76,10 +92,7 @@ int sy_change_run(sy_store_t *store, const sy_change_t *c, json_t **result, char
         err[0] = '\0';
         if ((rc = sy_txn_begin(store, 1, &txn)) != 0)
             return rc;
-        rc = c->kind == SY_CHANGE_MERGE ? merge(txn, c, result, err, len)
-             : c->kind == SY_CHANGE_SPLIT ? split(txn, c, result, err, len)
-                                          : push(txn, c, result, err, len);
-        if (rc == 0)
+        if ((rc = sy_change_run_txn(txn, c, result, err, len)) == 0)
             rc = sy_txn_commit(txn);
         else
             sy_txn_abort(txn);

@@ -27,6 +27,8 @@ typedef struct st_sy_change_t {
      * queue and dead actions: the push id in a (dead retry: NULL = every dead letter). */
     const char *a, *b;
     const char *why; /* merge: who asked, for the audit log ("admin", "admin api") */
+    int64_t now_ms;  /* merge, split: the time they are audited at (0: now). A cluster's change carries the holder's,
+                      * so that every hub writes the same records (change_shared.h) */
 } sy_change_t;
 
 /*
@@ -35,5 +37,12 @@ typedef struct st_sy_change_t {
  * SY_ENOTFOUND (no such record or push), SY_EINVAL (refused) with err saying why, or a storage error.
  */
 int sy_change_run(sy_store_t *store, const sy_change_t *c, json_t **result, char *err, size_t len);
+/*
+ * Makes c in the caller's write transaction (the applier's step, for a cluster's change: change_shared.h), with the
+ * same results as sy_change_run. A refusal (SY_ENOTFOUND, SY_EINVAL) is found before anything is written
+ * (records.c, ops.c check first), so the transaction can go on and commit without the change; any other error
+ * means the transaction must be aborted.
+ */
+int sy_change_run_txn(sy_txn_t *txn, const sy_change_t *c, json_t **result, char *err, size_t len);
 
 #endif

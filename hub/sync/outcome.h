@@ -21,6 +21,9 @@
  * Storage (meta): cluster_oq:<n be64> → outcome (queued for publishing), cluster_oq_next (be64), cluster_ocself:<id>
  * → "", cluster_oc:<S be64><stream seq be64> → outcome (waiting for the applier). Nothing here runs without a
  * `cluster:` section: a single hub never queues, publishes nor applies an outcome.
+ *
+ * Merges and splits travel the same stream but are not outcomes: a merge changes how every later event resolves, so
+ * it must be made at one exact log position on every hub, not at any point after a seq (change_shared.h).
  */
 #ifndef SY_OUTCOME_H
 #define SY_OUTCOME_H

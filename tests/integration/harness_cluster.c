@@ -2,6 +2,8 @@
  * NATS nodes for the cluster tests (harness_cluster.h).
  */
 #include "harness_cluster.h"
+#include "harness_delivery.h"
+#include "harness_records.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -129,4 +131,80 @@ void sy_itc_stop(sy_itc_t *c)
         fprintf(stderr, "cluster test failed: NATS logs kept in %s\n", c->dir);
     }
     c->num = 0;
+}
+
+void sy_itc_warm_up(sy_it_t *h, int i)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "evt_warmup_%d", i);
+    for (int64_t until = sy_now_ms() + 40000;;) {
+        size_t len;
+        char *body = sy_it_stripe_event(h, id, "charge.refunded", 1750000000LL, 0, &len);
+        sy_it_response_t res;
+        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
+        long status = res.status;
+        sy_it_response_dispose(&res);
+        if (status == 200)
+            return;
+        if (status != 503 || sy_now_ms() > until)
+            fail_msg("warm-up event %s: HTTP %ld", id, status);
+        usleep(250 * 1000);
+    }
+}
+
+int sy_itc_holder(sy_it_t *const *hubs, unsigned n, int skip)
+{
+    int found = -1;
+    for (unsigned i = 0; i != n; ++i) {
+        if ((int)i == skip)
+            continue;
+        if (sy_itd_metric(hubs[i], "switchyard_cluster_lease_held") == 1) {
+            if (found >= 0)
+                fail_msg("hubs %d and %u both hold the sync lease", found, i);
+            found = (int)i;
+        }
+    }
+    return found;
+}
+
+int sy_itc_wait_holder(sy_it_t *const *hubs, unsigned n, int skip)
+{
+    for (double until = sy_itd_now_s() + 30; sy_itd_now_s() < until; sy_itd_nap(100)) {
+        int h = sy_itc_holder(hubs, n, skip);
+        if (h >= 0)
+            return h;
+    }
+    fail_msg("no hub took the sync lease within 30 s");
+    return -1;
+}
+
+static void strip_wall_clock(json_t *doc)
+{
+    static const char *const wall[] = {"created_at_ms", "updated_at_ms", "enqueued_at_ms", "due_at_ms", "merged_at_ms",
+                                       "at_ms"};
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_object(doc)) {
+        for (i = 0; i != sizeof(wall) / sizeof(wall[0]); ++i)
+            json_object_del(doc, wall[i]);
+        json_object_foreach(doc, key, v) strip_wall_clock(v);
+    } else if (json_is_array(doc)) {
+        json_array_foreach(doc, i, v) strip_wall_clock(v);
+    }
+}
+
+json_t *sy_itc_stable(const json_t *doc)
+{
+    json_t *copy = json_deep_copy(doc);
+    strip_wall_clock(copy);
+    return copy;
+}
+
+json_t *sy_itc_records(sy_it_t *h)
+{
+    json_t *recs = sy_itr_records(h), *out = sy_it_own_json(h, json_array()), *v;
+    size_t i;
+    json_array_foreach(recs, i, v) json_array_append_new(out, sy_itc_stable(v));
+    return out;
 }

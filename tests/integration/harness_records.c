@@ -239,12 +239,17 @@ json_t *sy_itr_wait_applied(sy_it_t *h)
 
 void sy_itr_admin_post(sy_it_t *h, const char *path, sy_it_response_t *res)
 {
+    sy_itr_admin_post_body(h, path, NULL, res);
+}
+
+void sy_itr_admin_post_body(sy_it_t *h, const char *path, const char *body, sy_it_response_t *res)
+{
     char auth[128];
     sy_it_headers_t hd = {0};
     int rc;
     snprintf(auth, sizeof(auth), "Bearer %s", h->admin_token);
     sy_it_headers_add(&hd, "Authorization", auth);
-    rc = sy_it_request(h, h->admin_port, "POST", path, &hd, NULL, 0, res);
+    rc = sy_it_request(h, h->admin_port, "POST", path, &hd, body, body != NULL ? strlen(body) : 0, res);
     sy_it_headers_dispose(&hd);
     if (rc != 0)
         fail_msg("POST 127.0.0.1:%u%s failed (curl %d)", h->admin_port, path, rc);

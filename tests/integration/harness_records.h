@@ -45,6 +45,8 @@ json_t *sy_itr_status(sy_it_t *h);
 json_t *sy_itr_wait_applied(sy_it_t *h);
 /* POST on the admin listener with the token. */
 void sy_itr_admin_post(sy_it_t *h, const char *path, sy_it_response_t *res);
+/* The same with a body (NULL: none). */
+void sy_itr_admin_post_body(sy_it_t *h, const char *path, const char *body, sy_it_response_t *res);
 
 /* ---- CLI ---- */
 /* `records get QUERY --json`: the record, or NULL when the CLI answers exit 1 (no such record). */

@@ -77,87 +77,6 @@ static void send_event(sy_it_t *h, int k)
     }
 }
 
-/* An event no policy object maps, posted until acknowledged (a fresh cluster elects its stream leader first). */
-static void warm_up(sy_it_t *h, int i)
-{
-    char id[32];
-    snprintf(id, sizeof(id), "evt_warmup_%d", i);
-    for (int64_t until = sy_now_ms() + 40000;;) {
-        size_t len;
-        char *body = sy_it_stripe_event(h, id, "charge.refunded", S0, 0, &len);
-        sy_it_response_t res;
-        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
-        long status = res.status;
-        sy_it_response_dispose(&res);
-        if (status == 200)
-            return;
-        if (status != 503 || sy_now_ms() > until)
-            fail_msg("warm-up event %s: HTTP %ld", id, status);
-        usleep(250 * 1000);
-    }
-}
-
-/* The hub holding the lease (-1: none); fails when two hubs say they hold it. skip: a hub not to ask (killed). */
-static int holder(int skip)
-{
-    int found = -1;
-    for (int i = 0; i != NODES; ++i) {
-        if (i == skip)
-            continue;
-        if (sy_itd_metric(C.hub[i], "switchyard_cluster_lease_held") == 1) {
-            if (found >= 0)
-                fail_msg("hubs %d and %d both hold the sync lease", found, i);
-            found = i;
-        }
-    }
-    return found;
-}
-
-static int wait_holder(int skip)
-{
-    for (double until = sy_itd_now_s() + 30; sy_itd_now_s() < until; sy_itd_nap(100)) {
-        int h = holder(skip);
-        if (h >= 0)
-            return h;
-    }
-    fail_msg("no hub took the sync lease within 30 s");
-    return -1;
-}
-
-static json_t *stable(json_t *doc); /* below */
-
-/* The golden records without wall-clock fields, in list order. */
-static json_t *records_of(sy_it_t *h)
-{
-    json_t *recs = sy_itr_records(h), *out = sy_it_own_json(h, json_array()), *v;
-    size_t i;
-    json_array_foreach(recs, i, v) json_array_append_new(out, stable(v));
-    return out;
-}
-
-static void strip_wall_clock(json_t *doc)
-{
-    static const char *const wall[] = {"created_at_ms", "updated_at_ms", "enqueued_at_ms", "due_at_ms", "merged_at_ms",
-                                       "at_ms"};
-    const char *key;
-    json_t *v;
-    size_t i;
-    if (json_is_object(doc)) {
-        for (i = 0; i != SY_ARRAY_SIZE(wall); ++i)
-            json_object_del(doc, wall[i]);
-        json_object_foreach(doc, key, v) strip_wall_clock(v);
-    } else if (json_is_array(doc)) {
-        json_array_foreach(doc, i, v) strip_wall_clock(v);
-    }
-}
-
-static json_t *stable(json_t *doc)
-{
-    json_t *copy = json_deep_copy(doc);
-    strip_wall_clock(copy);
-    return copy;
-}
-
 static void assert_records_equal(const char *what, sy_it_t *ha, json_t *a, json_t *b)
 {
     if (!json_equal(a, b))
@@ -243,8 +162,8 @@ static void test_lease_failover(void **state)
         sy_it_start(C.hub[n]);
     }
     for (int n = 0; n != NODES; ++n)
-        warm_up(C.hub[n], n);
-    int first = wait_holder(-1);
+        sy_itc_warm_up(C.hub[n], n);
+    int first = sy_itc_wait_holder(C.hub, NODES, -1);
     print_message("hub %d holds the sync lease\n", first);
 
     /* events go to the other hubs: any hub's events reach the holder's applier through the stream */
@@ -274,7 +193,7 @@ static void test_lease_failover(void **state)
     sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
 
     /* another hub takes the lease once it expires, and resends what was in flight with the same keys */
-    int second = wait_holder(first);
+    int second = sy_itc_wait_holder(C.hub, NODES, first);
     print_message("after kill -9 of hub %d, hub %d holds the sync lease\n", first, second);
     for (double until = sy_itd_now_s() + 30;; sy_itd_nap(100)) {
         size_t resent = 0;
@@ -311,7 +230,7 @@ static void test_lease_failover(void **state)
     assert_logs(NODES + EVENTS);
     for (int n = 0; n != NODES; ++n)
         sy_itr_wait_applied(C.hub[n]);
-    assert_int_equal(holder(-1), second);
+    assert_int_equal(sy_itc_holder(C.hub, NODES, -1), second);
     {
         /* `cluster status` (from NATS alone) names the same holder */
         char want[16];
@@ -341,19 +260,19 @@ static void test_lease_failover(void **state)
     }
 
     /* golden records: the same on every hub, and the same as a single hub's for the same events */
-    json_t *recs = records_of(C.hub[0]);
+    json_t *recs = sy_itc_records(C.hub[0]);
     assert_int_equal(json_array_size(recs), CUSTOMERS);
     for (int n = 1; n != NODES; ++n)
-        assert_records_equal("hub 0 and another hub", C.hub[0], recs, records_of(C.hub[n]));
+        assert_records_equal("hub 0 and another hub", C.hub[0], recs, sy_itc_records(C.hub[n]));
     C.single = sy_it_create(state, NULL);
     sy_itd_use_example_policy(C.single);
     sy_it_start(C.single);
     for (int n = 0; n != NODES; ++n)
-        warm_up(C.single, n);
+        sy_itc_warm_up(C.single, n);
     for (int k = 0; k != EVENTS; ++k)
         send_event(C.single, k);
     sy_itr_wait_applied(C.single);
-    assert_records_equal("cluster and single hub", C.hub[0], recs, records_of(C.single));
+    assert_records_equal("cluster and single hub", C.hub[0], recs, sy_itc_records(C.single));
 
     /* the holder cut off from NATS (its node killed): it stops delivering within lease_ttl/2 of its last renewal,
      * before the lease can expire, and only then does another hub take it; never two holders at one poll */
@@ -362,7 +281,7 @@ static void test_lease_failover(void **state)
     for (double until = sy_itd_now_s() + 30; third < 0 || third == second; sy_itd_nap(100)) {
         if (sy_itd_now_s() > until)
             fail_msg("the lease did not move off the partitioned hub %d within 30 s", second);
-        third = holder(-1);
+        third = sy_itc_holder(C.hub, NODES, -1);
     }
     print_message("hub %d, cut off from NATS, gave the lease up; hub %d took it\n", second, third);
     assert_true(sy_itd_metric(C.hub[second], "switchyard_cluster_lease_held") == 0);
@@ -371,7 +290,7 @@ static void test_lease_failover(void **state)
      * connected hub takes it; then that one and the partitioned hub stop cleanly too */
     int last = 0 + 1 + 2 - second - third; /* the other hub still connected to NATS */
     assert_int_equal(sy_it_stop(C.hub[third]), 0);
-    for (double until = sy_itd_now_s() + 30; holder(third) != last; sy_itd_nap(100))
+    for (double until = sy_itd_now_s() + 30; sy_itc_holder(C.hub, NODES, third) != last; sy_itd_nap(100))
         if (sy_itd_now_s() > until)
             fail_msg("hub %d did not take the lease hub %d gave back", last, third);
     assert_int_equal(sy_it_stop(C.hub[last]), 0);

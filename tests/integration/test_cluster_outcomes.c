@@ -45,51 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void warm_up(sy_it_t *h, int i)
-{
-    char id[32];
-    snprintf(id, sizeof(id), "evt_warmup_%d", i);
-    for (int64_t until = sy_now_ms() + 40000;;) {
-        size_t len;
-        char *body = sy_it_stripe_event(h, id, "charge.refunded", S0, 0, &len);
-        sy_it_response_t res;
-        sy_it_post_stripe(h, SY_IT_STRIPE_SECRET_A, body, len, &res);
-        long status = res.status;
-        sy_it_response_dispose(&res);
-        if (status == 200)
-            return;
-        if (status != 503 || sy_now_ms() > until)
-            fail_msg("warm-up event %s: HTTP %ld", id, status);
-        usleep(250 * 1000);
-    }
-}
-
-static int holder(int skip)
-{
-    int found = -1;
-    for (int i = 0; i != NODES; ++i) {
-        if (i == skip)
-            continue;
-        if (sy_itd_metric(C.hub[i], "switchyard_cluster_lease_held") == 1) {
-            if (found >= 0)
-                fail_msg("hubs %d and %d both hold the sync lease", found, i);
-            found = i;
-        }
-    }
-    return found;
-}
-
-static int wait_holder(int skip)
-{
-    for (double until = sy_itd_now_s() + 30; sy_itd_now_s() < until; sy_itd_nap(100)) {
-        int h = holder(skip);
-        if (h >= 0)
-            return h;
-    }
-    fail_msg("no hub took the sync lease within 30 s");
-    return -1;
-}
-
 /* The email of customer j in HubSpot, changed to f<j>@<tag>.test (event ids and times from k, increasing). */
 static void change_email(sy_it_t *h, int k, int j, const char *tag)
 {
@@ -192,23 +147,6 @@ static size_t count_path(json_t *reqs, const char *path)
     return n;
 }
 
-static json_t *stable_records(sy_it_t *h)
-{
-    json_t *recs = sy_itr_records(h), *out = sy_it_own_json(h, json_array()), *v;
-    size_t i;
-    json_array_foreach(recs, i, v)
-    {
-        json_t *c = json_deep_copy(v);
-        json_object_del(c, "created_at_ms");
-        json_object_del(c, "updated_at_ms");
-        const char *f;
-        json_t *fv;
-        json_object_foreach(json_object_get(c, "fields"), f, fv) json_object_del(fv, "updated_at_ms");
-        json_array_append_new(out, c);
-    }
-    return out;
-}
-
 static void test_outcomes(void **state)
 {
     static const sy_itd_api_t api = {.timeout = "30s", .max_attempts = 10};
@@ -241,8 +179,8 @@ static void test_outcomes(void **state)
         sy_it_start(C.hub[n]);
     }
     for (int n = 0; n != NODES; ++n)
-        warm_up(C.hub[n], n);
-    int first = wait_holder(-1);
+        sy_itc_warm_up(C.hub[n], n);
+    int first = sy_itc_wait_holder(C.hub, NODES, -1);
     print_message("hub %d holds the sync lease\n", first);
 
     /* the customers, linked to HubSpot contacts */
@@ -333,7 +271,7 @@ static void test_outcomes(void **state)
     }
     sy_it_kill(C.hub[first]);
     sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
-    int second = wait_holder(first);
+    int second = sy_itc_wait_holder(C.hub, NODES, first);
     print_message("after kill -9 of hub %d, hub %d holds the sync lease\n", first, second);
 
     /* the new holder resends only what was on the wire, under its keys */
@@ -390,9 +328,9 @@ static void test_outcomes(void **state)
         if (got == NULL || strcmp(got, email) != 0)
             fail_msg("%s at the fake: email %s, expected %s", cus, got != NULL ? got : "(none)", email);
     }
-    json_t *recs = stable_records(C.hub[0]);
+    json_t *recs = sy_itc_records(C.hub[0]);
     for (int n = 1; n != NODES; ++n) {
-        json_t *other = stable_records(C.hub[n]);
+        json_t *other = sy_itc_records(C.hub[n]);
         if (!json_equal(recs, other))
             fail_msg("golden records of hub 0 and hub %d differ\n%s\n%s", n, sy_itr_text(C.hub[0], recs),
                      sy_itr_text(C.hub[n], other));
