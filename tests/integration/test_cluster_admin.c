@@ -9,7 +9,9 @@
  * record, the one after into the kept one); on all three hubs both customers resolve to the kept record and the
  * record listings are equal; after kill -9 of the holder the new holder still has the merge, a later event of the
  * dropped customer lands in the kept record there, and a split on the new holder is on every live hub (the split
- * object on the same new record id); the killed hub, started again, catches up to the same records.
+ * object on the same new record id); with the holder's applier paused a merge is answered 503 cluster_unavailable
+ * (Retry-After) once its wait ran out, and is made on every hub when it resumes; the killed hub, started again,
+ * catches up to the same records.
  */
 #include "harness_cluster.h"
 #include "harness_delivery.h"
@@ -72,6 +74,25 @@ static const char *record_id(int h, const char *query)
     if (rec == NULL)
         fail_msg("hub %d: no golden record for %s", h, query);
     return sy_itr_id(rec);
+}
+
+/* Waits (bounded) until every hub but skip resolves query to the record id: a change with no event after it is made
+ * by an applier that has applied the whole log already, so "applied" does not say it is made yet. */
+static void wait_resolves(int skip, const char *query, const char *id)
+{
+    for (int n = 0; n != NODES; ++n) {
+        if (n == skip)
+            continue;
+        for (double until = sy_itd_now_s() + 30;; sy_itd_nap(100)) {
+            json_t *rec = sy_itr_record(C.hub[n], query);
+            int same = rec != NULL && strcmp(sy_itr_id(rec), id) == 0;
+            sy_it_release(C.hub[n], rec);
+            if (same)
+                break;
+            if (sy_itd_now_s() > until)
+                fail_msg("hub %d: %s does not resolve to %s within 30 s", n, query, id);
+        }
+    }
 }
 
 /* Every hub but skip has applied its whole log, and their record listings are equal. */
@@ -157,6 +178,7 @@ static void test_admin_changes(void **state)
     admin(first, "/admin/api/records/merge", body, 409);
     wait_log(paused, sy_it_log_count(C.hub[other])); /* other answered the last event: its log has them all */
     admin(paused, "/admin/api/applier/resume", NULL, 200);
+    wait_resolves(-1, "stripe:cus_a2", keep_id);
     assert_same_records(-1, "after the merge");
     snprintf(want, sizeof(want), "after@a2.test");
     for (int n = 0; n != NODES; ++n) {
@@ -187,6 +209,7 @@ static void test_admin_changes(void **state)
     const char *fresh = json_string_value(json_object_get(split, "new_record"));
     if (fresh == NULL || strcmp(json_string_value(json_object_get(split, "record")), keep_id) != 0)
         fail_msg("split answer %s", sy_itr_text(C.hub[second], split));
+    wait_resolves(first, "stripe:cus_a2", fresh);
     assert_same_records(first, "after the split");
     for (int n = 0; n != NODES; ++n) {
         if (n == first)
@@ -195,11 +218,33 @@ static void test_admin_changes(void **state)
         assert_string_equal(record_id(n, "stripe:cus_a1"), keep_id);
     }
 
+    /* the holder's applier paused: the merge is answered 503 after its wait, and made once it resumes, everywhere */
+    admin(second, "/admin/api/applier/pause", NULL, 200);
+    snprintf(body, sizeof(body), "{\"keep\":\"stripe:cus_a1\",\"drop\":\"stripe:cus_a2\"}");
+    {
+        sy_it_response_t res;
+        sy_itr_admin_post_body(C.hub[second], "/admin/api/records/merge", body, &res);
+        const char *error = json_string_value(json_object_get(res.json, "error"));
+        if (res.status != 503 || error == NULL || strcmp(error, "cluster_unavailable") != 0 ||
+            res.retry_after[0] == '\0')
+            fail_msg("merge with the holder's applier paused: HTTP %ld (Retry-After \"%s\") %s; expected 503 "
+                     "cluster_unavailable with Retry-After", res.status, res.retry_after, res.body);
+        sy_it_response_dispose(&res);
+    }
+    assert_string_equal(record_id(second, "stripe:cus_a2"), fresh); /* not made yet */
+    admin(second, "/admin/api/applier/resume", NULL, 200);
+    wait_resolves(first, "stripe:cus_a2", keep_id);
+    assert_same_records(first, "after the merge that timed out");
+    for (int n = 0; n != NODES; ++n)
+        if (n != first)
+            assert_string_equal(record_id(n, "stripe:cus_a2"), keep_id);
+
     /* the killed hub comes back and catches up: the same records everywhere */
     sy_it_start(C.hub[first]);
     wait_log(first, sy_it_log_count(C.hub[second]));
+    wait_resolves(-1, "stripe:cus_a2", keep_id);
     assert_same_records(-1, "after the killed hub came back");
-    assert_string_equal(record_id(first, "stripe:cus_a2"), fresh);
+    assert_string_equal(record_id(first, "stripe:cus_a2"), keep_id);
 
     for (int n = 0; n != NODES; ++n)
         assert_int_equal(sy_it_stop(C.hub[n]), 0);
