@@ -178,33 +178,88 @@ int sy_itc_wait_holder(sy_it_t *const *hubs, unsigned n, int skip)
     return -1;
 }
 
-static void strip_wall_clock(json_t *doc)
+/* ---- a whole test's cluster ---- */
+
+void sy_itc_hubs_create(sy_itc_hubs_t *c, void **state, unsigned n, const char *extra)
 {
-    static const char *const wall[] = {"created_at_ms", "updated_at_ms", "enqueued_at_ms", "due_at_ms", "merged_at_ms",
-                                       "at_ms"};
-    const char *key;
-    json_t *v;
-    size_t i;
-    if (json_is_object(doc)) {
-        for (i = 0; i != sizeof(wall) / sizeof(wall[0]); ++i)
-            json_object_del(doc, wall[i]);
-        json_object_foreach(doc, key, v) strip_wall_clock(v);
-    } else if (json_is_array(doc)) {
-        json_array_foreach(doc, i, v) strip_wall_clock(v);
+    sy_itc_start(&c->nats, n);
+    c->n = n;
+    for (unsigned i = 0; i != n; ++i) {
+        char name[16];
+        c->hub[i] = sy_it_create(state, NULL);
+        snprintf(name, sizeof(name), "hub-%u", i);
+        sy_itc_configure_hub(&c->nats, c->hub[i], i, name, extra);
+    }
+    /* the admin token comes from the environment the last sy_it_create set */
+    for (unsigned i = 0; i != n; ++i)
+        memcpy(c->hub[i]->admin_token, c->hub[n - 1]->admin_token, sizeof(c->hub[i]->admin_token));
+    *state = c;
+}
+
+int sy_itc_hubs_start(sy_itc_hubs_t *c, sy_itd_fake_t *stripe, const sy_itd_api_t *api)
+{
+    for (unsigned i = 0; i != c->n; ++i) {
+        sy_itd_use_example_policy(c->hub[i]);
+        if (stripe != NULL)
+            sy_itd_set_api(c->hub[i], "stripe", stripe, api);
+        sy_it_start(c->hub[i]);
+    }
+    for (unsigned i = 0; i != c->n; ++i)
+        sy_itc_warm_up(c->hub[i], (int)i);
+    return sy_itc_wait_holder(c->hub, c->n, -1);
+}
+
+int sy_itc_fail_over(sy_itc_hubs_t *c, int first, sy_itd_fake_t *stripe, char (*keys)[96], size_t nkeys)
+{
+    sy_it_kill(c->hub[first]);
+    sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
+    int second = sy_itc_wait_holder(c->hub, c->n, first);
+    print_message("after kill -9 of hub %d, hub %d holds the sync lease\n", first, second);
+    for (double until = sy_itd_now_s() + 30;; sy_itd_nap(100)) {
+        size_t resent = 0, replays;
+        json_t *reqs = sy_itd_fake_requests(stripe);
+        for (size_t n = 0; n != nkeys; ++n)
+            resent += sy_itd_count_key(reqs, keys[n], &replays) >= 2;
+        if (resent == nkeys) {
+            sy_it_release(c->hub[0], reqs);
+            return second;
+        }
+        if (sy_itd_now_s() > until)
+            fail_msg("the new holder did not resend the pushes on the wire with their keys (%zu of %zu): %s", resent,
+                     nkeys, sy_itr_text(c->hub[second], reqs));
+        sy_it_release(c->hub[0], reqs);
     }
 }
 
-json_t *sy_itc_stable(const json_t *doc)
+void sy_itc_hubs_stop(sy_itc_hubs_t *c)
 {
-    json_t *copy = json_deep_copy(doc);
-    strip_wall_clock(copy);
-    return copy;
+    for (unsigned i = 0; i != c->n; ++i)
+        assert_int_equal(sy_it_stop(c->hub[i]), 0);
 }
 
-json_t *sy_itc_records(sy_it_t *h)
+void sy_itc_hubs_pass(sy_itc_hubs_t *c)
 {
-    json_t *recs = sy_itr_records(h), *out = sy_it_own_json(h, json_array()), *v;
-    size_t i;
-    json_array_foreach(recs, i, v) json_array_append_new(out, sy_itc_stable(v));
-    return out;
+    for (unsigned i = 0; i != c->n; ++i)
+        sy_it_pass(c->hub[i]);
+    sy_itc_pass(&c->nats);
+}
+
+int sy_itc_hubs_teardown(sy_itc_hubs_t *c)
+{
+    for (unsigned i = 0; i != c->n; ++i) {
+        sy_it_destroy(c->hub[i]);
+        c->hub[i] = NULL;
+    }
+    sy_itc_stop(&c->nats);
+    return 0;
+}
+
+int sy_itc_main(const char *name, void (*test)(void **state), int (*teardown)(void **state))
+{
+    if (!sy_itc_available()) {
+        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {{name, test, NULL, teardown, NULL}};
+    return _cmocka_run_group_tests(name, tests, 1, NULL, NULL);
 }

@@ -41,10 +41,34 @@ void sy_itc_warm_up(sy_it_t *h, int i);
 int sy_itc_holder(sy_it_t *const *hubs, unsigned n, int skip);
 /* The same, waiting (bounded) until one holds it. */
 int sy_itc_wait_holder(sy_it_t *const *hubs, unsigned n, int skip);
-/* The golden records (`records list --json`) without wall-clock fields (created/updated/merged/enqueued/due
- * times), in list order, owned by h; doc's copy without them (a new reference). */
-json_t *sy_itc_records(sy_it_t *h);
-json_t *sy_itc_stable(const json_t *doc);
+
+/* ---- a whole test's cluster: its nodes and one hub on each ----
+ * A test keeps it in a static, so that its teardown finds the hubs after a failed assertion. */
+typedef struct st_sy_itc_hubs_t {
+    sy_it_t *hub[SY_ITC_MAX_NODES];
+    unsigned n;
+    sy_itc_t nats;
+} sy_itc_hubs_t;
+struct st_sy_itd_fake_t;
+struct st_sy_itd_api_t;
+/* Starts n NATS nodes and creates n hubs (not started), hub i named hub-<i> with node i's URL and the cluster
+ * settings extra (as for sy_itc_configure_hub), all with one admin token; *state = c. */
+void sy_itc_hubs_create(sy_itc_hubs_t *c, void **state, unsigned n, const char *extra);
+/* Starts every hub with the example policy and Stripe's api at the fake stripe (NULL: no api), warms each up, and
+ * returns the hub that took the sync lease. */
+int sy_itc_hubs_start(sy_itc_hubs_t *c, struct st_sy_itd_fake_t *stripe, const struct st_sy_itd_api_t *api);
+/* kill -9 of hub first, the lease holder, while the fake stripe holds the pushes with Idempotency-Keys
+ * keys[0..nkeys) on the wire; then the fake answers at once. Waits (bounded) for another hub to take the lease and
+ * resend each of those pushes under its key (so that the fake replays it), and returns that hub. */
+int sy_itc_fail_over(sy_itc_hubs_t *c, int first, struct st_sy_itd_fake_t *stripe, char (*keys)[96], size_t nkeys);
+/* SIGTERM to every hub: each must exit 0 (no leak under ASan). */
+void sy_itc_hubs_stop(sy_itc_hubs_t *c);
+/* The test passed: every hub's and node's temp dir is removed at teardown. */
+void sy_itc_hubs_pass(sy_itc_hubs_t *c);
+/* The teardown: destroys the hubs, kills the nodes. Returns 0. */
+int sy_itc_hubs_teardown(sy_itc_hubs_t *c);
+/* A cluster test's main: skips (77) when nats-server is not installed, else runs test with its teardown. */
+int sy_itc_main(const char *name, void (*test)(void **state), int (*teardown)(void **state));
 
 /* Kills every node; removes the temp dir if sy_itc_pass was called. */
 void sy_itc_stop(sy_itc_t *c);

@@ -669,3 +669,19 @@ void sy_itd_assert_counts(sy_it_t *h, const char *what)
         return;
     }
 }
+
+size_t sy_itd_count_key(json_t *reqs, const char *key, size_t *replays)
+{
+    size_t i, n = 0;
+    json_t *r;
+    *replays = 0;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "idempotency_key"));
+        if (k == NULL || strcmp(k, key) != 0)
+            continue;
+        ++n;
+        *replays += json_is_true(json_object_get(r, "replayed"));
+    }
+    return n;
+}

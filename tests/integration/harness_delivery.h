@@ -53,6 +53,8 @@ json_int_t sy_itd_fake_counter(sy_itd_fake_t *f, const char *name);
 /* ---- the fake's request log ---- */
 /* Requests with this method (NULL: any) whose path starts with prefix (NULL: any) and status (-1: any). */
 size_t sy_itd_count(json_t *requests, const char *method, const char *prefix, long status);
+/* The fake's requests carrying Idempotency-Key key: how many, and (*replays) how many of them it replayed. */
+size_t sy_itd_count_key(json_t *requests, const char *key, size_t *replays);
 /* The first such request (borrowed), or NULL. */
 json_t *sy_itd_find(json_t *requests, const char *method, const char *prefix, long status);
 /* Asserts that no Idempotency-Key has more than one accepted write that ran for real (a 2xx that is not a replay).

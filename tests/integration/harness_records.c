@@ -422,3 +422,35 @@ const char *sy_itr_text(sy_it_t *h, json_t *doc)
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("(null)");
     return sy_it_own(h, s, free);
 }
+
+/* Removes the wall-clock keys from doc, at every depth. */
+static void strip_wall_clock(json_t *doc)
+{
+    static const char *const wall[] = {"created_at_ms", "updated_at_ms", "enqueued_at_ms", "due_at_ms", "merged_at_ms",
+                                       "at_ms"};
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_object(doc)) {
+        for (i = 0; i != SY_ARRAY_SIZE(wall); ++i)
+            json_object_del(doc, wall[i]);
+        json_object_foreach(doc, key, v) strip_wall_clock(v);
+    } else if (json_is_array(doc)) {
+        json_array_foreach(doc, i, v) strip_wall_clock(v);
+    }
+}
+
+json_t *sy_itr_stable(const json_t *doc)
+{
+    json_t *copy = json_deep_copy(doc);
+    strip_wall_clock(copy);
+    return copy;
+}
+
+json_t *sy_itr_records_stable(sy_it_t *h)
+{
+    json_t *recs = sy_itr_records(h), *out = sy_it_own_json(h, json_array()), *v;
+    size_t i;
+    json_array_foreach(recs, i, v) json_array_append_new(out, sy_itr_stable(v));
+    return out;
+}

@@ -53,6 +53,11 @@ void sy_itr_admin_post_body(sy_it_t *h, const char *path, const char *body, sy_i
 json_t *sy_itr_record(sy_it_t *h, const char *query);
 /* `records list --json` / `queue ls --json` as arrays. */
 json_t *sy_itr_records(sy_it_t *h);
+/* The golden records without wall-clock fields (created/updated/merged/enqueued/due times, at every depth), in
+ * list order, owned by h: what two hubs that applied the same events must agree on. */
+json_t *sy_itr_records_stable(sy_it_t *h);
+/* doc's copy without those wall-clock fields (a new reference). */
+json_t *sy_itr_stable(const json_t *doc);
 json_t *sy_itr_queue(sy_it_t *h);
 /* `health --json`. */
 json_t *sy_itr_health(sy_it_t *h);

@@ -125,30 +125,6 @@ static size_t events_total(void)
     return (size_t)PHASES * CUSTOMERS;
 }
 
-/* Removes the wall-clock keys from doc, at every depth. */
-static void strip_wall_clock(json_t *doc)
-{
-    static const char *const wall[] = {"created_at_ms", "updated_at_ms", "enqueued_at_ms", "due_at_ms", "merged_at_ms",
-                                       "at_ms"};
-    const char *key;
-    json_t *v;
-    size_t i;
-    if (json_is_object(doc)) {
-        for (i = 0; i != SY_ARRAY_SIZE(wall); ++i)
-            json_object_del(doc, wall[i]);
-        json_object_foreach(doc, key, v) strip_wall_clock(v);
-    } else if (json_is_array(doc)) {
-        json_array_foreach(doc, i, v) strip_wall_clock(v);
-    }
-}
-
-static json_t *stable(json_t *doc)
-{
-    json_t *copy = json_deep_copy(doc);
-    strip_wall_clock(copy);
-    return copy;
-}
-
 typedef struct st_outcome_t {
     json_t *records;  /* [record...] without wall-clock fields, in list order */
     json_t *queue;    /* {push id: push} without wall-clock fields */
@@ -162,8 +138,8 @@ static void collect(sy_it_t *h, outcome_t *o)
     size_t i;
     o->records = sy_it_own_json(h, json_array());
     o->queue = sy_it_own_json(h, json_object());
-    json_array_foreach(recs, i, v) json_array_append_new(o->records, stable(v));
-    json_array_foreach(queue, i, v) json_object_set_new(o->queue, sy_itr_id(v), stable(v));
+    json_array_foreach(recs, i, v) json_array_append_new(o->records, sy_itr_stable(v));
+    json_array_foreach(queue, i, v) json_object_set_new(o->queue, sy_itr_id(v), sy_itr_stable(v));
     if (json_object_size(o->queue) != json_array_size(queue))
         fail_msg("two queued pushes share an id: %s", sy_itr_text(h, queue));
     sy_itr_assert_coalesced(queue);

@@ -28,22 +28,12 @@
 
 #define NODES 3
 
-typedef struct st_cluster_t {
-    sy_it_t *hub[NODES];
-    sy_itc_t nats;
-} cluster_t;
-
-static cluster_t C;
+static sy_itc_hubs_t C;
 
 static int teardown(void **state)
 {
-    for (int i = 0; i != NODES; ++i) {
-        sy_it_destroy(C.hub[i]);
-        C.hub[i] = NULL;
-    }
-    sy_itc_stop(&C.nats);
     *state = NULL;
-    return 0;
+    return sy_itc_hubs_teardown(&C);
 }
 
 static void post(int hub, const char *id, long want_status, int want_dup, json_int_t want_seq)
@@ -144,18 +134,9 @@ static void assert_logs_equal(int a, int b)
 static void test_cluster(void **state)
 {
     char id[64];
-    sy_itc_start(&C.nats, NODES);
-    for (int i = 0; i != NODES; ++i) {
-        char name[16];
-        C.hub[i] = sy_it_create(state, NULL);
-        snprintf(name, sizeof(name), "hub-%d", i);
-        sy_itc_configure_hub(&C.nats, C.hub[i], (unsigned)i, name, "  ack_timeout: 5s\n");
-    }
-    *state = &C;
-    for (int i = 0; i != NODES; ++i) {
-        memcpy(C.hub[i]->admin_token, C.hub[NODES - 1]->admin_token, sizeof(C.hub[i]->admin_token));
+    sy_itc_hubs_create(&C, state, NODES, "  ack_timeout: 5s\n");
+    for (int i = 0; i != NODES; ++i)
         sy_it_start(C.hub[i]);
-    }
 
     /* A freshly formed cluster elects the stream's leader: each hub's first event is retried until acknowledged. */
     for (int i = 0; i != NODES; ++i)
@@ -199,19 +180,11 @@ static void test_cluster(void **state)
     assert_logs_equal(0, 2);
     assert_logs_equal(1, 2);
 
-    for (int i = 0; i != NODES; ++i) /* SIGTERM: exit 0, nothing leaked (ASan) */
-        assert_int_equal(sy_it_stop(C.hub[i]), 0);
-    for (int i = 0; i != NODES; ++i)
-        sy_it_pass(C.hub[i]);
-    sy_itc_pass(&C.nats);
+    sy_itc_hubs_stop(&C); /* SIGTERM: exit 0, nothing leaked (ASan) */
+    sy_itc_hubs_pass(&C);
 }
 
 int main(void)
 {
-    if (!sy_itc_available()) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
-        return 77;
-    }
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_cluster, teardown)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sy_itc_main("test_cluster", test_cluster, teardown);
 }

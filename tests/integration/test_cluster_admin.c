@@ -27,20 +27,12 @@
 #define NODES 3
 #define S0 1750000000LL
 
-static struct {
-    sy_it_t *hub[NODES];
-    sy_itc_t nats;
-} C;
+static sy_itc_hubs_t C;
 
 static int teardown(void **state)
 {
-    for (int i = 0; i != NODES; ++i) {
-        sy_it_destroy(C.hub[i]);
-        C.hub[i] = NULL;
-    }
-    sy_itc_stop(&C.nats);
     *state = NULL;
-    return 0;
+    return sy_itc_hubs_teardown(&C);
 }
 
 /* Stripe customer.created (k < 2) or .updated for cus_<which> with email <tag>@<which>.test at S0 + k, to hub h. */
@@ -104,7 +96,7 @@ static void assert_same_records(int skip, const char *when)
         if (n == skip)
             continue;
         sy_itr_wait_applied(C.hub[n]);
-        json_t *recs = sy_itc_records(C.hub[n]);
+        json_t *recs = sy_itr_records_stable(C.hub[n]);
         if (first == NULL) {
             first = recs;
             fi = n;
@@ -130,25 +122,10 @@ static void test_admin_changes(void **state)
     char body[256], want[64];
     int k = 0;
 
-    sy_itc_start(&C.nats, NODES);
-    for (int n = 0; n != NODES; ++n) {
-        char name[16];
-        C.hub[n] = sy_it_create(state, NULL);
-        snprintf(name, sizeof(name), "hub-%d", n);
-        sy_itc_configure_hub(&C.nats, C.hub[n], (unsigned)n, name, "  lease_ttl: 3s\n");
-    }
-    *state = &C;
+    sy_itc_hubs_create(&C, state, NODES, "  lease_ttl: 3s\n");
     /* a tool's api: delivery runs, so the hubs compete for the lease that admin writes go to */
     sy_itd_fake_t *stripe = sy_itd_fake_start(C.hub[0], "stripe", NULL, NULL, 1);
-    for (int n = 0; n != NODES; ++n) {
-        sy_itd_set_api(C.hub[n], "stripe", stripe, &api);
-        memcpy(C.hub[n]->admin_token, C.hub[NODES - 1]->admin_token, sizeof(C.hub[n]->admin_token));
-        sy_itd_use_example_policy(C.hub[n]);
-        sy_it_start(C.hub[n]);
-    }
-    for (int n = 0; n != NODES; ++n)
-        sy_itc_warm_up(C.hub[n], n);
-    int first = sy_itc_wait_holder(C.hub, NODES, -1);
+    int first = sy_itc_hubs_start(&C, stripe, &api);
     int paused = (first + 1) % NODES, other = (first + 2) % NODES;
     print_message("hub %d holds the sync lease; hub %d's applier is paused across the merge\n", first, paused);
 
@@ -246,19 +223,11 @@ static void test_admin_changes(void **state)
     assert_same_records(-1, "after the killed hub came back");
     assert_string_equal(record_id(first, "stripe:cus_a2"), keep_id);
 
-    for (int n = 0; n != NODES; ++n)
-        assert_int_equal(sy_it_stop(C.hub[n]), 0);
-    for (int n = 0; n != NODES; ++n)
-        sy_it_pass(C.hub[n]);
-    sy_itc_pass(&C.nats);
+    sy_itc_hubs_stop(&C);
+    sy_itc_hubs_pass(&C);
 }
 
 int main(void)
 {
-    if (!sy_itc_available()) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
-        return 77;
-    }
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_admin_changes, teardown)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sy_itc_main("test_admin_changes", test_admin_changes, teardown);
 }

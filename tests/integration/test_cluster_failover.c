@@ -30,23 +30,15 @@
 #define HS0 1750000000000LL
 #define EVENTS (4 * CUSTOMERS)
 
-static struct {
-    sy_it_t *hub[NODES];
-    sy_it_t *single;
-    sy_itc_t nats;
-} C;
+static sy_itc_hubs_t C;
+static sy_it_t *single; /* the same events without a cluster */
 
 static int teardown(void **state)
 {
-    for (int i = 0; i != NODES; ++i) {
-        sy_it_destroy(C.hub[i]);
-        C.hub[i] = NULL;
-    }
-    sy_it_destroy(C.single);
-    C.single = NULL;
-    sy_itc_stop(&C.nats);
+    sy_it_destroy(single);
+    single = NULL;
     *state = NULL;
-    return 0;
+    return sy_itc_hubs_teardown(&C);
 }
 
 /* Event k of the workload, the same for the cluster and the single hub. 0-2: Stripe customers linked to HubSpot
@@ -113,23 +105,6 @@ static void assert_logs(json_int_t n)
     free(first);
 }
 
-/* Requests of the fake carrying key: how many, and how many of them the fake replayed. */
-static size_t count_key(json_t *reqs, const char *key, size_t *replays)
-{
-    size_t i, n = 0;
-    json_t *r;
-    *replays = 0;
-    json_array_foreach(reqs, i, r)
-    {
-        const char *k = json_string_value(json_object_get(r, "idempotency_key"));
-        if (k == NULL || strcmp(k, key) != 0)
-            continue;
-        ++n;
-        *replays += json_is_true(json_object_get(r, "replayed"));
-    }
-    return n;
-}
-
 static void test_lease_failover(void **state)
 {
     static const sy_itd_api_t api = {.timeout = "30s", .max_attempts = 10};
@@ -138,14 +113,7 @@ static void test_lease_failover(void **state)
     json_t *reqs, *r;
     size_t i, replays;
 
-    sy_itc_start(&C.nats, NODES);
-    for (int n = 0; n != NODES; ++n) {
-        char name[16];
-        C.hub[n] = sy_it_create(state, NULL);
-        snprintf(name, sizeof(name), "hub-%d", n);
-        sy_itc_configure_hub(&C.nats, C.hub[n], (unsigned)n, name, "  lease_ttl: 3s\n");
-    }
-    *state = &C;
+    sy_itc_hubs_create(&C, state, NODES, "  lease_ttl: 3s\n");
     stripe = sy_itd_fake_start(C.hub[0], "stripe", NULL, NULL, 1);
     for (int j = 0; j != CUSTOMERS; ++j) {
         char cus[16], hs[16], email[64];
@@ -154,16 +122,7 @@ static void test_lease_failover(void **state)
         snprintf(email, sizeof(email), "f%d@old.test", j);
         sy_itd_fake_seed(stripe, json_pack("{s:{s:s, s:{s:s}}}", cus, "email", email, "metadata", "hubspot_contact_id", hs));
     }
-    for (int n = 0; n != NODES; ++n) {
-        /* the admin token comes from the environment the last sy_it_create set */
-        memcpy(C.hub[n]->admin_token, C.hub[NODES - 1]->admin_token, sizeof(C.hub[n]->admin_token));
-        sy_itd_use_example_policy(C.hub[n]);
-        sy_itd_set_api(C.hub[n], "stripe", stripe, &api);
-        sy_it_start(C.hub[n]);
-    }
-    for (int n = 0; n != NODES; ++n)
-        sy_itc_warm_up(C.hub[n], n);
-    int first = sy_itc_wait_holder(C.hub, NODES, -1);
+    int first = sy_itc_hubs_start(&C, stripe, &api);
     print_message("hub %d holds the sync lease\n", first);
 
     /* events go to the other hubs: any hub's events reach the holder's applier through the stream */
@@ -189,24 +148,8 @@ static void test_lease_failover(void **state)
             snprintf(keys[n++], sizeof(keys[0]), "%s", key);
         }
     }
-    sy_it_kill(C.hub[first]);
-    sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
-
     /* another hub takes the lease once it expires, and resends what was in flight with the same keys */
-    int second = sy_itc_wait_holder(C.hub, NODES, first);
-    print_message("after kill -9 of hub %d, hub %d holds the sync lease\n", first, second);
-    for (double until = sy_itd_now_s() + 30;; sy_itd_nap(100)) {
-        size_t resent = 0;
-        reqs = sy_itd_fake_requests(stripe);
-        for (int n = 0; n != CUSTOMERS; ++n)
-            resent += count_key(reqs, keys[n], &replays) >= 2;
-        if (resent == CUSTOMERS)
-            break;
-        if (sy_itd_now_s() > until)
-            fail_msg("the new holder did not resend the pushes in flight with their keys (%zu of %d): %s", resent,
-                     CUSTOMERS, sy_itr_text(C.hub[second], reqs));
-        sy_it_release(C.hub[0], reqs);
-    }
+    int second = sy_itc_fail_over(&C, first, stripe, keys, CUSTOMERS);
 
     /* mixed load on the survivors */
     for (int k = 2 * CUSTOMERS; k != EVENTS; ++k) {
@@ -245,7 +188,7 @@ static void test_lease_failover(void **state)
     reqs = sy_itd_fake_requests(stripe);
     sy_itd_assert_once_per_key(C.hub[0], reqs);
     for (int n = 0; n != CUSTOMERS; ++n) {
-        size_t got = count_key(reqs, keys[n], &replays);
+        size_t got = sy_itd_count_key(reqs, keys[n], &replays);
         if (got < 2 || replays < 1)
             fail_msg("key %s: %zu request(s), %zu replay(s); expected the new holder's resend, replayed: %s", keys[n],
                      got, replays, sy_itr_text(C.hub[0], reqs));
@@ -260,19 +203,19 @@ static void test_lease_failover(void **state)
     }
 
     /* golden records: the same on every hub, and the same as a single hub's for the same events */
-    json_t *recs = sy_itc_records(C.hub[0]);
+    json_t *recs = sy_itr_records_stable(C.hub[0]);
     assert_int_equal(json_array_size(recs), CUSTOMERS);
     for (int n = 1; n != NODES; ++n)
-        assert_records_equal("hub 0 and another hub", C.hub[0], recs, sy_itc_records(C.hub[n]));
-    C.single = sy_it_create(state, NULL);
-    sy_itd_use_example_policy(C.single);
-    sy_it_start(C.single);
+        assert_records_equal("hub 0 and another hub", C.hub[0], recs, sy_itr_records_stable(C.hub[n]));
+    single = sy_it_create(state, NULL);
+    sy_itd_use_example_policy(single);
+    sy_it_start(single);
     for (int n = 0; n != NODES; ++n)
-        sy_itc_warm_up(C.single, n);
+        sy_itc_warm_up(single, n);
     for (int k = 0; k != EVENTS; ++k)
-        send_event(C.single, k);
-    sy_itr_wait_applied(C.single);
-    assert_records_equal("cluster and single hub", C.hub[0], recs, sy_itc_records(C.single));
+        send_event(single, k);
+    sy_itr_wait_applied(single);
+    assert_records_equal("cluster and single hub", C.hub[0], recs, sy_itr_records_stable(single));
 
     /* the holder cut off from NATS (its node killed): it stops delivering within lease_ttl/2 of its last renewal,
      * before the lease can expire, and only then does another hub take it; never two holders at one poll */
@@ -296,18 +239,11 @@ static void test_lease_failover(void **state)
     assert_int_equal(sy_it_stop(C.hub[last]), 0);
     assert_int_equal(sy_it_stop(C.hub[second]), 0);
 
-    for (int n = 0; n != NODES; ++n)
-        sy_it_pass(C.hub[n]);
-    sy_it_pass(C.single);
-    sy_itc_pass(&C.nats);
+    sy_itc_hubs_pass(&C);
+    sy_it_pass(single);
 }
 
 int main(void)
 {
-    if (!sy_itc_available()) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
-        return 77;
-    }
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_lease_failover, teardown)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sy_itc_main("test_lease_failover", test_lease_failover, teardown);
 }

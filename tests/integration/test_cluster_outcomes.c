@@ -29,20 +29,12 @@
 #define S0 1750000000LL
 #define HS0 1750000000000LL
 
-static struct {
-    sy_it_t *hub[NODES];
-    sy_itc_t nats;
-} C;
+static sy_itc_hubs_t C;
 
 static int teardown(void **state)
 {
-    for (int i = 0; i != NODES; ++i) {
-        sy_it_destroy(C.hub[i]);
-        C.hub[i] = NULL;
-    }
-    sy_itc_stop(&C.nats);
     *state = NULL;
-    return 0;
+    return sy_itc_hubs_teardown(&C);
 }
 
 /* The email of customer j in HubSpot, changed to f<j>@<tag>.test (event ids and times from k, increasing). */
@@ -119,21 +111,6 @@ static void assert_each_write_once(json_t *reqs)
     }
 }
 
-static size_t count_key(json_t *reqs, const char *key, size_t *replays)
-{
-    size_t i, n = 0;
-    json_t *r;
-    *replays = 0;
-    json_array_foreach(reqs, i, r)
-    {
-        const char *k = json_string_value(json_object_get(r, "idempotency_key"));
-        if (k == NULL || strcmp(k, key) != 0)
-            continue;
-        ++n;
-        *replays += json_is_true(json_object_get(r, "replayed"));
-    }
-    return n;
-}
 
 static size_t count_path(json_t *reqs, const char *path)
 {
@@ -156,14 +133,7 @@ static void test_outcomes(void **state)
     char keys[2][96], path3[64];
     int k = 0;
 
-    sy_itc_start(&C.nats, NODES);
-    for (int n = 0; n != NODES; ++n) {
-        char name[16];
-        C.hub[n] = sy_it_create(state, NULL);
-        snprintf(name, sizeof(name), "hub-%d", n);
-        sy_itc_configure_hub(&C.nats, C.hub[n], (unsigned)n, name, "  lease_ttl: 3s\n");
-    }
-    *state = &C;
+    sy_itc_hubs_create(&C, state, NODES, "  lease_ttl: 3s\n");
     stripe = sy_itd_fake_start(C.hub[0], "stripe", NULL, NULL, 1);
     for (int j = 0; j != CUSTOMERS; ++j) {
         char cus[16], hs[16], email[64];
@@ -172,15 +142,7 @@ static void test_outcomes(void **state)
         snprintf(email, sizeof(email), "f%d@old.test", j);
         sy_itd_fake_seed(stripe, json_pack("{s:{s:s, s:{s:s}}}", cus, "email", email, "metadata", "hubspot_contact_id", hs));
     }
-    for (int n = 0; n != NODES; ++n) {
-        memcpy(C.hub[n]->admin_token, C.hub[NODES - 1]->admin_token, sizeof(C.hub[n]->admin_token));
-        sy_itd_use_example_policy(C.hub[n]);
-        sy_itd_set_api(C.hub[n], "stripe", stripe, &api);
-        sy_it_start(C.hub[n]);
-    }
-    for (int n = 0; n != NODES; ++n)
-        sy_itc_warm_up(C.hub[n], n);
-    int first = sy_itc_wait_holder(C.hub, NODES, -1);
+    int first = sy_itc_hubs_start(&C, stripe, &api);
     print_message("hub %d holds the sync lease\n", first);
 
     /* the customers, linked to HubSpot contacts */
@@ -269,24 +231,8 @@ static void test_outcomes(void **state)
             snprintf(keys[n++], sizeof(keys[0]), "%s", key);
         }
     }
-    sy_it_kill(C.hub[first]);
-    sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
-    int second = sy_itc_wait_holder(C.hub, NODES, first);
-    print_message("after kill -9 of hub %d, hub %d holds the sync lease\n", first, second);
-
     /* the new holder resends only what was on the wire, under its keys */
-    for (double until = sy_itd_now_s() + 30;; sy_itd_nap(100)) {
-        size_t resent = 0;
-        reqs = sy_itd_fake_requests(stripe);
-        for (int n = 0; n != 2; ++n)
-            resent += count_key(reqs, keys[n], &replays) >= 2;
-        if (resent == 2)
-            break;
-        if (sy_itd_now_s() > until)
-            fail_msg("the new holder did not resend the 2 pushes on the wire with their keys (%zu): %s", resent,
-                     sy_itr_text(C.hub[second], reqs));
-        sy_it_release(C.hub[0], reqs);
-    }
+    int second = sy_itc_fail_over(&C, first, stripe, keys, 2);
     wait_queues_empty(first, "after the failover");
 
     /* 4. later changes, delivered once by the new holder */
@@ -311,7 +257,7 @@ static void test_outcomes(void **state)
     assert_each_write_once(reqs);
     sy_itd_assert_once_per_key(C.hub[0], reqs);
     for (int n = 0; n != 2; ++n) {
-        size_t got = count_key(reqs, keys[n], &replays);
+        size_t got = sy_itd_count_key(reqs, keys[n], &replays);
         if (got != 2 || replays != 1)
             fail_msg("key %s: %zu request(s), %zu replay(s); expected the send and one replayed resend: %s", keys[n],
                      got, replays, sy_itr_text(C.hub[0], reqs));
@@ -328,16 +274,15 @@ static void test_outcomes(void **state)
         if (got == NULL || strcmp(got, email) != 0)
             fail_msg("%s at the fake: email %s, expected %s", cus, got != NULL ? got : "(none)", email);
     }
-    json_t *recs = sy_itc_records(C.hub[0]);
+    json_t *recs = sy_itr_records_stable(C.hub[0]);
     for (int n = 1; n != NODES; ++n) {
-        json_t *other = sy_itc_records(C.hub[n]);
+        json_t *other = sy_itr_records_stable(C.hub[n]);
         if (!json_equal(recs, other))
             fail_msg("golden records of hub 0 and hub %d differ\n%s\n%s", n, sy_itr_text(C.hub[0], recs),
                      sy_itr_text(C.hub[n], other));
     }
 
-    for (int n = 0; n != NODES; ++n)
-        assert_int_equal(sy_it_stop(C.hub[n]), 0);
+    sy_itc_hubs_stop(&C);
     {
         /* with no hub running, the CLI does not write a node's records behind the stream's back either */
         sy_it_output_t o;
@@ -347,17 +292,10 @@ static void test_outcomes(void **state)
                      o.err);
         sy_it_output_dispose(&o);
     }
-    for (int n = 0; n != NODES; ++n)
-        sy_it_pass(C.hub[n]);
-    sy_itc_pass(&C.nats);
+    sy_itc_hubs_pass(&C);
 }
 
 int main(void)
 {
-    if (!sy_itc_available()) {
-        fprintf(stderr, "skipped: %s is not installed (deploy/install-deps installs nats-server)\n", SY_ITC_NATS_BIN);
-        return 77;
-    }
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_outcomes, teardown)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sy_itc_main("test_outcomes", test_outcomes, teardown);
 }

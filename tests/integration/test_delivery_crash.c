@@ -51,23 +51,6 @@ static size_t count_exact(json_t *reqs, const char *method, const char *path)
     return n;
 }
 
-/* Requests carrying key: how many, and how many of them were replays. */
-static size_t count_key(json_t *reqs, const char *key, size_t *replays)
-{
-    size_t i, n = 0;
-    json_t *r;
-    *replays = 0;
-    json_array_foreach(reqs, i, r)
-    {
-        const char *k = str_at(r, "idempotency_key");
-        if (k == NULL || strcmp(k, key) != 0)
-            continue;
-        ++n;
-        *replays += json_is_true(json_object_get(r, "replayed"));
-    }
-    return n;
-}
-
 static void test_kill_with_pushes_in_flight(void **state)
 {
     static const sy_itd_api_t api = {.timeout = "30s", .max_attempts = 10};
@@ -141,7 +124,7 @@ static void test_kill_with_pushes_in_flight(void **state)
     reqs = sy_itd_fake_requests(stripe);
     sy_itd_assert_once_per_key(h, reqs);
     for (int k = 0; k != 3; ++k) {
-        size_t n = count_key(reqs, keys[k], &replays);
+        size_t n = sy_itd_count_key(reqs, keys[k], &replays);
         /* sent before the kill and again after it, with the same key: the second one is Stripe's replay */
         if (n < 2 || replays < 1)
             fail_msg("key %s: %zu request(s), %zu replay(s); expected a resend after the restart that Stripe replays: %s",
