@@ -50,6 +50,8 @@
  * for the other): it polls with short read transactions and removes the answer with sy_store_write. The consumer
  * records the change's marker in its batch's rider and the applier makes it inside its step (change_shared.c),
  * which take nothing either. No new lock, and the order above is unchanged.
+ * A follower's prune of old notifications (cluster_prune.c) runs on the cluster's heartbeat thread with sy_store_write,
+ * outside cluster.c's mutex, holding nothing (never on the lease thread: nothing may delay a renewal).
  * The applier's memory of learnt shapes (drift.h) has no lock: only its step uses it (on the writer's thread when
  * riding) and the applier thread after that ride's wait returned, one at a time, ordered by the ride's hand-off.
  *

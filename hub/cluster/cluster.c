@@ -236,6 +236,7 @@ static void *beat_main(void *arg)
         pthread_mutex_unlock(&c->mutex);
         if (atomic_load(&c->connected))
             heartbeat(c);
+        sy_cluster_prune_step(c);
         pthread_mutex_lock(&c->mutex);
         sy_cluster_nap_locked(c, HEARTBEAT_MS);
     }
@@ -446,6 +447,11 @@ void sy_cluster_render_metrics(sy_cluster_t *c, FILE *out)
                  "switchyard_cluster_admin_changes_total{outcome=\"consumed\"} %llu\n",
             (unsigned long long)atomic_load(&c->changes_published),
             (unsigned long long)atomic_load(&c->change_failures), (unsigned long long)atomic_load(&c->changes_consumed));
+    fprintf(out, "# HELP switchyard_cluster_notifications_pruned_total Alert notifications this hub dropped from its "
+                 "queue as a follower, older than cluster.notifications_keep (cluster_prune.c)\n"
+                 "# TYPE switchyard_cluster_notifications_pruned_total counter\n"
+                 "switchyard_cluster_notifications_pruned_total %llu\n",
+            (unsigned long long)atomic_load(&c->notifications_pruned));
     fprintf(out, "# HELP switchyard_cluster_lease_held 1 while this hub holds the applier/delivery lease\n"
                  "# TYPE switchyard_cluster_lease_held gauge\nswitchyard_cluster_lease_held %d\n",
             atomic_load(&c->lease_held));

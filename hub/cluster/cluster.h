@@ -29,6 +29,8 @@
  *             heartbeats). Merges and splits travel: the holder publishes them to "<stream>.admin" and every hub
  *             makes them at the same log position (sy_cluster_change, change_shared.h). The other writes (queue
  *             and dead-letter actions, replays) change the holder alone.
+ *   alerts    every hub queues the notifications of the alerts its applier raises; only the holder sends them, and
+ *             a follower drops those older than notifications_keep (cluster_prune.c, on the heartbeat thread).
  *
  * Threads and locks: locks.h (cluster.c mutex, a leaf).
  */

@@ -54,6 +54,7 @@ static const sy_yaml_key_t cluster_keys[] = {
     {"replicas", sy_yaml_read_uint, offsetof(sy_cluster_conf_t, replicas)},
     {"ack_timeout", sy_yaml_read_duration, offsetof(sy_cluster_conf_t, ack_timeout_ms)},
     {"lease_ttl", sy_yaml_read_duration, offsetof(sy_cluster_conf_t, lease_ttl_ms)},
+    {"notifications_keep", sy_yaml_read_duration, offsetof(sy_cluster_conf_t, notifications_keep_ms)},
 };
 
 /* Node and stream names become KV keys and JetStream names: letters, digits, '-' and '_' only. */
@@ -87,6 +88,7 @@ int sy_cluster_config_read(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t
     c->replicas = 3;
     c->ack_timeout_ms = 5000;
     c->lease_ttl_ms = 10000;
+    c->notifications_keep_ms = 10 * 60 * 1000;
     if ((rc = sy_yaml_read_map(y, n, "cluster", cluster_keys, SY_ARRAY_SIZE(cluster_keys), c, err)) != 0)
         return rc;
     if (c->node == NULL)
@@ -106,6 +108,8 @@ int sy_cluster_config_read(sy_yaml_t *y, yaml_node_t *n, void *field, sy_error_t
         return sy_yaml_fail(y, n, err, "cluster.ack_timeout: at least 100ms");
     if (c->lease_ttl_ms < MIN_LEASE_TTL_MS)
         return sy_yaml_fail(y, n, err, "cluster.lease_ttl: at least 3s");
+    if (c->notifications_keep_ms < 1000)
+        return sy_yaml_fail(y, n, err, "cluster.notifications_keep: at least 1s");
     return 0;
 }
 

@@ -21,6 +21,8 @@ typedef struct st_sy_cluster_conf_t {
     unsigned replicas;                       /* stream and bucket replicas (default 3) */
     int64_t ack_timeout_ms;                  /* publish acknowledgement wait before 503 (default 5 s) */
     int64_t lease_ttl_ms;                    /* the applier/delivery lease (default 10 s) */
+    int64_t notifications_keep_ms;           /* a follower's queued alert notifications older than this are dropped
+                                              * (default 10 min): only the holder sends them */
 } sy_cluster_conf_t;
 
 /* 1 when this build can run a cluster (libnats was found at build time). */

@@ -77,8 +77,9 @@ struct st_sy_cluster_t {
     /* figures for /metrics */
     atomic_uint_fast64_t published, publish_failures, publish_retries, duplicates_acked, consumed, stream_last_seq,
         lease_changes, outcomes_published, outcome_failures, outcomes_consumed, changes_published, change_failures,
-        changes_consumed;
+        changes_consumed, notifications_pruned;
     atomic_int connected;
+    int64_t pruned_at_ms; /* heartbeat thread only: the follower's last notification prune (monotonic) */
     char admin_url[256]; /* under mutex: sy_cluster_set_admin_url, said in the heartbeat */
 };
 
@@ -87,6 +88,9 @@ struct st_sy_cluster_t {
 void sy_cluster_lease_step(sy_cluster_t *c);
 void sy_cluster_lease_release(sy_cluster_t *c);
 int sy_cluster_instance_id_ensure(sy_cluster_t *c, sy_error_t *err);
+/* cluster_prune.c: on a follower, drops queued alert notifications older than notifications_keep (the heartbeat
+ * thread's step). */
+void sy_cluster_prune_step(sy_cluster_t *c);
 /* cluster_publish.c */
 void *sy_cluster_publisher_main(void *arg);
 /* Publishes doc (compact JSON) to subject with Nats-Msg-Id = id and waits for JetStream's acknowledgement, at most

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attempts.h"
 #include "codec.h"
 #include "log.h"
 #include "records.h"
@@ -194,6 +195,62 @@ int sy_queue_find(sy_txn_t *txn, uint64_t push_id, unsigned char key[16])
     if (v.len != 16)
         return SY_ENOTFOUND;
     memcpy(key, v.base, 16);
+    return 0;
+}
+
+#define PRUNE_MAX 256 /* pushes removed per call: collected first, no writes under the scan's cursor */
+
+typedef struct st_prune_scan_t {
+    size_t prefix_len, n, max;
+    uint64_t before;
+    uint64_t ids[PRUNE_MAX];
+} prune_scan_t;
+
+static int on_old(void *arg, sy_slice_t key, sy_slice_t val)
+{
+    prune_scan_t *p = arg;
+    (void)val;
+    if (key.len != p->prefix_len + 16)
+        return 0; /* a longer spoke name sharing the prefix */
+    const unsigned char *k = (const unsigned char *)key.base + p->prefix_len;
+    if (sy_get_be64(k) >= p->before)
+        return 1; /* age order: the rest is younger */
+    p->ids[p->n++] = sy_get_be64(k + 8);
+    return p->n == p->max;
+}
+
+int sy_queue_prune_older(sy_txn_t *txn, const char *spoke, int64_t before_ms, size_t max, size_t *pruned)
+{
+    char prefix[SPOKE_MAX + 2];
+    size_t n = strlen(spoke);
+    *pruned = 0;
+    if (n > SPOKE_MAX || before_ms <= 0)
+        return 0;
+    prefix[0] = TAG_AGE;
+    memcpy(prefix + 1, spoke, n);
+    prefix[1 + n] = '\x1f';
+    prune_scan_t p = {.prefix_len = n + 2, .max = max < PRUNE_MAX ? max : PRUNE_MAX, .before = (uint64_t)before_ms};
+    sy_slice_t pre = {prefix, n + 2};
+    int rc = sy_txn_scan(txn, SY_DB_QUEUE, pre, pre, on_old, &p);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i != p.n; ++i) {
+        unsigned char key[16];
+        if ((rc = sy_queue_find(txn, p.ids[i], key)) == SY_ENOTFOUND)
+            continue;
+        if (rc != 0)
+            return rc;
+        json_t *doc = sy_doc_get(txn, SY_DB_OUTBOX, (sy_slice_t){(const char *)key, 16});
+        if (doc == NULL)
+            continue;
+        rc = sy_queue_remove(txn, key, doc);
+        json_decref(doc);
+        if (rc == 0)
+            rc = sy_attempts_drop(txn, p.ids[i]);
+        if (rc != 0)
+            return rc;
+        ++*pruned;
+    }
     return 0;
 }
 

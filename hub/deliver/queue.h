@@ -42,6 +42,10 @@ int sy_queue_move(sy_txn_t *txn, const unsigned char from[16], const unsigned ch
 /* The outbox key of the queued push with push_id: 0, or SY_ENOTFOUND when none is queued. O(log n) (a scan of the
  * outbox's keys in a data dir never indexed). */
 int sy_queue_find(sy_txn_t *txn, uint64_t push_id, unsigned char key[16]);
+/* Removes up to max pushes of spoke enqueued before before_ms, oldest first, with their attempt logs; *pruned says
+ * how many (fewer than max: none older is left). A cluster follower's notifications (cluster.h). Returns 0 or a
+ * storage error. */
+int sy_queue_prune_older(sy_txn_t *txn, const char *spoke, int64_t before_ms, size_t max, size_t *pruned);
 /* A dead letter of spoke was added (delta 1) or removed (-1): its counter follows. */
 int sy_queue_dead_add(sy_txn_t *txn, const char *spoke, int delta);
 

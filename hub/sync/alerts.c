@@ -40,20 +40,33 @@ json_t *sy_alert_get(sy_txn_t *txn, uint64_t id)
     return sy_doc_get(txn, SY_DB_ALERTS, id_key(k, id));
 }
 
-/* Queues doc's news (event "alert.raised" / "alert.resolved") for every notifier spoke named in meta. */
-static int notify(sy_txn_t *txn, const json_t *alert, const char *event, int64_t now_ms)
+#define NOTIFIERS_MAX 512
+
+/* The notifier spokes named in meta (sy_alerts_setup), newline-separated, into names ("" when none). Copied: the
+ * caller's puts may move the map. Returns 0 or a storage error. */
+static int notifier_names(sy_txn_t *txn, char names[NOTIFIERS_MAX])
 {
     sy_slice_t v;
-    char names[512];
     int rc = sy_txn_get(txn, SY_DB_META, SY_SLICE_LIT("alert_notifiers"), &v);
+    names[0] = '\0';
     if (rc == SY_ENOTFOUND)
         return 0;
     if (rc != 0)
         return rc;
-    if (v.len == 0 || v.len >= sizeof(names))
-        return 0;
-    memcpy(names, v.base, v.len); /* copied: the puts below may move the map */
-    names[v.len] = '\0';
+    if (v.len != 0 && v.len < NOTIFIERS_MAX) {
+        memcpy(names, v.base, v.len);
+        names[v.len] = '\0';
+    }
+    return 0;
+}
+
+/* Queues doc's news (event "alert.raised" / "alert.resolved") for every notifier spoke named in meta. */
+static int notify(sy_txn_t *txn, const json_t *alert, const char *event, int64_t now_ms)
+{
+    char names[NOTIFIERS_MAX];
+    int rc = notifier_names(txn, names);
+    if (rc != 0 || names[0] == '\0')
+        return rc;
     char inst[SY_INSTANCE_ID_LEN + 1];
     if ((rc = sy_records_instance_id(txn, inst)) != 0)
         return rc;
@@ -263,6 +276,20 @@ int sy_alerts_prune(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned
     }
     *pruned = p.n;
     return 0;
+}
+
+int sy_alerts_prune_notifications(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned)
+{
+    char names[NOTIFIERS_MAX];
+    int rc = notifier_names(txn, names);
+    *pruned = 0;
+    for (char *save = NULL, *spoke = strtok_r(names, "\n", &save); rc == 0 && spoke != NULL && *pruned < max;
+         spoke = strtok_r(NULL, "\n", &save)) {
+        size_t n = 0;
+        rc = sy_queue_prune_older(txn, spoke, before_ms, max - *pruned, &n);
+        *pruned += n;
+    }
+    return rc;
 }
 
 /* --- setup and migration of the pre-issue-13 log ------------------------------------------------------------ */

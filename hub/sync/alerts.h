@@ -63,6 +63,12 @@ json_t *sy_alerts_unresolved(sy_txn_t *txn, const char *kind);
  * call); *pruned: how many. Open and acknowledged alerts are never pruned. Returns 0 or a storage error.
  */
 int sy_alerts_prune(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned);
+/*
+ * Removes from every notifier spoke's queue up to max notifications enqueued before before_ms (oldest first);
+ * *pruned: how many. A cluster follower's (cluster.h: notifications_keep), whose queue only the lease holder would
+ * ever send. Returns 0 or a storage error.
+ */
+int sy_alerts_prune_notifications(sy_txn_t *txn, int64_t before_ms, size_t max, size_t *pruned);
 int sy_alerts_setup(sy_store_t *store, const char *const *notifiers, size_t n, size_t *migrated);
 
 #endif

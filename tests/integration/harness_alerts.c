@@ -62,9 +62,13 @@ int sy_ita_webhook_has(sy_itd_fake_t *f, const char *event, const char *kind, co
 
 int sy_ita_slack_has(sy_itd_fake_t *f, const char *kind, int resolved)
 {
+    return sy_ita_slack_count(f, kind, resolved) != 0;
+}
+
+size_t sy_ita_slack_count(sy_itd_fake_t *f, const char *kind, int resolved)
+{
     json_t *reqs = sy_itd_fake_requests(f), *r;
-    size_t i;
-    int found = 0;
+    size_t i, found = 0;
     char needle[80];
     snprintf(needle, sizeof(needle), "*%s*", kind);
     json_array_foreach(reqs, i, r)
@@ -72,7 +76,7 @@ int sy_ita_slack_has(sy_itd_fake_t *f, const char *kind, int resolved)
         const char *body = sy_ita_str(r, "body");
         if (json_integer_value(json_object_get(r, "status")) == 200 && strstr(body, needle) != NULL &&
             (!resolved || strstr(body, "resolved") != NULL))
-            found = 1;
+            ++found;
     }
     sy_it_release(f->h, reqs);
     return found;

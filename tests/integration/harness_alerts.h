@@ -19,6 +19,8 @@ int sy_ita_webhook_has(sy_itd_fake_t *f, const char *event, const char *kind, co
 /* Whether the Slack-like receiver f took a message naming kind in bold (as the Slack notifier writes it), and saying
  * "resolved" when resolved. */
 int sy_ita_slack_has(sy_itd_fake_t *f, const char *kind, int resolved);
+/* How many such messages it took. */
+size_t sy_ita_slack_count(sy_itd_fake_t *f, const char *kind, int resolved);
 /* o's string member key, "" when absent (borrowed). */
 const char *sy_ita_str(json_t *o, const char *key);
 

@@ -12,6 +12,7 @@
  * the three hubs are equal. And admin writes: a follower refuses them with 409 naming the holder and its admin
  * URL (the CLI's message too); the holder takes them; the CLI refuses them on a stopped node's data dir.
  */
+#include "harness_alerts.h"
 #include "harness_cluster.h"
 #include "harness_delivery.h"
 
@@ -133,8 +134,16 @@ static void test_outcomes(void **state)
     char keys[2][96], path3[64];
     int k = 0;
 
-    sy_itc_hubs_create(&C, state, NODES, "  lease_ttl: 3s\n");
+    sy_itc_hubs_create(&C, state, NODES, "  lease_ttl: 3s\n  notifications_keep: 1s\n");
     stripe = sy_itd_fake_start(C.hub[0], "stripe", NULL, NULL, 1);
+    /* alerts go to a Slack-like receiver: only the holder sends them; followers drop theirs after 1 s */
+    sy_itd_fake_t *slack = sy_itd_fake_start(C.hub[0], "slack", "", NULL, 1);
+    for (int n = 0; n != NODES; ++n) {
+        FILE *f = fopen(C.hub[n]->config_path, "a");
+        assert_non_null(f);
+        fprintf(f, "alerts:\n  notify:\n    slack: {url: \"%s/services/T000/B000/XXXX\"}\n", slack->base_url);
+        fclose(f);
+    }
     for (int j = 0; j != CUSTOMERS; ++j) {
         char cus[16], hs[16], email[64];
         snprintf(cus, sizeof(cus), "cus_O%d", j);
@@ -176,6 +185,16 @@ static void test_outcomes(void **state)
             fail_msg("hub %d: the dead letter is not the refused push: %s", n, sy_itr_text(C.hub[n], dead));
     }
     wait_queues_empty(-1, "after the dead letter");
+    /* its dead_letter alert: sent by the holder; the followers' copies of the notification are dropped, so that a
+     * later holder does not send it again (asserted at the end) */
+    for (double until = sy_itd_now_s() + 30; !sy_ita_slack_has(slack, "dead_letter", 0); sy_itd_nap(100))
+        if (sy_itd_now_s() > until)
+            fail_msg("the holder did not notify the dead letter");
+    for (int n = 0; n != NODES; ++n)
+        for (double until = sy_itd_now_s() + 30; n != first && sy_itd_metric(C.hub[n], "switchyard_cluster_notifications_pruned_total") < 1;
+             sy_itd_nap(100))
+            if (sy_itd_now_s() > until)
+                fail_msg("follower hub %d did not drop its queued notification of the dead letter", n);
     sy_itd_fake_mode(stripe, "ok", 0, 0, 0);
     snprintf(path3, sizeof(path3), "/v1/customers/cus_O3");
     reqs = sy_itd_fake_requests(stripe);
@@ -252,6 +271,8 @@ static void test_outcomes(void **state)
     wait_queues_empty(-1, "after the killed hub came back");
     for (int n = 0; n != NODES; ++n)
         sy_it_release(C.hub[n], wait_dead(n, 1));
+
+    assert_int_equal(sy_ita_slack_count(slack, "dead_letter", 0), 1); /* once, by the first holder */
 
     reqs = sy_itd_fake_requests(stripe);
     assert_each_write_once(reqs);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attempts.h"
 #include "queue.h"
 #include "records.h"
 #include "../support/data_dir.h"
@@ -136,6 +137,51 @@ static void test_due_reads_only_what_is_due_for_the_spoke(void **state)
     assert_int_equal(figure(s, "stripe", "queued"), 1000);
     assert_int_equal(figure(s, "hubspot2", "queued"), 1);
     assert_int_equal(figure(s, "hubspot", "oldest_enqueued_ms"), NOW - 10);
+    json_decref(s);
+}
+
+/* A cluster follower's notifications (cluster_prune.c): only pushes of the spoke enqueued before the cutoff go,
+ * oldest first, at most max per call, with their index entries, attempt logs and counts; a retried push that is due
+ * later but was enqueued long ago goes by its age; another spoke and a name sharing the prefix stay. */
+static void test_prune_older_goes_by_age_and_spoke(void **state)
+{
+    fixture_t *f = *state;
+    sy_txn_t *txn;
+    int rebuilt;
+    size_t pruned = 0;
+    assert_int_equal(sy_queue_index_ensure(f->store, &rebuilt), 0);
+    assert_int_equal(sy_txn_begin(f->store, 1, &txn), 0);
+    uint64_t id = 1;
+    for (int i = 0; i != 300; ++i, ++id)
+        add(txn, "slack", id, NOW - 50000 + i, NOW - 50000 + i, 0); /* old */
+    add(txn, "slack", id++, NOW + 3600000, NOW - 40000, 0);       /* old, retried: due in an hour */
+    for (int i = 0; i != 3; ++i, ++id)
+        add(txn, "slack", id, NOW - 10 + i, NOW - 10 + i, 0); /* young */
+    add(txn, "stripe", id++, NOW - 90000, NOW - 90000, 0);    /* old, another spoke */
+    add(txn, "slack2", id++, NOW - 90000, NOW - 90000, 0);    /* old, a name sharing the prefix */
+    json_t *attempt = json_pack("{s:i}", "status", 503);
+    assert_int_equal(sy_attempts_add(txn, 1, attempt), 0);
+    json_decref(attempt);
+
+    assert_int_equal(sy_queue_prune_older(txn, "slack", NOW - 1000, 256, &pruned), 0);
+    assert_int_equal(pruned, 256); /* at most a batch */
+    assert_int_equal(sy_queue_prune_older(txn, "slack", NOW - 1000, 256, &pruned), 0);
+    assert_int_equal(pruned, 45); /* the rest of the 300, and the retried one */
+    assert_int_equal(sy_queue_prune_older(txn, "slack", NOW - 1000, 256, &pruned), 0);
+    assert_int_equal(pruned, 0);
+    json_t *left = sy_attempts_get(txn, 1);
+    assert_int_equal(json_array_size(left), 0);
+    json_decref(left);
+    visit_t v = {0};
+    assert_int_equal(sy_queue_due(txn, "slack", NOW + 7200000, NULL, on_visit, &v), 0);
+    assert_int_equal(v.seen, 3); /* the young ones, and no index entry of a pruned push */
+    assert_int_equal(sy_txn_commit(txn), 0);
+
+    json_t *s = summary(f->store);
+    assert_int_equal(figure(s, "slack", "queued"), 3);
+    assert_int_equal(figure(s, "slack", "oldest_enqueued_ms"), NOW - 10);
+    assert_int_equal(figure(s, "stripe", "queued"), 1);
+    assert_int_equal(figure(s, "slack2", "queued"), 1);
     json_decref(s);
 }
 
@@ -292,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_reads_only_what_is_due_for_the_spoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_follow_remove_move_and_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_layout_is_indexed_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_older_goes_by_age_and_spoke, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
