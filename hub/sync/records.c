@@ -245,23 +245,32 @@ static int ctx_save_record(sy_apply_ctx_t *ctx, json_t *rec)
     return ctx_doc_put(ctx, SY_DB_RECORDS, sy_slice_cstr(json_string_value(json_object_get(rec, "id"))), rec);
 }
 
-/* sy_records_load through ctx (its cache, when it has one). */
-static json_t *ctx_load_record(sy_apply_ctx_t *ctx, const char *id)
+/* The record id names, following merges from one record to the next (bounded: a chain longer than this is
+ * corrupt); load(arg, id) reads one record as stored (a new reference, NULL when absent). */
+static json_t *follow_merges(const char *id, json_t *(*load)(void *arg, const char *id), void *arg)
 {
     char cur[128];
     copy_str(cur, sizeof(cur), id);
-    /* Follow merges (bounded: a chain longer than this is corrupt). */
     for (int hops = 0; hops != 16; ++hops) {
-        json_t *rec = ctx_doc_get(ctx, SY_DB_RECORDS, sy_slice_cstr(cur));
-        if (rec == NULL)
-            return NULL;
+        json_t *rec = load(arg, cur);
         const char *next = json_string_value(json_object_get(rec, "merged_into"));
-        if (next == NULL)
+        if (rec == NULL || next == NULL)
             return rec;
         copy_str(cur, sizeof(cur), next);
         json_decref(rec);
     }
     return NULL;
+}
+
+static json_t *load_cached(void *arg, const char *id)
+{
+    return ctx_doc_get(arg, SY_DB_RECORDS, sy_slice_cstr(id));
+}
+
+/* sy_records_load through ctx (its cache, when it has one). */
+static json_t *ctx_load_record(sy_apply_ctx_t *ctx, const char *id)
+{
+    return follow_merges(id, load_cached, ctx);
 }
 
 json_t *sy_records_load(sy_txn_t *txn, const char *id)
@@ -270,28 +279,31 @@ json_t *sy_records_load(sy_txn_t *txn, const char *id)
     return ctx_load_record(&ctx, id);
 }
 
+typedef struct st_partial_t {
+    sy_txn_t *txn;
+    const char *const *const *paths;
+    size_t num_paths;
+} partial_t;
+
+static json_t *load_partial(void *arg, const char *id)
+{
+    partial_t *p = arg;
+    sy_slice_t v;
+    if (sy_txn_get(p->txn, SY_DB_RECORDS, sy_slice_cstr(id), &v) != 0)
+        return NULL;
+    return sy_codec_doc_decode_paths(v.base, v.len, p->paths, p->num_paths);
+}
+
 json_t *sy_records_load_paths(sy_txn_t *txn, const char *id, const char *const *const *paths, size_t num_paths)
 {
     static const char *const merged[] = {"merged_into", NULL};
     const char *const *all[8];
-    char cur[128];
-    sy_slice_t v;
     if (num_paths + 1 > SY_ARRAY_SIZE(all))
         return NULL;
     memcpy(all, paths, num_paths * sizeof(*paths));
-    all[num_paths] = merged;
-    copy_str(cur, sizeof(cur), id);
-    for (int hops = 0; hops != 16; ++hops) { /* as ctx_load_record */
-        if (sy_txn_get(txn, SY_DB_RECORDS, sy_slice_cstr(cur), &v) != 0)
-            return NULL;
-        json_t *rec = sy_codec_doc_decode_paths(v.base, v.len, all, num_paths + 1);
-        const char *next = json_string_value(json_object_get(rec, "merged_into"));
-        if (next == NULL)
-            return rec;
-        copy_str(cur, sizeof(cur), next);
-        json_decref(rec);
-    }
-    return NULL;
+    all[num_paths] = merged; /* to follow merges */
+    partial_t p = {txn, all, num_paths + 1};
+    return follow_merges(id, load_partial, &p);
 }
 
 static json_t *new_record(sy_apply_ctx_t *ctx, int *rc)
